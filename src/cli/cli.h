@@ -1,0 +1,15 @@
+/*
+ * cli.h -- the subcommands of the `rerank` program. Each is a thin user of rerank.h: it parses its
+ * flags, calls the library and prints. main.c dispatches on argv[1].
+ */
+#ifndef RR_CLI_H
+#define RR_CLI_H
+
+int cmd_score(int argc, char **argv);
+
+/* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses a non-negative int flag value; returns 0 on success. */
+int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out);
+
+#endif

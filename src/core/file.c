@@ -1,0 +1,109 @@
+/*
+ * file.c -- whole-file reads and read-only memory maps.
+ *
+ * Model weights are mapped, never read, so the 250k-row embedding table costs only the pages a batch
+ * touches. Small files (config.json, tokenizer.json) are read whole with a size cap so a hostile or
+ * corrupt path cannot make us allocate without bound.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static rr_status open_fail(const char *path) {
+    int e = errno;
+    return rr_fail(e == ENOENT ? RR_ERR_NOT_FOUND : RR_ERR_IO, "%s: %s", path, strerror(e));
+}
+
+rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return open_fail(path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return rr_fail(RR_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((size_t)st.st_size > max_bytes) {
+        close(fd);
+        return rr_fail(RR_ERR_RANGE, "%s: file is %lld bytes, more than the limit of %zu", path,
+                       (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = rr_malloc(n + 1);
+    if (!buf) {
+        close(fd);
+        return rr_fail(RR_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            rr_status st2 = rr_fail(RR_ERR_IO, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "short read");
+            rr_free(buf);
+            close(fd);
+            return st2;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    if (out_len) *out_len = n;
+    return RR_OK;
+}
+
+rr_status rr_mmap_open(const char *path, rr_mmap *out) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return open_fail(path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return rr_fail(RR_ERR_IO, "%s: not a regular file", path);
+    }
+    out->size = (size_t)st.st_size;
+    out->data = NULL;
+    if (out->size == 0) {
+        close(fd);
+        return RR_OK;
+    }
+    void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return rr_fail(RR_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+    out->data = p;
+    return RR_OK;
+}
+
+void rr_mmap_close(rr_mmap *m) {
+    if (!m) return;
+    if (m->data) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+bool rr_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+char *rr_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    while (a > 1 && dir[a - 1] == '/') a--;
+    char *p = rr_malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+double rr_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
