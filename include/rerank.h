@@ -185,6 +185,47 @@ int rr_tokenizer_vocab_size(const rr_tokenizer *t);
 /* model_max_length from tokenizer_config.json, or 0 when unknown. */
 int rr_tokenizer_model_max_length(const rr_tokenizer *t);
 
+/* ------------------------------------------------------------------ score and rank text */
+
+typedef struct rr_usage {
+    long total_tokens; /* tokens actually fed to the model, special tokens included */
+} rr_usage;
+
+typedef struct rr_text {
+    const char *text; /* UTF-8, need not be NUL-terminated */
+    size_t len;
+} rr_text;
+
+typedef struct rr_rank_params {
+    int max_length;       /* longest pair, specials included; 0 = tokenizer's model_max_length
+                             (capped by the model's position limit) */
+    int max_query_length; /* query tokens including specials; 0 = 512 */
+    int overlap;          /* tokens shared by consecutive windows of a long document; -1 = 80 */
+    int top_n;            /* results to return; 0 = all */
+    int raw;              /* 1: relevance is the raw logit; 0: its sigmoid */
+} rr_rank_params;
+
+typedef struct rr_rank_result {
+    int index;   /* position of the document in the request */
+    float score; /* best window's sigmoid (or logit when raw) */
+} rr_rank_result;
+
+rr_rank_params rr_rank_default_params(void);
+
+/* Scores n (query, document) pairs with the model's tokenizer: pair template, truncation
+ * longest_first at max_length (0 = default as in rr_rank_params). scores[i] is the logit when raw,
+ * else its sigmoid. */
+rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length,
+                         int raw, float *scores, rr_usage *usage);
+
+/* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
+ * max_query_length tokens, documents longer than the room left are split into overlapping windows and
+ * keep their best window's score. results must hold n_docs entries; *n_results receives
+ * min(top_n, n_docs) (all when top_n is 0), sorted by score descending, ties by lower index. Empty
+ * documents are valid; n_docs = 0 gives no results. */
+rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, const rr_rank_params *p,
+                  rr_rank_result *results, int *n_results, rr_usage *usage);
+
 #ifdef __cplusplus
 }
 #endif
