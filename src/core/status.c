@@ -49,7 +49,15 @@ void rr_errmsg_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_errmsg, sizeof old);
-    snprintf(g_errmsg, sizeof g_errmsg, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    if (n > sizeof g_errmsg - 3) n = sizeof g_errmsg - 3;
+    memcpy(g_errmsg, prefix, n);
+    memcpy(g_errmsg + n, ": ", 2);
+    size_t room = sizeof g_errmsg - n - 3;
+    size_t m = strlen(old);
+    if (m > room) m = room;
+    memcpy(g_errmsg + n + 2, old, m);
+    g_errmsg[n + 2 + m] = 0;
 }
 
 void rr_assert_fail(const char *file, int line, const char *expr) {
