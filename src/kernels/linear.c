@@ -1,0 +1,259 @@
+/*
+ * linear.c -- packed linear layers: weight packing at load and the threaded driver around the
+ * per-ISA micro-kernels (layouts in kern_int.h).
+ *
+ * rr_linear_run does two parallel passes: (1) for BF16/INT8, convert or quantize the rows of X into
+ * the caller's scratch; (2) split Y into (row block x column block) work items; each item walks its
+ * panels and, inside a panel, its rows MR at a time, so one packed panel is reused from cache by
+ * all rows of the block and the epilogue runs on a tile that is still in L1.
+ */
+#include "kernels/kern_int.h"
+
+#include "core/core.h"
+
+#include <math.h>
+
+struct rr_linear {
+    const rr_kern_table *k;
+    rr_precision prec;
+    rr_kern_layout lay;
+    int n_out, n_in;
+    int kp, n_panels;
+    size_t panel_bytes;
+    void *w;         /* n_panels * panel_bytes, 64-byte aligned */
+    float *bias;     /* [n_panels * nr], zero-padded */
+    float *wscale;   /* INT8: [n_panels * nr] */
+    int32_t *wcomp;  /* INT8 with int8_u8: [n_panels * nr] */
+};
+
+static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Row r of the source weight as fp32 (unaligned source: memcpy per element). */
+static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *out) {
+    const uint8_t *base = (const uint8_t *)w;
+    for (int k = 0; k < n_in; k++) {
+        if (dt == RR_KERN_DTYPE_F32) {
+            memcpy(&out[k], base + ((size_t)r * n_in + k) * 4, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, base + ((size_t)r * n_in + k) * 2, 2);
+            out[k] = dt == RR_KERN_DTYPE_BF16 ? rr_bf16_to_f32(h) : rr_f16_to_f32(h);
+        }
+    }
+}
+
+rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, rr_kern_dtype wdtype,
+                         int n_out, int n_in, const float *bias, rr_linear **out) {
+    if (!k) k = rr_kern_get();
+    if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(k);
+    if (p != RR_PRECISION_FP32 && p != RR_PRECISION_BF16 && p != RR_PRECISION_INT8)
+        return rr_fail(RR_ERR_INVALID, "linear: unknown precision %d", (int)p);
+    if ((unsigned)wdtype > RR_KERN_DTYPE_BF16) return rr_fail(RR_ERR_INVALID, "linear: unknown weight dtype %d", (int)wdtype);
+    if (!w || n_out <= 0 || n_in <= 0 || n_out > (1 << 24) || n_in > (1 << 24))
+        return rr_fail(RR_ERR_INVALID, "linear: bad shape [%d, %d]", n_out, n_in);
+    rr_linear *l = rr_calloc(1, sizeof *l);
+    float *row = NULL;
+    if (!l) return rr_fail(RR_ERR_NOMEM, "linear: out of memory");
+    l->k = k;
+    l->prec = p;
+    l->lay = k->lay[p];
+    l->n_out = n_out;
+    l->n_in = n_in;
+    const int nr = l->lay.nr, kg = l->lay.kg;
+    l->kp = (n_in + kg - 1) / kg;
+    l->n_panels = (n_out + nr - 1) / nr;
+    l->panel_bytes = (size_t)l->kp * nr * kg * elem_size(p);
+    size_t ncols = (size_t)l->n_panels * nr;
+    l->w = rr_aligned_alloc(l->panel_bytes * l->n_panels);
+    l->bias = rr_aligned_alloc(ncols * sizeof(float));
+    row = rr_malloc((size_t)n_in * sizeof(float));
+    if (!l->w || !l->bias || !row) goto nomem;
+    memset(l->w, 0, l->panel_bytes * l->n_panels);
+    for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)n_out ? bias[j] : 0.f;
+    if (p == RR_PRECISION_INT8) {
+        l->wscale = rr_aligned_alloc(ncols * sizeof(float));
+        l->wcomp = rr_aligned_alloc(ncols * sizeof(int32_t));
+        if (!l->wscale || !l->wcomp) goto nomem;
+        for (size_t j = 0; j < ncols; j++) l->wscale[j] = 0, l->wcomp[j] = 0;
+    }
+    for (int n = 0; n < n_out; n++) {
+        load_row(w, wdtype, n_in, n, row);
+        int pn = n / nr, j = n % nr;
+        uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
+        float inv = 0;
+        if (p == RR_PRECISION_INT8) {
+            float amax = 0;
+            for (int kk = 0; kk < n_in; kk++) {
+                if (!isfinite(row[kk])) {
+                    rr_free(row);
+                    rr_linear_free(l);
+                    return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
+                }
+                amax = fmaxf(amax, fabsf(row[kk]));
+            }
+            float s = amax > 0 ? amax / 127.f : 1.f;
+            l->wscale[n] = s;
+            inv = 1.f / s;
+        }
+        int32_t sum = 0;
+        for (int kk = 0; kk < n_in; kk++) {
+            size_t idx = (((size_t)(kk / kg)) * nr + j) * kg + (size_t)(kk % kg);
+            if (p == RR_PRECISION_FP32) {
+                ((float *)panel)[idx] = row[kk];
+            } else if (p == RR_PRECISION_BF16) {
+                ((uint16_t *)panel)[idx] = rr_f32_to_bf16(row[kk]);
+            } else {
+                long v = lrintf(row[kk] * inv);
+                v = v > 127 ? 127 : v < -127 ? -127 : v;
+                ((int8_t *)panel)[idx] = (int8_t)v;
+                sum += (int32_t)v;
+            }
+        }
+        if (p == RR_PRECISION_INT8) l->wcomp[n] = k->int8_u8 ? 128 * sum : 0;
+    }
+    rr_free(row);
+    *out = l;
+    return RR_OK;
+nomem:
+    rr_free(row);
+    rr_linear_free(l);
+    return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
+}
+
+void rr_linear_free(rr_linear *l) {
+    if (!l) return;
+    rr_aligned_free(l->w);
+    rr_aligned_free(l->bias);
+    rr_aligned_free(l->wscale);
+    rr_aligned_free(l->wcomp);
+    rr_free(l);
+}
+
+/* bytes of one prepared activation row */
+static size_t prep_lda(const rr_linear *l) {
+    return align64((size_t)l->kp * l->lay.kg * elem_size(l->prec));
+}
+
+size_t rr_linear_scratch_bytes(const rr_linear *l, int max_m) {
+    if (!l || l->prec == RR_PRECISION_FP32 || max_m <= 0) return 0;
+    return prep_lda(l) * (size_t)max_m + align64((size_t)max_m * sizeof(float));
+}
+
+size_t rr_linear_weight_bytes(const rr_linear *l) {
+    if (!l) return 0;
+    size_t ncols = (size_t)l->n_panels * l->lay.nr;
+    return l->panel_bytes * l->n_panels + ncols * 4 * (l->prec == RR_PRECISION_INT8 ? 3 : 1);
+}
+
+rr_precision rr_linear_precision(const rr_linear *l) { return l->prec; }
+int rr_linear_n_out(const rr_linear *l) { return l->n_out; }
+int rr_linear_n_in(const rr_linear *l) { return l->n_in; }
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct {
+    const rr_linear *l;
+    int m;
+    const float *x;
+    int ldx;
+    float *y;
+    int ldy;
+    int epi;
+    const float *res;
+    int ldres;
+    uint8_t *a;     /* prepared rows (BF16/INT8) */
+    size_t lda;
+    float *ascale;  /* INT8 row scales */
+    int rows_per_prep;
+    int mb, n_rb;   /* rows per block, row blocks */
+    int pb, n_cb;   /* panels per column block, column blocks */
+} run_job;
+
+static void prep_item(void *arg, int item, int tid) {
+    run_job *j = arg;
+    const rr_linear *l = j->l;
+    int r0 = item * j->rows_per_prep, r1 = RR_MIN(j->m, r0 + j->rows_per_prep);
+    int kpad = l->kp * l->lay.kg;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = j->x + (size_t)r * j->ldx;
+        if (l->prec == RR_PRECISION_BF16)
+            l->k->to_bf16(xr, l->n_in, kpad, (uint16_t *)(j->a + (size_t)r * j->lda));
+        else
+            j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, l->k->int8_u8);
+    }
+}
+
+static void gemm_item(void *arg, int item, int tid) {
+    run_job *j = arg;
+    const rr_linear *l = j->l;
+    const rr_kern_table *k = l->k;
+    const int mr = l->lay.mr, nr = l->lay.nr;
+    int rb = item % j->n_rb, cb = item / j->n_rb;
+    int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
+    int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
+    void (*ukr)(const rr_kern_tile *) = k->ukr[l->prec];
+    rr_kern_tile t;
+    memset(&t, 0, sizeof t);
+    t.kp = l->kp;
+    t.ldc = (size_t)j->ldy;
+    for (int p = p0; p < p1; p++) {
+        int c0 = p * nr;
+        t.n = RR_MIN(nr, l->n_out - c0);
+        t.b = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
+        t.b_scale = l->wscale ? l->wscale + c0 : NULL;
+        t.b_comp = l->wcomp ? l->wcomp + c0 : NULL;
+        for (int r = r0; r < r1; r += mr) {
+            t.m = RR_MIN(mr, r1 - r);
+            if (l->prec == RR_PRECISION_FP32) {
+                t.a = j->x + (size_t)r * j->ldx;
+                t.lda = (size_t)j->ldx * sizeof(float);
+            } else {
+                t.a = j->a + (size_t)r * j->lda;
+                t.lda = j->lda;
+                t.a_scale = j->ascale ? j->ascale + r : NULL;
+            }
+            t.c = j->y + (size_t)r * j->ldy + c0;
+            ukr(&t);
+            k->epilogue(t.c, t.ldc, t.m, t.n, l->bias + c0, j->epi,
+                        j->res ? j->res + (size_t)r * j->ldres + c0 : NULL, (size_t)j->ldres);
+        }
+    }
+}
+
+void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y, int ldy,
+                   rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool) {
+    if (m <= 0) return;
+    RR_ASSERT(l && x && y && ldx >= l->n_in && ldy >= l->n_out);
+    RR_ASSERT(epi != RR_KERN_EPI_RESIDUAL || (res && ldres >= l->n_out));
+    int nt = rr_pool_size(pool);
+    run_job j;
+    memset(&j, 0, sizeof j);
+    j.l = l, j.m = m, j.x = x, j.ldx = ldx, j.y = y, j.ldy = ldy, j.epi = epi;
+    j.res = epi == RR_KERN_EPI_RESIDUAL ? res : NULL;
+    j.ldres = ldres;
+    if (l->prec != RR_PRECISION_FP32) {
+        RR_ASSERT(scratch);
+        j.a = scratch;
+        j.lda = prep_lda(l);
+        j.ascale = (float *)(j.a + j.lda * (size_t)m);
+        j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
+        rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
+    }
+    /* Row blocks: A block (mb rows) about 128 KiB so it stays in L2 while the panels stream by. */
+    const int mr = l->lay.mr;
+    size_t row_bytes = (size_t)l->kp * l->lay.kg * elem_size(l->prec);
+    int mb = (int)RR_MAX((size_t)1, ((size_t)128 << 10) / row_bytes);
+    mb = RR_MAX(mr, mb / mr * mr);
+    mb = RR_MIN(mb, (m + mr - 1) / mr * mr);
+    j.mb = mb;
+    j.n_rb = (m + mb - 1) / mb;
+    /* Column blocks: enough items that every thread gets several (load balance). */
+    int target = 4 * nt;
+    int n_cb = RR_MAX(1, RR_MIN(l->n_panels, (target + j.n_rb - 1) / j.n_rb));
+    if (nt == 1) n_cb = 1;
+    j.pb = (l->n_panels + n_cb - 1) / n_cb;
+    j.n_cb = (l->n_panels + j.pb - 1) / j.pb;
+    rr_pool_run(pool, j.n_rb * j.n_cb, gemm_item, &j);
+}
