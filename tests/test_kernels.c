@@ -205,7 +205,8 @@ RR_TEST(kern_linear_all_tables) {
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(3, &pool) == RR_OK);
     static const shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {3, 50, 1},   {13, 97, 67}, {37, 130, 300},
-                                   {9, 48, 768}, {17, 49, 129}, {70, 96, 64}, {2, 200, 31}, {8, 144, 258}};
+                                   {9, 48, 768}, {17, 49, 129}, {70, 96, 64}, {2, 200, 31}, {8, 144, 258},
+                                   {5, 20, 1700}, {300, 50, 40}};
     for (int ti = 0; ti < nt; ti++) {
         for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
             for (size_t s = 0; s < RR_ARRAY_LEN(shapes); s++) {

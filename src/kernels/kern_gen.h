@@ -134,32 +134,6 @@ GEN_FN void gen_tanh(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
 }
 
-GEN_FN void gen_epilogue(float *c, size_t ldc, int m, int n, const float *bias, int epi, const float *res,
-                         size_t ldres) {
-    for (int i = 0; i < m; i++) {
-        float *ci = c + (size_t)i * ldc;
-        const float *ri = res ? res + (size_t)i * ldres : NULL;
-        int j = 0;
-        for (; j + VW <= n; j += VW) {
-            vf v = vload(ci + j) + vload(bias + j);
-            if (epi == RR_KERN_EPI_GELU) v = vgelu(v);
-            else if (epi == RR_KERN_EPI_RESIDUAL) v += vload(ri + j);
-            vstore(ci + j, v);
-        }
-        if (j < n) {
-            float tc[VW] = {0}, tr[VW] = {0};
-            int rem = n - j;
-            memcpy(tc, ci + j, (size_t)rem * 4);
-            if (ri) memcpy(tr, ri + j, (size_t)rem * 4);
-            vf v = vload(tc) + vload(bias + j); /* bias is padded to the panel width */
-            if (epi == RR_KERN_EPI_GELU) v = vgelu(v);
-            else if (epi == RR_KERN_EPI_RESIDUAL) v += vload(tr);
-            vstore(tc, v);
-            memcpy(ci + j, tc, (size_t)rem * 4);
-        }
-    }
-}
-
 GEN_FN void gen_layernorm(const float *x, const float *r, const float *g, const float *b, float eps, float *y,
                           int n) {
     /* pass 1: v = x + r into y (y may alias x or r: same index read then written), sum */
@@ -230,6 +204,29 @@ ALWAYS_INLINE void store_tile_row(float *c, const vf *acc, int n) {
     }
 }
 
+ALWAYS_INLINE void load_tile_row(vf *acc, const float *c, int n) {
+    if (n == GEN_NR) {
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(c + v * VW);
+    } else {
+        float tmp[GEN_NR] = {0};
+        memcpy(tmp, c, (size_t)n * sizeof(float));
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(tmp + v * VW);
+    }
+}
+
+/* Row i of a tile, finished (acc = fp32 sums): + bias, epilogue, store n columns. */
+ALWAYS_INLINE void finish_row(const rr_kern_tile *t, int i, vf *acc) {
+    for (int v = 0; v < GEN_NRV; v++) acc[v] += vload(t->bias + v * VW);
+    if (t->epi == RR_KERN_EPI_GELU) {
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vgelu(acc[v]);
+    } else if (t->epi == RR_KERN_EPI_RESIDUAL) {
+        vf r[GEN_NRV];
+        load_tile_row(r, t->res + (size_t)i * t->ldres, t->n);
+        for (int v = 0; v < GEN_NRV; v++) acc[v] += r[v];
+    }
+    store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
+}
+
 /* fp32 A; B fp32 (bf16 = 0) or bf16 bits (bf16 = 1, A then holds bf16 rows). KG = 1. */
 ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
     const uint8_t *arow[GEN_MR];
@@ -237,9 +234,14 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
     for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
     vf acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++)
+    for (int i = 0; i < GEN_MR; i++) {
+        if (!t->first && i < t->m) {
+            load_tile_row(acc[i], t->c + (size_t)i * t->ldc, t->n);
+        } else {
 #pragma GCC unroll 8
-        for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vf){0};
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vf){0};
+        }
+    }
     for (int k = 0; k < t->kp; k++) {
         vf bv[GEN_NRV];
 #pragma GCC unroll 8
@@ -262,11 +264,34 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
             for (int v = 0; v < GEN_NRV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
         }
     }
-    for (int i = 0; i < t->m; i++) store_tile_row(t->c + (size_t)i * t->ldc, acc[i], t->n);
+    for (int i = 0; i < t->m; i++) {
+        if (t->last) finish_row(t, i, acc[i]);
+        else store_tile_row(t->c + (size_t)i * t->ldc, acc[i], t->n);
+    }
 }
 
 GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0); }
 GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1); }
+
+/* Finishes an int32 tile row: (acc - comp) * a_scale * b_scale, then as finish_row. Not last:
+ * stores the int32 sums as they are. */
+ALWAYS_INLINE void finish_row_i32(const rr_kern_tile *t, int i, const vi *acc) {
+    if (!t->last) {
+        store_tile_row(t->c + (size_t)i * t->ldc, (const vf *)acc, t->n);
+        return;
+    }
+    vf out[GEN_NRV];
+    for (int v = 0; v < GEN_NRV; v++) {
+        vi a = acc[v];
+        if (t->b_comp) {
+            vi comp;
+            memcpy(&comp, t->b_comp + v * VW, sizeof comp);
+            a -= comp;
+        }
+        out[v] = __builtin_convertvector(a, vf) * (vload(t->b_scale + v * VW) * t->a_scale[i]);
+    }
+    finish_row(t, i, out);
+}
 
 /* int8 x int8 -> int32, KG = 1 (tables without VNNI). */
 GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
@@ -275,9 +300,14 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
     for (int i = 0; i < GEN_MR; i++) arow[i] = (const int8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
     vi acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++)
+    for (int i = 0; i < GEN_MR; i++) {
+        if (!t->first && i < t->m) {
+            load_tile_row((vf *)acc[i], t->c + (size_t)i * t->ldc, t->n);
+        } else {
 #pragma GCC unroll 8
-        for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+        }
+    }
     for (int k = 0; k < t->kp; k++) {
         vi bv[GEN_NRV];
 #pragma GCC unroll 8
@@ -293,12 +323,7 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
             for (int v = 0; v < GEN_NRV; v++) acc[i][v] += av * bv[v];
         }
     }
-    for (int i = 0; i < t->m; i++) {
-        vf out[GEN_NRV];
-        for (int v = 0; v < GEN_NRV; v++)
-            out[v] = __builtin_convertvector(acc[i][v], vf) * (vload(t->b_scale + v * VW) * t->a_scale[i]);
-        store_tile_row(t->c + (size_t)i * t->ldc, out, t->n);
-    }
+    for (int i = 0; i < t->m; i++) finish_row_i32(t, i, acc[i]);
 }
 
 /* ------------------------------------------------------------------ attention */

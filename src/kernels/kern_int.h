@@ -25,18 +25,27 @@ typedef struct rr_kern_layout {
     int mr, nr, kg;
 } rr_kern_layout;
 
-/* One micro-kernel call: C[rows, 0:n] = A[rows, :] . panel, for rows < m (the kernel computes mr
- * rows; rows past m read row 0 and are not stored). */
+/* One micro-kernel call on one K chunk: C[rows, 0:n] (+)= A[rows, chunk] . panel chunk, for rows
+ * < m (the kernel computes mr rows; rows past m read row 0 and are not stored). The driver splits K
+ * into chunks so a panel chunk stays in L1 while it serves every row of a block:
+ *   first  start from zero (else from the partial sums left in C by the previous chunk: fp32, or
+ *          int32 bit patterns for INT8);
+ *   last   finish: INT8 dequantization, + bias, then the epilogue; else store partial sums. */
 typedef struct rr_kern_tile {
     int m, n;          /* 1 <= m <= mr, 1 <= n <= nr */
-    int kp;            /* K groups in the panel */
-    const void *a;     /* row 0 of A: fp32 (FP32), prepared bf16 / int8 rows otherwise */
+    int kp;            /* K groups in this chunk */
+    int first, last;
+    const void *a;     /* row 0 of A at the chunk: fp32 (FP32), prepared bf16 / int8 rows otherwise */
     size_t lda;        /* bytes between rows of A */
-    const void *b;     /* the panel */
-    float *c;          /* fp32 output */
+    const void *b;     /* the panel at the chunk */
+    float *c;          /* output */
     size_t ldc;        /* floats between rows of C */
-    const float *a_scale; /* INT8: [m] row scales */
-    const float *b_scale; /* INT8: [nr] channel scales of this panel */
+    const float *bias; /* [nr] of this panel (zero-padded) */
+    int epi;           /* rr_kern_epilogue */
+    const float *res;  /* RESIDUAL: row 0 of R at this panel */
+    size_t ldres;
+    const float *a_scale;  /* INT8: [m] row scales */
+    const float *b_scale;  /* INT8: [nr] channel scales of this panel */
     const int32_t *b_comp; /* INT8 with int8_u8: [nr] 128 * sum_k w8 of each channel */
 } rr_kern_tile;
 
@@ -66,9 +75,6 @@ struct rr_kern_table {
     int native_bf16;       /* bf16 products in hardware: AUTO picks BF16 */
     /* micro-kernels by precision */
     void (*ukr[4])(const rr_kern_tile *t);
-    /* c[i, 0:n] = epilogue(c + bias[0:n] [, res]) for i < m */
-    void (*epilogue)(float *c, size_t ldc, int m, int n, const float *bias, int epi, const float *res,
-                     size_t ldres);
     /* one row of n floats to kpad bf16 (nearest even, zeros past n) */
     void (*to_bf16)(const float *x, int n, int kpad, uint16_t *y);
     /* one row to kpad int8 (or uint8 + 128 if u8), zeros past n; returns the row scale */

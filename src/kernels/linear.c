@@ -169,6 +169,7 @@ typedef struct {
     int rows_per_prep;
     int mb, n_rb;   /* rows per block, row blocks */
     int pb, n_cb;   /* panels per column block, column blocks */
+    int kc;         /* K groups per chunk */
 } run_job;
 
 static void prep_item(void *arg, int item, int tid) {
@@ -189,35 +190,44 @@ static void gemm_item(void *arg, int item, int tid) {
     run_job *j = arg;
     const rr_linear *l = j->l;
     const rr_kern_table *k = l->k;
-    const int mr = l->lay.mr, nr = l->lay.nr;
+    const int mr = l->lay.mr, nr = l->lay.nr, kg = l->lay.kg;
+    const size_t es = elem_size(l->prec);
     int rb = item % j->n_rb, cb = item / j->n_rb;
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
     void (*ukr)(const rr_kern_tile *) = k->ukr[l->prec];
     rr_kern_tile t;
     memset(&t, 0, sizeof t);
-    t.kp = l->kp;
     t.ldc = (size_t)j->ldy;
+    t.epi = j->epi;
+    t.ldres = (size_t)j->ldres;
     for (int p = p0; p < p1; p++) {
         int c0 = p * nr;
         t.n = RR_MIN(nr, l->n_out - c0);
-        t.b = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
+        t.bias = l->bias + c0;
         t.b_scale = l->wscale ? l->wscale + c0 : NULL;
-        t.b_comp = l->wcomp ? l->wcomp + c0 : NULL;
-        for (int r = r0; r < r1; r += mr) {
-            t.m = RR_MIN(mr, r1 - r);
-            if (l->prec == RR_PRECISION_FP32) {
-                t.a = j->x + (size_t)r * j->ldx;
-                t.lda = (size_t)j->ldx * sizeof(float);
-            } else {
-                t.a = j->a + (size_t)r * j->lda;
-                t.lda = j->lda;
-                t.a_scale = j->ascale ? j->ascale + r : NULL;
+        t.b_comp = l->wcomp && k->int8_u8 ? l->wcomp + c0 : NULL;
+        const uint8_t *panel = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
+        /* K in chunks of kc groups: the panel chunk stays in L1 while every row of the block uses it */
+        for (int g0 = 0; g0 < l->kp; g0 += j->kc) {
+            t.kp = RR_MIN(j->kc, l->kp - g0);
+            t.first = g0 == 0;
+            t.last = g0 + t.kp == l->kp;
+            t.b = panel + (size_t)g0 * nr * kg * es;
+            for (int r = r0; r < r1; r += mr) {
+                t.m = RR_MIN(mr, r1 - r);
+                if (l->prec == RR_PRECISION_FP32) {
+                    t.a = j->x + (size_t)r * j->ldx + (size_t)g0;
+                    t.lda = (size_t)j->ldx * sizeof(float);
+                } else {
+                    t.a = j->a + (size_t)r * j->lda + (size_t)g0 * kg * es;
+                    t.lda = j->lda;
+                    t.a_scale = j->ascale ? j->ascale + r : NULL;
+                }
+                t.c = j->y + (size_t)r * j->ldy + c0;
+                t.res = j->res ? j->res + (size_t)r * j->ldres + c0 : NULL;
+                ukr(&t);
             }
-            t.c = j->y + (size_t)r * j->ldy + c0;
-            ukr(&t);
-            k->epilogue(t.c, t.ldc, t.m, t.n, l->bias + c0, j->epi,
-                        j->res ? j->res + (size_t)r * j->ldres + c0 : NULL, (size_t)j->ldres);
         }
     }
 }
@@ -241,11 +251,15 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
         j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
         rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
     }
-    /* Row blocks: A block (mb rows) about 128 KiB so it stays in L2 while the panels stream by. */
+    /* K chunks: a panel chunk of about 32 KiB stays in L1 across the rows of a block. Row blocks:
+     * the A block (mb rows of one chunk) about 96 KiB, in L2. */
     const int mr = l->lay.mr;
-    size_t row_bytes = (size_t)l->kp * l->lay.kg * elem_size(l->prec);
-    int mb = (int)RR_MAX((size_t)1, ((size_t)128 << 10) / row_bytes);
-    mb = RR_MAX(mr, mb / mr * mr);
+    size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * elem_size(l->prec);
+    j.kc = (int)RR_MAX((size_t)8, ((size_t)32 << 10) / group_bytes);
+    j.kc = RR_MIN(j.kc, l->kp);
+    size_t row_bytes = (size_t)j.kc * l->lay.kg * elem_size(l->prec);
+    int mb = (int)RR_MAX((size_t)1, ((size_t)96 << 10) / row_bytes);
+    mb = RR_MAX(mr, RR_MIN(mb, 256) / mr * mr);
     mb = RR_MIN(mb, (m + mr - 1) / mr * mr);
     j.mb = mb;
     j.n_rb = (m + mb - 1) / mb;

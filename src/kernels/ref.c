@@ -89,14 +89,26 @@ static const uint8_t *row_ptr(const rr_kern_tile *t, int i) {
     return (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
 }
 
+/* Stores one row of sums: partial (not last) or finished with bias and epilogue. */
+static void finish_row(const rr_kern_tile *t, int i, const float *acc) {
+    float *c = t->c + (size_t)i * t->ldc;
+    if (!t->last) {
+        memcpy(c, acc, sizeof(float) * (size_t)t->n);
+        return;
+    }
+    memcpy(c, acc, sizeof(float) * (size_t)t->n);
+    epilogue_ref(c, 0, 1, t->n, t->bias, t->epi, t->res ? t->res + (size_t)i * t->ldres : NULL, 0);
+}
+
 static void ukr_f32_ref(const rr_kern_tile *t) {
     const float *b = t->b;
     for (int i = 0; i < t->m; i++) {
         const float *a = (const float *)row_ptr(t, i);
         float acc[REF_NR] = {0};
+        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
         for (int k = 0; k < t->kp; k++)
             for (int j = 0; j < REF_NR; j++) acc[j] += a[k] * b[(size_t)k * REF_NR + j];
-        for (int j = 0; j < t->n; j++) t->c[(size_t)i * t->ldc + j] = acc[j];
+        finish_row(t, i, acc);
     }
 }
 
@@ -105,11 +117,12 @@ static void ukr_bf16_ref(const rr_kern_tile *t) {
     for (int i = 0; i < t->m; i++) {
         const uint16_t *a = (const uint16_t *)row_ptr(t, i);
         float acc[REF_NR] = {0};
+        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
         for (int k = 0; k < t->kp; k++) {
             float ak = rr_bf16_to_f32(a[k]);
             for (int j = 0; j < REF_NR; j++) acc[j] += ak * rr_bf16_to_f32(b[(size_t)k * REF_NR + j]);
         }
-        for (int j = 0; j < t->n; j++) t->c[(size_t)i * t->ldc + j] = acc[j];
+        finish_row(t, i, acc);
     }
 }
 
@@ -118,10 +131,16 @@ static void ukr_int8_ref(const rr_kern_tile *t) {
     for (int i = 0; i < t->m; i++) {
         const int8_t *a = (const int8_t *)row_ptr(t, i);
         int32_t acc[REF_NR] = {0};
+        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(int32_t) * (size_t)t->n);
         for (int k = 0; k < t->kp; k++)
             for (int j = 0; j < REF_NR; j++) acc[j] += (int32_t)a[k] * b[(size_t)k * REF_NR + j];
-        for (int j = 0; j < t->n; j++)
-            t->c[(size_t)i * t->ldc + j] = (float)acc[j] * (t->a_scale[i] * t->b_scale[j]);
+        if (!t->last) {
+            memcpy(t->c + (size_t)i * t->ldc, acc, sizeof(int32_t) * (size_t)t->n);
+            continue;
+        }
+        float out[REF_NR];
+        for (int j = 0; j < t->n; j++) out[j] = (float)acc[j] * (t->a_scale[i] * t->b_scale[j]);
+        finish_row(t, i, out);
     }
 }
 
@@ -167,7 +186,6 @@ const rr_kern_table rr_kern_scalar = {
     .int8_u8 = 0,
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = ukr_f32_ref, [RR_PRECISION_BF16] = ukr_bf16_ref, [RR_PRECISION_INT8] = ukr_int8_ref},
-    .epilogue = epilogue_ref,
     .to_bf16 = to_bf16_ref,
     .quant_row = quant_row_ref,
     .attn = attn_ref,

@@ -27,7 +27,6 @@ const rr_kern_table rr_kern_avx2 = {
     .int8_u8 = 0,
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_bf16, [RR_PRECISION_INT8] = gen_ukr_int8},
-    .epilogue = gen_epilogue,
     .to_bf16 = gen_to_bf16,
     .quant_row = gen_quant_row,
     .attn = gen_attn,
