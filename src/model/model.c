@@ -47,7 +47,7 @@ void rr_mat_row_f32(const rr_mat *m, int r, float *dst) {
 
 static rr_status find_float(loader *L, const char *name, const rr_st_tensor **out) {
     const rr_st_tensor *t = rr_st_find(L->m->st, name);
-    if (!t) return rr_fail(RR_ERR_FORMAT, "%s: missing tensor %s", L->dir, name);
+    if (!t) return rr_fail(RR_ERR_FORMAT, "%s: missing tensor %s", rr_st_source(L->m->st), name);
     if (t->dtype != RR_DTYPE_F32 && t->dtype != RR_DTYPE_F16 && t->dtype != RR_DTYPE_BF16)
         return rr_fail(RR_ERR_UNSUPPORTED, "%s: tensor %s has dtype %s; weights must be F32, F16 or BF16", t->file, name,
                        rr_dtype_name(t->dtype));

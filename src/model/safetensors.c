@@ -16,6 +16,7 @@
 #define ST_MAX_FILES 256
 
 struct rr_st {
+    char *source;      /* model.safetensors or the index file: named in messages */
     int n_files;
     rr_mmap *maps;     /* [n_files] */
     char **paths;      /* [n_files] */
@@ -221,7 +222,8 @@ rr_status rr_st_open_file(const char *path, rr_st **out) {
     rr_st *st;
     rr_status s = st_new(1, &st);
     if (s) return s;
-    s = add_file(st, path);
+    st->source = rr_strdup(path);
+    s = st->source ? add_file(st, path) : rr_fail(RR_ERR_NOMEM, "out of memory");
     if (!s) s = finish(st, path);
     if (s) {
         rr_st_close(st);
@@ -271,6 +273,11 @@ static rr_status open_index(const char *dir, const char *index_path, rr_st **out
     }
     s = st_new(n_files, &st);
     if (s) goto done;
+    st->source = rr_strdup(index_path);
+    if (!st->source) {
+        s = rr_fail(RR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     for (int k = 0; k < n_files && !s; k++) {
         char *p = rr_path_join(dir, files[k]);
         if (!p) {
@@ -335,6 +342,7 @@ void rr_st_close(rr_st *st) {
     }
     rr_free(st->maps);
     rr_free(st->paths);
+    rr_free(st->source);
     rr_free(st);
 }
 
@@ -343,6 +351,8 @@ const rr_st_tensor *rr_st_find(const rr_st *st, const char *name) {
     key.name = (char *)name;
     return bsearch(&key, st->tensors, (size_t)st->n_tensors, sizeof key, cmp_name);
 }
+
+const char *rr_st_source(const rr_st *st) { return st->source; }
 
 int rr_st_count(const rr_st *st) { return st->n_tensors; }
 const rr_st_tensor *rr_st_at(const rr_st *st, int i) { return &st->tensors[i]; }

@@ -46,6 +46,8 @@ void rr_st_close(rr_st *st);
 /* Looks a tensor up by name; NULL when absent. */
 const rr_st_tensor *rr_st_find(const rr_st *st, const char *name);
 int rr_st_count(const rr_st *st);
+/* The file messages should name: model.safetensors or model.safetensors.index.json. */
+const char *rr_st_source(const rr_st *st);
 const rr_st_tensor *rr_st_at(const rr_st *st, int i);
 
 /* Releases the page-cache pages of a tensor from this process's resident set once it has been
