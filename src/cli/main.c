@@ -18,6 +18,7 @@ typedef struct command {
 } command;
 
 static const command g_commands[] = {
+    {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
     {NULL, NULL, NULL},
 };
 
