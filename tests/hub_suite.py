@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,8 +42,15 @@ def skip(name, why):
     print("skip %s: %s" % (name, why))
 
 
-def run(args, home, endpoint, extra_env=None, timeout=60):
+def clean_env(**kw):
+    """The environment without the caller's HF_* settings (a real token must never reach the mock)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(kw)
+    return env
+
+
+def run(args, home, endpoint, extra_env=None, timeout=60):
+    env = clean_env()
     env.update({"HF_HOME": home, "HF_ENDPOINT": endpoint})
     env.update(extra_env or {})
     p = subprocess.run([RERANK] + args, env=env, capture_output=True, text=True, timeout=timeout)
@@ -131,8 +139,86 @@ def make_repos(root):
         "model-00002-of-00002.safetensors": weights[150_000:300_000]}))
     tiny = os.path.join(TESTDATA, "models", "xlmr_f32")
     if os.path.isfile(os.path.join(tiny, "config.json")):
-        repos["test-org/tiny-xlmr"] = tiny
+        repos["test-org/tiny"] = tiny  # tools/gen_models.py's model, when generated
+    else:
+        repo("test-org/tiny", tiny_bert(rnd))
     return repos
+
+
+def safetensors(tensors):
+    """Serializes {name: (shape, [floats])} as an F32 safetensors file."""
+    header, blobs, off = {}, [], 0
+    for name, (shape, vals) in tensors.items():
+        data = struct.pack("<%df" % len(vals), *vals)
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def tiny_bert(rnd):
+    """A one-layer BertForSequenceClassification with random weights and a WordPiece tokenizer: a
+    real model folder, small enough to serve from the mock."""
+    V, H, I, P, T = 32, 8, 16, 16, 2
+    cfg = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": V,
+           "hidden_size": H, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": I,
+           "max_position_embeddings": P, "type_vocab_size": T, "pad_token_id": 0, "layer_norm_eps": 1e-12,
+           "hidden_act": "gelu", "position_embedding_type": "absolute", "id2label": {"0": "LABEL_0"}}
+    t = {}
+
+    def mat(name, *shape):
+        n = 1
+        for d in shape:
+            n *= d
+        t[name] = (shape, [rnd.uniform(-0.5, 0.5) for _ in range(n)])
+
+    def ln(name):
+        t[name + ".weight"] = ((H,), [1.0 + rnd.uniform(-0.1, 0.1) for _ in range(H)])
+        t[name + ".bias"] = ((H,), [rnd.uniform(-0.1, 0.1) for _ in range(H)])
+
+    mat("bert.embeddings.word_embeddings.weight", V, H)
+    mat("bert.embeddings.position_embeddings.weight", P, H)
+    mat("bert.embeddings.token_type_embeddings.weight", T, H)
+    ln("bert.embeddings.LayerNorm")
+    pre = "bert.encoder.layer.0."
+    for n in ("query", "key", "value"):
+        mat(pre + "attention.self.%s.weight" % n, H, H)
+        mat(pre + "attention.self.%s.bias" % n, H)
+    mat(pre + "attention.output.dense.weight", H, H)
+    mat(pre + "attention.output.dense.bias", H)
+    ln(pre + "attention.output.LayerNorm")
+    mat(pre + "intermediate.dense.weight", I, H)
+    mat(pre + "intermediate.dense.bias", I)
+    mat(pre + "output.dense.weight", H, I)
+    mat(pre + "output.dense.bias", H)
+    ln(pre + "output.LayerNorm")
+    mat("bert.pooler.dense.weight", H, H)
+    mat("bert.pooler.dense.bias", H)
+    mat("classifier.weight", 1, H)
+    mat("classifier.bias", 1)
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + ["w%d" % i for i in range(V - 4)])}
+    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+           "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                          "strip_accents": None, "lowercase": True},
+           "pre_tokenizer": {"type": "BertPreTokenizer"},
+           "post_processor": {"type": "TemplateProcessing",
+                              "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                                         {"Sequence": {"id": "A", "type_id": 0}},
+                                         {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+                              "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                                       {"Sequence": {"id": "A", "type_id": 0}},
+                                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
+                                       {"Sequence": {"id": "B", "type_id": 1}},
+                                       {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
+                              "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                                                 "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}},
+           "decoder": None,
+           "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                     "max_input_chars_per_word": 100, "vocab": vocab}}
+    return {"config.json": json.dumps(cfg).encode(), "tokenizer.json": json.dumps(tok).encode(),
+            "model.safetensors": safetensors(t)}
 
 
 def main():
@@ -327,24 +413,29 @@ def suite(tmp):
     check("concurrent pulls: layout matches", listing(folder(home)) == syn_expect, diff(listing(folder(home)), syn_expect))
     check("concurrent pulls: the blob was fetched once", mock.cdn_bytes == size, "%d" % mock.cdn_bytes)
 
-    # 13. the pulled tiny model loads (needs tools/gen_models.py output and `rerank score`)
-    if "test-org/tiny-xlmr" not in mock.repos:
-        skip("pulled model loads", "no %s/models/xlmr_f32 (tools/gen_models.py)" % TESTDATA)
+    # 13. the pulled model loads: `rerank score -m ORG/NAME` resolves the repo id to the snapshot
+    home = fresh_home()
+    rc, out, err = run(["pull", "test-org/tiny", "-q"], home, ep)
+    check("tiny model: pulled", rc == 0, err)
+    rc2, out2, _ = run(["--help"], home, ep)
+    if " score " not in out2:
+        skip("pulled model loads", "this build has no `rerank score` command")
     else:
-        home = fresh_home()
-        rc, out, err = run(["pull", "test-org/tiny-xlmr", "-q"], home, ep)
-        check("tiny model: pulled", rc == 0, err)
-        rc2, out2, err2 = run(["--help"], home, ep)
-        if " score " not in out2:
-            skip("pulled model loads", "this build has no `rerank score` command yet")
-        else:
-            env = {"HF_HUB_OFFLINE": "1"}
-            p = subprocess.run([RERANK, "score", "-m", "test-org/tiny-xlmr"], input="0 5 6 2 2 7 8 2\n",
-                               env=dict({k: v for k, v in os.environ.items() if not k.startswith("HF_")},
-                                        HF_HOME=home, **env),
-                               capture_output=True, text=True, timeout=60)
-            check("pulled model loads and scores (rerank score -m REPO_ID)", p.returncode == 0 and p.stdout.strip(),
-                  p.stderr)
+        line = '{"input_ids": [2, 5, 6, 3, 7, 8, 3], "token_type_ids": [0, 0, 0, 0, 1, 1, 1]}\n'
+        hub_before = mock.hub_requests
+        p = subprocess.run([RERANK, "score", "-m", "test-org/tiny"], input=line, capture_output=True, text=True,
+                           timeout=60, env=clean_env(HF_HOME=home, HF_ENDPOINT=ep))
+        ok = p.returncode == 0 and '"score"' in p.stdout
+        check("pulled model loads and scores (rerank score -m REPO_ID)", ok, p.stdout + p.stderr)
+        check("score -m REPO_ID with a warm cache makes no request", mock.hub_requests == hub_before)
+        p2 = subprocess.run([RERANK, "score", "-m", "test-org/tiny"], input=line, capture_output=True, text=True,
+                            timeout=60, env=clean_env(HF_HOME=fresh_home(), HF_ENDPOINT=ep))
+        check("score -m REPO_ID with a cold cache pulls it first", p2.returncode == 0 and p2.stdout == p.stdout
+              and "downloading" in p2.stderr, p2.stdout + p2.stderr)
+        p3 = subprocess.run([RERANK, "score", "-m", "test-org/tiny"], input=line, capture_output=True, text=True,
+                            timeout=60, env=clean_env(HF_HOME=fresh_home(), HF_ENDPOINT=ep, HF_HUB_OFFLINE="1"))
+        check("score -m REPO_ID offline with a cold cache: one line", p3.returncode != 0 and one_line(p3.stderr)[0]
+              and "HF_HUB_OFFLINE" in p3.stderr, p3.stderr)
 
     mock.stop()
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
