@@ -8,6 +8,7 @@ redirect to, as huggingface.co redirects to its CDN. It answers the way the real
     small files   200 with ETag (the git blob sha1), X-Repo-Commit, Content-Length
     LFS files     302 to the CDN with X-Linked-Etag (sha256), X-Linked-Size, X-Repo-Commit
     unknown repo  404 X-Error-Code: RepoNotFound
+    small files of repos in `relative`: 307 to /api/resolve-cache/... (relative), then 200 as above
     unknown rev   404 X-Error-Code: RevisionNotFound
     missing file  404 X-Error-Code: EntryNotFound (with X-Repo-Commit)
     gated repo    401 X-Error-Code: GatedRepo unless "Authorization: Bearer <token>"
@@ -15,7 +16,7 @@ redirect to, as huggingface.co redirects to its CDN. It answers the way the real
     that carries Authorization (it must never be forwarded to another host).
 
 Fault modes (set from the test): cut the next K CDN transfers after N bytes (headers announce the
-whole length, then the connection closes), serve corrupted bytes. It counts the body bytes the CDN
+whole length, then the connection closes), serve corrupted bytes, ignore Range (200 with the whole file). It counts the body bytes the CDN
 served, per request, so a test can prove a resume did not fetch the completed part again.
 
 Usage from Python: m = Mock({"org/name": "/dir/with/files"}, gated={"org/gated"}, token="t");
@@ -58,8 +59,9 @@ class Repo:
 
 
 class Mock:
-    def __init__(self, repos, gated=(), token=None):
+    def __init__(self, repos, gated=(), token=None, relative=()):
         self.repos = {k: Repo(k, v) for k, v in repos.items()}
+        self.relative = set(relative)  # repos whose small files go through a relative redirect
         self.gated = set(gated)
         self.token = token
         self.lock = threading.Lock()
@@ -75,6 +77,7 @@ class Mock:
             self.cut_after = None  # bytes
             self.cut_times = 0
             self.corrupt = False
+            self.ignore_range = False  # answer 200 with the whole file to a Range request
             self.cdn_bytes = 0
             self.cdn_requests = []  # (range start, bytes served, status)
             self.hub_requests = 0
@@ -113,7 +116,10 @@ class Mock:
                     mock.hub_requests += 1
                 path = urllib.parse.urlsplit(self.path).path
                 parts = path.lstrip("/").split("/")
-                if len(parts) < 5 or parts[2] != "resolve":
+                if path.startswith("/api/resolve-cache/models/"):
+                    # /api/resolve-cache/models/ORG/NAME/COMMIT/FILE -> ORG/NAME/cache/COMMIT/FILE
+                    parts = parts[3:5] + ["cache"] + parts[5:]
+                if len(parts) < 5 or parts[2] not in ("resolve", "cache"):
                     return self.fail(404, "NotFound")
                 repo_id = parts[0] + "/" + parts[1]
                 rev = urllib.parse.unquote(parts[3])
@@ -129,6 +135,14 @@ class Mock:
                     return self.fail(404, "EntryNotFound", repo.commit)
                 data = repo.files[name]
                 etag = repo.etag(name)
+                if repo_id in mock.relative and parts[2] == "resolve" and not Repo.is_lfs(name, data):
+                    # the hub sends small files through a relative redirect to its resolve cache
+                    self.send_response(307)
+                    self.send_header("Location", "/api/resolve-cache/models/%s/%s/%s" % (repo_id, repo.commit, name))
+                    self.send_header("X-Repo-Commit", repo.commit)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if Repo.is_lfs(name, data):
                     self.send_response(302)
                     self.send_header("Location", "http://127.0.0.1:%d/cdn/%s" % (mock.cdn_port, etag))
@@ -165,7 +179,7 @@ class Mock:
                     return
                 start, status = 0, 200
                 rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
+                if rng and rng.startswith("bytes=") and rng.endswith("-") and not mock.ignore_range:
                     start = int(rng[6:-1])
                     if start >= len(data):
                         self.send_response(416)

@@ -235,7 +235,7 @@ def main():
 
 def suite(tmp):
     repos = make_repos(os.path.join(tmp, "repos"))
-    mock = Mock(repos, gated={"test-org/gated"}, token=TOKEN).start()
+    mock = Mock(repos, gated={"test-org/gated"}, token=TOKEN, relative={"test-org/sharded", "test-org/gated"}).start()
     ep = mock.endpoint
     syn = mock.repos["test-org/synthetic"]
     size = len(syn.files["model.safetensors"])
@@ -323,6 +323,17 @@ def suite(tmp):
     check("resume: only the missing bytes fetched", mock.cdn_bytes == size - have and mock.cdn_requests[0][0] == have,
           "served %d, had %d of %d, requests %s" % (mock.cdn_bytes, have, size, mock.cdn_requests))
     check("resume: layout matches", listing(folder(home)) == syn_expect, diff(listing(folder(home)), syn_expect))
+
+    # 6b. a server that ignores Range: the partial file is restarted, never appended to
+    home = fresh_home()
+    mock.reset()
+    mock.cut_after, mock.cut_times = size // 3, 1
+    mock.ignore_range = True
+    rc, out, err = run(["pull", "test-org/synthetic", "-q"], home, ep)
+    check("Range ignored (200): restarted and correct", rc == 0 and listing(folder(home)) == syn_expect
+          and open(os.path.join(folder(home), blob), "rb").read() == syn.files["model.safetensors"], err)
+    check("Range ignored (200): second request took the whole file",
+          [r[1] for r in mock.cdn_requests] == [size // 3, size], str(mock.cdn_requests))
 
     # 7. a corrupted blob is rejected and not kept
     home = fresh_home()

@@ -108,7 +108,15 @@ int cli_model_dir(const char *name, char *dir, size_t cap) {
     const char *rev;
     if (split_rev(name && *name ? name : RR_DEFAULT_MODEL, repo, sizeof repo, &rev)) return 1;
     fprintf(stderr, "rerank: %s is not in the cache; downloading it\n", repo);
-    return pull_with_progress(repo, rev, 0, dir, cap);
+    progress pr = {.tty = isatty(2)};
+    rr_pull_params p = rr_pull_default_params();
+    p.revision = rev;
+    p.progress = on_progress;
+    p.progress_user = &pr;
+    st = rr_pull(repo, &p, dir, cap);
+    if (pr.bar_open) fputc('\n', stderr);
+    if (st == RR_ERR_NOT_FOUND && name && *name) return cli_error("no folder %s, and %s", name, rr_errmsg());
+    return st == RR_OK ? 0 : cli_error("%s", rr_errmsg());
 }
 
 static void usage(FILE *f) {

@@ -288,15 +288,11 @@ static rr_status head_file(pull *P, const char *file, rr_hub_meta *m, char *dl_u
         if (rc != CURLE_OK) return curl_fail(P, rc, url);
         if (m->status >= 300 && m->status < 400 && m->location[0]) {
             if (m->location[0] == '/' && m->location[1] != '/') {
-                /* relative: the repo moved on the same host; follow with the same headers */
+                /* relative: a renamed repo, or the hub's resolve cache for small files; the metadata
+                 * is in the final answer (huggingface_hub follows these too) */
                 if (hop >= 5) return rr_fail(RR_ERR_NETWORK, "%s: too many redirects from %s", P->repo_id, url);
                 char next[4096];
                 if ((st = join_url(url, m->location, next, sizeof next)) != RR_OK) return st;
-                if (m->commit[0] || m->etag[0]) {
-                    /* a 3xx carrying file metadata is the LFS redirect of a same-host "CDN" */
-                    snprintf(dl_url, cap, "%s", next);
-                    break;
-                }
                 snprintf(url, sizeof url, "%s", next);
                 continue;
             }
@@ -535,8 +531,9 @@ static rr_status download_blob(pull *P, const char *file, const rr_hub_meta *m, 
             goto done;
         }
         if (attempt + 1 >= 3 * RR_HUB_MAX_TRIES) {
-            st = rr_fail(RR_ERR_NETWORK, "%s/%s: download keeps failing (%lld of %lld bytes kept for the next try)",
-                         P->repo_id, file, (long long)x.have, (long long)x.expect);
+            st = rr_fail(RR_ERR_NETWORK, "%s/%s: download keeps failing (%lld of %lld bytes kept for the next try): %s",
+                         P->repo_id, file, (long long)x.have, (long long)x.expect,
+                         rc != CURLE_OK ? (P->errbuf[0] ? P->errbuf : curl_easy_strerror(rc)) : "short transfer");
             goto done;
         }
         if (x.have == before) {
