@@ -390,6 +390,25 @@ def suite(tmp):
         check("bad repo id %r rejected" % bad, rc != 0 and one_line(err)[0] and "repository id" in err, err)
     check("bad repo ids: no request made", mock.hub_requests == before)
 
+    # 9b. disk full: a 512 kB tmpfs (mounted in a private user+mount namespace) cannot hold the 1 MB weights
+    h = fresh_home()
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=512k none \"$0\"", h],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        skip("disk full", "cannot mount a small tmpfs here (unshare -rm): " + probe.stderr.strip())
+    else:
+        script = ('mount -t tmpfs -o size=512k none "$0" || exit 99; "$1" pull test-org/synthetic -q; '
+                  'echo "rc=$?" >&2; cd "$0/hub" && find . -name "*" -type f -o -type l >&2')
+        p = subprocess.run(["unshare", "-rm", "sh", "-c", script, h, RERANK], capture_output=True, text=True,
+                           timeout=60, env=clean_env(HF_HOME=h, HF_ENDPOINT=ep))
+        lines = p.stderr.splitlines()
+        errs = [l for l in lines if l.startswith("rerank:")]
+        if VERBOSE:
+            print("     stderr: %r" % p.stderr)
+        check("disk full: one clear line", len(errs) == 1 and "disk full" in errs[0] and "rc=1" in lines, p.stderr)
+        check("disk full: no complete-looking weights",
+              not any(l.endswith(("model.safetensors", syn.etag("model.safetensors"))) for l in lines), p.stderr)
+
     # 10. sharded weights: the index, then every shard it names (once each)
     sh = mock.repos["test-org/sharded"]
     home = fresh_home()
