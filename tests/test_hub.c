@@ -319,3 +319,44 @@ RR_TEST(hub_offline_lookup) {
     else unsetenv("HF_HUB_OFFLINE");
     free(saved);
 }
+
+/* Every allocation of the offline lookup (refs, the shard index, cJSON) may fail: the result is
+ * RR_ERR_NOMEM with a message, never a crash or a leak (ASan checks the latter). */
+RR_TEST(hub_offline_fault_injection) {
+    const char *tmp = rr_test_tmpdir();
+    char base[768], rel[256], snap[1024];
+    const char *sha = "89abcdef0123456789abcdef0123456789abcdef";
+    snprintf(base, sizeof base, "%s/models--org--m", tmp);
+    mkdir(base, 0755);
+    put(base, "refs/main", sha);
+    const char *files[] = {"config.json", "tokenizer.json", "s1.safetensors", "s2.safetensors"};
+    for (size_t i = 0; i < RR_ARRAY_LEN(files); i++) {
+        snprintf(rel, sizeof rel, "snapshots/%s/%s", sha, files[i]);
+        put(base, rel, "{}");
+    }
+    snprintf(rel, sizeof rel, "snapshots/%s/model.safetensors.index.json", sha);
+    put(base, rel, "{\"metadata\": {}, \"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\", "
+                   "\"c\": \"s1.safetensors\"}}");
+    char *saved = getenv("HF_HUB_OFFLINE") ? strdup(getenv("HF_HUB_OFFLINE")) : NULL;
+    unsetenv("HF_HUB_OFFLINE");
+    rr_pull_params p = rr_pull_default_params();
+    p.cache_dir = tmp;
+    p.offline = 1;
+    rr_alloc_fail_after(0);
+    REQUIRE(rr_pull("org/m", &p, snap, sizeof snap) == RR_OK);
+    long total = rr_alloc_fail_after(0);
+    REQUIRE(total > 3);
+    int failures = 0;
+    for (long k = 1; k <= total; k++) {
+        rr_alloc_fail_after(k);
+        rr_status st = rr_pull("org/m", &p, snap, sizeof snap);
+        rr_alloc_fail_after(0);
+        if (st != RR_OK) {
+            failures++;
+            CHECK_MSG(st == RR_ERR_NOMEM, "failing allocation %ld gave %s: %s", k, rr_status_str(st), rr_errmsg());
+        }
+    }
+    CHECK_MSG(failures == total, "%d of %ld injected failures were reported", failures, total);
+    if (saved) setenv("HF_HUB_OFFLINE", saved, 1);
+    free(saved);
+}

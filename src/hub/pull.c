@@ -756,7 +756,7 @@ static rr_status find_cached(pull *P) {
     } else {
         char ref[RR_HUB_PATH], *text;
         if ((st = PATHF(ref, "%s/refs/%s", P->folder, P->revision)) != RR_OK) return st;
-        if (rr_file_read(ref, 256, &text, NULL) != RR_OK) return cold_cache(P, NULL);
+        if ((st = rr_file_read(ref, 256, &text, NULL)) != RR_OK) return st == RR_ERR_NOT_FOUND ? cold_cache(P, NULL) : st;
         size_t n = strlen(text);
         while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) text[--n] = 0;
         int ok = rr_hub_is_commit(text);
