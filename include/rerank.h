@@ -265,7 +265,7 @@ rr_pull_params rr_pull_default_params(void);
  * model.safetensors.index.json and every shard it names; pickle .bin weights are never fetched).
  * Files already cached are not downloaded again; interrupted transfers resume; LFS files are checked
  * against their sha256. On success writes the snapshot folder (NUL-terminated) into
- * snapshot_dir[cap], which the caller owns. Offline, succeeds only when the cache holds the
+ * snapshot_dir[cap], which the caller owns (NULL: not wanted; too small: RR_ERR_RANGE). Offline, succeeds only when the cache holds the
  * complete snapshot. Errors: RR_ERR_INVALID (bad repo id), RR_ERR_NOT_FOUND (unknown repository or
  * revision, no safetensors weights, not cached while offline), RR_ERR_NETWORK (unreachable, HTTP
  * error, gated without a token), RR_ERR_FORMAT (corrupted download), RR_ERR_IO (disk full). */

@@ -883,7 +883,7 @@ rr_status rr_pull(const char *repo_id, const rr_pull_params *params, char *snaps
         st = write_small_file(ref, P->commit);
     }
 done:
-    if (st == RR_OK) st = copy_out(P->snapshot, snapshot_dir, cap);
+    if (st == RR_OK && snapshot_dir) st = copy_out(P->snapshot, snapshot_dir, cap);
     if (P->curl) curl_easy_cleanup(P->curl);
     rr_free(P);
     return st;
