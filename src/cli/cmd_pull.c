@@ -75,7 +75,8 @@ static int on_progress(void *user, rr_pull_event ev, const char *file, uint64_t 
     return 0;
 }
 
-static int pull_with_progress(const char *repo, const char *rev, int quiet, char *dir, size_t cap) {
+/* rr_pull with progress on stderr (nothing when quiet); the message stays in rr_errmsg(). */
+static rr_status pull_with_progress(const char *repo, const char *rev, int quiet, char *dir, size_t cap) {
     progress pr = {.tty = isatty(2), .quiet = quiet};
     rr_pull_params p = rr_pull_default_params();
     p.revision = rev;
@@ -83,8 +84,7 @@ static int pull_with_progress(const char *repo, const char *rev, int quiet, char
     p.progress_user = &pr;
     rr_status st = rr_pull(repo, &p, dir, cap);
     if (pr.bar_open) fputc('\n', stderr);
-    if (st != RR_OK) return cli_error("%s", rr_errmsg());
-    return 0;
+    return st;
 }
 
 /* Splits "ORG/NAME@REV" into repo[cap] and *rev (pointing into repo, NULL without '@'). */
@@ -108,13 +108,7 @@ int cli_model_dir(const char *name, char *dir, size_t cap) {
     const char *rev;
     if (split_rev(name && *name ? name : RR_DEFAULT_MODEL, repo, sizeof repo, &rev)) return 1;
     fprintf(stderr, "rerank: %s is not in the cache; downloading it\n", repo);
-    progress pr = {.tty = isatty(2)};
-    rr_pull_params p = rr_pull_default_params();
-    p.revision = rev;
-    p.progress = on_progress;
-    p.progress_user = &pr;
-    st = rr_pull(repo, &p, dir, cap);
-    if (pr.bar_open) fputc('\n', stderr);
+    st = pull_with_progress(repo, rev, 0, dir, cap);
     if (st == RR_ERR_NOT_FOUND && name && *name) return cli_error("no folder %s, and %s", name, rr_errmsg());
     return st == RR_OK ? 0 : cli_error("%s", rr_errmsg());
 }
@@ -167,7 +161,7 @@ int cmd_pull(int argc, char **argv) {
     if (at_rev && rev && strcmp(at_rev, rev))
         return cli_error("two revisions given: '%s' and --revision '%s'", at_rev, rev);
     if (!rev) rev = at_rev;
-    if (pull_with_progress(repo, rev, quiet, dir, sizeof dir)) return 1;
+    if (pull_with_progress(repo, rev, quiet, dir, sizeof dir) != RR_OK) return cli_error("%s", rr_errmsg());
     printf("%s\n", dir);
     return 0;
 }
