@@ -35,10 +35,30 @@ typedef struct {
     float *ctx;
     int ldctx;
     int bf16;
-    const int *first; /* [n_seq + 1]: first item of each sequence */
+    const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
     float *thread_scratch;
     size_t per_thread;
 } attn_job;
+
+static void attn_item_first(void *arg, int item, int tid) {
+    attn_job *j = arg;
+    int s = item / j->n_heads, h = item % j->n_heads;
+    int H = j->n_heads * j->d, t0 = j->cu[s];
+    rr_kern_attn a;
+    a.q = j->qkv + (size_t)t0 * j->ldqkv + (size_t)h * j->d;
+    a.k = a.q + H;
+    a.v = a.q + 2 * H;
+    a.ld = j->ldqkv;
+    a.nq = 1;
+    a.nk = j->cu[s + 1] - t0;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = j->bf16;
+    a.o = j->ctx + (size_t)s * j->ldctx + (size_t)h * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    if (a.nk > 0) j->k->attn(&a);
+}
 
 static void attn_item(void *arg, int item, int tid) {
     attn_job *j = arg;
@@ -96,6 +116,23 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     rr_pool_run(pool, total, attn_item, &j);
+}
+
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool) {
+    if (n_seq <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
+    attn_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
+    j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
 }
 
 /* ------------------------------------------------------------------ element-wise */

@@ -122,6 +122,13 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
                   int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
                   void *scratch, rr_pool *pool);
 
+/* The same for the first token of each sequence only (what a classification head reads, so the
+ * last layer needs no other query): ctx row s (stride ldctx) gets the attention output of row
+ * cu_seqlens[s]. Work items are (sequence, head). Scratch as for rr_attention. */
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool);
+
 /* ------------------------------------------------------------------ element-wise */
 
 /* y[i, :] = LN(x[i, :] + r[i, :]) * g + b over rows of n (r may be NULL; y may alias x or r).
