@@ -2,7 +2,7 @@
  * bench_kernels.c -- throughput of the kernels on the encoder's shapes, next to oneDNN's matmul on
  * the same shapes, so the choice between them (docs/KERNELS.md) rests on numbers from one run.
  *
- *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl]
+ *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn]
  *
  * Linear layers: M = 256 and 2560 token rows, (N, K) = (2304, 768) qkv, (768, 768) attention out,
  * (3072, 768) FFN up, (768, 3072) FFN down; fp32, bf16 and int8 (rr_linear_run with the bias
@@ -226,15 +226,20 @@ static void ln_run(void *v) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, all = 0, dnnl = 1;
+    int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1;
     const char *isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--secs") && i + 1 < argc) g_secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--no-dnnl")) dnnl = 0;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            const char *w = argv[++i];
+            do_lin = !strcmp(w, "linear");
+            do_attn = !strcmp(w, "attn");
+        }
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn]\n", argv[0]);
             return 2;
         }
     }
@@ -261,7 +266,7 @@ int main(int argc, char **argv) {
     static const int NK[][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};
     static const char *pn[] = {"", "fp32", "bf16", "int8"};
     printf("\n%-12s %-5s %5s %5s %5s %10s\n", "impl", "prec", "M", "N", "K", "GFLOP/s");
-    for (int mi = 0; mi < 2; mi++) {
+    for (int mi = 0; mi < 2 && do_lin; mi++) {
         for (int s = 0; s < 4; s++) {
             int M = Ms[mi], N = NK[s][0], K = NK[s][1];
             for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
@@ -281,7 +286,7 @@ int main(int argc, char **argv) {
         }
     }
     /* attention: W1-like, 100 sequences of 256 tokens */
-    {
+    if (do_attn) {
         int n_seq = 100, T = n_seq * 256;
         att_arg a = {NULL, rr_aligned_alloc(sizeof(float) * T * 3 * 768), rr_aligned_alloc(sizeof(float) * T * 768),
                      malloc(sizeof(int) * (n_seq + 1)), n_seq, RR_PRECISION_FP32, NULL, pool};
@@ -300,7 +305,7 @@ int main(int argc, char **argv) {
         }
         rr_aligned_free(a.qkv), rr_aligned_free(a.ctx), rr_aligned_free(a.scratch), free(a.cu);
     }
-    {
+    if (do_attn) {
         int rows = 2560;
         ln_arg a = {NULL, rr_aligned_alloc(sizeof(float) * rows * 768), rr_aligned_alloc(sizeof(float) * rows * 768),
                     malloc(sizeof(float) * 768), malloc(sizeof(float) * 768), rows, pool};

@@ -330,6 +330,24 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
 
 ALWAYS_INLINE float rnd_bf16(float x, int on) { return on ? rr_bf16_to_f32(rr_f32_to_bf16(x)) : x; }
 
+/* x rounded to the nearest bf16 (ties to even), kept as fp32; finite inputs. */
+ALWAYS_INLINE vf vround_bf16(vf x) {
+    vu u = (vu)x;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (vf)(u & 0xffff0000u);
+}
+
+/* n floats (n <= 64) from src to dst, rounded to bf16 if bf; dst padded with zeros to npad. */
+ALWAYS_INLINE void copy_row(float *dst, const float *src, int n, int npad, int bf) {
+    int e = 0;
+    for (; e + VW <= n; e += VW) {
+        vf v = vload(src + e);
+        vstore(dst + e, bf ? vround_bf16(v) : v);
+    }
+    for (; e < n; e++) dst[e] = rnd_bf16(src[e], bf);
+    for (; e < npad; e++) dst[e] = 0;
+}
+
 #define ATT_QT RR_KERN_ATTN_QT
 #define ATT_KT RR_KERN_ATTN_KT
 #define ATT_NV (ATT_KT / VW)
@@ -374,17 +392,20 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
     memset(Kt, 0, sizeof(float) * Dp * ATT_KT);
     memset(V, 0, sizeof(float) * ATT_KT * Dp);
     for (int i = 0; i < nq; i++) {
-        for (int e = 0; e < D; e++) Q[i * Dp + e] = rnd_bf16(a->q[(size_t)i * a->ld + e], bf);
+        copy_row(Q + i * Dp, a->q + (size_t)i * a->ld, D, Dp, bf);
         mx[i] = -INFINITY;
         l[i] = 0;
     }
     for (int j0 = 0; j0 < a->nk; j0 += ATT_KT) {
         const int nkt = RR_MIN(ATT_KT, a->nk - j0);
+        /* V rows as they are; K transposed so the scores vectorize over keys */
         for (int jj = 0; jj < nkt; jj++) {
-            const float *kr = a->k + (size_t)(j0 + jj) * a->ld, *vr = a->v + (size_t)(j0 + jj) * a->ld;
-            for (int e = 0; e < D; e++) {
-                Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], bf);
-                V[jj * Dp + e] = rnd_bf16(vr[e], bf);
+            const float *kr = a->k + (size_t)(j0 + jj) * a->ld;
+            copy_row(V + jj * Dp, a->v + (size_t)(j0 + jj) * a->ld, D, Dp, bf);
+            if (bf) {
+                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], 1);
+            } else {
+                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = kr[e];
             }
         }
         if (nkt < ATT_KT) { /* last tile: clear the stale keys of the previous one */
@@ -419,9 +440,10 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
         /* online softmax: rescale the running sums to the new row max, P = exp(S - max) */
         for (int i = 0; i < nq; i++) {
             float *s = S + i * ATT_KT;
-            float m = mx[i];
-            for (int jj = 0; jj < nkt; jj++) m = s[jj] > m ? s[jj] : m;
             for (int jj = nkt; jj < ATT_KT; jj++) s[jj] = -INFINITY;
+            vf vmx = vset1(mx[i]);
+            for (int v = 0; v < ATT_NV; v++) vmx = vmax(vmx, vload(s + v * VW));
+            float m = vhmax(vmx);
             float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
             mx[i] = m;
             vf sum = {0};
@@ -433,7 +455,7 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
             }
             l[i] = l[i] * corr + vhsum(sum);
             if (bf)
-                for (int jj = 0; jj < nkt; jj++) s[jj] = rnd_bf16(s[jj], 1);
+                for (int v = 0; v < ATT_NV; v++) vstore(s + v * VW, vround_bf16(vload(s + v * VW)));
             if (corr != 1.f) {
                 vf vc = vset1(corr);
                 for (int e = 0; e < Dp; e += VW) vstore(O + i * Dp + e, vload(O + i * Dp + e) * vc);

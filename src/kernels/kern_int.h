@@ -64,7 +64,7 @@ typedef struct rr_kern_attn {
 } rr_kern_attn;
 
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
-#define RR_KERN_ATTN_QT 32
+#define RR_KERN_ATTN_QT 128
 #define RR_KERN_ATTN_KT 64
 
 struct rr_kern_table {
