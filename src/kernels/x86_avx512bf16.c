@@ -136,6 +136,137 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
     for (; i < kpad; i++) y[i] = 0;
 }
 
+/* ------------------------------------------------------------------ bf16 attention */
+
+/* Attention in bf16 mode for head_dim 64 with vdpbf16ps for both products (other cases: the
+ * generic kernel). Same tiling and online softmax as gen_attn; the operands are laid out in k pairs:
+ *   Qb [QT][32] dwords   (q[2g], q[2g+1]) of each query row
+ *   Kp [32][KT][2] bf16  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one dim pair -> S over keys
+ *   Vp [KT/2][64][2] bf16 (v_{2h}[d], v_{2h+1}[d]): one zmm = 16 dims of one key pair -> O over dims
+ *   Pb [QT][KT/2] dwords  probabilities of key pairs, rounded to bf16 */
+static void attn_bf16_d64(const rr_kern_attn *a) {
+    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT };
+    float *base = a->scratch;
+    uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
+    uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
+    uint16_t *Vp = (uint16_t *)(base + QT * D + D * KT); /* KT * 64 bf16 */
+    float *S = base + QT * D + 2 * D * KT;               /* [QT][KT] */
+    float *O = S + QT * KT;                              /* [QT][64] */
+    float *mx = O + QT * D, *l = mx + QT;
+    uint16_t *Pb = (uint16_t *)S; /* rows of KT bf16 written over the first half of each S row */
+    const int nq = a->nq, nqr = (nq + 3) & ~3;
+    for (int i = 0; i < nqr; i++) {
+        if (i < nq) {
+            const float *q = a->q + (size_t)i * a->ld;
+            __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(q));
+            __m512bh hi = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 48), _mm512_loadu_ps(q + 32));
+            memcpy(Qb + i * D, &lo, 64);
+            memcpy(Qb + i * D + 32, &hi, 64);
+        } else {
+            memset(Qb + i * D, 0, D * 2);
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+        memset(O + i * D, 0, D * 4);
+    }
+    for (int j0 = 0; j0 < a->nk; j0 += KT) {
+        const int nkt = RR_MIN(KT, a->nk - j0);
+        for (int jj = 0; jj < KT; jj++) {
+            uint16_t kb[D], vrow[D];
+            if (jj < nkt) {
+                const float *kr = a->k + (size_t)(j0 + jj) * a->ld, *vr = a->v + (size_t)(j0 + jj) * a->ld;
+                __m512bh k0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 16), _mm512_loadu_ps(kr));
+                __m512bh k1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 48), _mm512_loadu_ps(kr + 32));
+                __m512bh v0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 16), _mm512_loadu_ps(vr));
+                __m512bh v1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 48), _mm512_loadu_ps(vr + 32));
+                memcpy(kb, &k0, 64), memcpy(kb + 32, &k1, 64);
+                memcpy(vrow, &v0, 64), memcpy(vrow + 32, &v1, 64);
+            } else {
+                memset(kb, 0, sizeof kb), memset(vrow, 0, sizeof vrow);
+            }
+            /* Kp[g][jj][0..1] = k[2g..2g+1] (one dword per dim pair) */
+            const uint32_t *kd = (const uint32_t *)kb;
+            uint32_t *kpd = (uint32_t *)Kp;
+            for (int g = 0; g < D / 2; g++) kpd[g * KT + jj] = kd[g];
+            /* Vp[jj/2][d][jj&1] */
+            uint16_t *vp = Vp + (size_t)(jj >> 1) * D * 2 + (jj & 1);
+            for (int d = 0; d < D; d++) vp[d * 2] = vrow[d];
+        }
+        /* S = scale * Q K^T, 4 rows x 64 keys per block */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+            const uint32_t *qd = (const uint32_t *)Qb;
+            for (int g = 0; g < D / 2; g++) {
+                __m512bh kv[4];
+                for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(Kp + (size_t)g * KT * 2 + v * 32);
+                for (int r = 0; r < 4; r++) {
+                    __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
+                    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                }
+            }
+            __m512 sc = _mm512_set1_ps(a->scale);
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) _mm512_storeu_ps(S + (i0 + r) * KT + v * 16, _mm512_mul_ps(acc[r][v], sc));
+        }
+        /* online softmax; P to bf16 pairs */
+        for (int i = 0; i < nqr; i++) {
+            float *srow = S + i * KT;
+            if (i >= nq) {
+                memset(srow, 0, KT * 4);
+                continue;
+            }
+            for (int jj = nkt; jj < KT; jj++) srow[jj] = -INFINITY;
+            vf vmx = vset1(mx[i]);
+            for (int v = 0; v < 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
+            float m = vhmax(vmx);
+            float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
+            mx[i] = m;
+            vf sum = {0}, p[4];
+            for (int v = 0; v < 4; v++) {
+                p[v] = vexp(vload(srow + v * 16) - m);
+                sum += p[v];
+            }
+            l[i] = l[i] * corr + vhsum(sum);
+            __m512bh p0 = _mm512_cvtne2ps_pbh((__m512)p[1], (__m512)p[0]);
+            __m512bh p1 = _mm512_cvtne2ps_pbh((__m512)p[3], (__m512)p[2]);
+            memcpy(Pb + (size_t)i * KT * 2, &p0, 64); /* row i of Pb at the start of row i of S */
+            memcpy(Pb + (size_t)i * KT * 2 + 32, &p1, 64);
+            if (corr != 1.f)
+                for (int v = 0; v < 4; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
+        }
+        /* O += P V, 4 rows x 64 dims per block */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + v * 16);
+            for (int h = 0; h < KT / 2; h++) {
+                __m512bh vv[4];
+                for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + v * 32);
+                for (int r = 0; r < 4; r++) {
+                    uint32_t pp;
+                    memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
+                    __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+                    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + v * 16, acc[r][v]);
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        __m512 inv = _mm512_set1_ps(1.f / l[i]);
+        float *out = a->o + (size_t)i * a->ldo;
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * D + v * 16), inv));
+    }
+}
+
+static void attn_native(const rr_kern_attn *a) {
+    if (a->bf16 && a->d == 64) attn_bf16_d64(a);
+    else gen_attn(a);
+}
+
 const rr_kern_table rr_kern_avx512bf16 = {
     .name = "avx512bf16",
     .isa = RR_KERN_ISA_AVX512BF16,
@@ -147,7 +278,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = ukr_bf16_dp, [RR_PRECISION_INT8] = ukr_int8_vnni},
     .to_bf16 = to_bf16_native,
     .quant_row = gen_quant_row,
-    .attn = gen_attn,
+    .attn = attn_native,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
