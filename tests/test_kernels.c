@@ -10,8 +10,8 @@
  *   bf16   the reference uses the same bf16-rounded x and w, so only fp32 accumulation differs:
  *          1e-5 * mag again; and vs the unrounded fp32 math, 2 * 2^-8 * mag (two roundings of 2^-9).
  *   int8   the reference quantizes exactly as specified, so the integer dot products agree and only
- *          the fp32 scaling differs: 1e-5 * mag; vs fp32 math, the quantization error bound
- *          (s_x / 2) sum|w| + (s_w / 2) sum|x| + (s_x s_w / 4) K.
+ *          the fp32 scaling differs: 1e-5 * mag (mag = s_x s_w sum |(x8 - z) w8|); vs fp32 math, the
+ *          quantization error bound (s_x / 2) sum|w| + (s_w / 2) sum|x| + (s_x s_w / 4) K.
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
  *   probabilities.
@@ -55,8 +55,8 @@ static const char *prec_name(rr_precision p) {
     return p == RR_PRECISION_FP32 ? "fp32" : p == RR_PRECISION_BF16 ? "bf16" : "int8";
 }
 
-/* Quantizes like the kernels do (kernels.h): symmetric, scale = amax / 127, inv = 1 / scale in
- * float, round half to even. */
+/* Weights: symmetric per channel, scale = amax / 127, inv = 1 / scale in float, round half to
+ * even (kernels.h). */
 static float quant(const float *x, int n, int *q) {
     float amax = 0;
     for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -69,6 +69,21 @@ static float quant(const float *x, int n, int *q) {
 }
 
 /* ------------------------------------------------------------------ linear */
+
+/* Activations: asymmetric uint8 per row with a zero point (kernels.h). */
+static float quant_act(const float *x, int n, int *q, int *zp) {
+    float lo = 0, hi = 0;
+    for (int i = 0; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    float s = hi > lo ? (hi - lo) / 255.f : 1.f, inv = 1.f / s;
+    long z = lrintf(-lo * inv);
+    z = z < 0 ? 0 : z > 255 ? 255 : z;
+    for (int i = 0; i < n; i++) {
+        long v = lrintf(x[i] * inv) + z;
+        q[i] = (int)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    *zp = (int)z;
+    return s;
+}
 
 typedef struct {
     int m, n, k;
@@ -130,15 +145,16 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
         for (int j = 0; j < N; j++) sw[j] = quant(w + (size_t)j * K, K, qwall + (size_t)j * K);
     for (int i = 0; i < M && bad < 5; i++) {
         const float *xi = x + (size_t)i * ldx;
-        float sx = p == RR_PRECISION_INT8 ? quant(xi, K, qx) : 0;
+        int zx = 0;
+        float sx = p == RR_PRECISION_INT8 ? quant_act(xi, K, qx, &zx) : 0;
         for (int j = 0; j < N; j++) {
             const float *wj = w + (size_t)j * K;
             double acc = 0, mag = fabs(b[j]), exact = 0, sumw = 0, sumx = 0;
             if (p == RR_PRECISION_INT8) {
                 long long dot = 0;
                 for (int k = 0; k < K; k++) {
-                    dot += (long long)qx[k] * qwall[(size_t)j * K + k];
-                    mag += fabs((double)qx[k] * qwall[(size_t)j * K + k]) * sx * sw[j];
+                    dot += (long long)(qx[k] - zx) * qwall[(size_t)j * K + k];
+                    mag += fabs((double)(qx[k] - zx) * qwall[(size_t)j * K + k]) * sx * sw[j];
                 }
                 acc = (double)dot * sx * sw[j];
             } else {

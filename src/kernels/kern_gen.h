@@ -171,24 +171,43 @@ GEN_FN void gen_to_bf16(const float *x, int n, int kpad, uint16_t *y) {
     for (int i = n; i < kpad; i++) y[i] = 0;
 }
 
-GEN_FN float gen_quant_row(const float *x, int n, int kpad, void *y, int u8) {
-    vf am = {0};
-    float amt = 0;
+ALWAYS_INLINE vf vmin(vf a, vf b) { return vsel(a < b, a, b); }
+
+/* No FMA contraction: x * inv must round before the rounding to an integer, as in the reference. */
+__attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const float *x, int n, int kpad, uint8_t *y, int32_t *zp) {
+    vf vlo = {0}, vhi = {0};
+    float lo = 0, hi = 0;
     int i = 0;
-    for (; i + VW <= n; i += VW) am = vmax(am, vabs(vload(x + i)));
-    for (; i < n; i++) amt = fmaxf(amt, fabsf(x[i]));
-    float amax = fmaxf(vhmax(am), amt);
-    float scale = amax > 0 ? amax / 127.f : 1.f;
-    float inv = 1.f / scale;
-    int8_t *q = y;
-    int off = u8 ? 128 : 0;
-    for (i = 0; i < n; i++) {
-        /* round half to even, as lrintf, via the 1.5 * 2^23 trick (|x * inv| <= 127) */
-        float v = (x[i] * inv + 12582912.f) - 12582912.f;
-        v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
-        q[i] = (int8_t)(uint8_t)((int)v + off);
+    for (; i + VW <= n; i += VW) {
+        vf v = vload(x + i);
+        vlo = vmin(vlo, v);
+        vhi = vmax(vhi, v);
     }
-    for (; i < kpad; i++) q[i] = (int8_t)(uint8_t)off;
+    for (; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    for (int e = 0; e < VW; e++) lo = fminf(lo, vlo[e]), hi = fmaxf(hi, vhi[e]);
+    float scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+    float inv = 1.f / scale;
+    /* round half to even, as lrintf, via the 1.5 * 2^23 trick (|x * inv| <= 255) */
+    float zf = (-lo * inv + 12582912.f) - 12582912.f;
+    int32_t z = zf < 0 ? 0 : zf > 255 ? 255 : (int32_t)zf;
+    vf vinv = vset1(inv);
+    vi vz = (vi){0} + z;
+    for (i = 0; i + VW <= n; i += VW) {
+        vf r = vload(x + i) * vinv + 12582912.f;
+        vi q = ((vi)r - 0x4B400000) + vz;
+        q = (vi)vsel(q < 0, (vf)((vi){0}), (vf)q);
+        q = (vi)vsel(q > 255, (vf)((vi){0} + 255), (vf)q);
+        typedef uint8_t vq __attribute__((vector_size(VW)));
+        vq b8 = __builtin_convertvector(q, vq);
+        memcpy(y + i, &b8, sizeof b8);
+    }
+    for (; i < n; i++) {
+        float r = (x[i] * inv + 12582912.f) - 12582912.f;
+        int32_t q = (int32_t)r + z;
+        y[i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+    }
+    for (; i < kpad; i++) y[i] = 0;
+    *zp = z;
     return scale;
 }
 
@@ -273,8 +292,8 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
 GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0); }
 GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1); }
 
-/* Finishes an int32 tile row: (acc - comp) * a_scale * b_scale, then as finish_row. Not last:
- * stores the int32 sums as they are. */
+/* Finishes an int32 tile row: (acc - zp * wsum) * a_scale * b_scale, then as finish_row. Not
+ * last: stores the int32 sums as they are. */
 ALWAYS_INLINE void finish_row_i32(const rr_kern_tile *t, int i, const vi *acc) {
     if (!t->last) {
         store_tile_row(t->c + (size_t)i * t->ldc, (const vf *)acc, t->n);
@@ -282,22 +301,19 @@ ALWAYS_INLINE void finish_row_i32(const rr_kern_tile *t, int i, const vi *acc) {
     }
     vf out[GEN_NRV];
     for (int v = 0; v < GEN_NRV; v++) {
-        vi a = acc[v];
-        if (t->b_comp) {
-            vi comp;
-            memcpy(&comp, t->b_comp + v * VW, sizeof comp);
-            a -= comp;
-        }
+        vi ws;
+        memcpy(&ws, t->b_sum + v * VW, sizeof ws);
+        vi a = acc[v] - ws * t->a_zp[i];
         out[v] = __builtin_convertvector(a, vf) * (vload(t->b_scale + v * VW) * t->a_scale[i]);
     }
     finish_row(t, i, out);
 }
 
-/* int8 x int8 -> int32, KG = 1 (tables without VNNI). */
+/* uint8 x int8 -> int32, KG = 1 (tables without VNNI). */
 GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
-    const int8_t *arow[GEN_MR];
+    const uint8_t *arow[GEN_MR];
 #pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++) arow[i] = (const int8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
     vi acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) {

@@ -9,7 +9,7 @@
  *     elem(p, g, j, q) = W[p*NR + j, g*KG + q]   at  ((p*kp + g)*NR + j)*KG + q
  * zero-padded past n_out and n_in. Element type: fp32 (FP32), bf16 bits (BF16), int8 (INT8).
  * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded), INT8 rows of kp*KG bytes
- * (int8, or uint8 = int8 + 128 when int8_u8) plus one fp32 scale per row.
+ * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
  */
 #ifndef RR_KERN_INT_H
 #define RR_KERN_INT_H
@@ -45,8 +45,9 @@ typedef struct rr_kern_tile {
     const float *res;  /* RESIDUAL: row 0 of R at this panel */
     size_t ldres;
     const float *a_scale;  /* INT8: [m] row scales */
+    const int32_t *a_zp;   /* INT8: [m] row zero points */
     const float *b_scale;  /* INT8: [nr] channel scales of this panel */
-    const int32_t *b_comp; /* INT8 with int8_u8: [nr] 128 * sum_k w8 of each channel */
+    const int32_t *b_sum;  /* INT8: [nr] sum_k w8 of each channel (for the zero points) */
 } rr_kern_tile;
 
 /* One attention work item: one head of one query tile of one sequence. */
@@ -71,14 +72,14 @@ struct rr_kern_table {
     const char *name;
     rr_kern_isa isa;
     rr_kern_layout lay[4]; /* indexed by rr_precision (FP32, BF16, INT8) */
-    int int8_u8;           /* INT8 activations stored as uint8 = int8 + 128 (VNNI u8 x s8) */
     int native_bf16;       /* bf16 products in hardware: AUTO picks BF16 */
     /* micro-kernels by precision */
     void (*ukr[4])(const rr_kern_tile *t);
     /* one row of n floats to kpad bf16 (nearest even, zeros past n) */
     void (*to_bf16)(const float *x, int n, int kpad, uint16_t *y);
-    /* one row to kpad int8 (or uint8 + 128 if u8), zeros past n; returns the row scale */
-    float (*quant_row)(const float *x, int n, int kpad, void *y, int u8);
+    /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
+     * scale, *zp the zero point (see kernels.h) */
+    float (*quant_row)(const float *x, int n, int kpad, uint8_t *y, int32_t *zp);
     void (*attn)(const rr_kern_attn *a);
     /* y = LN(x + r) g + b over n (r may be NULL) */
     void (*layernorm)(const float *x, const float *r, const float *g, const float *b, float eps, float *y,

@@ -20,9 +20,11 @@
  *   fp32  fp32 products and fp32 accumulation (FMA allowed: order and fusing of roundings differ).
  *   bf16  W rounded to bf16 at pack time, X rounded to bf16 (nearest even) per call, products exact
  *         in fp32, fp32 accumulation; the bias and epilogue stay fp32.
- *   int8  W symmetric per output channel: w8 = round(w / s_n), s_n = max|w_n| / 127; X symmetric
- *         per row: x8 = round(x / s_m), s_m = max|x_m| / 127; exact int32 accumulation;
- *         y = s_m s_n sum(x8 w8) + b.
+ *   int8  W symmetric per output channel: w8 = round(w / s_n), s_n = max|w_n| / 127. X asymmetric
+ *         per row (token), as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0,
+ *         max x), s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m,
+ *         0, 255) (uint8); exact int32 accumulation; y = s_m s_n (sum x8 w8 - z_m sum w8) + b.
+ *         (Rounding is to nearest even, in fp32 with inv = 1 / s as the multiplier.)
  */
 #ifndef RR_KERNELS_H
 #define RR_KERNELS_H

@@ -23,7 +23,7 @@ struct rr_linear {
     void *w;         /* n_panels * panel_bytes, 64-byte aligned */
     float *bias;     /* [n_panels * nr], zero-padded */
     float *wscale;   /* INT8: [n_panels * nr] */
-    int32_t *wcomp;  /* INT8 with int8_u8: [n_panels * nr] */
+    int32_t *wsum;   /* INT8: [n_panels * nr] sum_k w8 per channel */
 };
 
 static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
@@ -74,9 +74,9 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)n_out ? bias[j] : 0.f;
     if (p == RR_PRECISION_INT8) {
         l->wscale = rr_aligned_alloc(ncols * sizeof(float));
-        l->wcomp = rr_aligned_alloc(ncols * sizeof(int32_t));
-        if (!l->wscale || !l->wcomp) goto nomem;
-        for (size_t j = 0; j < ncols; j++) l->wscale[j] = 0, l->wcomp[j] = 0;
+        l->wsum = rr_aligned_alloc(ncols * sizeof(int32_t));
+        if (!l->wscale || !l->wsum) goto nomem;
+        for (size_t j = 0; j < ncols; j++) l->wscale[j] = 0, l->wsum[j] = 0;
     }
     for (int n = 0; n < n_out; n++) {
         load_row(w, wdtype, n_in, n, row);
@@ -111,7 +111,7 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
                 sum += (int32_t)v;
             }
         }
-        if (p == RR_PRECISION_INT8) l->wcomp[n] = k->int8_u8 ? 128 * sum : 0;
+        if (p == RR_PRECISION_INT8) l->wsum[n] = sum;
     }
     rr_free(row);
     *out = l;
@@ -127,7 +127,7 @@ void rr_linear_free(rr_linear *l) {
     rr_aligned_free(l->w);
     rr_aligned_free(l->bias);
     rr_aligned_free(l->wscale);
-    rr_aligned_free(l->wcomp);
+    rr_aligned_free(l->wsum);
     rr_free(l);
 }
 
@@ -138,7 +138,7 @@ static size_t prep_lda(const rr_linear *l) {
 
 size_t rr_linear_scratch_bytes(const rr_linear *l, int max_m) {
     if (!l || l->prec == RR_PRECISION_FP32 || max_m <= 0) return 0;
-    return prep_lda(l) * (size_t)max_m + align64((size_t)max_m * sizeof(float));
+    return prep_lda(l) * (size_t)max_m + 2 * align64((size_t)max_m * sizeof(float));
 }
 
 size_t rr_linear_weight_bytes(const rr_linear *l) {
@@ -166,6 +166,7 @@ typedef struct {
     uint8_t *a;     /* prepared rows (BF16/INT8) */
     size_t lda;
     float *ascale;  /* INT8 row scales */
+    int32_t *azp;   /* INT8 row zero points */
     int rows_per_prep;
     int mb, n_rb;   /* rows per block, row blocks */
     int pb, n_cb;   /* panels per column block, column blocks */
@@ -182,7 +183,7 @@ static void prep_item(void *arg, int item, int tid) {
         if (l->prec == RR_PRECISION_BF16)
             l->k->to_bf16(xr, l->n_in, kpad, (uint16_t *)(j->a + (size_t)r * j->lda));
         else
-            j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, l->k->int8_u8);
+            j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, j->azp + r);
     }
 }
 
@@ -206,7 +207,7 @@ static void gemm_item(void *arg, int item, int tid) {
         t.n = RR_MIN(nr, l->n_out - c0);
         t.bias = l->bias + c0;
         t.b_scale = l->wscale ? l->wscale + c0 : NULL;
-        t.b_comp = l->wcomp && k->int8_u8 ? l->wcomp + c0 : NULL;
+        t.b_sum = l->wsum ? l->wsum + c0 : NULL;
         const uint8_t *panel = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
         /* K in chunks of kc groups: the panel chunk stays in L1 while every row of the block uses it */
         for (int g0 = 0; g0 < l->kp; g0 += j->kc) {
@@ -223,6 +224,7 @@ static void gemm_item(void *arg, int item, int tid) {
                     t.a = j->a + (size_t)r * j->lda + (size_t)g0 * kg * es;
                     t.lda = j->lda;
                     t.a_scale = j->ascale ? j->ascale + r : NULL;
+                    t.a_zp = j->azp ? j->azp + r : NULL;
                 }
                 t.c = j->y + (size_t)r * j->ldy + c0;
                 t.res = j->res ? j->res + (size_t)r * j->ldres + c0 : NULL;
@@ -248,6 +250,7 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
         j.a = scratch;
         j.lda = prep_lda(l);
         j.ascale = (float *)(j.a + j.lda * (size_t)m);
+        j.azp = (int32_t *)((uint8_t *)j.ascale + align64((size_t)m * sizeof(float)));
         j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
         rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
     }

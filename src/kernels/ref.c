@@ -64,22 +64,19 @@ static void to_bf16_ref(const float *x, int n, int kpad, uint16_t *y) {
     for (int i = n; i < kpad; i++) y[i] = 0;
 }
 
-static float quant_row_ref(const float *x, int n, int kpad, void *y, int u8) {
-    float amax = 0;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float scale = amax > 0 ? amax / 127.f : 1.f;
+static float quant_row_ref(const float *x, int n, int kpad, uint8_t *y, int32_t *zp) {
+    float lo = 0, hi = 0;
+    for (int i = 0; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    float scale = hi > lo ? (hi - lo) / 255.f : 1.f;
     float inv = 1.f / scale;
-    int8_t *q = y;
+    long z = lrintf(-lo * inv);
+    z = z < 0 ? 0 : z > 255 ? 255 : z;
     for (int i = 0; i < n; i++) {
-        long v = lrintf(x[i] * inv);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        q[i] = (int8_t)v;
+        long v = lrintf(x[i] * inv) + z;
+        y[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
-    for (int i = n; i < kpad; i++) q[i] = 0;
-    if (u8) {
-        uint8_t *u = y;
-        for (int i = 0; i < kpad; i++) u[i] = (uint8_t)(q[i] + 128);
-    }
+    for (int i = n; i < kpad; i++) y[i] = 0;
+    *zp = (int32_t)z;
     return scale;
 }
 
@@ -129,7 +126,7 @@ static void ukr_bf16_ref(const rr_kern_tile *t) {
 static void ukr_int8_ref(const rr_kern_tile *t) {
     const int8_t *b = t->b;
     for (int i = 0; i < t->m; i++) {
-        const int8_t *a = (const int8_t *)row_ptr(t, i);
+        const uint8_t *a = row_ptr(t, i);
         int32_t acc[REF_NR] = {0};
         if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(int32_t) * (size_t)t->n);
         for (int k = 0; k < t->kp; k++)
@@ -139,7 +136,8 @@ static void ukr_int8_ref(const rr_kern_tile *t) {
             continue;
         }
         float out[REF_NR];
-        for (int j = 0; j < t->n; j++) out[j] = (float)acc[j] * (t->a_scale[i] * t->b_scale[j]);
+        for (int j = 0; j < t->n; j++)
+            out[j] = (float)(acc[j] - t->a_zp[i] * t->b_sum[j]) * (t->a_scale[i] * t->b_scale[j]);
         finish_row(t, i, out);
     }
 }
@@ -183,7 +181,6 @@ const rr_kern_table rr_kern_scalar = {
     .lay = {[RR_PRECISION_FP32] = {REF_MR, REF_NR, 1},
             [RR_PRECISION_BF16] = {REF_MR, REF_NR, 1},
             [RR_PRECISION_INT8] = {REF_MR, REF_NR, 1}},
-    .int8_u8 = 0,
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = ukr_f32_ref, [RR_PRECISION_BF16] = ukr_bf16_ref, [RR_PRECISION_INT8] = ukr_int8_ref},
     .to_bf16 = to_bf16_ref,

@@ -24,7 +24,6 @@ const rr_kern_table rr_kern_avx512 = {
     .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
             [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 1},
             [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 1}},
-    .int8_u8 = 0,
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_bf16, [RR_PRECISION_INT8] = gen_ukr_int8},
     .to_bf16 = gen_to_bf16,

@@ -4,8 +4,8 @@
  * native micro-kernels for the two low precisions:
  *   bf16  vdpbf16ps: each lane adds a[2g] b[2g] + a[2g+1] b[2g+1] in fp32, so weights are packed in
  *         k pairs (KG 2) and one broadcast dword of A feeds 16 channels;
- *   int8  vpdpbusd: u8 x s8 in groups of 4 k (KG 4); activations are stored as int8 + 128 and the
- *         128 * sum_k w8 per channel, computed at pack time, is subtracted before scaling.
+ *   int8  vpdpbusd: u8 x s8 in groups of 4 k (KG 4): the uint8 activations with their zero point
+ *         (kernels.h) go in as they are; zp * sum_k w8 is subtracted before scaling.
  * Both run 8 rows x 48 channels (24 zmm accumulators).
  * Compiled with ISA_x86_avx512bf16 flags; only called after dispatch.c has checked the CPU and OS.
  */
@@ -273,7 +273,6 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
             [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 2},
             [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 4}},
-    .int8_u8 = 1,
     .native_bf16 = 1,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = ukr_bf16_dp, [RR_PRECISION_INT8] = ukr_int8_vnni},
     .to_bf16 = to_bf16_native,
