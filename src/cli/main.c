@@ -20,6 +20,7 @@ typedef struct command {
 static const command g_commands[] = {
     {"score", cmd_score, "score JSONL pairs or token ids from stdin"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
+    {"bench", cmd_bench, "time the forward pass on a fixed workload (pairs/s, GFLOP/s, peak RSS)"},
     {NULL, NULL, NULL},
 };
 
