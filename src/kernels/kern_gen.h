@@ -1,7 +1,7 @@
 /*
  * kern_gen.h -- kernels written once with GCC vector extensions and compiled once per x86 table:
  * each ISA file defines VW (floats per vector), the micro-kernel shape GEN_MR x GEN_NRV vectors,
- * GEN_ATT_RB (query rows per attention register block) and vfma(), then includes this file; its
+ * GEN_ATT_RB (query rows per attention register block), VSET1(x) and vfma(), then includes this file; its
  * -m flags turn the same code into AVX2 or AVX-512 instructions. Everything here is static: the
  * only symbol an ISA file exports is its table.
  *
@@ -34,7 +34,9 @@ ALWAYS_INLINE vf vload(const float *p) {
     return v;
 }
 ALWAYS_INLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
-ALWAYS_INLINE vf vset1(float x) { return (vf){0} + x; }
+/* Broadcast through the ISA's set1 (a broadcast load when x comes from memory): the generic
+ * (vf){0} + x costs a scalar add, since 0 + x is not x for x = -0. */
+ALWAYS_INLINE vf vset1(float x) { return (vf)VSET1(x); }
 ALWAYS_INLINE vf vsel(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 ALWAYS_INLINE vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
 ALWAYS_INLINE vf vmax(vf a, vf b) { return vsel(a > b, a, b); }

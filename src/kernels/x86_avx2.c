@@ -10,6 +10,7 @@
 #define GEN_MR 6
 #define GEN_NRV 2
 #define GEN_ATT_RB 1
+#define VSET1(x) _mm256_set1_ps(x)
 
 typedef float vf8_ __attribute__((vector_size(32)));
 static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {

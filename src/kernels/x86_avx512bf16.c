@@ -15,6 +15,7 @@
 #define GEN_MR 8
 #define GEN_NRV 3
 #define GEN_ATT_RB 4
+#define VSET1(x) _mm512_set1_ps(x)
 
 typedef float vf16_ __attribute__((vector_size(64)));
 static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ c) {
