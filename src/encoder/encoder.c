@@ -238,8 +238,10 @@ static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat 
     return s;
 }
 
-/* The packed copy replaces the mapped matrix: drop its pages from memory (they are file-backed
- * and would be read back on access, which no longer happens). */
+/* The packed copy replaces the mapped matrix: drop its pages from memory. Safe because rr_mat
+ * views point into read-only MAP_PRIVATE file mappings (safetensors.c): dropped pages would be read
+ * back from the file on access (which no longer happens). On anonymous memory this would zero the
+ * data, so keep it to mapped weights. Only whole pages inside the matrix are released. */
 static void release_mat(const rr_mat *mt) {
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || !mt->data) return;
