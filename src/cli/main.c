@@ -18,6 +18,7 @@ typedef struct command {
 } command;
 
 static const command g_commands[] = {
+    {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {NULL, NULL, NULL},
 };
 
