@@ -5,6 +5,8 @@
 #ifndef RR_CLI_H
 #define RR_CLI_H
 
+#include <stddef.h>
+
 int cmd_score(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
@@ -12,5 +14,11 @@ int cmd_tokenize(int argc, char **argv);
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a non-negative int flag value; returns 0 on success. */
 int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out);
+
+/* Decodes the string value of top-level `key` in the JSON object line[0..n) into out (NUL bytes
+ * kept; out->data is NUL-terminated after them). Returns 1 when found, 0 when missing or null,
+ * -1 when the line is malformed or the value is not a string. */
+struct rr_buf;
+int cli_json_get_string(const char *line, size_t n, const char *key, struct rr_buf *out);
 
 #endif

@@ -57,7 +57,7 @@ int cmd_tokenize(int argc, char **argv) {
     long lineno = 0;
     int rc = 0;
     rr_encoding enc = {0};
-    rr_buf out = {0};
+    rr_buf out = {0}, text = {0}, pair = {0};
     while ((n = getline(&line, &cap, stdin)) > 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
@@ -67,17 +67,15 @@ int cmd_tokenize(int argc, char **argv) {
             rc = cli_error("line %ld: %s", lineno, rr_errmsg());
             break;
         }
-        const cJSON *tx = cJSON_GetObjectItemCaseSensitive(j, "text");
-        const cJSON *tp = cJSON_GetObjectItemCaseSensitive(j, "text_pair");
-        if (!cJSON_IsString(tx) || (tp && !cJSON_IsString(tp) && !cJSON_IsNull(tp))) {
-            cJSON_Delete(j);
+        cJSON_Delete(j);
+        int ht = cli_json_get_string(line, (size_t)n, "text", &text);
+        int hp = cli_json_get_string(line, (size_t)n, "text_pair", &pair);
+        if (ht != 1 || hp < 0) {
             rc = cli_error("line %ld: expected {\"text\": string, \"text_pair\": string (optional)}", lineno);
             break;
         }
-        const char *pair = cJSON_IsString(tp) ? tp->valuestring : NULL;
-        rr_status st = rr_tokenizer_encode(t, tx->valuestring, strlen(tx->valuestring), pair, pair ? strlen(pair) : 0,
+        rr_status st = rr_tokenizer_encode(t, text.data, text.len, hp ? (pair.data ? pair.data : "") : NULL, hp ? pair.len : 0,
                                            add_special, (int)max_length, strategy, &enc);
-        cJSON_Delete(j);
         if (st != RR_OK) {
             rc = cli_error("line %ld: %s", lineno, rr_errmsg());
             break;
@@ -102,6 +100,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
     free(line);
     rr_buf_free(&out);
+    rr_buf_free(&text);
+    rr_buf_free(&pair);
     rr_encoding_free(&enc);
     rr_tokenizer_free(t);
     if (fflush(stdout) != 0 && !rc) rc = cli_error("tokenize: write error");
