@@ -24,9 +24,12 @@
 #include "encoder/encoder.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#define FF_ROWS 256 /* token rows per FFN step: bounds the [rows, I] hidden state */
 
 struct rr_ctx {
     const rr_model *m;
@@ -35,8 +38,9 @@ struct rr_ctx {
     float *qkv;     /* [T, 3H] */
     float *att;     /* [T, H] attention output (before Wo) */
     float *h;       /* [T, H] after the first LayerNorm */
-    float *ff;      /* [T, I] FFN hidden */
+    float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block */
     float *row;     /* [max(H, I)] scratch row */
+    void *raw;      /* [H] one embedding row in the file's dtype */
     float *logit;   /* [T] head output */
     void *scratch;  /* kernel scratch: max of the linears' and attention's needs */
     rr_pool *pool;  /* m->n_threads threads (0 = cores), caller included */
@@ -45,7 +49,9 @@ struct rr_ctx {
 };
 
 rr_ctx_params rr_ctx_default_params(void) {
-    rr_ctx_params p = {4096};
+    /* 1024 rows keep every GEMM efficient (each weight row is reused 1024 times) while the
+     * activations of a pass stay small next to the weights */
+    rr_ctx_params p = {1024};
     return p;
 }
 
@@ -64,8 +70,9 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->qkv = rr_aligned_alloc((size_t)T * 3 * H * 4);
     x->att = rr_aligned_alloc((size_t)T * H * 4);
     x->h = rr_aligned_alloc((size_t)T * H * 4);
-    x->ff = rr_aligned_alloc((size_t)T * I * 4);
+    x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
     x->row = rr_aligned_alloc(wide * 4);
+    x->raw = rr_aligned_alloc(H * 4);
     x->logit = rr_aligned_alloc((size_t)T * 4);
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
@@ -83,7 +90,7 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
     }
     x->scratch = rr_aligned_alloc(sb);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->row || !x->logit || !x->start || !x->pos ||
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->row || !x->raw || !x->logit || !x->start || !x->pos ||
         !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
@@ -100,6 +107,7 @@ void rr_ctx_free(rr_ctx *c) {
     rr_aligned_free(c->h);
     rr_aligned_free(c->ff);
     rr_aligned_free(c->row);
+    rr_aligned_free(c->raw);
     rr_aligned_free(c->logit);
     rr_aligned_free(c->scratch);
     rr_pool_free(c->pool);
@@ -157,7 +165,10 @@ static void embed(rr_ctx *c, const rr_seq *seqs, int n) {
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
             float *x = c->x + (size_t)(base + t) * H;
-            rr_mat_row_f32(&m->word_emb, id, x);
+            size_t rowbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype);
+            rr_st_copy(m->word_t, (size_t)id * rowbytes, c->raw, rowbytes);
+            rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
+            rr_mat_row_f32(&raw, 0, x);
             rr_mat_row_f32(&m->pos_emb, p, tmp);
             for (int i = 0; i < H; i++) x[i] += tmp[i];
             rr_mat_row_f32(&m->type_emb, seqs[s].type_ids ? seqs[s].type_ids[t] : 0, tmp);
@@ -190,10 +201,16 @@ static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last)
     /* h = LN(x + att Wo^T + bo) */
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
     rr_layernorm(m->kern, R, H, c->h, H, NULL, 0, ly->ln1_g, ly->ln1_b, cf->eps, c->h, H, c->pool);
-    /* x = LN(h + GELU(h W1^T + b1) W2^T + b2) */
-    rr_linear_run(ly->lin_1, R, c->h, H, c->ff, I, RR_KERN_EPI_GELU, NULL, 0, c->scratch, c->pool);
-    rr_linear_run(ly->lin_2, R, c->ff, I, c->x, H, RR_KERN_EPI_RESIDUAL, c->h, H, c->scratch, c->pool);
-    rr_layernorm(m->kern, R, H, c->x, H, NULL, 0, ly->ln2_g, ly->ln2_b, cf->eps, c->x, H, c->pool);
+    /* x = LN(h + GELU(h W1^T + b1) W2^T + b2), FF_ROWS rows at a time: the [rows, I] hidden state is
+     * the largest activation, and rows are independent here */
+    for (int r0 = 0; r0 < R; r0 += FF_ROWS) {
+        int rows = RR_MIN(FF_ROWS, R - r0);
+        const float *h = c->h + (size_t)r0 * H;
+        float *x = c->x + (size_t)r0 * H;
+        rr_linear_run(ly->lin_1, rows, h, H, c->ff, I, RR_KERN_EPI_GELU, NULL, 0, c->scratch, c->pool);
+        rr_linear_run(ly->lin_2, rows, c->ff, I, x, H, RR_KERN_EPI_RESIDUAL, h, H, c->scratch, c->pool);
+        rr_layernorm(m->kern, rows, H, x, H, NULL, 0, ly->ln2_g, ly->ln2_b, cf->eps, x, H, c->pool);
+    }
 }
 
 /* After the last layer row s of x is sequence s's first token. */
@@ -302,16 +319,17 @@ void rr_enc_unpack(rr_model *m) {
 
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
     const rr_config *cf = &m->cfg;
-    if (!s->ids || s->len <= 0) return rr_fail(RR_ERR_RANGE, "sequence %d is empty", i);
+    char who[32] = "sequence";
+    if (i >= 0) snprintf(who, sizeof who, "sequence %d", i);
+    if (!s->ids || s->len <= 0) return rr_fail(RR_ERR_RANGE, "%s is empty", who);
     if (s->len > cf->max_length)
-        return rr_fail(RR_ERR_RANGE, "sequence %d has %d tokens; the model accepts at most %d", i, s->len,
-                       cf->max_length);
+        return rr_fail(RR_ERR_RANGE, "%s has %d tokens; the model accepts at most %d", who, s->len, cf->max_length);
     for (int t = 0; t < s->len; t++) {
         if (s->ids[t] < 0 || s->ids[t] >= cf->vocab_size)
-            return rr_fail(RR_ERR_INVALID, "sequence %d: token id %d at position %d is outside the vocabulary [0, %d)",
-                           i, s->ids[t], t, cf->vocab_size);
+            return rr_fail(RR_ERR_INVALID, "%s: token id %d at position %d is outside the vocabulary [0, %d)", who,
+                           s->ids[t], t, cf->vocab_size);
         if (s->type_ids && (s->type_ids[t] < 0 || s->type_ids[t] >= cf->type_vocab_size))
-            return rr_fail(RR_ERR_INVALID, "sequence %d: token type id %d at position %d is outside [0, %d)", i,
+            return rr_fail(RR_ERR_INVALID, "%s: token type id %d at position %d is outside [0, %d)", who,
                            s->type_ids[t], t, cf->type_vocab_size);
     }
     return RR_OK;
@@ -319,7 +337,7 @@ rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
 
 rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s) {
     if (!m || !s) return rr_fail(RR_ERR_INVALID, "rr_model_check_seq: NULL argument");
-    return rr_enc_check_seq(m, s, 0);
+    return rr_enc_check_seq(m, s, -1);
 }
 
 rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {

@@ -187,8 +187,12 @@ static rr_status load_weights(loader *L) {
         (s = get_mat(L, NAME(n, "%sembeddings.token_type_embeddings.weight", p), c->type_vocab_size, H,
                      &m->type_emb)))
         return s;
-    /* the embedding table is gathered row by row: count only what a typical batch touches */
+    /* the embedding table is gathered row by row with pread (the encoder): a batch costs the rows it
+     * reads, not the pages the kernel would map around each row through the mapping. Count only what
+     * a typical batch touches. */
     m->weight_bytes -= m->word_emb.rows * (size_t)H * rr_dtype_size(m->word_emb.dtype);
+    m->word_t = rr_st_find(m->st, NAME(n, "%sembeddings.word_embeddings.weight", p));
+    rr_st_advise_random(m->word_t);
     const char *ln = c->family == RR_FAMILY_JINA_V2 ? "roberta.emb_ln" : NULL;
     char lnw[160], lnb[160];
     if (ln) {
@@ -225,6 +229,23 @@ static rr_status load_weights(loader *L) {
     return RR_OK;
 }
 
+/* tokenizer.json is optional: without it the model scores token ids only. */
+static rr_status load_tokenizer(rr_model *m, const char *dir) {
+    char *path = rr_path_join(dir, "tokenizer.json");
+    if (!path) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    rr_status s = RR_OK;
+    if (rr_file_exists(path)) {
+        s = rr_tokenizer_load(dir, &m->tok);
+        if (!s && rr_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
+            s = rr_fail(RR_ERR_FORMAT, "%s: the tokenizer has %d pieces but the model's vocab_size is %d", path,
+                        rr_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+    }
+    rr_free(path);
+    return s;
+}
+
+const rr_tokenizer *rr_model_tokenizer(const rr_model *m) { return m ? m->tok : NULL; }
+
 rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out) {
     rr_model_params p = params ? *params : rr_model_default_params();
     if (!dir || !out) return rr_fail(RR_ERR_INVALID, "rr_model_load: NULL argument");
@@ -243,6 +264,7 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     }
     if (!s) s = rr_st_open_dir(dir, &m->st);
     if (!s) s = load_weights(&L);
+    if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
     if (!s) s = rr_enc_pack(m, p.precision);
     if (s) {
         rr_model_free(m);
@@ -274,6 +296,7 @@ void rr_model_free(rr_model *m) {
     rr_free(m->emb_ln_b);
     rr_free(m->head_dense_b);
     rr_st_close(m->st);
+    rr_tokenizer_free(m->tok);
     rr_free(m->name);
     rr_free(m);
 }
