@@ -240,19 +240,15 @@ static void forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
 /* ------------------------------------------------------------------ packing at load */
 
 /* Packs the row-stack of n_mats matrices (same cols) with `bias` into one linear layer; the rows are
- * read through rr_mat_row_f32, so any file dtype works. */
+ * read through rr_mat_row_f32 into w (the caller's buffer, large enough), so any file dtype works. */
 static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n_mats,
-                           const float *bias, rr_linear **out) {
+                           const float *bias, float *w, rr_linear **out) {
     int rows = 0, cols = mats[0]->cols;
     for (int i = 0; i < n_mats; i++) rows += mats[i]->rows;
-    float *w = rr_malloc((size_t)rows * cols * sizeof(float));
-    if (!w) return rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
     int r = 0;
     for (int i = 0; i < n_mats; i++)
         for (int j = 0; j < mats[i]->rows; j++) rr_mat_row_f32(mats[i], j, w + (size_t)r++ * cols);
-    rr_status s = rr_linear_pack(k, p, w, RR_KERN_DTYPE_F32, rows, cols, bias, out);
-    rr_free(w);
-    return s;
+    return rr_linear_pack(k, p, w, RR_KERN_DTYPE_F32, rows, cols, bias, out);
 }
 
 /* The packed copy replaces the mapped matrix: drop its pages from memory. Safe because rr_mat
@@ -274,17 +270,22 @@ rr_status rr_enc_pack(rr_model *m, rr_precision p) {
     m->kern = k;
     m->precision = p;
     size_t mapped = 0, packed = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
+    const rr_config *cf = &m->cfg;
+    size_t wide = RR_MAX((size_t)3 * cf->hidden * cf->hidden, (size_t)cf->intermediate * cf->hidden);
+    float *w = rr_malloc(wide * sizeof(float)); /* one conversion buffer for every matrix */
+    if (!w) return rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+    rr_status s = RR_OK;
+    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
         rr_layer *ly = &m->layers[l];
         const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
-        rr_status s = pack_mats(k, p, qkv, 3, ly->bqkv, &ly->lin_qkv);
+        s = pack_mats(k, p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
         const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
-        if (!s) s = pack_mats(k, p, &o, 1, ly->bo, &ly->lin_o);
-        if (!s) s = pack_mats(k, p, &w1, 1, ly->b1, &ly->lin_1);
-        if (!s) s = pack_mats(k, p, &w2, 1, ly->b2, &ly->lin_2);
+        if (!s) s = pack_mats(k, p, &o, 1, ly->bo, w, &ly->lin_o);
+        if (!s) s = pack_mats(k, p, &w1, 1, ly->b1, w, &ly->lin_1);
+        if (!s) s = pack_mats(k, p, &w2, 1, ly->b2, w, &ly->lin_2);
         if (s) {
             rr_errmsg_prefix("layer %d", l);
-            return s;
+            break;
         }
         const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
         for (int i = 0; i < 6; i++) {
@@ -295,8 +296,9 @@ rr_status rr_enc_pack(rr_model *m, rr_precision p) {
                   rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
     }
     const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
-    rr_status s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, &m->lin_head);
-    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, &m->lin_out);
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, w, &m->lin_head);
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, w, &m->lin_out);
+    rr_free(w);
     if (s) return s;
     if (m->weight_bytes >= mapped) m->weight_bytes = m->weight_bytes - mapped + packed;
     return RR_OK;

@@ -248,8 +248,8 @@ ALWAYS_INLINE void finish_row(const rr_kern_tile *t, int i, vf *acc) {
     store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
 }
 
-/* fp32 A; B fp32 (bf16 = 0) or bf16 bits (bf16 = 1, A then holds bf16 rows). KG = 1. */
-ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
+/* A fp32 rows (a16 = 0) or bf16 rows (a16 = 1); B fp32 (b16 = 0) or bf16 bits (b16 = 1). KG = 1. */
+ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int a16, const int b16) {
     const uint8_t *arow[GEN_MR];
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
@@ -267,7 +267,7 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
         vf bv[GEN_NRV];
 #pragma GCC unroll 8
         for (int v = 0; v < GEN_NRV; v++) {
-            if (bf16) {
+            if (b16) {
                 vh h;
                 memcpy(&h, (const uint16_t *)t->b + (size_t)k * GEN_NR + v * VW, sizeof h);
                 bv[v] = (vf)(__builtin_convertvector(h, vu) << 16);
@@ -278,7 +278,7 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
 #pragma GCC unroll 16
         for (int i = 0; i < GEN_MR; i++) {
             float a;
-            if (bf16) a = rr_bf16_to_f32(((const uint16_t *)arow[i])[k]);
+            if (a16) a = rr_bf16_to_f32(((const uint16_t *)arow[i])[k]);
             else a = ((const float *)arow[i])[k];
             vf av = vset1(a);
 #pragma GCC unroll 8
@@ -291,8 +291,9 @@ ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int bf16) {
     }
 }
 
-GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0); }
-GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1); }
+GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0, 0); }
+GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1, 1); }
+GEN_FN void gen_ukr_f32_w16(const rr_kern_tile *t) { gen_ukr_body(t, 0, 1); }
 
 /* Finishes an int32 tile row: (acc - zp * wsum) * a_scale * b_scale, then as finish_row. Not
  * last: stores the int32 sums as they are. */

@@ -7,7 +7,8 @@
  * Packed weight layout of one precision: panels of NR output channels, n_panels = ceil(n_out/NR);
  * panel p holds kp = ceil(n_in/KG) groups, each NR channels x KG consecutive k:
  *     elem(p, g, j, q) = W[p*NR + j, g*KG + q]   at  ((p*kp + g)*NR + j)*KG + q
- * zero-padded past n_out and n_in. Element type: fp32 (FP32), bf16 bits (BF16), int8 (INT8).
+ * zero-padded past n_out and n_in. Element type: fp32 (FP32; bf16 bits when every weight is an exact
+ * bf16 value), bf16 bits (BF16), int8 (INT8).
  * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded), INT8 rows of kp*KG bytes
  * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
  */
@@ -75,6 +76,8 @@ struct rr_kern_table {
     int native_bf16;       /* bf16 products in hardware: AUTO picks BF16 */
     /* micro-kernels by precision */
     void (*ukr[4])(const rr_kern_tile *t);
+    /* FP32 activations x weights stored as bf16 (exact bf16 values), FP32 layout (KG 1) */
+    void (*ukr_f32_w16)(const rr_kern_tile *t);
     /* one row of n floats to kpad bf16 (nearest even, zeros past n) */
     void (*to_bf16)(const float *x, int n, int kpad, uint16_t *y);
     /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the

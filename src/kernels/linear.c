@@ -12,6 +12,7 @@
 #include "core/core.h"
 
 #include <math.h>
+#include <sys/mman.h>
 
 struct rr_linear {
     const rr_kern_table *k;
@@ -24,6 +25,7 @@ struct rr_linear {
     float *bias;     /* [n_panels * nr], zero-padded */
     float *wscale;   /* INT8: [n_panels * nr] */
     int32_t *wsum;   /* INT8: [n_panels * nr] sum_k w8 per channel */
+    int w16;         /* FP32 with the weights stored as bf16 (all exact bf16 values) */
 };
 
 static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
@@ -44,6 +46,29 @@ static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *ou
     }
 }
 
+/* Asks for transparent huge pages on a large buffer before its first touch: packing a model
+ * otherwise spends much of its time in page faults (one per 4 KiB, costly under a hypervisor). */
+static void big_pages(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > b) madvise((void *)b, e - b, MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* True when every float of w (unaligned) is exactly a bf16 value (low 16 bits zero). */
+static int all_bf16(const void *w, size_t n) {
+    const uint8_t *b = w;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, b + 4 * i, 4);
+        if (u & 0xffffu) return 0;
+    }
+    return 1;
+}
+
 rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, rr_kern_dtype wdtype,
                          int n_out, int n_in, const float *bias, rr_linear **out) {
     if (!k) k = rr_kern_get();
@@ -62,15 +87,19 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     l->n_out = n_out;
     l->n_in = n_in;
     const int nr = l->lay.nr, kg = l->lay.kg;
+    RR_ASSERT(p != RR_PRECISION_FP32 || kg == 1); /* the fp32 packing loop below assumes it */
     l->kp = (n_in + kg - 1) / kg;
     l->n_panels = (n_out + nr - 1) / nr;
-    l->panel_bytes = (size_t)l->kp * nr * kg * elem_size(p);
+    /* fp32 weights that are all exact bf16 values (a bf16 checkpoint) are stored as bf16: half the
+     * memory, the same products */
+    l->w16 = p == RR_PRECISION_FP32 && (wdtype == RR_KERN_DTYPE_BF16 || (wdtype == RR_KERN_DTYPE_F32 && all_bf16(w, (size_t)n_out * n_in)));
+    l->panel_bytes = (size_t)l->kp * nr * kg * (l->w16 ? 2 : elem_size(p));
     size_t ncols = (size_t)l->n_panels * nr;
     l->w = rr_aligned_alloc(l->panel_bytes * l->n_panels);
     l->bias = rr_aligned_alloc(ncols * sizeof(float));
-    row = rr_malloc((size_t)n_in * sizeof(float));
+    row = rr_malloc((size_t)nr * n_in * sizeof(float));
     if (!l->w || !l->bias || !row) goto nomem;
-    memset(l->w, 0, l->panel_bytes * l->n_panels);
+    big_pages(l->w, l->panel_bytes * l->n_panels);
     for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)n_out ? bias[j] : 0.f;
     if (p == RR_PRECISION_INT8) {
         l->wscale = rr_aligned_alloc(ncols * sizeof(float));
@@ -78,40 +107,57 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
         if (!l->wscale || !l->wsum) goto nomem;
         for (size_t j = 0; j < ncols; j++) l->wscale[j] = 0, l->wsum[j] = 0;
     }
-    for (int n = 0; n < n_out; n++) {
-        load_row(w, wdtype, n_in, n, row);
-        int pn = n / nr, j = n % nr;
-        uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
-        float inv = 0;
-        if (p == RR_PRECISION_INT8) {
+    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized) into `row`
+     * ([nr, n_in]), then the panel is written in its own order, sequentially. */
+    for (int pn = 0; pn < l->n_panels; pn++) {
+        int j1 = RR_MIN(nr, n_out - pn * nr);
+        for (int j = 0; j < j1; j++) {
+            int n = pn * nr + j;
+            float *r = row + (size_t)j * n_in;
+            load_row(w, wdtype, n_in, n, r);
+            if (p != RR_PRECISION_INT8) continue;
             float amax = 0;
             for (int kk = 0; kk < n_in; kk++) {
-                if (!isfinite(row[kk])) {
+                if (!isfinite(r[kk])) {
                     rr_free(row);
                     rr_linear_free(l);
                     return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
                 }
-                amax = fmaxf(amax, fabsf(row[kk]));
+                amax = fmaxf(amax, fabsf(r[kk]));
             }
-            float s = amax > 0 ? amax / 127.f : 1.f;
-            l->wscale[n] = s;
-            inv = 1.f / s;
-        }
-        int32_t sum = 0;
-        for (int kk = 0; kk < n_in; kk++) {
-            size_t idx = (((size_t)(kk / kg)) * nr + j) * kg + (size_t)(kk % kg);
-            if (p == RR_PRECISION_FP32) {
-                ((float *)panel)[idx] = row[kk];
-            } else if (p == RR_PRECISION_BF16) {
-                ((uint16_t *)panel)[idx] = rr_f32_to_bf16(row[kk]);
-            } else {
-                long v = lrintf(row[kk] * inv);
-                v = v > 127 ? 127 : v < -127 ? -127 : v;
-                ((int8_t *)panel)[idx] = (int8_t)v;
+            float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
+            int32_t sum = 0;
+            for (int kk = 0; kk < n_in; kk++) {
+                /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
+                float v = (r[kk] * inv + 12582912.f) - 12582912.f;
+                v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+                r[kk] = v;
                 sum += (int32_t)v;
             }
+            l->wscale[n] = sc;
+            l->wsum[n] = sum;
         }
-        if (p == RR_PRECISION_INT8) l->wsum[n] = sum;
+        uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
+        const size_t es = l->w16 ? 2 : elem_size(p);
+        for (int g = 0; g < l->kp; g++) {
+            int q1 = RR_MIN(kg, n_in - g * kg);
+            size_t base = (size_t)g * nr * kg;
+            /* rows past n_out and k past n_in are zero; full groups are overwritten entirely */
+            if (j1 < nr || q1 < kg) memset(panel + base * es, 0, (size_t)nr * kg * es);
+            const float *src = row + (size_t)g * kg;
+            if (p == RR_PRECISION_INT8) {
+                int8_t *d = (int8_t *)panel + base;
+                for (int j = 0; j < j1; j++)
+                    for (int q = 0; q < q1; q++) d[j * kg + q] = (int8_t)src[(size_t)j * n_in + q];
+            } else if (p == RR_PRECISION_BF16 || l->w16) {
+                uint16_t *d = (uint16_t *)panel + base;
+                for (int j = 0; j < j1; j++)
+                    for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
+            } else {
+                float *d = (float *)panel + base;
+                for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
+            }
+        }
     }
     rr_free(row);
     *out = l;
@@ -192,11 +238,11 @@ static void gemm_item(void *arg, int item, int tid) {
     const rr_linear *l = j->l;
     const rr_kern_table *k = l->k;
     const int mr = l->lay.mr, nr = l->lay.nr, kg = l->lay.kg;
-    const size_t es = elem_size(l->prec);
+    const size_t es = l->w16 ? 2 : elem_size(l->prec);
     int rb = item % j->n_rb, cb = item / j->n_rb;
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
-    void (*ukr)(const rr_kern_tile *) = k->ukr[l->prec];
+    void (*ukr)(const rr_kern_tile *) = l->w16 ? k->ukr_f32_w16 : k->ukr[l->prec];
     rr_kern_tile t;
     memset(&t, 0, sizeof t);
     t.ldc = (size_t)j->ldy;

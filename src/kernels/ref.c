@@ -109,6 +109,18 @@ static void ukr_f32_ref(const rr_kern_tile *t) {
     }
 }
 
+static void ukr_f32_w16_ref(const rr_kern_tile *t) {
+    const uint16_t *b = t->b;
+    for (int i = 0; i < t->m; i++) {
+        const float *a = (const float *)row_ptr(t, i);
+        float acc[REF_NR] = {0};
+        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
+        for (int k = 0; k < t->kp; k++)
+            for (int j = 0; j < REF_NR; j++) acc[j] += a[k] * rr_bf16_to_f32(b[(size_t)k * REF_NR + j]);
+        finish_row(t, i, acc);
+    }
+}
+
 static void ukr_bf16_ref(const rr_kern_tile *t) {
     const uint16_t *b = t->b;
     for (int i = 0; i < t->m; i++) {
@@ -183,6 +195,7 @@ const rr_kern_table rr_kern_scalar = {
             [RR_PRECISION_INT8] = {REF_MR, REF_NR, 1}},
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = ukr_f32_ref, [RR_PRECISION_BF16] = ukr_bf16_ref, [RR_PRECISION_INT8] = ukr_int8_ref},
+    .ukr_f32_w16 = ukr_f32_w16_ref,
     .to_bf16 = to_bf16_ref,
     .quant_row = quant_row_ref,
     .attn = attn_ref,

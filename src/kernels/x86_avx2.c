@@ -27,6 +27,7 @@ const rr_kern_table rr_kern_avx2 = {
             [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 1}},
     .native_bf16 = 0,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_bf16, [RR_PRECISION_INT8] = gen_ukr_int8},
+    .ukr_f32_w16 = gen_ukr_f32_w16,
     .to_bf16 = gen_to_bf16,
     .quant_row = gen_quant_row,
     .attn = gen_attn,

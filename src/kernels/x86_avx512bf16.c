@@ -276,6 +276,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
             [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 4}},
     .native_bf16 = 1,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = ukr_bf16_dp, [RR_PRECISION_INT8] = ukr_int8_vnni},
+    .ukr_f32_w16 = gen_ukr_f32_w16,
     .to_bf16 = to_bf16_native,
     .quant_row = gen_quant_row,
     .attn = attn_native,
