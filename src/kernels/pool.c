@@ -24,6 +24,8 @@
 
 struct rr_pool {
     int n_threads; /* caller included */
+    int spin;      /* POOL_SPIN, or 0 when the pool has more threads than the machine has CPUs
+                    * (a spinning thread would then take the CPU from the one it waits for) */
     pthread_t *threads;
     int n_started;
 
@@ -78,7 +80,7 @@ static void *worker_main(void *v) {
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
-            if (++spins < POOL_SPIN) {
+            if (++spins < p->spin) {
                 cpu_relax();
                 continue;
             }
@@ -108,6 +110,7 @@ rr_status rr_pool_new(int n_threads, rr_pool **out) {
     rr_pool *p = rr_calloc(1, sizeof *p);
     if (!p) return rr_fail(RR_ERR_NOMEM, "thread pool: out of memory");
     p->n_threads = n_threads;
+    p->spin = n_threads > rr_pool_cpu_count() ? 0 : POOL_SPIN;
     if (n_threads > 1) {
         p->threads = rr_calloc((size_t)n_threads - 1, sizeof *p->threads);
         if (!p->threads) goto nomem;
@@ -163,7 +166,7 @@ void rr_pool_run(rr_pool *p, int n_items, rr_pool_fn fn, void *arg) {
     for (;;) {
         int a = atomic_load_explicit(&p->active, memory_order_acquire);
         if (a == 0) break;
-        if (++spins < POOL_SPIN) {
+        if (++spins < p->spin) {
             cpu_relax();
             continue;
         }
