@@ -20,7 +20,6 @@ typedef struct command {
 static const command g_commands[] = {
     {"score", cmd_score, "score JSONL pairs or token ids from stdin"},
     {"rank", cmd_rank, "rank documents (JSONL) for one query, Jina response shape"},
-    {"bench", cmd_bench, "measure throughput and latency on a fixed workload"},
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
     {NULL, NULL, NULL},
