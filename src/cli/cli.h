@@ -6,6 +6,7 @@
 #define RR_CLI_H
 
 int cmd_score(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

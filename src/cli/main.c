@@ -18,6 +18,7 @@ typedef struct command {
 } command;
 
 static const command g_commands[] = {
+    {"eval", cmd_eval, "measure a ranking (run file, BM25 or reranker) with trec_eval's metrics"},
     {NULL, NULL, NULL},
 };
 
