@@ -133,6 +133,10 @@ typedef struct rr_seq {
  * or longer than the model's max_length, RR_ERR_INVALID if an id is out of range. */
 rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits);
 
+/* Checks one sequence against the model without scoring it: RR_ERR_RANGE if empty or longer than
+ * max_length, RR_ERR_INVALID if an id or type id is out of range. */
+rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s);
+
 /* 1 / (1 + exp(-x)), computed without overflow. */
 float rr_sigmoid(float x);
 
