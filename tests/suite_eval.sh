@@ -66,6 +66,8 @@ expect "toy -c with q3" "^all \(3 queries\) +0.3699 +0.5833 +0.2778" \
     "$BIN" eval --run "$M/toy.run" --qrels "$M/toy_with_q3_unretrieved.qrels" --metrics ndcg@10,recall@10,mrr -c
 expect "toy without -c ignores q3" "^all \(2 queries\) +0.5549" \
     "$BIN" eval --run "$M/toy.run" --qrels "$M/toy_with_q3_unretrieved.qrels" --metrics ndcg@10,recall@10,mrr
+expect "toy --top-k 2" "^all \(2 queries\) +0.1823 +0.1250 +0.2500" \
+    "$BIN" eval --run "$M/toy.run" --qrels "$M/toy.qrels" --metrics ndcg@10,recall@10,mrr --top-k 2
 expect "dl19 -l 1" "^all \(43 queries\) +0.6605 +0.1255 +0.9504 +0.3631" \
     "$BIN" eval --run "$M/dl19_synthetic.run" --qrels "$M/qrels.dl19-passage.txt" --metrics ndcg@10,recall@10,mrr,map
 expect "dl19 -l 2" "^all \(43 queries\) +0.6605 +0.1670 +0.9062 +0.2851" \

@@ -261,6 +261,22 @@ RR_TEST(eval_ties_break_by_docno_descending) {
     rr_eval_qrels_free(&q);
 }
 
+RR_TEST(eval_run_truncate) {
+    const char *run = write_tmp("trunc.run", "a Q0 x 1 3 t\nb Q0 y 1 1 t\na Q0 z 2 2 t\na Q0 w 3 1 t\n");
+    rr_eval_run r = {0};
+    REQUIRE(rr_eval_run_load(run, &r) == RR_OK);
+    rr_eval_run_truncate(&r, 2);
+    REQUIRE(r.n_queries == 2);
+    CHECK_EQ_INT(r.off[0], 0);
+    CHECK_EQ_INT(r.off[1], 2);
+    CHECK_EQ_INT(r.off[2], 3);
+    CHECK_EQ_INT((long)r.n, 3);
+    CHECK(!strcmp(r.hits[0].docno, "x") && !strcmp(r.hits[1].docno, "z") && !strcmp(r.hits[2].docno, "y"));
+    rr_eval_run_truncate(&r, 5); /* a no-op */
+    CHECK_EQ_INT(r.off[2], 3);
+    rr_eval_run_free(&r);
+}
+
 /* ------------------------------------------------------------------ bad input */
 
 static void expect_qrels_error(const char *text, rr_status want, const char *needle) {

@@ -15,7 +15,7 @@
 typedef struct eval_opts {
     const char *data, *run, *qrels, *output_run, *json, *metrics, *task;
     long bm25_k; /* 0 = no BM25 */
-    long top_k;
+    long top_k; /* 0 = keep the whole first-stage list */
     long rel_level;
     int complete, per_query;
     double k1, b;
@@ -39,7 +39,7 @@ static void eval_usage(FILE *f) {
             "                      (default ndcg@10,recall@10,mrr@10,map; see --task)\n"
             "  --task NAME         beir | tools | sql | code: the release's metric as default\n"
             "                      (tools, sql: recall@3; code: mrr@10)\n"
-            "  --top-k N           reranking depth (default 100)\n"
+            "  --top-k N           keep the first stage's top N per query (default: all)\n"
             "  -l N                relevance threshold: grade >= N is relevant (default 1, trec_eval -l)\n"
             "  -c                  judged queries without results count as 0 (trec_eval -c)\n"
             "  -q, --per-query     print one row per query, not only the mean\n"
@@ -213,7 +213,7 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 }
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.top_k = 100, .rel_level = 1, .k1 = 0.9, .b = 0.4};
+    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -329,6 +329,8 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_error("eval: %s is a BEIR folder: give a first stage with --run FILE or --bm25 K", o.data);
         goto done;
     }
+
+    if (o.top_k) rr_eval_run_truncate(&run, (int)o.top_k);
 
     if (rr_eval_evaluate(qrels, &run, metrics, nm, (int)o.rel_level, o.complete, &res) != RR_OK) {
         rc = status_error(NULL);

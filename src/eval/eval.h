@@ -108,6 +108,8 @@ rr_status rr_eval_run_add(rr_eval_run *r, const char *qid, const char *docno, si
 rr_status rr_eval_run_finish(rr_eval_run *r, const char *what);
 /* Loads a TREC run: `qid Q0 docid rank score tag` (6 whitespace-separated fields). */
 rr_status rr_eval_run_load(const char *path, rr_eval_run *r);
+/* Keeps the first k hits of each query of a finished run. */
+void rr_eval_run_truncate(rr_eval_run *r, int k);
 int rr_eval_run_find(const rr_eval_run *r, const char *qid);
 /* Writes the run as TREC lines with ranks 1.. in trec_eval order, scores with 9 significant digits
  * (so reading the file back gives the same order). */

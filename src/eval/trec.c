@@ -417,6 +417,23 @@ fail:
     return st;
 }
 
+void rr_eval_run_truncate(rr_eval_run *r, int k) {
+    size_t w = 0;
+    int start = 0;
+    for (int qi = 0; qi < r->n_queries; qi++) {
+        int n = RR_MIN(r->off[qi + 1] - start, k);
+        for (int i = 0; i < n; i++) {
+            r->hits[w + (size_t)i] = r->hits[start + i];
+            r->qidx[w + (size_t)i] = qi;
+        }
+        start = r->off[qi + 1];
+        r->off[qi] = (int)w;
+        w += (size_t)n;
+    }
+    r->off[r->n_queries] = (int)w;
+    r->n = w;
+}
+
 int rr_eval_run_find(const rr_eval_run *r, const char *qid) {
     return rr_eval_strmap_get(&r->qmap, qid, strlen(qid));
 }
