@@ -51,7 +51,16 @@ expect_fail "bad metric" 1 "unknown metric 'bleu'" "$BIN" eval --run "$tmp/other
 
 if [ ! -d "$SHARED/fixtures/metrics" ] || [ ! -d "$SHARED/fixtures/eval" ]; then
     skipped "trec_eval vectors and XQuAD ($SHARED/fixtures missing)"
-    echo "eval: $pass passed, $fail failed, $skip skipped"
+    if [ -x "$PY" ]; then
+    if "$BIN" eval --data "$E/bfcl_multiple.jsonl" --json - 2>/dev/null |
+        "$PY" -c 'import json, sys; j = json.load(sys.stdin); assert j["num_queries"] == 200 and "recall@3" in j["mean"]'; then
+        ok "json on stdout"
+    else
+        bad "json on stdout"
+    fi
+fi
+
+echo "eval: $pass passed, $fail failed, $skip skipped"
     [ $fail -eq 0 ]; exit
 fi
 M=$SHARED/fixtures/metrics
@@ -110,6 +119,15 @@ head -1 "$tmp/xquad-en.run" | grep -Eq '^56beb4343aeaaa14008c925b Q0 a00p0[0-9] 
 expect "bfcl given order" "^all \(200 queries\) +[01]\.[0-9]{4}" "$BIN" eval --data "$E/bfcl_multiple.jsonl" --task tools
 expect "bfcl bm25 recall@3" "^query +recall@3" "$BIN" eval --data "$E/bfcl_multiple.jsonl" --bm25 10 --task tools
 expect "bfcl code task metric" "^query +mrr@10" "$BIN" eval --data "$E/bfcl_multiple.jsonl" --task code
+
+if [ -x "$PY" ]; then
+    if "$BIN" eval --data "$E/bfcl_multiple.jsonl" --json - 2>/dev/null |
+        "$PY" -c 'import json, sys; j = json.load(sys.stdin); assert j["num_queries"] == 200 and "recall@3" in j["mean"]'; then
+        ok "json on stdout"
+    else
+        bad "json on stdout"
+    fi
+fi
 
 echo "eval: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

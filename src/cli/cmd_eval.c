@@ -44,7 +44,7 @@ static void eval_usage(FILE *f) {
             "  -c                  judged queries without results count as 0 (trec_eval -c)\n"
             "  -q, --per-query     print one row per query, not only the mean\n"
             "  --output-run FILE   write the final ranking as a TREC run\n"
-            "  --json FILE         write per-query and mean metrics as JSON ('-' = stdout)\n");
+            "  --json FILE         write per-query and mean metrics as JSON ('-' = stdout, instead of the table)\n");
 }
 
 /* ------------------------------------------------------------------ progress */
@@ -350,8 +350,10 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_error("eval: no query is both judged and ranked (do the query ids of run and qrels match?)");
         goto done;
     }
-    print_table(&res, metrics, nm, o.per_query);
-    fflush(stdout);
+    if (!o.json || strcmp(o.json, "-")) { /* JSON on stdout replaces the table */
+        print_table(&res, metrics, nm, o.per_query);
+        fflush(stdout);
+    }
     if (o.json && (rc = write_json(o.json, &o, stage, &res, metrics, nm))) goto done;
     if (o.output_run && rr_eval_run_write(&run, o.output_run, o.bm25_k ? "bm25" : "rerank") != RR_OK)
         rc = status_error(NULL);
