@@ -568,3 +568,42 @@ RR_TEST(eval_candidate_lists_bfcl) {
     CHECK(strstr(d.dtexts[d.cand[0]], "\"name\"") != NULL);
     rr_eval_data_free(&d);
 }
+
+/* Random bytes and mangled lines: the loaders and the tokenizer answer OK or a format error, never
+ * crash (run under ASan by `make asan`). Fixed seed, so a failure reproduces. */
+RR_TEST(eval_garbage_input) {
+    static const char *const pieces[] = {"q1", "Q0", "d1", " ", "\t", "\n", "0", "1", "-3", "0.5", "nan", "\xff",
+                                         "\xe4\xb8\xad", "{", "}", "\"", "query-id", "\r\n", "1e40", "x y z"};
+    unsigned seed = 12345;
+    char buf[512];
+    for (int iter = 0; iter < 300; iter++) {
+        size_t len = 0;
+        int n = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % RR_ARRAY_LEN(pieces)];
+            size_t l = strlen(p);
+            if (len + l >= sizeof(buf)) break;
+            memcpy(buf + len, p, l);
+            len += l;
+        }
+        buf[len] = 0;
+        const char *path = write_tmp("garbage", buf);
+        rr_eval_qrels q = {0};
+        rr_status st = rr_eval_qrels_load(path, &q);
+        CHECK_MSG(st == RR_OK || st == RR_ERR_FORMAT, "qrels status %d on '%s'", st, buf);
+        rr_eval_qrels_free(&q);
+        rr_eval_run r = {0};
+        st = rr_eval_run_load(path, &r);
+        CHECK_MSG(st == RR_OK || st == RR_ERR_FORMAT, "run status %d on '%s'", st, buf);
+        rr_eval_run_free(&r);
+        rr_eval_data d = {0};
+        st = rr_eval_data_load(path, NULL, &d);
+        CHECK_MSG(st == RR_OK || st == RR_ERR_FORMAT, "data status %d on '%s'", st, buf);
+        rr_eval_data_free(&d);
+        rr_buf tb = {0};
+        int nt;
+        CHECK(rr_eval_tokenize(buf, len, &tb, &nt) == RR_OK);
+        rr_buf_free(&tb);
+    }
+}
