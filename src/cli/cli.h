@@ -7,8 +7,15 @@
 
 #include "rerank.h"
 
+#include <stddef.h>
+
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+/* Resolves a -m value (folder, ORG/NAME[@REV], or NULL/"" for RR_DEFAULT_MODEL) to a model folder in
+ * dir[cap], downloading a repo id that is not cached yet (with progress on stderr) unless
+ * HF_HUB_OFFLINE is set. Returns 0, or prints the error and returns 1. */
+int cli_model_dir(const char *name, char *dir, size_t cap);
 
 /* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

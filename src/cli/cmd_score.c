@@ -179,7 +179,9 @@ int cmd_score(int argc, char **argv) {
     mp.precision = prec;
     mp.n_threads = (int)threads;
     rr_model *m = NULL;
-    if (rr_model_load(model, &mp, &m)) return cli_error("%s", rr_errmsg());
+    char model_dir[4096]; /* a folder, or the cached snapshot of a repo id (pulled if missing) */
+    if (cli_model_dir(model, model_dir, sizeof model_dir)) return 1;
+    if (rr_model_load(model_dir, &mp, &m)) return cli_error("%s", rr_errmsg());
     rr_ctx_params cp = rr_ctx_default_params();
     if (batch_tokens) cp.max_batch_tokens = (int)batch_tokens;
     rr_ctx *ctx = NULL;
