@@ -51,16 +51,7 @@ expect_fail "bad metric" 1 "unknown metric 'bleu'" "$BIN" eval --run "$tmp/other
 
 if [ ! -d "$SHARED/fixtures/metrics" ] || [ ! -d "$SHARED/fixtures/eval" ]; then
     skipped "trec_eval vectors and XQuAD ($SHARED/fixtures missing)"
-    if [ -x "$PY" ]; then
-    if "$BIN" eval --data "$E/bfcl_multiple.jsonl" --json - 2>/dev/null |
-        "$PY" -c 'import json, sys; j = json.load(sys.stdin); assert j["num_queries"] == 200 and "recall@3" in j["mean"]'; then
-        ok "json on stdout"
-    else
-        bad "json on stdout"
-    fi
-fi
-
-echo "eval: $pass passed, $fail failed, $skip skipped"
+    echo "eval: $pass passed, $fail failed, $skip skipped"
     [ $fail -eq 0 ]; exit
 fi
 M=$SHARED/fixtures/metrics
