@@ -38,6 +38,7 @@ expect_fail "no data" 2 "give --data" "$BIN" eval
 expect_fail "run and bm25" 2 "alternatives" "$BIN" eval --data x --run y --bm25 10
 expect_fail "unknown option" 2 "unknown option '--frobnicate'" "$BIN" eval --data x --frobnicate
 expect_fail "bad k" 2 "--bm25 expects an integer" "$BIN" eval --data x --bm25 0
+expect_fail "-m without --data" 2 "-m needs --data" "$BIN" eval -m some/model --run x --qrels y
 expect_fail "bad task" 2 "--task must be" "$BIN" eval --data x --task poetry
 printf 'q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 0.4\n' >"$tmp/bad.run"
 printf 'q1 0 d1 1\n' >"$tmp/ok.qrels"
@@ -117,6 +118,65 @@ if [ -x "$PY" ]; then
         ok "json on stdout"
     else
         bad "json on stdout"
+    fi
+fi
+
+# ---------------------------------------------------------------- reranking with a random-weight model (-m)
+# Mechanics, not quality: a 20-question slice of XQuAD-en, BM25 top 20, top 5 reranked.
+MODEL=${RR_TESTDATA:-$BUILD/testdata}/models/xlmr_f32
+if [ ! -f "$MODEL/tokenizer.json" ]; then
+    skipped "rerank eval -m (no $MODEL: run tools/gen_models.py)"
+else
+    mini=$tmp/xquad-en-20
+    mkdir -p "$mini/qrels"
+    cp "$E/xquad-en/corpus.jsonl" "$mini/"
+    head -n 20 "$E/xquad-en/queries.jsonl" >"$mini/queries.jsonl"
+    head -n 21 "$E/xquad-en/qrels/test.tsv" >"$mini/qrels/test.tsv"
+    out=$("$BIN" eval -m "$MODEL" --data "$mini" --bm25 20 --top-k 5 --metrics recall@5,ndcg@10,mrr \
+        --output-run "$tmp/rr.run" --json "$tmp/rr.json" 2>"$tmp/rr.err")
+    rc=$?
+    line=$(grep '^all' <<<"$out")
+    echo "     xquad-en (20 questions) random xlmr_f32 reranking BM25 top 5: $line"
+    if [ $rc -eq 0 ] && grep -q "reranked 100 pairs" "$tmp/rr.err"; then ok "-m reranks 20 x 5 pairs"; else
+        bad "-m reranks 20 x 5 pairs (exit $rc)" "$out$(cat "$tmp/rr.err")"; fi
+    # Reranking a top-5 set cannot change recall@5: the first stage's and the final value agree.
+    first=$(grep -oE 'first stage .* recall@5 [0-9.]+' "$tmp/rr.err" | grep -oE '[0-9.]+$')
+    final=$(awk '{print $4}' <<<"$line")
+    if [ -n "$first" ] && [ "$first" = "$final" ]; then ok "-m keeps recall@5 of the top 5 ($final)"; else
+        bad "-m recall@5: first stage '$first', reranked '$final'" "$(cat "$tmp/rr.err")"; fi
+    expect_fail "-m with a missing model folder" 1 "nonexistent-model" env HF_HUB_OFFLINE=1 \
+        "$BIN" eval -m "$tmp/nonexistent-model" --data "$mini" --bm25 20
+    expect "-m on candidate lists" "^all \(200 queries\)" "$BIN" eval -m "$MODEL" --data "$E/bfcl_multiple.jsonl" --task tools
+    n=$(wc -l <"$tmp/rr.run")
+    [ "$n" -eq 100 ] && ok "-m run file has 100 lines" || bad "-m run file has $n lines"
+    # The score of each query's first document is the model's raw logit for that (query, document)
+    # pair: rerank score --raw on the same texts must agree (checks that texts are wired right).
+    if [ -x "$PY" ]; then
+        "$PY" - "$tmp/rr.run" "$mini" >"$tmp/pairs.jsonl" <<'PYEOF'
+import json, sys
+run, d = sys.argv[1], sys.argv[2]
+docs = {}
+for l in open(d + "/corpus.jsonl", encoding="utf-8"):
+    j = json.loads(l)
+    docs[j["_id"]] = (j["title"] + " " + j["text"]) if j.get("title") else j["text"]
+qs = {json.loads(l)["_id"]: json.loads(l)["text"] for l in open(d + "/queries.jsonl", encoding="utf-8")}
+seen = set()
+for l in open(run):
+    q, _, doc, rank, score, _ = l.split()
+    if q in seen: continue
+    seen.add(q)
+    print(json.dumps({"query": qs[q], "document": docs[doc], "expect": float(score)}))
+PYEOF
+        if "$BIN" score -m "$MODEL" --raw <"$tmp/pairs.jsonl" >"$tmp/scores.jsonl" 2>"$tmp/score.err" &&
+            "$PY" - "$tmp/pairs.jsonl" "$tmp/scores.jsonl" <<'PYEOF'
+import json, sys
+exp = [json.loads(l)["expect"] for l in open(sys.argv[1])]
+got = [json.loads(l)["score"] for l in open(sys.argv[2])]
+assert len(exp) == len(got) == 20, (len(exp), len(got))
+bad = [(e, g) for e, g in zip(exp, got) if abs(e - g) > 1e-4 * max(1.0, abs(e))]
+assert not bad, bad[:3]
+PYEOF
+        then ok "-m scores equal rerank score --raw"; else bad "-m scores vs rerank score" "$(cat "$tmp/score.err")"; fi
     fi
 fi
 

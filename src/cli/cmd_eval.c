@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 typedef struct eval_opts {
-    const char *data, *run, *qrels, *output_run, *json, *metrics, *task;
+    const char *model, *data, *run, *qrels, *output_run, *json, *metrics, *task;
+    rr_precision precision;
+    long threads, max_length, batch_tokens;
     long bm25_k; /* 0 = no BM25 */
     long top_k; /* 0 = keep the whole first-stage list */
     long rel_level;
@@ -23,11 +25,13 @@ typedef struct eval_opts {
 
 static void eval_usage(FILE *f) {
     fprintf(f,
-            "usage: rerank eval --data PATH [--run FILE | --bm25 K] [options]\n"
+            "usage: rerank eval [-m MODEL] --data PATH [--run FILE | --bm25 K] [options]\n"
             "       rerank eval --run FILE --qrels FILE [options]       (trec_eval-style metrics only)\n"
             "\n"
-            "Evaluates a ranking with trec_eval's metric semantics.\n"
+            "Evaluates a ranking with trec_eval's metric semantics; with -m, the first stage's top-k\n"
+            "documents of each query are reranked by the model first.\n"
             "\n"
+            "  -m, --model MODEL   a model folder or Hugging Face repo id (pulled when not cached)\n"
             "  --data PATH         a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a\n"
             "                      candidate-list .jsonl file ({id, query, candidates:[{id,text}], relevant:[...]})\n"
             "  --run FILE          first stage: a TREC run 'qid Q0 docid rank score tag'\n"
@@ -39,7 +43,12 @@ static void eval_usage(FILE *f) {
             "                      (default ndcg@10,recall@10,mrr@10,map; see --task)\n"
             "  --task NAME         beir | tools | sql | code: the release's metric as default\n"
             "                      (tools, sql: recall@3; code: mrr@10)\n"
-            "  --top-k N           keep the first stage's top N per query (default: all)\n"
+            "  --top-k N           keep the first stage's top N per query: the reranking depth\n"
+            "                      (default 100 with -m, else all)\n"
+            "  --precision P       fp32 | bf16 | int8 | auto (with -m; default fp32)\n"
+            "  --threads N         threads for the model (default: all cores)\n"
+            "  --max-length N      longest (query, document window) pair in tokens (default: the model's)\n"
+            "  --batch-tokens N    tokens per forward pass (default: the library's)\n"
             "  -l N                relevance threshold: grade >= N is relevant (default 1, trec_eval -l)\n"
             "  -c                  judged queries without results count as 0 (trec_eval -c)\n"
             "  -q, --per-query     print one row per query, not only the mean\n"
@@ -135,6 +144,113 @@ static int first_stage_given(const rr_eval_data *d, rr_eval_run *run) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ reranking (-m) */
+
+/* The text of a document the first stage returned for query qi, or NULL when the data lacks it. */
+static const char *doc_text(const rr_eval_data *d, int qi, const char *docno) {
+    if (d->cand_off) { /* candidate lists: ids are only unique within a query */
+        for (int i = d->cand_off[qi]; i < d->cand_off[qi + 1]; i++)
+            if (!strcmp(d->docnos[d->cand[i]], docno)) return d->dtexts[d->cand[i]];
+        return NULL;
+    }
+    int di = rr_eval_strmap_get(&d->dmap, docno, strlen(docno));
+    return di < 0 ? NULL : d->dtexts[di];
+}
+
+/* Loads the -m model (a folder or a repo id, pulled when missing) and one context for it. */
+static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
+    rr_model_params mp = rr_model_default_params();
+    mp.n_threads = (int)o->threads;
+    mp.precision = o->precision;
+    rr_ctx_params cp = rr_ctx_default_params();
+    if (o->batch_tokens) cp.max_batch_tokens = (int)o->batch_tokens;
+    char dir[4096]; /* a folder, or the cached snapshot of a repo id */
+    if (cli_model_dir(o->model, dir, sizeof dir)) return 1;
+    double t0 = rr_now();
+    if (rr_model_load(dir, &mp, model) != RR_OK) return status_error(NULL);
+    if (rr_ctx_new(*model, &cp, ctx) != RR_OK) {
+        rr_model_free(*model);
+        *model = NULL;
+        return status_error(NULL);
+    }
+    rr_model_info info;
+    rr_model_get_info(*model, &info);
+    static const char *const prec[] = {"auto", "fp32", "bf16", "int8"};
+    fprintf(stderr, "eval: model %s (%d layers, hidden %d, %s, kernels %s) loaded in %.2f s\n", info.name,
+            info.n_layers, info.hidden, (unsigned)info.precision < 4 ? prec[info.precision] : "?",
+            info.kernels ? info.kernels : "?", rr_now() - t0);
+    return 0;
+}
+
+/* Reranks the top_k documents of every judged query of `first` with the model, one rr_rank call
+ * per query (all its candidates at once), into `out`. Scores are raw logits: the sigmoid rounds
+ * large logits to equal floats, which would turn real differences into ties. */
+static int rerank(const rr_eval_data *d, const eval_opts *o, rr_ctx *ctx, const rr_eval_run *first,
+                  rr_eval_run *out) {
+    rr_text *docs = NULL;
+    rr_rank_result *results = NULL;
+    int max_n = 1;
+    for (int ri = 0; ri < first->n_queries; ri++) max_n = RR_MAX(max_n, first->off[ri + 1] - first->off[ri]);
+    max_n = (int)RR_MIN((long)max_n, o->top_k);
+    docs = rr_malloc((size_t)max_n * sizeof(*docs));
+    results = rr_malloc((size_t)max_n * sizeof(*results));
+    int rc = docs && results ? 0 : cli_error("out of memory");
+    rr_rank_params rp = rr_rank_default_params();
+    rp.top_n = 0;
+    rp.raw = 1;
+    rp.max_length = (int)o->max_length;
+    long n_pairs = 0, n_tokens = 0;
+    progress pr;
+    progress_init(&pr, "rerank", first->n_queries);
+    double t1 = rr_now();
+    for (int ri = 0; ri < first->n_queries && !rc; ri++) {
+        progress_step(&pr, ri);
+        const char *qid = first->qids[ri];
+        int qi = rr_eval_strmap_get(&d->qmap, qid, strlen(qid));
+        if (rr_eval_qrels_find(&d->qrels, qid) < 0) continue; /* not scored: not worth the model's time */
+        if (qi < 0) {
+            rc = cli_error("eval: query '%s' of the run is not in %s", qid, o->data);
+            break;
+        }
+        int n = (int)RR_MIN((long)(first->off[ri + 1] - first->off[ri]), o->top_k);
+        const rr_eval_hit *h = first->hits + first->off[ri];
+        for (int i = 0; i < n && !rc; i++) {
+            const char *t = doc_text(d, qi, h[i].docno);
+            if (!t) {
+                if (h[i].line)
+                    rc = cli_error("%s: line %d: document '%s' is not in %s", o->run, h[i].line, h[i].docno, o->data);
+                else
+                    rc = cli_error("eval: document '%s' is not in %s", h[i].docno, o->data);
+            } else {
+                docs[i] = (rr_text){t, strlen(t)};
+            }
+        }
+        if (rc) break;
+        int n_res = 0;
+        rr_usage usage = {0};
+        rr_text q = {d->qtexts[qi], strlen(d->qtexts[qi])};
+        if (rr_rank(ctx, q, docs, n, &rp, results, &n_res, &usage) != RR_OK) {
+            rc = cli_error("eval: query '%s': %s", qid, rr_errmsg());
+            break;
+        }
+        n_pairs += n;
+        n_tokens += usage.total_tokens;
+        for (int i = 0; i < n_res && !rc; i++)
+            if (rr_eval_run_add(out, qid, h[results[i].index].docno, 0, 1, results[i].score, 0) != RR_OK)
+                rc = status_error(NULL);
+    }
+    if (!rc) {
+        progress_step(&pr, first->n_queries);
+        double el = rr_now() - t1;
+        fprintf(stderr, "eval: reranked %ld pairs (%ld tokens) in %.1f s, %.1f pairs/s\n", n_pairs, n_tokens, el,
+                el > 0 ? n_pairs / el : 0.0);
+        if (rr_eval_run_finish(out, "rerank") != RR_OK) rc = status_error(NULL);
+    }
+    rr_free(docs);
+    rr_free(results);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ output */
 
 static void print_table(const rr_eval_result *res, const rr_eval_metric *m, int nm, bool per_query) {
@@ -213,7 +329,7 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 }
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4};
+    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = RR_PRECISION_FP32};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -226,7 +342,8 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             eval_usage(stdout);
             return 1;
-        } else if (!strcmp(a, "--data")) TAKE(o->data);
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) TAKE(o->model);
+        else if (!strcmp(a, "--data")) TAKE(o->data);
         else if (!strcmp(a, "--run")) TAKE(o->run);
         else if (!strcmp(a, "--qrels")) TAKE(o->qrels);
         else if (!strcmp(a, "--output-run")) TAKE(o->output_run);
@@ -248,6 +365,19 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
         } else if (!strcmp(a, "--b")) {
             if (parse_double(a, v, 0, 1, &o->b)) return -1;
             i++;
+        } else if (!strcmp(a, "--precision")) {
+            if (!v || cli_parse_precision(v, &o->precision))
+                return cli_error("--precision expects fp32, bf16, int8 or auto"), -1;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(a, v, 0, 1024, &o->threads)) return -1;
+            i++;
+        } else if (!strcmp(a, "--max-length")) {
+            if (cli_parse_int(a, v, 1, 1 << 20, &o->max_length)) return -1;
+            i++;
+        } else if (!strcmp(a, "--batch-tokens")) {
+            if (cli_parse_int(a, v, 1, 1 << 24, &o->batch_tokens)) return -1;
+            i++;
         } else if (!strcmp(a, "-c")) o->complete = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--per-query")) o->per_query = 1;
         else return cli_error("eval: unknown option '%s' (see rerank eval --help)", a), -1;
@@ -255,6 +385,9 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
     }
     if (!o->data && !(o->run && o->qrels))
         return cli_error("eval: give --data PATH, or --run FILE with --qrels FILE (see rerank eval --help)"), -1;
+    if (o->model && !o->data)
+        return cli_error("eval: -m needs --data (the query and document texts to rerank)"), -1;
+    if (o->model && !o->top_k) o->top_k = 100;
     if (o->run && o->bm25_k) return cli_error("eval: --run and --bm25 are alternatives; give one"), -1;
     if (o->bm25_k && !o->data) return cli_error("eval: --bm25 needs --data (the documents to index)"), -1;
     if (o->task && strcmp(o->task, "beir") && strcmp(o->task, "tools") && strcmp(o->task, "sql") &&
@@ -277,8 +410,11 @@ int cmd_eval(int argc, char **argv) {
 
     rr_eval_data data = {0};
     rr_eval_qrels file_qrels = {0};
-    rr_eval_run run = {0};
+    rr_eval_run run = {0}, reranked = {0}; /* reranked borrows docnos from run */
+    const rr_eval_run *final = &run;
     rr_eval_result res = {0};
+    rr_model *model = NULL;
+    rr_ctx *ctx = NULL;
     const rr_eval_qrels *qrels;
     char stage[600];
 
@@ -310,6 +446,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_error("%s", rr_errmsg());
         goto done;
     }
+    if (o.model && (rc = load_model(&o, &model, &ctx))) goto done; /* fail before a long first stage */
 
     if (o.run) {
         if (rr_eval_run_load(o.run, &run) != RR_OK) {
@@ -332,7 +469,22 @@ int cmd_eval(int argc, char **argv) {
 
     if (o.top_k) rr_eval_run_truncate(&run, (int)o.top_k);
 
-    if (rr_eval_evaluate(qrels, &run, metrics, nm, (int)o.rel_level, o.complete, &res) != RR_OK) {
+    if (o.model) {
+        /* The first stage's numbers, for comparison, then the reranked run replaces it. */
+        if (rr_eval_evaluate(qrels, &run, metrics, nm, (int)o.rel_level, o.complete, &res) != RR_OK) {
+            rc = status_error(NULL);
+            goto done;
+        }
+        fprintf(stderr, "eval: first stage (%s, top %ld):", stage, o.top_k);
+        for (int j = 0; j < nm; j++) fprintf(stderr, " %s %.4f", metrics[j].name, res.mean[j]);
+        fprintf(stderr, " over %d queries\n", res.n_queries);
+        rr_eval_result_free(&res);
+        rc = rerank(&data, &o, ctx, &run, &reranked);
+        if (rc) goto done;
+        final = &reranked;
+    }
+
+    if (rr_eval_evaluate(qrels, final, metrics, nm, (int)o.rel_level, o.complete, &res) != RR_OK) {
         rc = status_error(NULL);
         goto done;
     }
@@ -355,11 +507,16 @@ int cmd_eval(int argc, char **argv) {
         fflush(stdout);
     }
     if (o.json && (rc = write_json(o.json, &o, stage, &res, metrics, nm))) goto done;
-    if (o.output_run && rr_eval_run_write(&run, o.output_run, o.bm25_k ? "bm25" : "rerank") != RR_OK)
+    if (o.output_run &&
+        rr_eval_run_write(final, o.output_run, o.model ? "rerank" : o.bm25_k ? "bm25" : o.run ? "run" : "candidates") !=
+            RR_OK)
         rc = status_error(NULL);
 done:
     rr_eval_result_free(&res);
+    rr_eval_run_free(&reranked);
     rr_eval_run_free(&run);
+    rr_ctx_free(ctx);
+    rr_model_free(model);
     rr_eval_qrels_free(&file_qrels);
     rr_eval_data_free(&data);
     return rc;
