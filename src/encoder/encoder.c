@@ -264,44 +264,81 @@ static void release_mat(const rr_mat *mt) {
     if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
+/* Packing is independent per layer: one work item per layer, each thread with its own conversion
+ * buffer. A failing item keeps its message, since rr_errmsg() is per thread. */
+typedef struct pack_job {
+    rr_model *m;
+    const rr_kern_table *k;
+    rr_precision p;
+    float **bufs;      /* [threads] conversion buffers */
+    rr_status *st;     /* [n_layers] */
+    char (*msg)[256];  /* [n_layers] */
+    size_t *mapped, *packed; /* [n_layers] bytes before and after */
+} pack_job;
+
+static void pack_layer(void *arg, int l, int tid) {
+    pack_job *j = arg;
+    rr_layer *ly = &j->m->layers[l];
+    float *w = j->bufs[tid];
+    const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
+    const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
+    rr_status s = pack_mats(j->k, j->p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
+    if (!s) s = pack_mats(j->k, j->p, &o, 1, ly->bo, w, &ly->lin_o);
+    if (!s) s = pack_mats(j->k, j->p, &w1, 1, ly->b1, w, &ly->lin_1);
+    if (!s) s = pack_mats(j->k, j->p, &w2, 1, ly->b2, w, &ly->lin_2);
+    j->st[l] = s;
+    if (s) {
+        snprintf(j->msg[l], sizeof j->msg[l], "layer %d: %s", l, rr_errmsg());
+        return;
+    }
+    const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
+    for (int i = 0; i < 6; i++) {
+        j->mapped[l] += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
+        release_mat(all[i]);
+    }
+    j->packed[l] = rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
+                   rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
+}
+
 rr_status rr_enc_pack(rr_model *m, rr_precision p) {
     const rr_kern_table *k = rr_kern_get();
     if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(k);
     m->kern = k;
     m->precision = p;
-    size_t mapped = 0, packed = 0;
     const rr_config *cf = &m->cfg;
+    int L = cf->n_layers;
     size_t wide = RR_MAX((size_t)3 * cf->hidden * cf->hidden, (size_t)cf->intermediate * cf->hidden);
-    float *w = rr_malloc(wide * sizeof(float)); /* one conversion buffer for every matrix */
-    if (!w) return rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+    rr_pool *pool = NULL; /* a temporary pool for the load */
+    rr_status ps = rr_pool_new(RR_MIN(m->n_threads > 0 ? m->n_threads : rr_pool_cpu_count(), L), &pool);
+    if (ps) return ps;
+    int nt = rr_pool_size(pool);
+    pack_job j = {m, k, p, rr_calloc((size_t)nt, sizeof(float *)), rr_calloc((size_t)L, sizeof(rr_status)),
+                  rr_calloc((size_t)L, 256), rr_calloc((size_t)L, sizeof(size_t)), rr_calloc((size_t)L, sizeof(size_t))};
     rr_status s = RR_OK;
-    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
-        rr_layer *ly = &m->layers[l];
-        const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
-        s = pack_mats(k, p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
-        const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
-        if (!s) s = pack_mats(k, p, &o, 1, ly->bo, w, &ly->lin_o);
-        if (!s) s = pack_mats(k, p, &w1, 1, ly->b1, w, &ly->lin_1);
-        if (!s) s = pack_mats(k, p, &w2, 1, ly->b2, w, &ly->lin_2);
-        if (s) {
-            rr_errmsg_prefix("layer %d", l);
-            break;
-        }
-        const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
-        for (int i = 0; i < 6; i++) {
-            mapped += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
-            release_mat(all[i]);
-        }
-        packed += rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
-                  rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
+    if (!j.bufs || !j.st || !j.msg || !j.mapped || !j.packed) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+    for (int t = 0; t < nt && !s; t++)
+        if (!(j.bufs[t] = rr_malloc(wide * sizeof(float)))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+    if (!s) {
+        rr_pool_run(pool, L, pack_layer, &j);
+        for (int l = 0; l < L && !s; l++)
+            if (j.st[l]) s = rr_fail(j.st[l], "%s", j.msg[l]);
     }
     const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
-    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, w, &m->lin_head);
-    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, w, &m->lin_out);
-    rr_free(w);
-    if (s) return s;
-    if (m->weight_bytes >= mapped) m->weight_bytes = m->weight_bytes - mapped + packed;
-    return RR_OK;
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, j.bufs[0], &m->lin_head);
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, j.bufs[0], &m->lin_out);
+    if (!s) {
+        size_t mapped = 0, packed = 0;
+        for (int l = 0; l < L; l++) mapped += j.mapped[l], packed += j.packed[l];
+        if (m->weight_bytes >= mapped) m->weight_bytes = m->weight_bytes - mapped + packed;
+    }
+    for (int t = 0; j.bufs && t < nt; t++) rr_free(j.bufs[t]);
+    rr_free(j.bufs);
+    rr_free(j.st);
+    rr_free(j.msg);
+    rr_free(j.mapped);
+    rr_free(j.packed);
+    rr_pool_free(pool);
+    return s;
 }
 
 void rr_enc_unpack(rr_model *m) {
