@@ -61,6 +61,9 @@ long rr_alloc_fail_after(long n);
 
 /* Routes cJSON's allocations through rr_malloc (called once by the library; idempotent). */
 void rr_json_init(void);
+/* True if a cJSON allocation failed on this thread since the last call (cJSON reports OOM as a
+ * parse failure; this tells the two apart). Resets the flag. */
+bool rr_json_oom_reset(void);
 
 /* ------------------------------------------------------------------ files */
 
