@@ -160,8 +160,9 @@ int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limi
     char path[256];
     err[0] = 0;
     if (len == 0) FAIL(400, "empty request body: expected a JSON object");
-    if (rr_json_parse(body, len, "request body", &r.root) != RR_OK) {
-        if (strstr(rr_errmsg(), "out of memory")) FAIL(500, "out of memory parsing the request");
+    rr_status js = rr_json_parse(body, len, "request body", &r.root);
+    if (js != RR_OK) {
+        if (js == RR_ERR_NOMEM) FAIL(500, "out of memory parsing the request");
         FAIL(400, "%s", rr_errmsg());
     }
     if (!cJSON_IsObject(r.root)) FAIL(422, "request body must be a JSON object, got %s", type_name(r.root));
