@@ -171,7 +171,10 @@ int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limi
 
     const cJSON *texts = cJSON_GetObjectItemCaseSensitive(r.root, "texts");
     const cJSON *docs = cJSON_GetObjectItemCaseSensitive(r.root, "documents");
-    if (api == RR_SRV_API_AUTO) api = texts && !docs ? RR_SRV_API_TEI : RR_SRV_API_V1;
+    if (api == RR_SRV_API_AUTO) {
+        if (!texts && !docs) FAIL(422, "missing field \"texts\" (TEI shape) or \"documents\" (Jina shape)");
+        api = texts && !docs ? RR_SRV_API_TEI : RR_SRV_API_V1;
+    }
     r.api = api;
     const char *docs_key = api == RR_SRV_API_TEI ? "texts" : "documents";
     if (api == RR_SRV_API_TEI) docs = texts;
