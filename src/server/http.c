@@ -49,6 +49,7 @@ struct rr_srv {
     rr_srv_params p;
     const rr_model *model;
     rr_model_info info;
+    rr_rank_params rank;    /* p.rank resolved for the model (rr_rank_resolve_params) */
     char model_name[256];
     rr_engine *engine;
     struct MHD_Daemon *mhd;
@@ -171,7 +172,7 @@ static enum MHD_Result get_info(req *r) {
                   "\"max_client_batch_size\":%d,\"max_request_bytes\":%zu,\"max_request_tokens\":%ld,"
                   "\"engine_workers\":%d,\"http_threads\":%d,\"auto_truncate\":true,\"windowing\":true,"
                   "\"auth\":%s,\"version\":\"%s\"}",
-                  mi->max_length, ep->max_batch_tokens, ep->queue_depth, s->p.max_docs, s->p.max_request_bytes,
+                  s->rank.max_length, ep->max_batch_tokens, ep->queue_depth, s->p.max_docs, s->p.max_request_bytes,
                   s->p.max_request_tokens, ep->n_workers, s->p.http_threads,
                   s->p.api_key && *s->p.api_key ? "true" : "false", RR_VERSION);
     return respond_json(r, 200, &b);
@@ -235,7 +236,7 @@ static enum MHD_Result rerank_answer(req *r) {
         snprintf(msg, sizeof msg, "scoring failed: %s", r->job.errmsg);
         return respond_error(r, 500, msg);
     }
-    rr_rank_params rp = s->p.rank;
+    rr_rank_params rp = s->rank;
     rp.top_n = r->rq.top_n;
     rp.raw = r->rq.raw_scores;
     rr_rank_result *res = rr_malloc((size_t)(r->rq.n_docs ? r->rq.n_docs : 1) * sizeof *res);
@@ -260,7 +261,7 @@ static enum MHD_Result rerank_start(req *r) {
     if (st) return respond_error(r, st, err);
     r->have_rq = 1;
 
-    rr_rank_params rp = s->p.rank;
+    rr_rank_params rp = s->rank;
     rp.top_n = r->rq.top_n;
     rp.raw = r->rq.raw_scores;
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);
@@ -548,7 +549,13 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
     atomic_init(&s->next_id, 0);
     rr_srv_metrics_init(&s->metrics, g_route_names, ROUTE_COUNT);
 
-    rr_status st = rr_engine_new(m, &p.engine, &s->engine);
+    rr_status st = rr_rank_resolve_params(m, &p.rank, &s->rank);
+    if (st != RR_OK) {
+        freeaddrinfo(ai);
+        rr_srv_free(s);
+        return st;
+    }
+    st = rr_engine_new(m, &p.engine, &s->engine);
     if (st != RR_OK) {
         freeaddrinfo(ai);
         rr_srv_free(s);
