@@ -87,18 +87,24 @@ fi
 
 # ---------------------------------------------------------------- consistency with `rerank rank`
 if "$BIN" rank --help >/dev/null 2>&1; then
-    printf '%s\n' "Paris is the capital of France." "Bananas are yellow." "France's capital city is Paris, on the Seine." >"$tmp/docs.txt"
-    if "$BIN" rank -m "$MODEL" -q "capital of France" <"$tmp/docs.txt" >"$tmp/rank.out" 2>"$tmp/rank.err"; then
-        srv=$(curl -s -X POST "$BASE/v1/rerank" -d '{"query":"capital of France","documents":["Paris is the capital of France.","Bananas are yellow.","France'"'"'s capital city is Paris, on the Seine."],"return_documents":false}')
+    long=$(printf 'sentence %d about Paris, rivers and bananas. ' $(seq 1 400))
+    printf '"%s"\n' "Paris is the capital of France." "Bananas are yellow." "$long" "Die Hauptstadt Frankreichs ist Paris." "" >"$tmp/docs.jsonl"
+    if "$BIN" rank -m "$MODEL" -q "capital of France" --documents "$tmp/docs.jsonl" >"$tmp/rank.out" 2>"$tmp/rank.err"; then
+        node -e '
+            const fs = require("fs");
+            const docs = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+            fs.writeFileSync(process.argv[2], JSON.stringify({ query: "capital of France", documents: docs }));
+        ' "$tmp/docs.jsonl" "$tmp/req.json"
+        curl -s -X POST "$BASE/v1/rerank" --data-binary @"$tmp/req.json" >"$tmp/srv.json"
         if node -e '
             const fs = require("fs");
-            const srv = JSON.parse(process.argv[1]).results;
-            const nums = fs.readFileSync(process.argv[2], "utf8").match(/-?\d+\.\d+(e-?\d+)?/g).map(Number);
-            // every server score must appear among the CLI output numbers
-            for (const r of srv) if (!nums.some((x) => Math.abs(x - r.relevance_score) < 1e-5)) { console.error("missing", r); process.exit(1); }
-        ' "$srv" "$tmp/rank.out"; then ok "scores equal rerank rank"; else bad "scores differ from rerank rank: $srv vs $(cat "$tmp/rank.out")"; fi
+            const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), b = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+            if (a.results.length !== b.results.length || a.usage.total_tokens !== b.usage.total_tokens) process.exit(1);
+            for (let i = 0; i < a.results.length; i++)
+                if (a.results[i].index !== b.results[i].index || Math.abs(a.results[i].relevance_score - b.results[i].relevance_score) > 1e-6) process.exit(1);
+        ' "$tmp/rank.out" "$tmp/srv.json"; then ok "scores and usage equal rerank rank (long document windowed)"; else bad "server differs from rerank rank: $(head -c 300 "$tmp/srv.json") vs $(head -c 300 "$tmp/rank.out")"; fi
     else
-        skp "rerank rank failed: $(head -c 200 "$tmp/rank.err")"
+        bad "rerank rank failed: $(head -c 200 "$tmp/rank.err")"
     fi
 else
     skp "consistency with rerank rank: no rank command in this build"
