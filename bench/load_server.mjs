@@ -2,6 +2,7 @@
 //
 //   node bench/load_server.mjs --url http://127.0.0.1:PORT [--clients 64] [--duration 120]
 //        [--docs 20] [--doc-words 60] [--pid SERVER_PID] [--sigterm-at SECONDS] [--warmup 2]
+//   node bench/load_server.mjs --write-docs FILE [--count 512] [--doc-words 60]
 //
 // Each of --clients clients sends the same kind of request (one query, --docs documents of about
 // --doc-words words, all different) in a loop for --duration seconds. With --pid the server's RSS is
@@ -20,14 +21,21 @@ const WORDS = Number(args["doc-words"] ?? 60);
 const PID = args.pid ? Number(args.pid) : null;
 const TERM_AT = args["sigterm-at"] ? Number(args["sigterm-at"]) : null;
 const WARMUP = Number(args.warmup ?? 2);
-if (!URL_) { console.error("--url is required"); process.exit(2); }
-
 const vocab = ("the of and to in is was for on that with as by at from this be or are an it which his not but " +
   "password reset account login security settings email support network server cache index query vector " +
   "Haus Stadt Wasser Licht 東京 日本 検索 学校 maison ville eau lumière casa ciudad agua luz").split(" ");
 let seed = 12345;
 function rnd() { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; }
 function text(n) { return Array.from({ length: n }, () => vocab[Math.floor(rnd() * vocab.length)]).join(" "); }
+if (args["write-docs"]) {
+  // the same kind of documents, one JSON string per line, for `rerank rank` (engine alone)
+  const n = Number(args.count ?? 512);
+  seed = 777;
+  fs.writeFileSync(args["write-docs"], Array.from({ length: n }, () => JSON.stringify(text(WORDS))).join("\n") + "\n");
+  process.exit(0);
+}
+if (!URL_) { console.error("--url is required"); process.exit(2); }
+
 const BODIES = Array.from({ length: 16 }, (_, k) => JSON.stringify({
   model: "load", query: `how do I reset the password of account ${k}`, top_n: 5,
   documents: Array.from({ length: NDOCS }, () => text(WORDS)),
