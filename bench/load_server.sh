@@ -23,7 +23,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 "$BIN" rank -m "$MODEL" -q "how do I reset the password of account 1" --documents "$tmp/docs.jsonl" --no-documents ${RANK_FLAGS:-} >/dev/null
 t2=$(date +%s.%N)
-engine=$(echo "$n / (($t2 - $t1) - ($t1 - $t0))" | bc -l)
+engine=$(awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { print n / ((c - b) - (b - a)) }')
 printf 'engine alone (rerank rank, %d documents): %.1f docs/s\n' "$n" "$engine"
 
 "$BIN" serve -m "$MODEL" --port 0 --quiet ${SERVE_FLAGS:-} 2>"$tmp/serve.log" &
@@ -36,4 +36,4 @@ done
 node bench/load_server.mjs --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" --duration "$SECONDS_" --docs "$DOCS" \
     --doc-words "$WORDS" --pid "$SPID" --warmup 5 | tee "$tmp/load.out"
 server=$(tail -n 1 "$tmp/load.out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).docs_per_s))')
-printf 'server / engine alone: %.1f / %.1f docs/s = %.0f%%\n' "$server" "$engine" "$(echo "100 * $server / $engine" | bc -l)"
+printf 'server / engine alone: %.1f / %.1f docs/s = %.0f%%\n' "$server" "$engine" "$(awk -v s="$server" -v e="$engine" 'BEGIN { print 100 * s / e }')"
