@@ -113,7 +113,8 @@ void rr_model_get_info(const rr_model *m, rr_model_info *info);
 typedef struct rr_ctx rr_ctx;
 
 typedef struct rr_ctx_params {
-    int max_batch_tokens; /* token rows in one packed forward pass; default 8192 */
+    int max_batch_tokens; /* token rows in one packed forward pass; default 1024, never below the
+                             model's max_length */
 } rr_ctx_params;
 
 rr_ctx_params rr_ctx_default_params(void);

@@ -12,6 +12,7 @@
 int cmd_score(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 /* Resolves a -m value (folder, ORG/NAME[@REV], or NULL/"" for RR_DEFAULT_MODEL) to a model folder in
  * dir[cap], downloading a repo id that is not cached yet (with progress on stderr) unless
  * HF_HUB_OFFLINE is set. Returns 0, or prints the error and returns 1. */
@@ -23,5 +24,11 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out);
 /* Parses fp32|bf16|int8|auto; returns 0 on success. */
 int cli_parse_precision(const char *s, rr_precision *out);
+
+/* Decodes the string value of top-level `key` in the JSON object line[0..n) into out (NUL bytes
+ * kept; out->data is NUL-terminated after them). Returns 1 when found, 0 when missing or null,
+ * -1 when the line is malformed or the value is not a string. */
+struct rr_buf;
+int cli_json_get_string(const char *line, size_t n, const char *key, struct rr_buf *out);
 
 #endif

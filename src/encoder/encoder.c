@@ -24,7 +24,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define GEMM_NB 32 /* rows of W converted to fp32 at a time: 32 x 4096 x 4 B = 512 KiB at most */
+#define GEMM_NB 32  /* rows of W converted to fp32 at a time: 32 x 4096 x 4 B = 512 KiB at most */
+#define FF_ROWS 256 /* token rows per FFN step: bounds the [rows, I] hidden state */
 
 struct rr_ctx {
     const rr_model *m;
@@ -33,16 +34,19 @@ struct rr_ctx {
     float *qkv;     /* [T, 3H] */
     float *att;     /* [T, H] attention output (before Wo) */
     float *h;       /* [T, H] after the first LayerNorm */
-    float *ff;      /* [T, I] FFN hidden */
+    float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block */
     float *scores;  /* [max_length] one row of attention probabilities */
     float *wbuf;    /* [GEMM_NB, max(H, I)] weight rows converted to fp32 */
     float *row;     /* [max(H, I)] scratch row */
+    void *raw;      /* [H] one embedding row in the file's dtype */
     int *start;     /* [T + 1] first row of each sequence in the pass */
     int *pos;       /* [T] position id of each row */
 };
 
 rr_ctx_params rr_ctx_default_params(void) {
-    rr_ctx_params p = {4096};
+    /* 1024 rows keep every GEMM efficient (each weight row is reused 1024 times) while the
+     * activations of a pass stay small next to the weights */
+    rr_ctx_params p = {1024};
     return p;
 }
 
@@ -61,13 +65,15 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->qkv = rr_aligned_alloc((size_t)T * 3 * H * 4);
     x->att = rr_aligned_alloc((size_t)T * H * 4);
     x->h = rr_aligned_alloc((size_t)T * H * 4);
-    x->ff = rr_aligned_alloc((size_t)T * I * 4);
+    x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
     x->scores = rr_aligned_alloc((size_t)c->max_length * 4);
     x->wbuf = rr_aligned_alloc(GEMM_NB * wide * 4);
     x->row = rr_aligned_alloc(wide * 4);
+    x->raw = rr_aligned_alloc(H * 4);
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->scores || !x->wbuf || !x->row || !x->start || !x->pos) {
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->scores || !x->wbuf || !x->row || !x->raw ||
+        !x->start || !x->pos) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
     }
@@ -85,6 +91,7 @@ void rr_ctx_free(rr_ctx *c) {
     rr_aligned_free(c->scores);
     rr_aligned_free(c->wbuf);
     rr_aligned_free(c->row);
+    rr_aligned_free(c->raw);
     rr_free(c->start);
     rr_free(c->pos);
     rr_free(c);
@@ -212,7 +219,10 @@ static void embed(rr_ctx *c, const rr_seq *seqs, int n) {
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
             float *x = c->x + (size_t)(base + t) * H;
-            rr_mat_row_f32(&m->word_emb, id, x);
+            size_t rowbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype);
+            rr_st_copy(m->word_t, (size_t)id * rowbytes, c->raw, rowbytes);
+            rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
+            rr_mat_row_f32(&raw, 0, x);
             rr_mat_row_f32(&m->pos_emb, p, tmp);
             for (int i = 0; i < H; i++) x[i] += tmp[i];
             rr_mat_row_f32(&m->type_emb, seqs[s].type_ids ? seqs[s].type_ids[t] : 0, tmp);
@@ -269,12 +279,17 @@ static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last)
         float *h = c->h + (size_t)r * H;
         layernorm(h, c->x + (size_t)r * H, h, ly->ln1_g, ly->ln1_b, H, cf->eps);
     }
-    gemm(R, c->h, H, &ly->w1, ly->b1, c->ff, I, c->wbuf);
-    for (size_t i = 0; i < (size_t)R * I; i++) c->ff[i] = gelu(c->ff[i]);
-    gemm(R, c->ff, I, &ly->w2, ly->b2, c->x, H, c->wbuf);
-    for (int r = 0; r < R; r++) {
-        float *x = c->x + (size_t)r * H;
-        layernorm(x, c->h + (size_t)r * H, x, ly->ln2_g, ly->ln2_b, H, cf->eps);
+    /* the FFN runs FF_ROWS rows at a time: its [rows, I] hidden state is the largest activation,
+     * and rows are independent here */
+    for (int r0 = 0; r0 < R; r0 += FF_ROWS) {
+        int rows = RR_MIN(FF_ROWS, R - r0);
+        const float *h = c->h + (size_t)r0 * H;
+        float *x = c->x + (size_t)r0 * H;
+        gemm(rows, h, H, &ly->w1, ly->b1, c->ff, I, c->wbuf);
+        for (size_t i = 0; i < (size_t)rows * I; i++) c->ff[i] = gelu(c->ff[i]);
+        gemm(rows, c->ff, I, &ly->w2, ly->b2, x, H, c->wbuf);
+        for (int r = 0; r < rows; r++)
+            layernorm(x + (size_t)r * H, h + (size_t)r * H, x + (size_t)r * H, ly->ln2_g, ly->ln2_b, H, cf->eps);
     }
 }
 

@@ -186,8 +186,12 @@ static rr_status load_weights(loader *L) {
         (s = get_mat(L, NAME(n, "%sembeddings.token_type_embeddings.weight", p), c->type_vocab_size, H,
                      &m->type_emb)))
         return s;
-    /* the embedding table is gathered row by row: count only what a typical batch touches */
+    /* the embedding table is gathered row by row with pread (the encoder): a batch costs the rows it
+     * reads, not the pages the kernel would map around each row through the mapping. Count only what
+     * a typical batch touches. */
     m->weight_bytes -= m->word_emb.rows * (size_t)H * rr_dtype_size(m->word_emb.dtype);
+    m->word_t = rr_st_find(m->st, NAME(n, "%sembeddings.word_embeddings.weight", p));
+    rr_st_advise_random(m->word_t);
     const char *ln = c->family == RR_FAMILY_JINA_V2 ? "roberta.emb_ln" : NULL;
     char lnw[160], lnb[160];
     if (ln) {

@@ -54,6 +54,7 @@ struct rr_model {
     char *name;             /* folder path as given */
     rr_st *st;              /* owns the mappings every rr_mat points into */
     rr_mat word_emb;        /* [V, H] */
+    const rr_st_tensor *word_t; /* its tensor: rows are gathered with rr_st_copy (pread) */
     rr_mat pos_emb;         /* [P, H] */
     rr_mat type_emb;        /* [TV, H] */
     float *emb_ln_g, *emb_ln_b; /* [H] */

@@ -85,8 +85,8 @@ static rr_status push_tensor(rr_st *st, rr_st_tensor **slot) {
 }
 
 /* Parses one tensor entry `e` of file `path` whose data section is [data, data + data_len). */
-static rr_status parse_entry(rr_st *st, const char *path, const cJSON *e, const uint8_t *data,
-                             size_t data_len) {
+static rr_status parse_entry(rr_st *st, const char *path, const rr_mmap *map, const cJSON *e,
+                             const uint8_t *data, size_t data_len) {
     const char *name = e->string;
     if (!cJSON_IsObject(e)) return rr_fail(RR_ERR_FORMAT, "%s: tensor %s: entry is not an object", path, name);
     const char *dt = rr_json_get_str(e, "dtype");
@@ -107,6 +107,7 @@ static rr_status parse_entry(rr_st *st, const char *path, const cJSON *e, const 
     ten->dtype = t;
     ten->n_dims = nd;
     ten->file = path;
+    ten->map = map;
     uint64_t nelem = 1;
     int i = 0;
     for (const cJSON *d = shape->child; d; d = d->next, i++) {
@@ -171,7 +172,7 @@ static rr_status add_file(rr_st *st, const char *path) {
     int first = st->n_tensors;
     for (const cJSON *e = hdr->child; e; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) continue;
-        s = parse_entry(st, p, e, data, data_len);
+        s = parse_entry(st, p, m, e, data, data_len);
         if (s) break;
     }
     cJSON_Delete(hdr);
@@ -204,6 +205,7 @@ static rr_status st_new(int max_files, rr_st **out) {
         rr_st_close(st);
         return rr_fail(RR_ERR_NOMEM, "out of memory");
     }
+    for (int i = 0; i < max_files; i++) st->maps[i].fd = -1;
     *out = st;
     return RR_OK;
 }
@@ -337,7 +339,7 @@ void rr_st_close(rr_st *st) {
     for (int i = 0; i < st->n_tensors; i++) rr_free(st->tensors[i].name);
     rr_free(st->tensors);
     for (int i = 0; i < st->n_files; i++) {
-        if (st->maps) rr_mmap_close(&st->maps[i]);
+        rr_mmap_close(&st->maps[i]);
         if (st->paths) rr_free(st->paths[i]);
     }
     rr_free(st->maps);
@@ -356,6 +358,17 @@ const char *rr_st_source(const rr_st *st) { return st->source; }
 
 int rr_st_count(const rr_st *st) { return st->n_tensors; }
 const rr_st_tensor *rr_st_at(const rr_st *st, int i) { return &st->tensors[i]; }
+
+void rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n) {
+    size_t file_off = (size_t)((const uint8_t *)t->data - t->map->data) + off;
+    if (!rr_mmap_pread(t->map, file_off, dst, n)) memcpy(dst, (const uint8_t *)t->data + off, n);
+}
+
+void rr_st_advise_random(const rr_st_tensor *t) {
+    uintptr_t b = (uintptr_t)t->data & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)t->data + t->nbytes + 4095) & ~(uintptr_t)4095;
+    if (e > b) madvise((void *)b, e - b, MADV_RANDOM);
+}
 
 void rr_st_release(const rr_st_tensor *t) {
     /* only whole pages strictly inside the tensor: neighbours may still be needed */

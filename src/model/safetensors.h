@@ -33,6 +33,7 @@ typedef struct rr_st_tensor {
     const void *data; /* view into the file's mapping; may be unaligned */
     size_t nbytes;
     const char *file; /* path of the file holding it (owned by rr_st) */
+    const rr_mmap *map; /* the mapping data points into (owned by rr_st) */
 } rr_st_tensor;
 
 typedef struct rr_st rr_st; /* one model's tensors, over one or more files */
@@ -53,5 +54,13 @@ const rr_st_tensor *rr_st_at(const rr_st *st, int i);
 /* Releases the page-cache pages of a tensor from this process's resident set once it has been
  * copied or repacked (the mapping stays valid; a later read faults the pages back in). */
 void rr_st_release(const rr_st_tensor *t);
+
+/* Copies n bytes at byte offset off of tensor t into dst without mapping its pages (pread). Falls
+ * back to reading through the mapping if the read fails. */
+void rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n);
+
+/* Tells the kernel that t is read a row here and there (a large embedding table): no readahead, so
+ * a gathered row costs its own pages only. */
+void rr_st_advise_random(const rr_st_tensor *t);
 
 #endif

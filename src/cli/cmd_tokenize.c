@@ -1,0 +1,109 @@
+/*
+ * cmd_tokenize.c -- `rerank tokenize`: JSON lines in, token ids out. Each input line is
+ * {"text": "...", "text_pair": "..."} (text_pair optional); each output line is
+ * {"ids": [...], "type_ids": [...], "tokens": [...]} with the special tokens of the model's
+ * post-processor. Used by the tokenizer conformance suite and for debugging inputs.
+ */
+#include "cli/cli.h"
+#include "core/core.h"
+#include "rerank.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rerank tokenize -m DIR|tokenizer.json [--max-length N] [--truncation longest_first|only_first|only_second]\n"
+               "                       [--no-special]\n"
+               "reads JSON lines {\"text\": ..., \"text_pair\": ...} on stdin, writes {\"ids\", \"type_ids\", \"tokens\"} lines\n");
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model = NULL;
+    long max_length = 0;
+    int add_special = 1;
+    rr_truncation strategy = RR_TRUNC_LONGEST_FIRST;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(a, "--max-length") && i + 1 < argc) {
+            if (cli_parse_int("--max-length", argv[++i], 0, 1 << 30, &max_length)) return 2;
+        } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "longest_first")) strategy = RR_TRUNC_LONGEST_FIRST;
+            else if (!strcmp(s, "only_first")) strategy = RR_TRUNC_ONLY_FIRST;
+            else if (!strcmp(s, "only_second")) strategy = RR_TRUNC_ONLY_SECOND;
+            else return cli_error("--truncation: unknown strategy '%s'", s), 2;
+        } else if (!strcmp(a, "--no-special")) add_special = 0;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return cli_error("tokenize: unknown or incomplete option '%s'", a), 2;
+        }
+    }
+    if (!model) {
+        usage(stderr);
+        return cli_error("tokenize: -m DIR is required"), 2;
+    }
+    rr_tokenizer *t;
+    if (rr_tokenizer_load(model, &t) != RR_OK) return cli_error("%s", rr_errmsg());
+    rr_json_init();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int rc = 0;
+    rr_encoding enc = {0};
+    rr_buf out = {0}, text = {0}, pair = {0};
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0) continue;
+        cJSON *j = NULL;
+        if (rr_json_parse(line, (size_t)n, "stdin", &j) != RR_OK) {
+            rc = cli_error("line %ld: %s", lineno, rr_errmsg());
+            break;
+        }
+        cJSON_Delete(j);
+        int ht = cli_json_get_string(line, (size_t)n, "text", &text);
+        int hp = cli_json_get_string(line, (size_t)n, "text_pair", &pair);
+        if (ht != 1 || hp < 0) {
+            rc = cli_error("line %ld: expected {\"text\": string, \"text_pair\": string (optional)}", lineno);
+            break;
+        }
+        rr_status st = rr_tokenizer_encode(t, text.data, text.len, hp ? (pair.data ? pair.data : "") : NULL, hp ? pair.len : 0,
+                                           add_special, (int)max_length, strategy, &enc);
+        if (st != RR_OK) {
+            rc = cli_error("line %ld: %s", lineno, rr_errmsg());
+            break;
+        }
+        out.len = 0;
+        rr_buf_puts(&out, "{\"ids\": [");
+        for (size_t i = 0; i < enc.len; i++) rr_buf_printf(&out, i ? ", %d" : "%d", enc.ids[i]);
+        rr_buf_puts(&out, "], \"type_ids\": [");
+        for (size_t i = 0; i < enc.len; i++) rr_buf_printf(&out, i ? ", %d" : "%d", enc.type_ids[i]);
+        rr_buf_puts(&out, "], \"tokens\": [");
+        for (size_t i = 0; i < enc.len; i++) {
+            const char *p = rr_tokenizer_id_to_piece(t, enc.ids[i]);
+            if (i) rr_buf_puts(&out, ", ");
+            rr_buf_json_str(&out, p ? p : "", p ? strlen(p) : 0);
+        }
+        rr_buf_puts(&out, "]}\n");
+        if (out.oom) {
+            rc = cli_error("line %ld: out of memory", lineno);
+            break;
+        }
+        fwrite(out.data, 1, out.len, stdout);
+    }
+    free(line);
+    rr_buf_free(&out);
+    rr_buf_free(&text);
+    rr_buf_free(&pair);
+    rr_encoding_free(&enc);
+    rr_tokenizer_free(t);
+    if (fflush(stdout) != 0 && !rc) rc = cli_error("tokenize: write error");
+    return rc;
+}

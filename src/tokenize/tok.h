@@ -1,0 +1,355 @@
+/*
+ * tok.h -- internals of the tokenizer module (src/tokenize): the loaded tokenizer.json pipeline
+ * (added tokens -> normalizers -> pre-tokenizers -> model -> truncation -> post-processor) and
+ * the pieces each stage is built from. Everything a loaded rr_tokenizer holds is immutable after
+ * rr_tokenizer_load; per-call working memory lives in an rr_tok_scratch owned by the caller of
+ * the stage functions, so one tokenizer serves any number of threads.
+ *
+ * Strings between stages are UTF-8 and always valid (invalid input is repaired first, the way
+ * Rust's String::from_utf8_lossy does). Offsets into the original text are not tracked: the
+ * engine only needs ids and type ids.
+ */
+#ifndef RR_TOK_H
+#define RR_TOK_H
+
+#include "core/core.h"
+
+struct cJSON;
+
+/* ------------------------------------------------------------------ UTF-8 and character classes */
+
+/* Decodes one code point of VALID UTF-8 at s (n > 0 bytes available); *len receives its length. */
+static inline uint32_t rr_tok_utf8_next(const uint8_t *s, size_t n, size_t *len) {
+    uint8_t c = s[0];
+    if (c < 0x80 || n < 2) return *len = 1, c;
+    if (c < 0xE0) return *len = 2, ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+    if (c < 0xF0 || n < 4) {
+        if (n < 3) return *len = 1, c;
+        return *len = 3, ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    }
+    return *len = 4, ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+                         ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+}
+/* Writes cp as UTF-8 into out (4 bytes room); returns the length. */
+int rr_tok_utf8_put(uint32_t cp, char *out);
+/* Length of the longest valid UTF-8 prefix of s. */
+size_t rr_tok_utf8_valid_prefix(const uint8_t *s, size_t n);
+/* Appends s to out with every maximal ill-formed subsequence replaced by U+FFFD. */
+void rr_tok_utf8_repair(const char *s, size_t n, rr_buf *out);
+
+/* Rust char::is_whitespace (Unicode White_Space). */
+bool rr_tok_is_whitespace(uint32_t cp);
+/* Regex \w in Rust's regex crate (alphabetic, marks, decimal digits, connector punctuation, joiners). */
+bool rr_tok_is_word(uint32_t cp);
+
+/* ------------------------------------------------------------------ byte trie over a vocabulary */
+
+/* A byte-level trie with child links in an open-addressing hash table (node, byte) -> child, and a
+ * dense table for the root's children. Terminal nodes carry a value (a token id); inserting a key
+ * twice keeps the last value, as a HashMap insert would. */
+typedef struct rr_tok_trie {
+    uint64_t *keys;  /* (parent << 8 | byte) + 1, 0 = empty slot; cap entries */
+    uint32_t *child; /* child node per slot */
+    size_t cap, used;
+    int32_t *value;  /* per node: id or -1; n_nodes entries */
+    size_t n_nodes, nodes_cap;
+    uint32_t root[256]; /* child of the root per byte, 0 = none */
+} rr_tok_trie;
+
+rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys);
+rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_t value);
+void rr_tok_trie_free(rr_tok_trie *t);
+
+static inline uint64_t rr_tok_trie_hash(uint64_t k) {
+    k ^= k >> 29;
+    k *= 0xbf58476d1ce4e5b9ull;
+    k ^= k >> 32;
+    return k;
+}
+/* Child of node for byte b, or 0 when there is none (node 0 is the root and never a child). */
+static inline uint32_t rr_tok_trie_step(const rr_tok_trie *t, uint32_t node, uint8_t b) {
+    if (node == 0) return t->root[b];
+    uint64_t key = (((uint64_t)node << 8) | b) + 1;
+    size_t mask = t->cap - 1, i = rr_tok_trie_hash(key) & mask;
+    for (;;) {
+        uint64_t k = t->keys[i];
+        if (k == key) return t->child[i];
+        if (k == 0) return 0;
+        i = (i + 1) & mask;
+    }
+}
+/* Value of the exact key, or -1. */
+int32_t rr_tok_trie_get(const rr_tok_trie *t, const char *key, size_t len);
+
+/* ------------------------------------------------------------------ Precompiled charsmap */
+
+typedef struct rr_tok_charsmap {
+    uint32_t *units;    /* Darts double-array units */
+    size_t n_units;
+    char *norm;         /* NUL-separated replacement strings */
+    size_t norm_len;
+    int32_t *bmp_off;   /* per BMP code point: offset of its single-char replacement, or -1 */
+    uint16_t *bmp_len;
+} rr_tok_charsmap;
+
+/* Parses a sentencepiece precompiled charsmap blob (u32 LE trie size in bytes, trie units, strings).
+ * `what` names the source for messages. An empty blob gives an identity map. */
+rr_status rr_tok_charsmap_parse(rr_tok_charsmap *m, const uint8_t *blob, size_t n, const char *what);
+void rr_tok_charsmap_free(rr_tok_charsmap *m);
+/* The replacement of the shortest prefix of s[0..n) that has a rule: returns its offset in m->norm
+ * and sets *len, or returns -1 when no prefix has a rule. */
+long rr_tok_charsmap_lookup(const rr_tok_charsmap *m, const uint8_t *s, size_t n, size_t *len);
+/* Appends the normalization of s to out, per grapheme cluster as HF's Precompiled normalizer does. */
+void rr_tok_charsmap_apply(const rr_tok_charsmap *m, const char *s, size_t n, rr_buf *out);
+
+/* ------------------------------------------------------------------ normalizers */
+
+typedef enum rr_tok_norm_kind {
+    RR_TOK_NORM_PRECOMPILED,
+    RR_TOK_NORM_STRIP,
+    RR_TOK_NORM_REPLACE,
+    RR_TOK_NORM_NFC,
+    RR_TOK_NORM_NFD,
+    RR_TOK_NORM_NFKC,
+    RR_TOK_NORM_NFKD,
+    RR_TOK_NORM_LOWERCASE,
+    RR_TOK_NORM_STRIP_ACCENTS,
+    RR_TOK_NORM_BERT,
+    RR_TOK_NORM_PREPEND,
+} rr_tok_norm_kind;
+
+/* A regex pattern of the restricted form converters emit: a sequence of atoms (a literal code point,
+ * '.', \s, \d, \w or a [...] class of literals and ranges), each with an optional quantifier
+ * (*, +, ?, {n}, {n,}, {n,m}), matched greedily without backtracking across atoms. */
+typedef struct rr_tok_re_atom {
+    uint8_t kind;       /* 0 literal, 1 any, 2 \s, 3 \d, 4 \w, 5 class, 6 negated class */
+    uint32_t cp;        /* literal */
+    uint32_t *ranges;   /* class: pairs lo, hi */
+    int n_ranges;
+    int min, max;       /* repetitions; max -1 = unbounded */
+} rr_tok_re_atom;
+
+typedef struct rr_tok_pattern {
+    bool is_regex;
+    char *literal;      /* String pattern */
+    size_t literal_len;
+    rr_tok_re_atom *atoms;
+    int n_atoms;
+} rr_tok_pattern;
+
+rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const struct cJSON *pattern, const char *what);
+void rr_tok_pattern_free(rr_tok_pattern *p);
+/* Finds the leftmost match at or after byte `from`; returns 1 and sets [*ms, *me) or returns 0. */
+int rr_tok_pattern_find(const rr_tok_pattern *p, const char *s, size_t n, size_t from, size_t *ms, size_t *me);
+
+typedef struct rr_tok_norm {
+    rr_tok_norm_kind kind;
+    bool strip_left, strip_right;             /* Strip */
+    rr_tok_pattern pattern;                   /* Replace */
+    char *content;                            /* Replace content, Prepend string */
+    size_t content_len;
+    bool clean_text, chinese, strip_accents, lowercase; /* BertNormalizer */
+    rr_tok_charsmap charsmap;                 /* Precompiled */
+} rr_tok_norm;
+
+/* Appends the normalization of s by one normalizer to out. */
+void rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out);
+void rr_tok_norm_free(rr_tok_norm *nm);
+/* Parses a normalizer object (Sequence is flattened into the list). */
+rr_status rr_tok_norm_parse(const struct cJSON *j, rr_tok_norm **list, int *n, const char *what);
+
+/* ------------------------------------------------------------------ pre-tokenizers */
+
+typedef enum rr_tok_pre_kind {
+    RR_TOK_PRE_METASPACE,
+    RR_TOK_PRE_WHITESPACE_SPLIT,
+    RR_TOK_PRE_WHITESPACE,
+    RR_TOK_PRE_BERT,
+    RR_TOK_PRE_PUNCTUATION,
+    RR_TOK_PRE_DIGITS,
+    RR_TOK_PRE_BYTELEVEL,
+} rr_tok_pre_kind;
+
+typedef enum rr_tok_prepend { RR_TOK_PREPEND_ALWAYS, RR_TOK_PREPEND_FIRST, RR_TOK_PREPEND_NEVER } rr_tok_prepend;
+
+typedef enum rr_tok_split_behavior {
+    RR_TOK_SPLIT_REMOVED,
+    RR_TOK_SPLIT_ISOLATED,
+    RR_TOK_SPLIT_MERGED_PREV,
+    RR_TOK_SPLIT_MERGED_NEXT,
+    RR_TOK_SPLIT_CONTIGUOUS,
+} rr_tok_split_behavior;
+
+typedef struct rr_tok_pre {
+    rr_tok_pre_kind kind;
+    char replacement[5];        /* Metaspace replacement as UTF-8 */
+    uint32_t replacement_cp;
+    int replacement_len;
+    rr_tok_prepend prepend;
+    bool split;                 /* Metaspace split */
+    rr_tok_split_behavior behavior; /* Punctuation */
+    bool individual_digits;     /* Digits */
+    bool add_prefix_space, use_regex; /* ByteLevel */
+} rr_tok_pre;
+
+/* A pre-token: bytes [off, off + len) of a string buffer; at0 = it starts at offset 0 of the
+ * original text (for Metaspace prepend_scheme "first"). */
+typedef struct rr_tok_span {
+    uint32_t off, len;
+    uint32_t at0;
+} rr_tok_span;
+
+typedef struct rr_tok_spans {
+    rr_tok_span *v;
+    size_t n, cap;
+    bool oom;
+} rr_tok_spans;
+
+void rr_tok_spans_push(rr_tok_spans *s, size_t off, size_t len, bool at0);
+/* Applies one pre-tokenizer to every span of (in, ins), appending the resulting pieces to out/outs. */
+void rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *ins, rr_buf *out,
+                      rr_tok_spans *outs);
+/* ByteLevel pre-tokenization of one span (bpe.c). */
+void rr_tok_bytelevel_pre(const rr_tok_pre *p, const char *in, const rr_tok_span *sp, rr_buf *out, rr_tok_spans *outs);
+rr_status rr_tok_pre_parse(const struct cJSON *j, rr_tok_pre **list, int *n, const char *what);
+
+/* ------------------------------------------------------------------ models */
+
+typedef enum rr_tok_model_kind { RR_TOK_UNIGRAM, RR_TOK_WORDPIECE, RR_TOK_BPE } rr_tok_model_kind;
+
+typedef struct rr_tok_bpe rr_tok_bpe;
+
+typedef struct rr_tok_model {
+    rr_tok_model_kind kind;
+    int n_vocab;            /* ids 0..n_vocab-1 */
+    char **pieces;          /* id -> piece, NUL-terminated, pointing into arena; NULL for unused ids */
+    uint32_t *piece_len;
+    char *arena;
+    rr_tok_trie trie;       /* piece -> id (last duplicate wins) */
+    /* Unigram */
+    double *scores;
+    double min_score;
+    int32_t unk_id;         /* -1 = none */
+    bool byte_fallback;
+    int32_t byte_ids[256];  /* <0xXX> ids for byte_fallback, -1 when missing */
+    /* WordPiece */
+    uint32_t cont_node;     /* trie node of the continuing-subword prefix ("##") */
+    bool has_cont;          /* some piece starts with the prefix */
+    char *cont_prefix;
+    int max_chars;
+    /* BPE */
+    rr_tok_bpe *bpe;
+} rr_tok_model;
+
+/* Per-call working memory: grown on demand, owned by one encode call. */
+typedef struct rr_tok_scratch {
+    double *score;
+    int32_t *from, *id;
+    size_t cap;
+    rr_buf tmp;
+    bool oom;
+} rr_tok_scratch;
+
+void rr_tok_scratch_free(rr_tok_scratch *s);
+
+/* Growable id list. */
+typedef struct rr_tok_ids {
+    int32_t *v;
+    size_t n, cap;
+    bool oom;
+} rr_tok_ids;
+void rr_tok_ids_push(rr_tok_ids *ids, int32_t id);
+
+rr_status rr_tok_unigram_load(rr_tok_model *m, const struct cJSON *j, const char *what);
+rr_status rr_tok_unigram_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
+rr_status rr_tok_wordpiece_load(rr_tok_model *m, const struct cJSON *j, const char *what);
+rr_status rr_tok_wordpiece_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_ids *out);
+rr_status rr_tok_bpe_load(rr_tok_model *m, const struct cJSON *j, const char *what);
+rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
+void rr_tok_bpe_free(rr_tok_bpe *b);
+void rr_tok_model_free(rr_tok_model *m);
+/* Allocates the id tables for n_vocab ids and an arena of arena_bytes for their strings. */
+rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, const char *what);
+
+/* ------------------------------------------------------------------ added tokens */
+
+typedef struct rr_tok_added {
+    char *content;
+    size_t len;
+    char *pat;          /* what is matched: content, or its normalization when normalized */
+    size_t pat_len;
+    int32_t id;
+    bool single_word, lstrip, rstrip, normalized, special;
+} rr_tok_added;
+
+/* A matcher over one set of added tokens (the raw-text set or the normalized-text set). */
+typedef struct rr_tok_matcher {
+    rr_tok_added **tok;  /* sorted by first byte, then longer first */
+    int n;
+    int first[257];      /* tokens with first byte b are tok[first[b] .. first[b+1]) */
+} rr_tok_matcher;
+
+/* A segment of text: either plain text [off, off+len) or an added token (id >= 0). */
+typedef struct rr_tok_seg {
+    size_t off, len;
+    int32_t id;
+} rr_tok_seg;
+
+typedef struct rr_tok_segs {
+    rr_tok_seg *v;
+    size_t n, cap;
+    bool oom;
+} rr_tok_segs;
+
+/* Splits s into segments around added-token matches, the way HF's AddedVocabulary does
+ * (leftmost-longest, single_word / lstrip / rstrip rules). Appends to out. */
+void rr_tok_segs_push(rr_tok_segs *s, size_t off, size_t len, int32_t id);
+/* Builds a matcher over the tokens of `all` whose normalized flag equals `normalized`. */
+rr_status rr_tok_matcher_build(rr_tok_matcher *mt, rr_tok_added *all, int n, bool normalized);
+void rr_tok_matcher_free(rr_tok_matcher *mt);
+void rr_tok_match_split(const rr_tok_matcher *mt, const char *s, size_t n, size_t base, rr_tok_segs *out);
+
+/* ------------------------------------------------------------------ post-processor */
+
+typedef struct rr_tok_tpl_item {
+    int8_t seq;        /* 0 = $A, 1 = $B, -1 = special token */
+    int32_t type_id;
+    int32_t *ids;      /* special: its ids */
+    int n_ids;
+} rr_tok_tpl_item;
+
+typedef enum rr_tok_post_kind { RR_TOK_POST_NONE, RR_TOK_POST_TEMPLATE, RR_TOK_POST_ROBERTA, RR_TOK_POST_BERT } rr_tok_post_kind;
+
+typedef struct rr_tok_post {
+    rr_tok_post_kind kind;
+    rr_tok_tpl_item *single, *pair;
+    int n_single, n_pair;
+} rr_tok_post;
+
+rr_status rr_tok_post_parse(rr_tok_post *p, const struct cJSON *j, const char *what);
+void rr_tok_post_free(rr_tok_post *p);
+int rr_tok_post_added(const rr_tok_post *p, bool pair);
+/* Writes the post-processed encoding of (a, b) into out. */
+rr_status rr_tok_post_apply(const rr_tok_post *p, const int32_t *a, size_t na, const int32_t *b, size_t nb,
+                            bool pair, bool add_special, rr_encoding *out);
+/* HF truncate_encodings: new lengths of a and b for max length T (specials already subtracted). */
+rr_status rr_tok_truncate(size_t *na, size_t *nb, bool pair, size_t T, rr_truncation strategy);
+
+/* ------------------------------------------------------------------ the tokenizer */
+
+struct rr_tokenizer {
+    char *path;
+    rr_tok_norm *norms;
+    int n_norms;
+    rr_tok_pre *pres;
+    int n_pres;
+    rr_tok_model model;
+    rr_tok_added *added;
+    int n_added;
+    rr_tok_matcher raw_match, norm_match; /* non-normalized and normalized added tokens */
+    rr_tok_post post;
+    int vocab_size;
+    int model_max_length;
+};
+
+#endif

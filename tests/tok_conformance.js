@@ -1,0 +1,200 @@
+// tok_conformance.js -- compares `rerank tokenize` with the Rust Hugging Face tokenizers (npm
+// @anush008/tokenizers, an N-API build of the `tokenizers` crate) on every fixture tokenizer.json,
+// over the multilingual corpus (single lines; pairs of consecutive lines truncated longest_first at
+// 64 and 512) and over the golden files of ../shared/fixtures/golden.
+//
+// usage: node tests/tok_conformance.js SHARED RERANK_BIN [--quick]
+// Prints one line per tokenizer x mode and "N passed, N failed, N skipped". Exit 1 on failure.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const os = require('os');
+const { spawnSync } = require('child_process');
+
+const [shared, bin] = process.argv.slice(2);
+const quick = process.argv.includes('--quick');
+let tk;
+try {
+  tk = require(path.join(__dirname, 'node_modules', '@anush008', 'tokenizers'));
+} catch (e) {
+  console.log('SKIP: @anush008/tokenizers is not installed (scripts/install-deps.sh)');
+  console.log('0 passed, 0 failed, 1 skipped');
+  process.exit(0);
+}
+const F = path.join(shared, 'fixtures');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rr-tokconf-'));
+let passed = 0, failed = 0, skipped = 0;
+
+const toks = [
+  ['xlmr_pruned32k', 'xlmr_pruned32k/tokenizer.json'],
+  ['xlmr_pruned32k-legacy', 'xlmr_pruned32k/tokenizer.legacy.json'],
+  ['multi_unigram_8k', 'multi_unigram_8k/tokenizer.json'],
+  ['multi_unigram_8k-legacy', 'multi_unigram_8k/tokenizer.legacy.json'],
+  ['t5-small', 't5-small/tokenizer.json'],
+  ['bert-base-uncased', 'bert-base-uncased/tokenizer.json'],
+];
+
+// Runs the C side on inputs [{text, text_pair}] and returns [{ids, type_ids}] (or throws).
+function runC(tokPath, inputs, opts) {
+  const inFile = path.join(tmp, 'in.jsonl');
+  fs.writeFileSync(inFile, inputs.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const args = ['tokenize', '-m', tokPath];
+  if (opts.maxLength) args.push('--max-length', String(opts.maxLength));
+  if (opts.noSpecial) args.push('--no-special');
+  const r = spawnSync(bin, args, { input: fs.readFileSync(inFile), maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`rerank tokenize exited ${r.status}: ${String(r.stderr).slice(0, 500)}`);
+  return String(r.stdout).split('\n').filter((l) => l.length).map((l) => JSON.parse(l));
+}
+
+// Reference encodings: singles through encodeBatch; pairs through encode(a, b) one by one (the
+// crate's encodeBatch takes only strings, and its postProcess() truncates pairs differently from
+// encode() when both sides exceed the limit, so it is no shortcut). Pairs are slow through N-API
+// (about 12 s per 55k), so results are cached under $RR_BUILD/tokref, keyed by the tokenizer
+// file, the options, the inputs and the package version.
+const crypto = require('crypto');
+const pkgVersion = require(path.join(__dirname, 'node_modules', '@anush008', 'tokenizers', 'package.json')).version;
+const cacheDir = path.join(process.env.RR_BUILD || 'build', 'tokref');
+
+async function computeRef(tokPath, inputs, opts) {
+  const t = tk.Tokenizer.fromFile(tokPath);
+  t.disablePadding();
+  if (opts.maxLength) t.setTruncation(opts.maxLength, { strategy: 'LongestFirst' });
+  else t.disableTruncation();
+  const out = new Array(inputs.length);
+  const o = { addSpecialTokens: !opts.noSpecial };
+  const singles = [];
+  const C = 512;
+  for (let i = 0; i < inputs.length; i += C) {
+    const ps = [];
+    for (let k = i; k < Math.min(i + C, inputs.length); k++) {
+      if (inputs[k].text_pair != null) ps.push(t.encode(inputs[k].text, inputs[k].text_pair, o).then((e) => (out[k] = { ids: e.getIds(), type_ids: e.getTypeIds() })));
+      else singles.push(k);
+    }
+    await Promise.all(ps);
+  }
+  const B = 4096;
+  for (let k = 0; k < singles.length; k += B) {
+    const idx = singles.slice(k, k + B);
+    const encs = await t.encodeBatch(idx.map((i) => inputs[i].text), o);
+    encs.forEach((e, j) => (out[idx[j]] = { ids: e.getIds(), type_ids: e.getTypeIds() }));
+  }
+  return out;
+}
+
+async function runRef(tokPath, inputs, opts) {
+  const h = crypto.createHash('sha256');
+  h.update(fs.readFileSync(tokPath));
+  h.update(JSON.stringify(opts) + pkgVersion);
+  h.update(JSON.stringify(inputs));
+  const file = path.join(cacheDir, h.digest('hex').slice(0, 32) + '.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) { /* not cached yet */ }
+  const out = await computeRef(tokPath, inputs, opts);
+  try {
+    fs.mkdirSync(cacheDir, { recursive: true });
+    fs.writeFileSync(file + '.tmp', JSON.stringify(out));
+    fs.renameSync(file + '.tmp', file);
+  } catch (e) { /* a read-only build folder only costs time */ }
+  return out;
+}
+
+function same(a, b) {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Compares got (C) with want (expected ids, and type ids when given).
+function report(name, inputs, got, want) {
+  let bad = 0;
+  const shown = [];
+  if (got.length !== want.length) {
+    console.log(`FAIL ${name}: ${got.length} outputs for ${want.length} inputs`);
+    failed++;
+    return;
+  }
+  for (let i = 0; i < want.length; i++) {
+    const ok = same(got[i].ids, want[i].ids) && (!want[i].type_ids || same(got[i].type_ids, want[i].type_ids));
+    if (!ok) {
+      bad++;
+      if (shown.length < 3) shown.push(i);
+    }
+  }
+  if (bad) {
+    failed++;
+    console.log(`FAIL ${name}: ${bad}/${want.length} differ`);
+    for (const i of shown) {
+      console.log(`  input ${i}: ${JSON.stringify(inputs[i]).slice(0, 300)}`);
+      console.log(`    want ${JSON.stringify(want[i].ids).slice(0, 300)} types ${JSON.stringify(want[i].type_ids || null).slice(0, 100)}`);
+      console.log(`    got  ${JSON.stringify(got[i].ids).slice(0, 300)} types ${JSON.stringify(got[i].type_ids).slice(0, 100)}`);
+    }
+  } else {
+    passed++;
+    console.log(`ok   ${name}: ${want.length} identical`);
+  }
+}
+
+async function main() {
+  let lines = fs.readFileSync(path.join(F, 'corpus', 'multilingual_corpus.txt'), 'utf8').split('\n');
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  if (quick) lines = lines.filter((_, i) => i % 20 === 0);
+  const singles = lines.map((l) => ({ text: l }));
+  const pairs = [];
+  if (lines.length % 2) lines.pop();
+  for (let i = 0; i + 1 < lines.length; i += 2) pairs.push({ text: lines[i], text_pair: lines[i + 1] });
+  const modes = [
+    ['single', singles, {}],
+    ['pair@64', pairs, { maxLength: 64 }],
+    ['pair@512', pairs, { maxLength: 512 }],
+  ];
+  for (const [tname, rel] of toks) {
+    const p = path.join(F, 'tokenizers', rel);
+    for (const [mname, inputs, opts] of modes) {
+      const name = `${tname} ${mname}`;
+      try {
+        const want = await runRef(p, inputs, opts);
+        report(name, inputs, runC(p, inputs, opts), want);
+      } catch (e) {
+        failed++;
+        console.log(`FAIL ${name}: ${e.message}`);
+      }
+    }
+  }
+  // Golden files: hf_ids (no specials) for both layouts.
+  const G = path.join(F, 'golden');
+  for (const [file, dir] of [['xlmr_pruned32k_single_ref.jsonl', 'xlmr_pruned32k'], ['multi_unigram_8k_single_ref.jsonl', 'multi_unigram_8k']]) {
+    const recs = fs.readFileSync(path.join(G, file), 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l));
+    const inputs = recs.map((r) => ({ text: r.text }));
+    for (const layout of ['tokenizer.json', 'tokenizer.legacy.json']) {
+      const name = `golden ${file} ${layout}`;
+      try {
+        report(name, inputs, runC(path.join(F, 'tokenizers', dir, layout), inputs, { noSpecial: true }), recs.map((r) => ({ ids: r.hf_ids })));
+      } catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+    }
+  }
+  {
+    const recs = fs.readFileSync(path.join(G, 'xlmr_pruned32k_pairs_xquad.jsonl'), 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l));
+    const inputs = recs.map((r) => ({ text: r.query, text_pair: r.document }));
+    for (const layout of ['tokenizer.json', 'tokenizer.legacy.json']) {
+      const p = path.join(F, 'tokenizers', 'xlmr_pruned32k', layout);
+      try {
+        report(`golden xquad pairs ${layout}`, inputs, runC(p, inputs, {}), recs.map((r) => ({ ids: r.input_ids })));
+        report(`xquad pairs@512 ${layout}`, inputs, runC(p, inputs, { maxLength: 512 }), await runRef(p, inputs, { maxLength: 512 }));
+      } catch (e) { failed++; console.log(`FAIL xquad ${layout}: ${e.message}`); }
+    }
+  }
+  for (const [file, model, dir] of [['golden_bert.json', 'Xenova/bert-base-uncased', 'bert-base-uncased'], ['golden_t5.json', 'Xenova/t5-small', 't5-small']]) {
+    const cases = JSON.parse(fs.readFileSync(path.join(G, 'transformers.js', file), 'utf8'))[model];
+    if (!cases) { skipped++; console.log(`SKIP ${file}: no ${model}`); continue; }
+    const vals = Object.values(cases);
+    const inputs = vals.map((c) => (c.text_pair != null ? { text: c.text, text_pair: c.text_pair } : { text: c.text }));
+    try {
+      report(`golden ${file}`, inputs, runC(path.join(F, 'tokenizers', dir, 'tokenizer.json'), inputs, {}), vals.map((c) => ({ ids: c.ids })));
+    } catch (e) { failed++; console.log(`FAIL ${file}: ${e.message}`); }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  process.exit(failed ? 1 : 0);
+}
+main().catch((e) => { console.log(`FAIL: ${e.stack}`); console.log(`${passed} passed, ${failed + 1} failed, ${skipped} skipped`); process.exit(1); });
