@@ -430,6 +430,13 @@ void rr_engine_get_stats(rr_engine *e, rr_engine_stats *out) {
     pthread_mutex_unlock(&e->mu);
 }
 
+int rr_engine_queued(rr_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int n = e->n_jobs;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
 void rr_engine_free(rr_engine *e) {
     if (!e) return;
     pthread_mutex_lock(&e->mu);

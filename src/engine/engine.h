@@ -105,6 +105,8 @@ rr_status rr_engine_submit(rr_engine *e, rr_engine_job *job);
 void rr_engine_cancel(rr_engine *e, rr_engine_job *job);
 
 void rr_engine_get_stats(rr_engine *e, rr_engine_stats *out);
+/* Jobs queued or running now (a hint: rr_engine_submit makes the authoritative check). */
+int rr_engine_queued(rr_engine *e);
 const rr_engine_params *rr_engine_params_of(const rr_engine *e);
 
 /* Waits for queued jobs to complete, stops the workers and frees the engine. NULL is fine. */

@@ -254,6 +254,13 @@ static enum MHD_Result rerank_answer(req *r) {
 static enum MHD_Result rerank_start(req *r) {
     rr_srv *s = r->srv;
     char err[512];
+    int depth = rr_engine_params_of(s->engine)->queue_depth;
+    if (rr_engine_queued(s->engine) >= depth) {
+        /* refuse before parsing and tokenizing: under overload that work would be wasted */
+        snprintf(err, sizeof err, "the server is busy: %d requests are queued (limit %d)", depth, depth);
+        rr_buf_free(&r->body);
+        return respond_error(r, 429, err);
+    }
     rr_srv_limits lim = {s->p.max_docs};
     rr_srv_api api = r->route == ROUTE_V1 ? RR_SRV_API_V1 : r->route == ROUTE_V2 ? RR_SRV_API_V2 : RR_SRV_API_AUTO;
     int st = rr_srv_parse(r->body.data ? r->body.data : "", r->body.len, api, &lim, &r->rq, err, sizeof err);
