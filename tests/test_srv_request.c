@@ -60,7 +60,10 @@ RR_TEST(srv_parse_jina_and_cohere_shapes) {
     CHECK_EQ_INT(r.return_documents, 0); /* Cohere v2 returns no documents */
     rr_srv_request_free(&r);
 
-    /* top_n 0 means all */
+    /* huge top_n means all; top_n 0 means all */
+    REQUIRE(parse("{\"query\":\"q\",\"documents\":[\"a\",\"b\"],\"top_n\":1e300}", RR_SRV_API_V1, &r, err) == 0);
+    CHECK_EQ_INT(r.top_n, 0);
+    rr_srv_request_free(&r);
     REQUIRE(parse("{\"query\":\"q\",\"documents\":[\"a\",\"b\"],\"top_n\":0}", RR_SRV_API_V1, &r, err) == 0);
     CHECK_EQ_INT(r.top_n, 0);
     rr_srv_request_free(&r);

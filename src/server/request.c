@@ -10,6 +10,7 @@
 #include "server/request.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 
 /* ------------------------------------------------------------------ UTF-8 */
@@ -97,6 +98,11 @@ static const char *type_name(const cJSON *v) {
     return "an unknown value";
 }
 
+/* A JSON number that is a whole value (no cast: 1e300 must not overflow a long long). */
+static int is_whole(const cJSON *v) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
+}
+
 /* An optional boolean: missing or null -> def; else it must be true/false. */
 static int get_bool(const cJSON *root, const char *key, int def, int *out, char *err, size_t cap) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
@@ -116,7 +122,7 @@ static int get_bool(const cJSON *root, const char *key, int def, int *out, char 
 static int check_int(const cJSON *root, const char *key, double lo, char *err, size_t cap) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble) {
+    if (!is_whole(v)) {
         snprintf(err, cap, "field \"%s\" must be an integer, got %s", key, type_name(v));
         return 422;
     }
@@ -241,7 +247,7 @@ int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limi
     /* top_n: missing, null or 0 = all; larger than n = n */
     const cJSON *tn = cJSON_GetObjectItemCaseSensitive(r.root, "top_n");
     if (tn && !cJSON_IsNull(tn)) {
-        if (!cJSON_IsNumber(tn) || tn->valuedouble != (double)(long long)tn->valuedouble)
+        if (!is_whole(tn))
             FAIL(422, "field \"top_n\" must be an integer, got %s", type_name(tn));
         if (tn->valuedouble < 0) FAIL(422, "field \"top_n\" must be >= 0, got %.0f", tn->valuedouble);
         r.top_n = tn->valuedouble >= (double)n ? 0 : (int)tn->valuedouble;
