@@ -105,8 +105,16 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
         int j = i;
         while (j < n && block[j].is_text == block[i].is_text) j++;
         if (block[i].is_text) {
-            return cli_error("line %ld: text input needs the tokenizer, which is not implemented yet; "
-                             "send {\"input_ids\": [...]} lines", first_line + i);
+            rr_text *qs = rr_malloc((size_t)(j - i) * sizeof *qs), *ds = rr_malloc((size_t)(j - i) * sizeof *ds);
+            rr_status s = (!qs || !ds) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
+            for (int k = i; k < j && !s; k++) {
+                qs[k - i] = (rr_text){block[k].query, strlen(block[k].query)};
+                ds[k - i] = (rr_text){block[k].doc, strlen(block[k].doc)};
+            }
+            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, max_length, 1, out + i, NULL);
+            rr_free(qs);
+            rr_free(ds);
+            if (s) return cli_error("lines %ld-%ld: %s", first_line + i, first_line + j - 1, rr_errmsg());
         } else {
             for (int k = i; k < j; k++) {
                 rr_seq sq = block[k].seq;

@@ -19,6 +19,7 @@ typedef struct command {
 
 static const command g_commands[] = {
     {"score", cmd_score, "score JSONL pairs or token ids from stdin"},
+    {"rank", cmd_rank, "rank documents (JSONL) for one query, Jina response shape"},
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
     {"serve", cmd_serve, "run the Jina / Cohere / TEI compatible HTTP reranking server"},

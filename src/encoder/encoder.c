@@ -22,6 +22,7 @@
 #include "encoder/encoder.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define GEMM_NB 32  /* rows of W converted to fp32 at a time: 32 x 4096 x 4 B = 512 KiB at most */
@@ -114,15 +115,14 @@ typedef float v8f __attribute__((vector_size(32)));
 #define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define hsum8(v) ({ v8f h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
 
+/* The dot product every output element of gemm() uses: one 8-lane accumulator over k, lanes summed
+ * in a fixed order, then the scalar tail. The 4x4 tiles below follow the same order, so an element's
+ * value does not depend on which tile (or which batch) its row lands in. */
 static float dot(const float *a, const float *b, int k) {
-    v8f acc0 = {0}, acc1 = {0};
+    v8f acc = {0};
     int i = 0;
-    for (; i + 16 <= k; i += 16) {
-        acc0 += load8(a + i) * load8(b + i);
-        acc1 += load8(a + i + 8) * load8(b + i + 8);
-    }
-    for (; i + 8 <= k; i += 8) acc0 += load8(a + i) * load8(b + i);
-    float s = hsum8(acc0 + acc1);
+    for (; i + 8 <= k; i += 8) acc += load8(a + i) * load8(b + i);
+    float s = hsum8(acc);
     for (; i < k; i++) s += a[i] * b[i];
     return s;
 }
@@ -323,16 +323,17 @@ static void forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
 
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
     const rr_config *cf = &m->cfg;
-    if (!s->ids || s->len <= 0) return rr_fail(RR_ERR_RANGE, "sequence %d is empty", i);
+    char who[32] = "sequence";
+    if (i >= 0) snprintf(who, sizeof who, "sequence %d", i);
+    if (!s->ids || s->len <= 0) return rr_fail(RR_ERR_RANGE, "%s is empty", who);
     if (s->len > cf->max_length)
-        return rr_fail(RR_ERR_RANGE, "sequence %d has %d tokens; the model accepts at most %d", i, s->len,
-                       cf->max_length);
+        return rr_fail(RR_ERR_RANGE, "%s has %d tokens; the model accepts at most %d", who, s->len, cf->max_length);
     for (int t = 0; t < s->len; t++) {
         if (s->ids[t] < 0 || s->ids[t] >= cf->vocab_size)
-            return rr_fail(RR_ERR_INVALID, "sequence %d: token id %d at position %d is outside the vocabulary [0, %d)",
-                           i, s->ids[t], t, cf->vocab_size);
+            return rr_fail(RR_ERR_INVALID, "%s: token id %d at position %d is outside the vocabulary [0, %d)", who,
+                           s->ids[t], t, cf->vocab_size);
         if (s->type_ids && (s->type_ids[t] < 0 || s->type_ids[t] >= cf->type_vocab_size))
-            return rr_fail(RR_ERR_INVALID, "sequence %d: token type id %d at position %d is outside [0, %d)", i,
+            return rr_fail(RR_ERR_INVALID, "%s: token type id %d at position %d is outside [0, %d)", who,
                            s->type_ids[t], t, cf->type_vocab_size);
     }
     return RR_OK;
@@ -340,7 +341,7 @@ rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
 
 rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s) {
     if (!m || !s) return rr_fail(RR_ERR_INVALID, "rr_model_check_seq: NULL argument");
-    return rr_enc_check_seq(m, s, 0);
+    return rr_enc_check_seq(m, s, -1);
 }
 
 rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {

@@ -8,7 +8,7 @@
 #include "model/model.h"
 
 /* Checks one sequence against the model: non-empty, at most max_length tokens, ids and type ids in
- * range. Message names sequence index i. */
+ * range. Messages name sequence index i (none when i < 0). */
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i);
 
 const rr_model *rr_ctx_model(const rr_ctx *c);

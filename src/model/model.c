@@ -228,6 +228,23 @@ static rr_status load_weights(loader *L) {
     return RR_OK;
 }
 
+/* tokenizer.json is optional: without it the model scores token ids only. */
+static rr_status load_tokenizer(rr_model *m, const char *dir) {
+    char *path = rr_path_join(dir, "tokenizer.json");
+    if (!path) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    rr_status s = RR_OK;
+    if (rr_file_exists(path)) {
+        s = rr_tokenizer_load(dir, &m->tok);
+        if (!s && rr_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
+            s = rr_fail(RR_ERR_FORMAT, "%s: the tokenizer has %d pieces but the model's vocab_size is %d", path,
+                        rr_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+    }
+    rr_free(path);
+    return s;
+}
+
+const rr_tokenizer *rr_model_tokenizer(const rr_model *m) { return m ? m->tok : NULL; }
+
 rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out) {
     rr_model_params p = params ? *params : rr_model_default_params();
     if (!dir || !out) return rr_fail(RR_ERR_INVALID, "rr_model_load: NULL argument");
@@ -247,6 +264,7 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     }
     if (!s) s = rr_st_open_dir(dir, &m->st);
     if (!s) s = load_weights(&L);
+    if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
     if (s) {
         rr_model_free(m);
         return s;
@@ -277,6 +295,7 @@ void rr_model_free(rr_model *m) {
     rr_free(m->emb_ln_b);
     rr_free(m->head_dense_b);
     rr_st_close(m->st);
+    rr_tokenizer_free(m->tok);
     rr_free(m->name);
     rr_free(m);
 }
