@@ -110,6 +110,7 @@ const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((p / 10
 const measured = Math.max(1e-9, Math.min(wall, DURATION, termSent ? TERM_AT : Infinity) - WARMUP);
 const ok = lat.length;
 const rssAfterWarm = rssSamples.find(([t]) => t >= WARMUP)?.[1] ?? rssSamples[0]?.[1] ?? null;
+const rssMid = rssSamples.find(([t]) => t >= DURATION / 2)?.[1] ?? null;
 const rssEnd = rssSamples.length ? rssSamples[rssSamples.length - 1][1] : null;
 const rssMax = rssSamples.reduce((m, [, r]) => Math.max(m, r), 0) || null;
 const out = {
@@ -118,11 +119,12 @@ const out = {
   p50_ms: Number(pct(50).toFixed(1)), p90_ms: Number(pct(90).toFixed(1)), p99_ms: Number(pct(99).toFixed(1)),
   errors: errors.length, first_errors: errors.slice(0, 5),
   rss_after_warmup_mb: rssAfterWarm && Number((rssAfterWarm / 2 ** 20).toFixed(1)),
+  rss_mid_mb: rssMid && Number((rssMid / 2 ** 20).toFixed(1)),
   rss_end_mb: rssEnd && Number((rssEnd / 2 ** 20).toFixed(1)), rss_max_mb: rssMax && Number((rssMax / 2 ** 20).toFixed(1)),
   sigterm: termSent, inflight_at_sigterm: inflightAtTerm, answered_after_sigterm: answeredAfterTerm, lost_in_drain: lostAfterTerm,
 };
 console.log(`${CLIENTS} clients, ${out.duration_s}s: ${out.requests_per_s} req/s, ${out.docs_per_s} docs/s, ` +
   `p50 ${out.p50_ms} ms, p99 ${out.p99_ms} ms, codes ${JSON.stringify(codes)}, errors ${errors.length}, ` +
-  `RSS ${out.rss_after_warmup_mb} -> ${out.rss_end_mb} MB (max ${out.rss_max_mb})` +
+  `RSS ${out.rss_after_warmup_mb} -> ${out.rss_mid_mb} -> ${out.rss_end_mb} MB (max ${out.rss_max_mb})` +
   (termSent ? `, SIGTERM with ${inflightAtTerm} in flight: ${answeredAfterTerm} answered, ${lostAfterTerm} lost` : ""));
 console.log(JSON.stringify(out));
