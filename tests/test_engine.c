@@ -422,3 +422,34 @@ RR_TEST(engine_alloc_failures_are_clean) {
         tjob_free(&t);
     }
 }
+
+/* A batch of many short windows (what the server's batcher builds under load) holds more sequences
+ * than the encoder has hidden units: every logit must still equal the sequence scored alone. */
+RR_TEST(engine_many_short_windows_in_one_pass) {
+    const char *dir = rr_test_data_path("models/xlmr_f32");
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!rr_file_exists(cfg)) SKIP("test model xlmr_f32 not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_ctx_params cp = rr_ctx_default_params();
+    cp.max_batch_tokens = 8192;
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, &cp, &c) == RR_OK);
+    enum { N = 700 };
+    static int32_t ids[N][4];
+    static rr_seq seqs[N];
+    static float got[N];
+    for (int i = 0; i < N; i++) {
+        ids[i][0] = 0, ids[i][1] = 5 + i % 300, ids[i][2] = 6 + (i * 7) % 300, ids[i][3] = 2;
+        seqs[i] = (rr_seq){ids[i], NULL, 2 + i % 3};
+    }
+    REQUIRE(rr_score_ids(c, seqs, N, got) == RR_OK);
+    for (int i = 0; i < N; i += 37) {
+        float one;
+        REQUIRE(rr_score_ids(c, &seqs[i], 1, &one) == RR_OK);
+        CHECK_NEAR(got[i], one, 1e-5);
+    }
+    rr_ctx_free(c);
+    rr_model_free(m);
+}

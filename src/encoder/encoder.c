@@ -297,14 +297,14 @@ static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last)
 static void head(rr_ctx *c, int n, float *logits) {
     const rr_model *m = c->m;
     int H = m->cfg.hidden;
-    float *t = c->row;
     gemm(n, c->x, H, &m->head_dense, m->head_dense_b, c->h, H, c->wbuf);
     for (int s = 0; s < n; s++) {
         float *hrow = c->h + (size_t)s * H;
         for (int i = 0; i < H; i++) hrow[i] = tanhf(hrow[i]);
     }
-    gemm(n, c->h, H, &m->head_out, &m->head_out_b, t, 1, c->wbuf);
-    memcpy(logits, t, (size_t)n * sizeof *logits);
+    /* straight into the caller's logits[n]: a pass may hold more sequences than any scratch row
+     * (c->row has max(H, I) floats) */
+    gemm(n, c->h, H, &m->head_out, &m->head_out_b, logits, 1, c->wbuf);
 }
 
 /* One pass over seqs[0..n) whose lengths sum to at most max_tokens (and n <= max_tokens). */
