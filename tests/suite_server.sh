@@ -59,7 +59,7 @@ if "$BIN" serve -m "$MODEL" --port 70000 2>/dev/null; then bad "bad --port refus
 if "$BIN" serve 2>/dev/null; then bad "missing -m refused"; else ok "missing -m refused"; fi
 
 # ---------------------------------------------------------------- servers
-if ! start_server main --max-docs 1000 --max-request-bytes 1000000 --http-threads 4; then bad "server starts"; finish; fi
+if ! start_server main --precision fp32 --max-docs 1000 --max-request-bytes 1000000 --http-threads 4; then bad "server starts"; finish; fi
 MAIN_PORT=$PORT MAIN_PID=$SPID
 KEY=test-key-$$
 if ! start_server auth --api-key "$KEY" --queue-depth 2 --max-batch-tokens 512 --quiet; then bad "auth server starts"; finish; fi
@@ -90,7 +90,7 @@ fi
 if "$BIN" rank --help >/dev/null 2>&1; then
     long=$(printf 'sentence %d about Paris, rivers and bananas. ' $(seq 1 400))
     printf '"%s"\n' "Paris is the capital of France." "Bananas are yellow." "$long" "Die Hauptstadt Frankreichs ist Paris." "" >"$tmp/docs.jsonl"
-    if "$BIN" rank -m "$MODEL" -q "capital of France" --documents "$tmp/docs.jsonl" >"$tmp/rank.out" 2>"$tmp/rank.err"; then
+    if "$BIN" rank -m "$MODEL" --precision fp32 -q "capital of France" --documents "$tmp/docs.jsonl" >"$tmp/rank.out" 2>"$tmp/rank.err"; then
         node -e '
             const fs = require("fs");
             const docs = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));

@@ -24,6 +24,7 @@ static void usage(FILE *f) {
           "free port; the address is printed on stderr).\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
           "                         or no bearer token is accepted)\n"
+          "  --precision P          fp32 (default, as `rerank rank`), bf16, int8, or auto (fastest on this CPU)\n"
           "  --threads N            threads of one forward pass (default: all cores)\n"
           "  --workers N            forward passes running at once, each with its own scratch (default 1)\n"
           "  --http-threads N       HTTP threads: parsing, tokenization, answers (default 4)\n"
@@ -42,7 +43,7 @@ static void usage(FILE *f) {
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL;
     rr_srv_params p = rr_srv_default_params();
-    rr_precision prec = RR_PRECISION_AUTO;
+    rr_precision prec = rr_model_default_params().precision; /* as `rerank rank`, so scores agree */
     long threads = 0, v = 0, drain_timeout = 120;
     p.api_key = getenv("RERANK_API_KEY");
     for (int i = 1; i < argc; i++) {
