@@ -211,7 +211,7 @@ static rr_status st_new(int max_files, rr_st **out) {
 }
 
 static rr_status finish(rr_st *st, const char *what) {
-    qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, cmp_name);
+    if (st->n_tensors > 1) qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, cmp_name);
     for (int i = 1; i < st->n_tensors; i++)
         if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name))
             return rr_fail(RR_ERR_FORMAT, "%s: tensor %s appears twice (in %s and %s)", what, st->tensors[i].name,
@@ -351,7 +351,7 @@ void rr_st_close(rr_st *st) {
 const rr_st_tensor *rr_st_find(const rr_st *st, const char *name) {
     rr_st_tensor key;
     key.name = (char *)name;
-    return bsearch(&key, st->tensors, (size_t)st->n_tensors, sizeof key, cmp_name);
+    return st->n_tensors ? bsearch(&key, st->tensors, (size_t)st->n_tensors, sizeof key, cmp_name) : NULL;
 }
 
 const char *rr_st_source(const rr_st *st) { return st->source; }

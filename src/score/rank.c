@@ -243,7 +243,7 @@ rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
     if (!s) {
         /* similar lengths side by side keep every pass evenly filled */
         for (int i = 0; i < n; i++) order[i] = (by_len){pl->seqs[i].len, i};
-        qsort(order, (size_t)n, sizeof *order, cmp_len);
+        if (n > 1) qsort(order, (size_t)n, sizeof *order, cmp_len);
         for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i].idx];
         s = rr_score_ids(c, seqs, n, out);
     }
@@ -280,7 +280,7 @@ static int cmp_result(const void *a, const void *b) {
 static void make_results(rr_rank_result *res, int n, const rr_rank_params *p, int *n_res) {
     if (!p->raw)
         for (int i = 0; i < n; i++) res[i].score = rr_sigmoid(res[i].score);
-    qsort(res, (size_t)n, sizeof *res, cmp_result);
+    if (n > 1) qsort(res, (size_t)n, sizeof *res, cmp_result);
     *n_res = p->top_n > 0 && p->top_n < n ? p->top_n : n;
 }
 
