@@ -4,7 +4,7 @@
 #
 #   bench/load_server.sh MODEL [SECONDS=120] [CLIENTS=64] [DOCS_PER_REQUEST=20] [WORDS_PER_DOC=60]
 #
-# Engine alone: `rerank rank` over 50 x DOCS_PER_REQUEST documents for one query (one process; the
+# Engine alone: `rerank rank` over 100 x DOCS_PER_REQUEST documents for one query (one process; the
 # model load is timed separately and subtracted). Server: `rerank serve` + bench/load_server.mjs.
 # Extra flags: $SERVE_FLAGS for serve, $RANK_FLAGS for rank (e.g. "--precision auto" in both).
 set -eu
@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'kill $SPID 2>/dev/null; rm -rf "$tmp"' EXIT
 SPID=
 
-n=$((DOCS * 50))
+n=$((DOCS * 100))
 node bench/load_server.mjs --write-docs "$tmp/docs.jsonl" --count "$n" --doc-words "$WORDS"
 head -n 1 "$tmp/docs.jsonl" >"$tmp/one.jsonl"
 t0=$(date +%s.%N)
