@@ -12,6 +12,7 @@
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

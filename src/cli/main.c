@@ -22,6 +22,7 @@ static const command g_commands[] = {
     {"rank", cmd_rank, "rank documents (JSONL) for one query, Jina response shape"},
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
+    {"serve", cmd_serve, "run the Jina / Cohere / TEI compatible HTTP reranking server"},
     {"eval", cmd_eval, "measure a ranking (run file, BM25 or reranker) with trec_eval's metrics"},
     {"bench", cmd_bench, "time the forward pass on a fixed workload (pairs/s, GFLOP/s, peak RSS)"},
     {NULL, NULL, NULL},

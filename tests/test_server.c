@@ -1,0 +1,247 @@
+/*
+ * test_server.c -- the server in-process on the random-weight XLM-R test model (with its tokenizer),
+ * driven over loopback with libcurl: answers must equal rr_rank on the same input, whether requests
+ * come one at a time or from many threads at once (cross-request batching must not change a score),
+ * limits give their status, and drain answers what is in flight. SKIPs without the test model.
+ */
+#include "check.h"
+#include "core/core.h"
+#include "server/server.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+static const char *model_dir(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread makes a handle */
+    const char *d = rr_test_data_path("models/xlmr_f32");
+    char p[1200];
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    return rr_file_exists(p) ? d : NULL;
+}
+
+typedef struct http_res {
+    long status;
+    rr_buf body;
+} http_res;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+    rr_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+static void http_post(int port, const char *path, const char *body, const char *auth, http_res *out) {
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (auth) h = curl_slist_append(h, auth);
+    memset(out, 0, sizeof *out);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static const char *const QUERIES[] = {"how do I reset my password", "Wie setze ich mein Passwort zurück?",
+                                      "capital of France"};
+static const char *const DOCS[] = {
+    "To reset your password open the settings page and choose forgot password.",
+    "Paris is the capital and most populous city of France.",
+    "Passwörter lassen sich in den Kontoeinstellungen zurücksetzen.",
+    "東京は日本の首都です。",
+    "",
+    "The quick brown fox jumps over the lazy dog. ",
+};
+#define N_DOCS ((int)RR_ARRAY_LEN(DOCS))
+
+/* A long document: forces several windows. */
+static char *long_doc(void) {
+    rr_buf b = {0};
+    for (int i = 0; i < 300; i++) rr_buf_printf(&b, "sentence %d about passwords, capitals and foxes. ", i);
+    return b.data;
+}
+
+static char *request_body(int q, const char *longd, int top_n) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", "test");
+    cJSON_AddStringToObject(j, "query", QUERIES[q]);
+    cJSON *a = cJSON_AddArrayToObject(j, "documents");
+    for (int i = 0; i < N_DOCS; i++) cJSON_AddItemToArray(a, cJSON_CreateString(DOCS[i]));
+    cJSON_AddItemToArray(a, cJSON_CreateString(longd));
+    if (top_n) cJSON_AddNumberToObject(j, "top_n", top_n);
+    cJSON_AddBoolToObject(j, "return_documents", 0);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* rr_rank's answer for query q over DOCS + the long document. */
+static int expected(rr_ctx *ctx, int q, const char *longd, int top_n, rr_rank_result *res, long *tokens) {
+    rr_text docs[N_DOCS + 1];
+    for (int i = 0; i < N_DOCS; i++) docs[i] = (rr_text){DOCS[i], strlen(DOCS[i])};
+    docs[N_DOCS] = (rr_text){longd, strlen(longd)};
+    rr_rank_params p = rr_rank_default_params();
+    p.top_n = top_n;
+    int n = 0;
+    rr_usage u = {0};
+    if (rr_rank(ctx, (rr_text){QUERIES[q], strlen(QUERIES[q])}, docs, N_DOCS + 1, &p, res, &n, &u) != RR_OK) return -1;
+    *tokens = u.total_tokens;
+    return n;
+}
+
+/* Compares a /v1/rerank answer with rr_rank's results; returns the number of mismatches. */
+static int compare(const char *body, const rr_rank_result *want, int n_want, long tokens) {
+    cJSON *j = cJSON_Parse(body);
+    if (!j) return 1000;
+    int bad = 0;
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    if (cJSON_GetArraySize(res) != n_want) bad++;
+    for (int k = 0; k < n_want && k < cJSON_GetArraySize(res); k++) {
+        cJSON *r = cJSON_GetArrayItem(res, k);
+        if (cJSON_GetObjectItem(r, "index")->valueint != want[k].index) bad++;
+        if (fabs(cJSON_GetObjectItem(r, "relevance_score")->valuedouble - want[k].score) > 1e-6) bad++;
+    }
+    cJSON *usage = cJSON_GetObjectItem(j, "usage");
+    if (!usage || (long)cJSON_GetObjectItem(usage, "total_tokens")->valuedouble != tokens) bad++;
+    cJSON_Delete(j);
+    return bad;
+}
+
+RR_TEST(server_matches_rr_rank) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_ctx *ctx;
+    REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
+    rr_srv_params p = rr_srv_default_params();
+    p.port = 0;
+    p.access_log = 0;
+    p.engine.max_batch_tokens = 1024; /* several batches per request */
+    rr_srv *s;
+    REQUIRE(rr_srv_start(m, &p, &s) == RR_OK);
+    int port = rr_srv_port(s);
+    CHECK(port > 0);
+    char *longd = long_doc();
+    for (int q = 0; q < 3; q++) {
+        for (int top = 0; top <= 3; top += 3) {
+            rr_rank_result want[N_DOCS + 1];
+            long tokens = 0;
+            int n = expected(ctx, q, longd, top, want, &tokens);
+            REQUIRE(n == (top ? top : N_DOCS + 1));
+            char *body = request_body(q, longd, top);
+            http_res r;
+            http_post(port, "/v1/rerank", body, NULL, &r);
+            CHECK_EQ_INT(r.status, 200);
+            CHECK_MSG(compare(r.body.data, want, n, tokens) == 0, "query %d top %d: %s", q, top, r.body.data);
+            rr_buf_free(&r.body);
+            cJSON_free(body);
+        }
+    }
+    rr_free(longd);
+    rr_srv_free(s);
+    rr_ctx_free(ctx);
+    rr_model_free(m);
+}
+
+typedef struct client_arg {
+    int port, q, bad;
+    const char *longd;
+    const rr_rank_result *want;
+    int n_want;
+    long tokens;
+} client_arg;
+
+static void *client_main(void *ud) {
+    client_arg *a = ud;
+    char *body = request_body(a->q, a->longd, 0);
+    for (int i = 0; i < 4; i++) {
+        http_res r;
+        http_post(a->port, "/v1/rerank", body, NULL, &r);
+        if (r.status != 200 || compare(r.body.data, a->want, a->n_want, a->tokens)) a->bad++;
+        rr_buf_free(&r.body);
+    }
+    cJSON_free(body);
+    return NULL;
+}
+
+RR_TEST(server_concurrent_requests_batch_without_changing_scores) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_ctx *ctx;
+    REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
+    char *longd = long_doc();
+    rr_rank_result want[3][N_DOCS + 1];
+    long tokens[3];
+    int n[3];
+    for (int q = 0; q < 3; q++) n[q] = expected(ctx, q, longd, 0, want[q], &tokens[q]);
+    rr_srv_params p = rr_srv_default_params();
+    p.port = 0;
+    p.access_log = 0;
+    rr_srv *s;
+    REQUIRE(rr_srv_start(m, &p, &s) == RR_OK);
+    enum { NT = 9 };
+    pthread_t th[NT];
+    client_arg a[NT];
+    for (int t = 0; t < NT; t++) {
+        a[t] = (client_arg){rr_srv_port(s), t % 3, 0, longd, want[t % 3], n[t % 3], tokens[t % 3]};
+        pthread_create(&th[t], NULL, client_main, &a[t]);
+    }
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_EQ_INT(a[t].bad, 0);
+    }
+    CHECK_EQ_INT(rr_srv_drain(s, 30), 0);
+    rr_srv_free(s);
+    rr_free(longd);
+    rr_ctx_free(ctx);
+    rr_model_free(m);
+}
+
+RR_TEST(server_limits_and_auth) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_srv_params p = rr_srv_default_params();
+    p.port = 0;
+    p.access_log = 0;
+    p.max_request_tokens = 200;
+    p.max_docs = 3;
+    p.api_key = "k3y";
+    rr_srv *s;
+    REQUIRE(rr_srv_start(m, &p, &s) == RR_OK);
+    int port = rr_srv_port(s);
+    http_res r;
+    http_post(port, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"a\"]}", NULL, &r);
+    CHECK_EQ_INT(r.status, 401);
+    rr_buf_free(&r.body);
+    http_post(port, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"a\"]}", "Authorization: Bearer k3y", &r);
+    CHECK_EQ_INT(r.status, 200);
+    rr_buf_free(&r.body);
+    http_post(port, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"a\",\"b\",\"c\",\"d\"]}", "Authorization: Bearer k3y", &r);
+    CHECK_EQ_INT(r.status, 413);
+    CHECK(r.body.data && strstr(r.body.data, "--max-docs"));
+    rr_buf_free(&r.body);
+    char *longd = long_doc();
+    char *body = rr_malloc(strlen(longd) + 64);
+    sprintf(body, "{\"query\":\"q\",\"documents\":[\"%s\"]}", longd);
+    http_post(port, "/v1/rerank", body, "Authorization: Bearer k3y", &r);
+    CHECK_EQ_INT(r.status, 413);
+    CHECK(r.body.data && strstr(r.body.data, "--max-request-tokens"));
+    rr_buf_free(&r.body);
+    rr_free(body);
+    rr_free(longd);
+    rr_srv_free(s);
+    rr_model_free(m);
+}
