@@ -64,5 +64,35 @@ ids=$(printf '{"text": "%s", "text_pair": "%s"}\n' "$q" "$d" | "$R" tokenize -m 
 b=$(echo "$ids" | "$R" score -m "$M" --raw)
 [ -n "$a" ] && [ "$a" = "$b" ] && ok "text pair scores as its token ids ($a)" || bad "text pair $a vs ids $b"
 
+# 4. 1,000 documents of ~5,000 tokens each: memory stays at the chunk and batch buffers. Peak RSS
+#    with 1,000 documents may exceed that with 100 by the extra input text only (plus 16 MB of slack).
+case "$BUILD" in *asan*) echo "skip 1,000 x 5,000-token documents under the sanitizers (minutes)"; skip=$((skip + 1)) ;; *)
+    docs100=$(mktemp) docs1000=$(mktemp)
+    $PY - "$SHARED/fixtures/corpus/multilingual_corpus.txt" "$docs100" "$docs1000" <<'PYEOF'
+import json, random, sys
+lines = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+rng = random.Random(3)
+docs = []
+for i in range(1000):  # ~260 corpus lines: about 5,000-6,000 XLM-R tokens
+    s = rng.randrange(0, len(lines) - 400)
+    docs.append(json.dumps(" ".join(lines[s:s + 230]), ensure_ascii=False) + "\n")
+open(sys.argv[2], "w").writelines(docs[:100])
+open(sys.argv[3], "w").writelines(docs)
+PYEOF
+    run_big() { /usr/bin/time -f "%M %e" "$R" rank -m "$M" -q "human rights and freedom" --documents "$1" --top-n 3 \
+                    --no-documents --precision auto 2>&1 >/dev/null | tail -n 1; }
+    read -r rss100 t100 <<<"$(run_big "$docs100")"
+    read -r rss1000 t1000 <<<"$(run_big "$docs1000")"
+    in100=$(stat -c %s "$docs100") in1000=$(stat -c %s "$docs1000")
+    allowed=$(( rss100 + (in1000 - in100) / 1024 + 16384 ))
+    tokens=$(echo '{"text": '"$(head -n 1 "$docs1000")"'}' | "$R" tokenize -m "$M" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["ids"]))')
+    if [ -n "$rss1000" ] && [ "$rss1000" -le "$allowed" ]; then
+        ok "1,000 documents (first: $tokens tokens): peak RSS $((rss1000 / 1024)) MB in $t1000 s; 100 documents: $((rss100 / 1024)) MB (allowed $((allowed / 1024)) MB)"
+    else
+        bad "1,000 documents: peak RSS ${rss1000:-?} KB vs 100 documents $rss100 KB (allowed $allowed KB)"
+    fi
+    rm -f "$docs100" "$docs1000" ;;
+esac
+
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
