@@ -59,7 +59,19 @@ void *rr_aligned_alloc(size_t n) {
 
 void rr_aligned_free(void *p) { free(p); }
 
-static void *json_malloc(size_t n) { return rr_malloc(n); }
+static _Thread_local bool g_json_oom; /* a cJSON allocation failed on this thread */
+
+static void *json_malloc(size_t n) {
+    void *p = rr_malloc(n);
+    if (!p) g_json_oom = true;
+    return p;
+}
+
+bool rr_json_take_oom(void) {
+    bool r = g_json_oom;
+    g_json_oom = false;
+    return r;
+}
 
 void rr_json_init(void) {
     static atomic_int done;

@@ -61,6 +61,9 @@ long rr_alloc_fail_after(long n);
 
 /* Routes cJSON's allocations through rr_malloc (called once by the library; idempotent). */
 void rr_json_init(void);
+/* True when a cJSON allocation failed on this thread since the last call (clears the flag), so a
+ * NULL from cJSON can be reported as RR_ERR_NOMEM rather than as bad JSON. */
+bool rr_json_take_oom(void);
 
 /* ------------------------------------------------------------------ files */
 

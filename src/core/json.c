@@ -12,7 +12,9 @@
 rr_status rr_json_parse(const char *text, size_t len, const char *what, cJSON **out) {
     rr_json_init();
     const char *end = NULL;
+    rr_json_take_oom();
     cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!j && rr_json_take_oom()) return rr_fail(RR_ERR_NOMEM, "%s: out of memory parsing JSON", what);
     if (!j) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
         return rr_fail(RR_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, at);

@@ -201,7 +201,7 @@ void rr_tokenizer_free(rr_tokenizer *t) {
     rr_free(t);
 }
 
-static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *what) {
+static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *raw, size_t raw_len, const char *what) {
     if (!cJSON_IsObject(m)) return rr_fail(RR_ERR_FORMAT, "%s: field \"model\" must be an object", what);
     const char *type = rr_json_get_str(m, "type");
     if (!type) { /* old files: infer from the fields present */
@@ -213,7 +213,7 @@ static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *what) {
             type = "WordPiece";
         else return rr_fail(RR_ERR_UNSUPPORTED, "%s: field \"model\" has no \"type\" and is not a Unigram, BPE or WordPiece model", what);
     }
-    if (!strcmp(type, "Unigram")) return rr_tok_unigram_load(&t->model, m, what);
+    if (!strcmp(type, "Unigram")) return rr_tok_unigram_load(&t->model, m, raw, raw_len, what);
     if (!strcmp(type, "WordPiece")) return rr_tok_wordpiece_load(&t->model, m, what);
     if (!strcmp(type, "BPE")) return rr_tok_bpe_load(&t->model, m, what);
     return rr_fail(RR_ERR_UNSUPPORTED, "%s: model type \"%s\" (field \"model.type\") is not supported", what, type);
@@ -312,7 +312,6 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
     rr_tokenizer *t = rr_calloc(1, sizeof *t);
     rr_status st = !dir || !t ? nomem() : rr_file_read(file, RR_TOK_MAX_FILE, &text, &len);
     if (!st) st = rr_json_parse(text, len, file, &j);
-    rr_free(text);
     if (st) goto fail;
     t->path = file;
     file = NULL;
@@ -321,7 +320,9 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
         st = rr_fail(RR_ERR_FORMAT, "%s: top level must be an object", what);
         goto fail;
     }
-    if ((st = load_model(t, cJSON_GetObjectItemCaseSensitive(j, "model"), what))) goto fail;
+    if ((st = load_model(t, cJSON_GetObjectItemCaseSensitive(j, "model"), text, len, what))) goto fail;
+    rr_free(text);
+    text = NULL;
     if ((st = load_added(t, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), what))) goto fail;
     if ((st = rr_tok_norm_parse(cJSON_GetObjectItemCaseSensitive(j, "normalizer"), &t->norms, &t->n_norms, what))) goto fail;
     if ((st = rr_tok_pre_parse(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), &t->pres, &t->n_pres, what))) goto fail;
@@ -351,6 +352,7 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
     return RR_OK;
 fail:
     cJSON_Delete(j);
+    rr_free(text);
     rr_free(file);
     rr_free(dir);
     rr_tokenizer_free(t);

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, const char *what) {
     m->n_vocab = n_vocab;
@@ -22,7 +23,8 @@ rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, c
     m->piece_len = rr_calloc((size_t)n_vocab + 1, sizeof *m->piece_len);
     m->arena = rr_malloc(arena_bytes + 1);
     if (!m->pieces || !m->piece_len || !m->arena) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
-    rr_status st = rr_tok_trie_init(&m->trie, (size_t)n_vocab);
+    /* nodes <= key bytes: size the table so it never rehashes */
+    rr_status st = rr_tok_trie_init(&m->trie, arena_bytes / 3 + 1024);
     if (st) rr_errmsg_prefix("%s", what);
     for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
     m->unk_id = -1;
@@ -41,7 +43,37 @@ void rr_tok_model_free(rr_tok_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what) {
+typedef struct key_ix {
+    uint64_t prefix; /* first 8 bytes, big-endian: sorts like the string */
+    int32_t id;
+} key_ix;
+
+static int cmp_key(const void *a, const void *b) {
+    const key_ix *x = a, *y = b;
+    if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id); /* equal prefixes keep file order: the last duplicate wins */
+}
+
+rr_status rr_tok_insert_sorted(rr_tok_model *m, const char *what) {
+    /* Inserting in (roughly) sorted order makes consecutive keys share their walk, which is then
+     * in cache: about twice as fast as file order on a 250k vocabulary. */
+    key_ix *k = rr_malloc((size_t)m->n_vocab * sizeof *k);
+    if (!k) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    int n = 0;
+    for (int i = 0; i < m->n_vocab; i++) {
+        if (!m->pieces[i] || !m->piece_len[i]) continue;
+        uint64_t p = 0;
+        for (size_t b = 0; b < 8; b++) p = p << 8 | (b < m->piece_len[i] ? (uint8_t)m->pieces[i][b] : 0);
+        k[n++] = (key_ix){p, i};
+    }
+    qsort(k, (size_t)n, sizeof *k, cmp_key);
+    rr_status st = RR_OK;
+    for (int i = 0; i < n && !st; i++) st = rr_tok_trie_insert(&m->trie, m->pieces[k[i].id], m->piece_len[k[i].id], k[i].id);
+    rr_free(k);
+    return st;
+}
+
+rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, size_t raw_len, const char *what) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(j, "vocab");
     if (!cJSON_IsArray(vocab)) return rr_fail(RR_ERR_FORMAT, "%s: Unigram field \"model.vocab\" must be an array", what);
     int n = cJSON_GetArraySize(vocab);
@@ -70,8 +102,11 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what)
     m->unk_id = (int32_t)unk;
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(j, "byte_fallback");
     m->byte_fallback = cJSON_IsTrue(bf);
-    m->min_score = INFINITY;
     size_t off = 0;
+    i = 0;
+    cJSON_ArrayForEach(e, vocab) m->scores[i++] = e->child->next->valuedouble;
+    if (raw) rr_tok_serde_unigram_scores(raw, raw_len, m->scores, n); /* on a shape mismatch cJSON's values stay */
+    m->min_score = INFINITY;
     i = 0;
     cJSON_ArrayForEach(e, vocab) {
         const char *p = e->child->valuestring;
@@ -80,12 +115,12 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what)
         m->pieces[i] = m->arena + off;
         m->piece_len[i] = (uint32_t)len;
         off += len + 1;
-        double s = e->child->next->valuedouble;
-        m->scores[i] = s;
+        double s = m->scores[i];
         if (s < m->min_score) m->min_score = s;
-        if (len && (st = rr_tok_trie_insert(&m->trie, p, len, i))) return st;
         i++;
     }
+    if ((st = rr_tok_insert_sorted(m, what))) return st;
+    if ((st = rr_tok_trie_finalize(&m->trie))) return st;
     if (m->byte_fallback) {
         for (int b = 0; b < 256; b++) {
             char name[8];
