@@ -269,8 +269,17 @@ double rr_tok_serde_f64(const char *p, size_t n, bool *ok);
  * when the text does not have the expected shape (the caller keeps cJSON's values). */
 bool rr_tok_serde_unigram_scores(const char *text, size_t len, double *scores, int n);
 
+/* Finds the value of "model"."vocab" in the raw text: [*vb, *ve). */
+bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb, size_t *ve);
+/* Parses a raw Unigram vocabulary array: piece strings decoded into arena (NUL-terminated, at
+ * offsets *offs; arena needs n bytes), scores as serde_json reads them. Owned by the caller. */
+rr_status rr_tok_parse_unigram_vocab(const char *raw, size_t n, char *arena, uint32_t **offs, double **scores, int *count,
+                                     const char *what);
+
 /* `raw`/`raw_len`: the whole tokenizer.json text, for rr_tok_serde_unigram_scores. */
 rr_status rr_tok_unigram_load(rr_tok_model *m, const struct cJSON *j, const char *raw, size_t raw_len, const char *what);
+/* The same from the raw text of the vocabulary array (the fast path: no cJSON nodes for it). */
+rr_status rr_tok_unigram_load_raw(rr_tok_model *m, const struct cJSON *j, const char *vocab, size_t vocab_len, const char *what);
 rr_status rr_tok_unigram_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
 rr_status rr_tok_wordpiece_load(rr_tok_model *m, const struct cJSON *j, const char *what);
 rr_status rr_tok_wordpiece_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_ids *out);

@@ -311,7 +311,23 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
     cJSON *j = NULL;
     rr_tokenizer *t = rr_calloc(1, sizeof *t);
     rr_status st = !dir || !t ? nomem() : rr_file_read(file, RR_TOK_MAX_FILE, &text, &len);
-    if (!st) st = rr_json_parse(text, len, file, &j);
+    /* Fast path for big Unigram files: the vocabulary array is cut out of the text and read by
+     * its own scanner, so cJSON builds no node for its 250k entries. */
+    size_t vb = 0, ve = 0;
+    bool raw_vocab = !st && rr_tok_find_vocab(text, len, &vb, &ve) && text[vb] == '[';
+    if (!st && raw_vocab) {
+        char *cut = rr_malloc(len - (ve - vb) + 3);
+        if (!cut) st = nomem();
+        else {
+            memcpy(cut, text, vb);
+            memcpy(cut + vb, "[]", 2);
+            memcpy(cut + vb + 2, text + ve, len - ve);
+            st = rr_json_parse(cut, len - (ve - vb) + 2, file, &j);
+            rr_free(cut);
+        }
+    } else if (!st) {
+        st = rr_json_parse(text, len, file, &j);
+    }
     if (st) goto fail;
     t->path = file;
     file = NULL;
@@ -320,7 +336,16 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
         st = rr_fail(RR_ERR_FORMAT, "%s: top level must be an object", what);
         goto fail;
     }
-    if ((st = load_model(t, cJSON_GetObjectItemCaseSensitive(j, "model"), text, len, what))) goto fail;
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(j, "model");
+    const char *mtype = rr_json_get_str(jm, "type");
+    if (raw_vocab && (!mtype || !strcmp(mtype, "Unigram"))) {
+        if ((st = rr_tok_unigram_load_raw(&t->model, jm, text + vb, ve - vb, what))) goto fail;
+    } else if (raw_vocab) {
+        st = rr_fail(RR_ERR_FORMAT, "%s: field \"model.vocab\" is an array but model type is \"%s\"", what, mtype);
+        goto fail;
+    } else if ((st = load_model(t, jm, text, len, what))) {
+        goto fail;
+    }
     rr_free(text);
     text = NULL;
     if ((st = load_added(t, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), what))) goto fail;

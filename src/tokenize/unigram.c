@@ -131,6 +131,55 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, 
     return RR_OK;
 }
 
+rr_status rr_tok_unigram_load_raw(rr_tok_model *m, const cJSON *j, const char *vocab, size_t vocab_len, const char *what) {
+    char *arena = rr_malloc(vocab_len + 1);
+    uint32_t *offs = NULL;
+    double *scores = NULL;
+    int n = 0;
+    if (!arena) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    rr_status st = rr_tok_parse_unigram_vocab(vocab, vocab_len, arena, &offs, &scores, &n, what);
+    if (st) {
+        rr_free(arena);
+        return st;
+    }
+    m->kind = RR_TOK_UNIGRAM;
+    m->n_vocab = n;
+    m->arena = arena;
+    m->scores = scores;
+    m->pieces = rr_malloc(((size_t)n + 1) * sizeof *m->pieces);
+    m->piece_len = rr_malloc(((size_t)n + 1) * sizeof *m->piece_len);
+    if (!m->pieces || !m->piece_len) {
+        rr_free(offs);
+        return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    }
+    m->min_score = INFINITY;
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        m->pieces[i] = arena + offs[i];
+        m->piece_len[i] = (uint32_t)strlen(m->pieces[i]);
+        bytes += m->piece_len[i];
+        if (scores[i] < m->min_score) m->min_score = scores[i];
+    }
+    rr_free(offs);
+    for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
+    long unk = -1;
+    st = rr_json_get_int(j, "unk_id", 0, n - 1, what, &unk);
+    if (st == RR_ERR_NOT_FOUND) unk = -1;
+    else if (st) return st;
+    m->unk_id = (int32_t)unk;
+    m->byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "byte_fallback"));
+    if ((st = rr_tok_trie_init(&m->trie, bytes / 3 + 1024))) return st;
+    if ((st = rr_tok_insert_sorted(m, what))) return st;
+    if (m->byte_fallback) {
+        for (int b = 0; b < 256; b++) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", b);
+            m->byte_ids[b] = rr_tok_trie_get(&m->trie, name, 6);
+        }
+    }
+    return RR_OK;
+}
+
 static bool scratch_reserve(rr_tok_scratch *sc, size_t n) {
     if (sc->cap >= n) return true;
     size_t cap = sc->cap ? sc->cap : 256;
