@@ -152,15 +152,12 @@ double rr_tok_serde_f64(const char *p, size_t n, bool *ok) {
     return neg ? -f : f;
 }
 
-bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb, size_t *ve) {
+bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb) {
     jscan s = {text, text + len};
     if (!find_key(&s, "model") || !find_key(&s, "vocab")) return false;
     ws(&s);
-    const char *b = s.p;
-    if (!skip_value(&s, 0)) return false;
-    *vb = (size_t)(b - text);
-    *ve = (size_t)(s.p - text);
-    return true;
+    *vb = (size_t)(s.p - text);
+    return s.p < s.end;
 }
 
 static int hexval(char c) {
@@ -256,7 +253,7 @@ static bool json_number(const char *p, const char *e) {
 }
 
 rr_status rr_tok_parse_unigram_vocab(const char *raw, size_t n, char *arena, uint32_t **offs, double **scores, int *count,
-                                     const char *what) {
+                                     size_t *consumed, const char *what) {
     jscan s = {raw, raw + n};
     size_t cap = 0, k = 0, used = 0;
     uint32_t *o = NULL;
@@ -313,6 +310,7 @@ done:
         goto fail;
     }
     *offs = o, *scores = sc, *count = (int)k;
+    *consumed = (size_t)(s.p - raw);
     return RR_OK;
 bad:
     st = rr_fail(RR_ERR_FORMAT, "%s: Unigram field \"model.vocab[%zu]\" must be [string, finite number]", what, k);

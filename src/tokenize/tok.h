@@ -63,6 +63,8 @@ typedef struct rr_tok_trie {
 
 rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys);
 rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_t value);
+/* The child of node for byte b, created when missing. */
+rr_status rr_tok_trie_child(rr_tok_trie *t, uint32_t node, uint8_t b, uint32_t *out);
 /* Ends construction (kept for symmetry; nothing to do). */
 rr_status rr_tok_trie_finalize(rr_tok_trie *t);
 void rr_tok_trie_free(rr_tok_trie *t);
@@ -269,17 +271,20 @@ double rr_tok_serde_f64(const char *p, size_t n, bool *ok);
  * when the text does not have the expected shape (the caller keeps cJSON's values). */
 bool rr_tok_serde_unigram_scores(const char *text, size_t len, double *scores, int n);
 
-/* Finds the value of "model"."vocab" in the raw text: [*vb, *ve). */
-bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb, size_t *ve);
+/* Finds where the value of "model"."vocab" starts in the raw text. */
+bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb);
 /* Parses a raw Unigram vocabulary array: piece strings decoded into arena (NUL-terminated, at
  * offsets *offs; arena needs n bytes), scores as serde_json reads them. Owned by the caller. */
 rr_status rr_tok_parse_unigram_vocab(const char *raw, size_t n, char *arena, uint32_t **offs, double **scores, int *count,
-                                     const char *what);
+                                     size_t *consumed, const char *what);
 
 /* `raw`/`raw_len`: the whole tokenizer.json text, for rr_tok_serde_unigram_scores. */
 rr_status rr_tok_unigram_load(rr_tok_model *m, const struct cJSON *j, const char *raw, size_t raw_len, const char *what);
-/* The same from the raw text of the vocabulary array (the fast path: no cJSON nodes for it). */
-rr_status rr_tok_unigram_load_raw(rr_tok_model *m, const struct cJSON *j, const char *vocab, size_t vocab_len, const char *what);
+/* The same in two steps from the raw text (the fast path: no cJSON nodes for the vocabulary):
+ * parse the array starting at vocab (at most max bytes; *consumed receives its length), then,
+ * once the rest of the file is parsed, finish with the model object. */
+rr_status rr_tok_unigram_parse_raw(rr_tok_model *m, const char *vocab, size_t max, size_t *consumed, const char *what);
+rr_status rr_tok_unigram_finish_raw(rr_tok_model *m, const struct cJSON *j, const char *what);
 rr_status rr_tok_unigram_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
 rr_status rr_tok_wordpiece_load(rr_tok_model *m, const struct cJSON *j, const char *what);
 rr_status rr_tok_wordpiece_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_ids *out);

@@ -6,6 +6,8 @@
  */
 #include "tokenize/tok.h"
 
+#include <sys/mman.h>
+
 static inline size_t slot_of(const rr_tok_trie *t, uint64_t key) {
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> t->shift);
 }
@@ -13,6 +15,13 @@ static inline size_t slot_of(const rr_tok_trie *t, uint64_t key) {
 static rr_status set_cap(rr_tok_trie *t, size_t ncap) {
     uint64_t *ns = rr_calloc(ncap, sizeof *ns);
     if (!ns) return rr_fail(RR_ERR_NOMEM, "tokenizer trie: out of memory");
+    /* A big table is touched at random: transparent huge pages cut its page faults and TLB
+     * misses (a hint; ignored where THP is off). */
+    if (ncap * sizeof *ns >= ((size_t)4 << 20)) {
+        uintptr_t a = ((uintptr_t)ns + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+        uintptr_t e = ((uintptr_t)ns + ncap * sizeof *ns) & ~(uintptr_t)((2u << 20) - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+    }
     int bits = 0;
     while (((size_t)1 << bits) < ncap) bits++;
     uint64_t *old = t->slots;
@@ -47,7 +56,7 @@ static rr_status new_node(rr_tok_trie *t, uint32_t *out) {
 rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys) {
     memset(t, 0, sizeof *t);
     size_t cap = 1024;
-    while (cap < expect_keys * 2) cap *= 2;
+    while (cap * 2 < expect_keys * 3) cap *= 2; /* load <= 2/3 for the expected nodes */
     uint32_t root;
     rr_status st = set_cap(t, cap);
     if (!st) st = new_node(t, &root);
@@ -55,26 +64,31 @@ rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys) {
     return st;
 }
 
+rr_status rr_tok_trie_child(rr_tok_trie *t, uint32_t node, uint8_t b, uint32_t *out) {
+    uint32_t next = rr_tok_trie_step(t, node, b);
+    if (!next) {
+        rr_status st = new_node(t, &next);
+        if (st) return st;
+        if (node == 0) {
+            t->root[b] = next;
+        } else {
+            if ((t->used + 1) * 3 > t->cap * 2 && (st = set_cap(t, t->cap * 2))) return st;
+            uint64_t k = (((uint64_t)node << 8) | b) + 1;
+            size_t j = slot_of(t, k);
+            while (t->slots[j]) j = (j + 1) & (t->cap - 1);
+            t->slots[j] = k | ((uint64_t)next << RR_TOK_TRIE_KEY_BITS);
+            t->used++;
+        }
+    }
+    *out = next;
+    return RR_OK;
+}
+
 rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_t value) {
     uint32_t node = 0;
     for (size_t i = 0; i < len; i++) {
-        uint8_t b = (uint8_t)key[i];
-        uint32_t next = rr_tok_trie_step(t, node, b);
-        if (!next) {
-            rr_status st = new_node(t, &next);
-            if (st) return st;
-            if (node == 0) {
-                t->root[b] = next;
-            } else {
-                if ((t->used + 1) * 3 > t->cap * 2 && (st = set_cap(t, t->cap * 2))) return st;
-                uint64_t k = (((uint64_t)node << 8) | b) + 1;
-                size_t j = slot_of(t, k);
-                while (t->slots[j]) j = (j + 1) & (t->cap - 1);
-                t->slots[j] = k | ((uint64_t)next << RR_TOK_TRIE_KEY_BITS);
-                t->used++;
-            }
-        }
-        node = next;
+        rr_status st = rr_tok_trie_child(t, node, (uint8_t)key[i], &node);
+        if (st) return st;
     }
     if (node != 0) t->value[node] = value;
     return RR_OK;

@@ -67,8 +67,42 @@ rr_status rr_tok_insert_sorted(rr_tok_model *m, const char *what) {
         k[n++] = (key_ix){p, i};
     }
     qsort(k, (size_t)n, sizeof *k, cmp_key);
-    rr_status st = RR_OK;
-    for (int i = 0; i < n && !st; i++) st = rr_tok_trie_insert(&m->trie, m->pieces[k[i].id], m->piece_len[k[i].id], k[i].id);
+    /* Size the table once: the bytes each key does not share with its predecessor bound the
+     * number of nodes. */
+    size_t bound = 0;
+    for (int i = 0; i < n; i++) {
+        const char *p = m->pieces[k[i].id], *q = i ? m->pieces[k[i - 1].id] : "";
+        size_t len = m->piece_len[k[i].id], ql = i ? m->piece_len[k[i - 1].id] : 0, d = 0;
+        while (d < len && d < ql && p[d] == q[d]) d++;
+        bound += len - d;
+    }
+    rr_tok_trie_free(&m->trie);
+    rr_status st = rr_tok_trie_init(&m->trie, bound);
+    if (st) {
+        rr_free(k);
+        return st;
+    }
+    /* Walk only the part of each key that differs from the previous one: path[d] is the node
+     * after d bytes of the previous key. */
+    uint32_t path[257];
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (int i = 0; i < n && !st; i++) {
+        const char *p = m->pieces[k[i].id];
+        size_t len = m->piece_len[k[i].id], d = 0;
+        if (prev)
+            while (d < len && d < prev_len && d < 256 && p[d] == prev[d]) d++;
+        if (len > 256 || !prev) d = 0;
+        uint32_t node = d ? path[d] : 0;
+        path[0] = 0;
+        for (size_t b = d; b < len && !st; b++) {
+            st = rr_tok_trie_child(&m->trie, node, (uint8_t)p[b], &node);
+            if (b + 1 <= 256) path[b + 1] = node;
+        }
+        if (!st && len) m->trie.value[node] = k[i].id;
+        prev = len <= 256 ? p : NULL;
+        prev_len = len;
+    }
     rr_free(k);
     return st;
 }
@@ -131,13 +165,13 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, 
     return RR_OK;
 }
 
-rr_status rr_tok_unigram_load_raw(rr_tok_model *m, const cJSON *j, const char *vocab, size_t vocab_len, const char *what) {
-    char *arena = rr_malloc(vocab_len + 1);
+rr_status rr_tok_unigram_parse_raw(rr_tok_model *m, const char *vocab, size_t max, size_t *consumed, const char *what) {
+    char *arena = rr_malloc(max + 1);
     uint32_t *offs = NULL;
     double *scores = NULL;
     int n = 0;
     if (!arena) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
-    rr_status st = rr_tok_parse_unigram_vocab(vocab, vocab_len, arena, &offs, &scores, &n, what);
+    rr_status st = rr_tok_parse_unigram_vocab(vocab, max, arena, &offs, &scores, &n, consumed, what);
     if (st) {
         rr_free(arena);
         return st;
@@ -153,22 +187,24 @@ rr_status rr_tok_unigram_load_raw(rr_tok_model *m, const cJSON *j, const char *v
         return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
     }
     m->min_score = INFINITY;
-    size_t bytes = 0;
     for (int i = 0; i < n; i++) {
         m->pieces[i] = arena + offs[i];
         m->piece_len[i] = (uint32_t)strlen(m->pieces[i]);
-        bytes += m->piece_len[i];
         if (scores[i] < m->min_score) m->min_score = scores[i];
     }
     rr_free(offs);
+    return RR_OK;
+}
+
+rr_status rr_tok_unigram_finish_raw(rr_tok_model *m, const cJSON *j, const char *what) {
+    int n = m->n_vocab;
     for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
     long unk = -1;
-    st = rr_json_get_int(j, "unk_id", 0, n - 1, what, &unk);
+    rr_status st = rr_json_get_int(j, "unk_id", 0, n - 1, what, &unk);
     if (st == RR_ERR_NOT_FOUND) unk = -1;
     else if (st) return st;
     m->unk_id = (int32_t)unk;
     m->byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "byte_fallback"));
-    if ((st = rr_tok_trie_init(&m->trie, bytes / 3 + 1024))) return st;
     if ((st = rr_tok_insert_sorted(m, what))) return st;
     if (m->byte_fallback) {
         for (int b = 0; b < 256; b++) {
