@@ -5,15 +5,25 @@
 #ifndef RR_CLI_H
 #define RR_CLI_H
 
+#include "rerank.h"
+
 #include <stddef.h>
 
 int cmd_score(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_rank(int argc, char **argv);
+/* Resolves a -m value (folder, ORG/NAME[@REV], or NULL/"" for RR_DEFAULT_MODEL) to a model folder in
+ * dir[cap], downloading a repo id that is not cached yet (with progress on stderr) unless
+ * HF_HUB_OFFLINE is set. Returns 0, or prints the error and returns 1. */
+int cli_model_dir(const char *name, char *dir, size_t cap);
 
 /* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Parses a non-negative int flag value; returns 0 on success. */
+/* Parses an integer flag value in [lo, hi]; returns 0 on success, else prints an error. */
 int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out);
+/* Parses fp32|bf16|int8|auto; returns 0 on success. */
+int cli_parse_precision(const char *s, rr_precision *out);
 
 /* Decodes the string value of top-level `key` in the JSON object line[0..n) into out (NUL bytes
  * kept; out->data is NUL-terminated after them). Returns 1 when found, 0 when missing or null,

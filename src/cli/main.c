@@ -18,7 +18,10 @@ typedef struct command {
 } command;
 
 static const command g_commands[] = {
+    {"score", cmd_score, "score JSONL pairs or token ids from stdin"},
+    {"rank", cmd_rank, "rank documents (JSONL) for one query, Jina response shape"},
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
+    {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
     {NULL, NULL, NULL},
 };
 
@@ -42,6 +45,20 @@ int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out) 
     }
     *out = v;
     return 0;
+}
+
+int cli_parse_precision(const char *s, rr_precision *out) {
+    static const struct {
+        const char *name;
+        rr_precision p;
+    } tab[] = {{"auto", RR_PRECISION_AUTO}, {"fp32", RR_PRECISION_FP32}, {"bf16", RR_PRECISION_BF16},
+               {"int8", RR_PRECISION_INT8}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcmp(s, tab[i].name)) {
+            *out = tab[i].p;
+            return 0;
+        }
+    return -1;
 }
 
 static void usage(FILE *f) {

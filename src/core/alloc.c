@@ -59,7 +59,7 @@ void *rr_aligned_alloc(size_t n) {
 
 void rr_aligned_free(void *p) { free(p); }
 
-static _Thread_local bool g_json_oom; /* a cJSON allocation failed on this thread */
+static _Thread_local bool g_json_oom;
 
 static void *json_malloc(size_t n) {
     void *p = rr_malloc(n);
@@ -67,10 +67,10 @@ static void *json_malloc(size_t n) {
     return p;
 }
 
-bool rr_json_take_oom(void) {
-    bool r = g_json_oom;
+bool rr_json_oom_reset(void) {
+    bool was = g_json_oom;
     g_json_oom = false;
-    return r;
+    return was;
 }
 
 void rr_json_init(void) {

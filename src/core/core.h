@@ -61,9 +61,9 @@ long rr_alloc_fail_after(long n);
 
 /* Routes cJSON's allocations through rr_malloc (called once by the library; idempotent). */
 void rr_json_init(void);
-/* True when a cJSON allocation failed on this thread since the last call (clears the flag), so a
- * NULL from cJSON can be reported as RR_ERR_NOMEM rather than as bad JSON. */
-bool rr_json_take_oom(void);
+/* True if a cJSON allocation failed on this thread since the last call (cJSON reports OOM as a
+ * parse failure; this tells the two apart). Resets the flag. */
+bool rr_json_oom_reset(void);
 
 /* ------------------------------------------------------------------ files */
 
@@ -71,13 +71,17 @@ bool rr_json_take_oom(void);
  * RR_ERR_NOT_FOUND if it does not exist, RR_ERR_RANGE if it is larger than max_bytes. */
 rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len);
 
-/* A read-only memory map of a whole file. */
+/* A read-only memory map of a whole file; the descriptor stays open for rr_mmap_pread. */
 typedef struct rr_mmap {
     const uint8_t *data;
     size_t size;
+    int fd;
 } rr_mmap;
 rr_status rr_mmap_open(const char *path, rr_mmap *out);
 void rr_mmap_close(rr_mmap *m);
+/* Copies n bytes at offset off of the mapped file into dst with pread(2): the bytes are read without
+ * mapping pages into the process (and its resident set). Returns false on a short read. */
+bool rr_mmap_pread(const rr_mmap *m, size_t off, void *dst, size_t n);
 
 bool rr_file_exists(const char *path);
 /* Joins dir and name with one '/', into a buffer owned by the caller (rr_free), NULL on OOM. */

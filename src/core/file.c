@@ -68,22 +68,37 @@ rr_status rr_mmap_open(const char *path, rr_mmap *out) {
     }
     out->size = (size_t)st.st_size;
     out->data = NULL;
-    if (out->size == 0) {
-        close(fd);
-        return RR_OK;
-    }
+    out->fd = fd;
+    if (out->size == 0) return RR_OK;
     void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return rr_fail(RR_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+    if (p == MAP_FAILED) {
+        rr_status s = rr_fail(RR_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        close(fd);
+        out->fd = -1;
+        return s;
+    }
     out->data = p;
     return RR_OK;
+}
+
+bool rr_mmap_pread(const rr_mmap *m, size_t off, void *dst, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(m->fd, (char *)dst + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += (size_t)r;
+    }
+    return true;
 }
 
 void rr_mmap_close(rr_mmap *m) {
     if (!m) return;
     if (m->data) munmap((void *)m->data, m->size);
+    if (m->fd >= 0) close(m->fd);
     m->data = NULL;
     m->size = 0;
+    m->fd = -1;
 }
 
 bool rr_file_exists(const char *path) {

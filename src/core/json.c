@@ -12,9 +12,12 @@
 rr_status rr_json_parse(const char *text, size_t len, const char *what, cJSON **out) {
     rr_json_init();
     const char *end = NULL;
-    rr_json_take_oom();
+    rr_json_oom_reset();
     cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!j && rr_json_take_oom()) return rr_fail(RR_ERR_NOMEM, "%s: out of memory parsing JSON", what);
+    if (rr_json_oom_reset()) {
+        cJSON_Delete(j);
+        return rr_fail(RR_ERR_NOMEM, "%s: out of memory parsing JSON", what);
+    }
     if (!j) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
         return rr_fail(RR_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, at);

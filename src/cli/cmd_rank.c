@@ -1,0 +1,199 @@
+/*
+ * cmd_rank.c -- `rerank rank`: rank documents for one query, printed in Jina's response shape.
+ *
+ * Documents come as JSONL (a JSON string or {"text": ...} per line) from a file or stdin; the
+ * result is one JSON object: {"model", "usage": {"total_tokens", "prompt_tokens"}, "results":
+ * [{"index", "relevance_score", "document": {"text"}}]}, best first. Long documents are windowed by
+ * the library (rr_rank), never rejected for length.
+ */
+#include "cli/cli.h"
+#include "core/core.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE_BYTES (256u << 20)
+
+static void usage(FILE *f) {
+    fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
+          "                   [--max-query-length N] [--overlap N] [--precision fp32|auto] [--raw]\n"
+          "                   [--no-documents] [--threads N]\n\n"
+          "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
+          "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
+          "Documents longer than the model's window are scored by their best overlapping window.\n"
+          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
+          f);
+}
+
+typedef struct docs {
+    rr_text *v;
+    int n, cap;
+} docs;
+
+static void docs_free(docs *d) {
+    for (int i = 0; i < d->n; i++) rr_free((char *)d->v[i].text);
+    rr_free(d->v);
+}
+
+/* Reads one document per line: a JSON string or an object with a string "text". */
+static int read_docs(FILE *f, const char *name, docs *d) {
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    ssize_t len;
+    int rc = 0;
+    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)len > MAX_LINE_BYTES) {
+            rc = cli_error("%s:%ld: line longer than %u bytes", name, lineno, MAX_LINE_BYTES);
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (len == 0) {
+            rc = cli_error("%s:%ld: empty line (an empty document is \"\")", name, lineno);
+            break;
+        }
+        cJSON *j = NULL;
+        if (rr_json_parse(line, (size_t)len, name, &j)) {
+            rc = cli_error("%s:%ld: %s", name, lineno, rr_errmsg());
+            break;
+        }
+        const cJSON *t = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "text") : j;
+        if (!cJSON_IsString(t)) {
+            rc = cli_error("%s:%ld: expected a JSON string or an object with a string \"text\"", name, lineno);
+        } else {
+            if (d->n == d->cap) {
+                int nc = d->cap ? d->cap * 2 : 64;
+                rr_text *v = rr_realloc(d->v, (size_t)nc * sizeof *v);
+                if (!v) rc = cli_error("out of memory");
+                else d->v = v, d->cap = nc;
+            }
+            char *s = rc ? NULL : rr_strdup(t->valuestring);
+            if (!rc && !s) rc = cli_error("out of memory");
+            if (!rc) d->v[d->n++] = (rr_text){s, strlen(s)};
+        }
+        cJSON_Delete(j);
+    }
+    if (!rc && ferror(f)) rc = cli_error("%s: read error", name);
+    free(line);
+    return rc;
+}
+
+static int print_results(const char *model, const docs *d, const rr_rank_result *res, int n, const rr_usage *u,
+                         int with_docs) {
+    rr_buf b = {0};
+    rr_buf_puts(&b, "{\"model\": ");
+    rr_buf_json_str(&b, model, strlen(model));
+    rr_buf_printf(&b, ", \"usage\": {\"total_tokens\": %ld, \"prompt_tokens\": %ld}, \"results\": [", u->total_tokens,
+                  u->total_tokens);
+    for (int i = 0; i < n; i++) {
+        rr_buf_printf(&b, "%s\n  {\"index\": %d, \"relevance_score\": ", i ? "," : "", res[i].index);
+        rr_buf_float(&b, res[i].score);
+        if (with_docs) {
+            rr_buf_puts(&b, ", \"document\": {\"text\": ");
+            rr_buf_json_str(&b, d->v[res[i].index].text, d->v[res[i].index].len);
+            rr_buf_puts(&b, "}");
+        }
+        rr_buf_puts(&b, "}");
+    }
+    rr_buf_puts(&b, n ? "\n]}\n" : "]}\n");
+    int rc = b.oom ? cli_error("out of memory") : 0;
+    if (!rc && fwrite(b.data, 1, b.len, stdout) != b.len) rc = cli_error("write failed");
+    rr_buf_free(&b);
+    return rc;
+}
+
+int cmd_rank(int argc, char **argv) {
+    const char *model = NULL, *query = NULL, *docs_path = "-";
+    int raw = 0, with_docs = 1;
+    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, threads = 0;
+    rr_precision prec = RR_PRECISION_FP32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!v) return cli_error("%s needs a value", a);
+            model = v, i++;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--query")) {
+            if (!v) return cli_error("%s needs a value", a);
+            query = v, i++;
+        } else if (!strcmp(a, "--documents")) {
+            if (!v) return cli_error("%s needs a value", a);
+            docs_path = v, i++;
+        } else if (!strcmp(a, "--top-n")) {
+            if (cli_parse_int(a, v, 0, 1 << 30, &top_n)) return 1;
+            i++;
+        } else if (!strcmp(a, "--max-length")) {
+            if (cli_parse_int(a, v, 1, 1 << 20, &max_length)) return 1;
+            i++;
+        } else if (!strcmp(a, "--max-query-length")) {
+            if (cli_parse_int(a, v, 1, 1 << 20, &max_query)) return 1;
+            i++;
+        } else if (!strcmp(a, "--overlap")) {
+            if (cli_parse_int(a, v, 0, 1 << 20, &overlap)) return 1;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(a, v, 0, 1024, &threads)) return 1;
+            i++;
+        } else if (!strcmp(a, "--precision")) {
+            if (!v || cli_parse_precision(v, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
+            i++;
+        } else if (!strcmp(a, "--raw")) {
+            raw = 1;
+        } else if (!strcmp(a, "--no-documents")) {
+            with_docs = 0;
+        } else {
+            usage(stderr);
+            return cli_error("unknown option '%s'", a);
+        }
+    }
+    if (!query) {
+        usage(stderr);
+        return cli_error("-q QUERY is required");
+    }
+
+    docs d = {0};
+    FILE *f = strcmp(docs_path, "-") ? fopen(docs_path, "r") : stdin;
+    if (!f) return cli_error("%s: cannot open documents file", docs_path);
+    int rc = read_docs(f, strcmp(docs_path, "-") ? docs_path : "stdin", &d);
+    if (f != stdin) fclose(f);
+    if (rc) {
+        docs_free(&d);
+        return rc;
+    }
+
+    rr_model_params mp = rr_model_default_params();
+    mp.precision = prec;
+    mp.n_threads = (int)threads;
+    rr_model *m = NULL;
+    rr_ctx *ctx = NULL;
+    rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
+    if (!res) rc = cli_error("out of memory");
+    char model_dir[4096]; /* a folder, or the cached snapshot of a repo id (pulled if missing) */
+    if (!rc) rc = cli_model_dir(model, model_dir, sizeof model_dir);
+    if (!rc && rr_model_load(model_dir, &mp, &m)) rc = cli_error("%s", rr_errmsg());
+    if (!rc && rr_ctx_new(m, NULL, &ctx)) rc = cli_error("%s", rr_errmsg());
+    if (!rc) {
+        rr_rank_params rp = rr_rank_default_params();
+        rp.top_n = (int)top_n;
+        rp.max_length = (int)max_length;
+        rp.max_query_length = (int)max_query;
+        rp.overlap = (int)overlap;
+        rp.raw = raw;
+        rr_usage u = {0};
+        int n_res = 0;
+        if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))
+            rc = cli_error("%s", rr_errmsg());
+        else
+            rc = print_results(model ? model : RR_DEFAULT_MODEL, &d, res, n_res, &u, with_docs);
+    }
+    rr_ctx_free(ctx);
+    rr_model_free(m);
+    rr_free(res);
+    docs_free(&d);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/*
+ * model.h -- the loaded model as the encoder sees it (internal to librerank).
+ *
+ * rr_model_load (model.c) reads config.json into rr_config, maps the safetensors files (rr_st) and
+ * fills rr_model with views of every weight under one canonical naming, whatever the family's names
+ * on disk. Matrices stay in the file's dtype inside the mapping (rr_mat); the small vectors (biases,
+ * LayerNorm parameters) are converted to fp32 and owned by the model. Nothing is mutated after load,
+ * so a model is shared by all threads.
+ */
+#ifndef RR_MODEL_H
+#define RR_MODEL_H
+
+#include "core/core.h"
+#include "model/safetensors.h"
+
+typedef struct rr_config {
+    rr_family family;
+    int vocab_size, hidden, n_layers, n_heads, intermediate;
+    int max_positions, type_vocab_size, pad_id;
+    int pos_offset; /* first position id of a real token: pad_id + 1 for XLM-R, 0 for BERT */
+    int max_length; /* longest sequence the position table allows */
+    float eps;
+} rr_config;
+
+/* Reads and validates config.json at `path`. */
+rr_status rr_config_load(const char *path, rr_config *cfg, int *is_bert);
+
+/* A weight matrix [rows = out features, cols = in features], row-major, in the file's dtype; a view
+ * into the mapping (may be unaligned). */
+typedef struct rr_mat {
+    const void *data;
+    rr_dtype dtype;
+    int rows, cols;
+} rr_mat;
+
+/* Row r of m converted to fp32 into dst[cols]. */
+void rr_mat_row_f32(const rr_mat *m, int r, float *dst);
+
+typedef struct rr_layer {
+    rr_mat wq, wk, wv;      /* each [H, H]; jina: row slices of Wqkv [3H, H] */
+    float *bqkv;            /* [3H]: q | k | v */
+    rr_mat wo;              /* [H, H] attention output projection */
+    float *bo;              /* [H] */
+    float *ln1_g, *ln1_b;   /* [H] post-attention LayerNorm */
+    rr_mat w1;              /* [I, H] FFN up */
+    float *b1;              /* [I] */
+    rr_mat w2;              /* [H, I] FFN down */
+    float *b2;              /* [H] */
+    float *ln2_g, *ln2_b;   /* [H] post-FFN LayerNorm */
+} rr_layer;
+
+struct rr_model {
+    rr_config cfg;
+    char *name;             /* folder path as given */
+    rr_st *st;              /* owns the mappings every rr_mat points into */
+    rr_mat word_emb;        /* [V, H] */
+    const rr_st_tensor *word_t; /* its tensor: rows are gathered with rr_st_copy (pread) */
+    rr_mat pos_emb;         /* [P, H] */
+    rr_mat type_emb;        /* [TV, H] */
+    float *emb_ln_g, *emb_ln_b; /* [H] */
+    rr_layer *layers;       /* [n_layers] */
+    rr_mat head_dense;      /* [H, H]: jina/xlmr classifier.dense, BERT pooler.dense */
+    float *head_dense_b;    /* [H] */
+    rr_mat head_out;        /* [1, H]: classifier.out_proj / BERT classifier */
+    float head_out_b;
+    rr_precision precision;
+    int n_threads;
+    size_t weight_bytes;
+    rr_tokenizer *tok;      /* NULL when the folder has no tokenizer.json */
+};
+
+#endif

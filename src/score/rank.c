@@ -1,0 +1,355 @@
+/*
+ * rank.c -- compute_score() and rerank() of jina-reranker-v2, in C: pair scoring with longest_first
+ * truncation, and ranking with sliding windows over long documents.
+ *
+ * rerank() semantics (spec: model.md section 3): the query is tokenized with its special tokens and
+ * cut to max_query_length; each document is tokenized alone, without specials; M = room left for
+ * document tokens in one pair; a document longer than M becomes windows of exactly M tokens that
+ * overlap by min(overlap, M/4), the last one aligned to the document's end; a document scores the
+ * maximum over its windows. Unlike the reference, empty documents are valid (they score the pair
+ * with an empty document) and max_query_length is capped at max_length / 2 instead of asserting.
+ *
+ * Sequences are built through the tokenizer's own post-processor, so every family gets its pair
+ * template (<s> q </s></s> d </s>, or [CLS] q [SEP] d [SEP] with type ids) from tokenizer.json.
+ * rr_rank streams: documents are planned and scored in chunks, so memory stays bounded by the chunk
+ * and the batch buffers however many documents come in.
+ */
+#include "score/rank.h"
+
+#include "encoder/encoder.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define CHUNK_TOKENS (1 << 18) /* planned tokens per chunk in rr_rank (1 MiB of ids) */
+#define DEFAULT_MAX_QUERY 512
+#define DEFAULT_OVERLAP 80
+
+rr_rank_params rr_rank_default_params(void) {
+    rr_rank_params p = {0, 0, -1, 0, 0};
+    return p;
+}
+
+static rr_status need_tokenizer(const rr_model *m, const rr_tokenizer **t) {
+    *t = rr_model_tokenizer(m);
+    if (!*t)
+        return rr_fail(RR_ERR_UNSUPPORTED, "%s: the model folder has no tokenizer.json, so text cannot be scored",
+                       m->name);
+    return RR_OK;
+}
+
+/* max_length: caller's value, else the tokenizer's model_max_length, never above the positions. */
+static int resolve_max_length(const rr_model *m, int want) {
+    int cap = m->cfg.max_length;
+    if (want <= 0) {
+        const rr_tokenizer *t = rr_model_tokenizer(m);
+        want = t ? rr_tokenizer_model_max_length(t) : 0;
+        if (want <= 0) want = cap;
+    }
+    return RR_MIN(want, cap);
+}
+
+rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr_rank_params *out) {
+    rr_rank_params p = in ? *in : rr_rank_default_params();
+    if (p.max_length < 0) return rr_fail(RR_ERR_INVALID, "max_length %d is negative", p.max_length);
+    if (p.max_query_length < 0) return rr_fail(RR_ERR_INVALID, "max_query_length %d is negative", p.max_query_length);
+    if (p.top_n < 0) return rr_fail(RR_ERR_INVALID, "top_n %d is negative", p.top_n);
+    if (p.overlap < -1) return rr_fail(RR_ERR_INVALID, "overlap %d is negative", p.overlap);
+    p.max_length = resolve_max_length(m, p.max_length);
+    if (p.max_query_length == 0) p.max_query_length = DEFAULT_MAX_QUERY;
+    p.max_query_length = RR_MIN(p.max_query_length, p.max_length / 2);
+    if (p.overlap == -1) p.overlap = DEFAULT_OVERLAP;
+    *out = p;
+    return RR_OK;
+}
+
+/* ------------------------------------------------------------------ plans */
+
+static rr_status plan_reserve(rr_rank_plan *pl, size_t tokens) {
+    if (pl->n_seqs == pl->seq_cap) {
+        int cap = pl->seq_cap ? pl->seq_cap * 2 : 64;
+        rr_seq *s = rr_realloc(pl->seqs, (size_t)cap * sizeof *s);
+        if (!s) return rr_fail(RR_ERR_NOMEM, "out of memory planning sequences");
+        pl->seqs = s;
+        int *d = rr_realloc(pl->seq_doc, (size_t)cap * sizeof *d);
+        if (!d) return rr_fail(RR_ERR_NOMEM, "out of memory planning sequences");
+        pl->seq_doc = d;
+        pl->seq_cap = cap;
+    }
+    if (pl->len + tokens > pl->cap) {
+        size_t cap = pl->cap ? pl->cap : 4096;
+        while (cap < pl->len + tokens) cap *= 2;
+        int32_t *a = rr_realloc(pl->ids, cap * sizeof *a);
+        if (!a) return rr_fail(RR_ERR_NOMEM, "out of memory planning sequences");
+        pl->ids = a;
+        int32_t *b = rr_realloc(pl->types, cap * sizeof *b);
+        if (!b) return rr_fail(RR_ERR_NOMEM, "out of memory planning sequences");
+        pl->types = b;
+        pl->cap = cap;
+    }
+    return RR_OK;
+}
+
+/* Appends one finished sequence (e) for document doc. Sequence pointers are resolved by
+ * plan_seal once the storage stops moving; until then seqs[i].ids holds the offset. */
+static rr_status plan_push(rr_rank_plan *pl, const rr_encoding *e, int doc) {
+    rr_status s = plan_reserve(pl, e->len);
+    if (s) return s;
+    memcpy(pl->ids + pl->len, e->ids, e->len * sizeof *e->ids);
+    memcpy(pl->types + pl->len, e->type_ids, e->len * sizeof *e->type_ids);
+    pl->seqs[pl->n_seqs] = (rr_seq){(const int32_t *)(uintptr_t)pl->len, NULL, (int)e->len};
+    pl->seq_doc[pl->n_seqs++] = doc;
+    pl->len += e->len;
+    pl->total_tokens += (long)e->len;
+    return RR_OK;
+}
+
+static void plan_seal(rr_rank_plan *pl) {
+    for (int i = 0; i < pl->n_seqs; i++) {
+        size_t off = (size_t)(uintptr_t)pl->seqs[i].ids;
+        pl->seqs[i].ids = pl->ids + off;
+        pl->seqs[i].type_ids = pl->types + off;
+    }
+}
+
+static void plan_reset(rr_rank_plan *pl) {
+    pl->n_docs = pl->n_seqs = 0;
+    pl->len = 0;
+    pl->total_tokens = 0;
+}
+
+void rr_rank_plan_free(rr_rank_plan *pl) {
+    if (!pl) return;
+    rr_free(pl->seqs);
+    rr_free(pl->seq_doc);
+    rr_free(pl->ids);
+    rr_free(pl->types);
+    memset(pl, 0, sizeof *pl);
+}
+
+/* State shared by the documents of one rank request. */
+typedef struct ranker {
+    const rr_tokenizer *tok;
+    rr_encoding q;      /* query tokens, truncated, without specials */
+    rr_encoding d;      /* current document's tokens */
+    rr_encoding seq;    /* post-processed pair */
+    int room;           /* M: document tokens per window */
+    int overlap;
+} ranker;
+
+static void ranker_free(ranker *r) {
+    rr_encoding_free(&r->q);
+    rr_encoding_free(&r->d);
+    rr_encoding_free(&r->seq);
+}
+
+static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const rr_rank_params *p) {
+    memset(r, 0, sizeof *r);
+    rr_status s = need_tokenizer(m, &r->tok);
+    if (s) return s;
+    int single = rr_tokenizer_num_special(r->tok, 0), pair = rr_tokenizer_num_special(r->tok, 1);
+    int qmax = p->max_query_length - single;
+    if (qmax < 0) qmax = 0;
+    s = rr_tokenizer_encode(r->tok, query.text, query.len, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &r->q);
+    if (s) return s;
+    if (r->q.len > (size_t)qmax) r->q.len = (size_t)qmax;
+    r->room = p->max_length - (int)r->q.len - pair;
+    if (r->room < 1)
+        return rr_fail(RR_ERR_RANGE, "max_length %d leaves no room for document tokens after a %zu-token query",
+                       p->max_length, r->q.len + (size_t)pair);
+    r->overlap = RR_MIN(p->overlap, r->room / 4);
+    return RR_OK;
+}
+
+/* Appends the pair (query, d[from, from + n)) for document doc. The window is a view into the
+ * document's tokens: post_process reads it and writes the pair into r->seq. */
+static rr_status window_push(ranker *r, rr_rank_plan *pl, size_t from, size_t n, int doc) {
+    rr_encoding w = {r->d.ids + from, r->d.type_ids + from, n, n};
+    rr_status s = rr_tokenizer_post_process(r->tok, &r->q, &w, &r->seq);
+    return s ? s : plan_push(pl, &r->seq, doc);
+}
+
+/* Tokenizes document `doc` and appends its window sequences. */
+static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
+    rr_status s = rr_tokenizer_encode(r->tok, d.text, d.len, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &r->d);
+    if (s) return s;
+    size_t L = r->d.len, M = (size_t)r->room;
+    if (L <= M) return window_push(r, pl, 0, L, doc);
+    size_t start = 0;
+    for (;;) {
+        size_t end = start + M;
+        if (end >= L) return window_push(r, pl, L - M, M, doc);
+        if ((s = window_push(r, pl, start, M, doc))) return s;
+        start = end - (size_t)r->overlap;
+    }
+}
+
+rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *docs, int n_docs,
+                             const rr_rank_params *p, rr_rank_plan *pl) {
+    if (n_docs < 0 || (n_docs && !docs)) return rr_fail(RR_ERR_INVALID, "rr_rank_plan_build: bad arguments");
+    ranker r;
+    rr_status s = ranker_init(&r, m, query, p);
+    plan_reset(pl);
+    for (int i = 0; i < n_docs && !s; i++)
+        if ((s = ranker_add(&r, pl, docs[i], i))) rr_errmsg_prefix("document %d", i);
+    ranker_free(&r);
+    if (s) return s;
+    pl->n_docs = n_docs;
+    plan_seal(pl);
+    return RR_OK;
+}
+
+rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
+                              int max_length, rr_rank_plan *pl) {
+    const rr_tokenizer *t;
+    rr_status s = need_tokenizer(m, &t);
+    if (s) return s;
+    if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    int ml = resolve_max_length(m, max_length);
+    rr_encoding e = {0};
+    plan_reset(pl);
+    for (int i = 0; i < n && !s; i++) {
+        s = rr_tokenizer_encode(t, queries[i].text, queries[i].len, docs[i].text, docs[i].len, 1, ml,
+                                RR_TRUNC_LONGEST_FIRST, &e);
+        if (s) rr_errmsg_prefix("pair %d", i);
+        else s = plan_push(pl, &e, i);
+    }
+    rr_encoding_free(&e);
+    if (s) return s;
+    pl->n_docs = n;
+    plan_seal(pl);
+    return RR_OK;
+}
+
+/* ------------------------------------------------------------------ scoring and results */
+
+typedef struct by_len {
+    int len, idx;
+} by_len;
+
+static int cmp_len(const void *a, const void *b) {
+    const by_len *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
+    int n = pl->n_seqs;
+    if (n == 0) return RR_OK;
+    by_len *order = rr_malloc((size_t)n * sizeof *order);
+    rr_seq *seqs = rr_malloc((size_t)n * sizeof *seqs);
+    float *out = rr_malloc((size_t)n * sizeof *out);
+    rr_status s = (!order || !seqs || !out) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
+    if (!s) {
+        /* similar lengths side by side keep every pass evenly filled */
+        for (int i = 0; i < n; i++) order[i] = (by_len){pl->seqs[i].len, i};
+        if (n > 1) qsort(order, (size_t)n, sizeof *order, cmp_len);
+        for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i].idx];
+        s = rr_score_ids(c, seqs, n, out);
+    }
+    if (!s)
+        for (int i = 0; i < n; i++) logits[order[i].idx] = out[i];
+    rr_free(order);
+    rr_free(seqs);
+    rr_free(out);
+    return s;
+}
+
+/* res[doc_base + d].score = max(itself, logits of d's sequences) */
+static void fold_best(const rr_rank_plan *pl, const float *logits, int doc_base, rr_rank_result *res) {
+    for (int i = 0; i < pl->n_seqs; i++) {
+        float *b = &res[doc_base + pl->seq_doc[i]].score;
+        if (logits[i] > *b) *b = logits[i];
+    }
+}
+
+static void init_results(rr_rank_result *res, int n) {
+    for (int i = 0; i < n; i++) res[i] = (rr_rank_result){i, -INFINITY};
+}
+
+/* Descending score, ties (and NaN, sorted last) by lower index. */
+static int cmp_result(const void *a, const void *b) {
+    const rr_rank_result *x = a, *y = b;
+    int xn = isnan(x->score), yn = isnan(y->score);
+    if (xn != yn) return xn - yn;
+    if (!xn && x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->index - y->index;
+}
+
+/* Turns per-document maximum logits into sorted, cut results. */
+static void make_results(rr_rank_result *res, int n, const rr_rank_params *p, int *n_res) {
+    if (!p->raw)
+        for (int i = 0; i < n; i++) res[i].score = rr_sigmoid(res[i].score);
+    if (n > 1) qsort(res, (size_t)n, sizeof *res, cmp_result);
+    *n_res = p->top_n > 0 && p->top_n < n ? p->top_n : n;
+}
+
+void rr_rank_plan_finish(const rr_rank_plan *pl, const float *logits, const rr_rank_params *p,
+                         rr_rank_result *results, int *n_results) {
+    init_results(results, pl->n_docs);
+    fold_best(pl, logits, 0, results);
+    make_results(results, pl->n_docs, p, n_results);
+}
+
+rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length, int raw,
+                         float *scores, rr_usage *usage) {
+    if (!c || n < 0 || (n && !scores)) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    rr_rank_plan pl = {0};
+    rr_status s = rr_pairs_plan_build(rr_ctx_model(c), queries, docs, n, max_length, &pl);
+    if (!s) s = rr_plan_score(c, &pl, scores);
+    if (!s && !raw)
+        for (int i = 0; i < n; i++) scores[i] = rr_sigmoid(scores[i]);
+    if (!s && usage) usage->total_tokens = pl.total_tokens;
+    rr_rank_plan_free(&pl);
+    return s;
+}
+
+rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, const rr_rank_params *params,
+                  rr_rank_result *results, int *n_results, rr_usage *usage) {
+    if (!c || n_docs < 0 || (n_docs && (!docs || !results)) || !n_results)
+        return rr_fail(RR_ERR_INVALID, "rr_rank: bad arguments");
+    const rr_model *m = rr_ctx_model(c);
+    rr_rank_params p;
+    rr_status s = rr_rank_resolve_params(m, params, &p);
+    if (s) return s;
+    ranker r;
+    s = ranker_init(&r, m, query, &p);
+    float *logits = NULL;
+    size_t logits_cap = 0;
+    rr_rank_plan pl = {0};
+    long total = 0;
+    init_results(results, n_docs); /* scores hold each document's best logit until the end */
+    int d = 0;
+    while (!s && d < n_docs) {
+        /* plan a chunk of documents, score it, keep only each document's best logit */
+        int first = d;
+        plan_reset(&pl);
+        while (!s && d < n_docs && (d == first || pl.len < CHUNK_TOKENS)) {
+            if ((s = ranker_add(&r, &pl, docs[d], d - first))) rr_errmsg_prefix("document %d", d);
+            d++;
+        }
+        if (s) break;
+        pl.n_docs = d - first;
+        plan_seal(&pl);
+        if ((size_t)pl.n_seqs > logits_cap) {
+            float *nl = rr_realloc(logits, (size_t)pl.n_seqs * sizeof *nl);
+            if (!nl) {
+                s = rr_fail(RR_ERR_NOMEM, "out of memory");
+                break;
+            }
+            logits = nl;
+            logits_cap = (size_t)pl.n_seqs;
+        }
+        s = rr_plan_score(c, &pl, logits);
+        if (!s) fold_best(&pl, logits, first, results);
+        total += pl.total_tokens;
+    }
+    if (!s) {
+        make_results(results, n_docs, &p, n_results);
+        if (usage) usage->total_tokens = total;
+    }
+    ranker_free(&r);
+    rr_rank_plan_free(&pl);
+    rr_free(logits);
+    return s;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# suite_rank.sh -- `rerank rank` and text scoring: the independent window reference
+# (tests/rank_ref.py), the CLI's answers to bad input, and bounded memory on many long documents.
+set -u
+BUILD=${RR_BUILD:-build}
+TD=${RR_TESTDATA:-build/testdata}
+SHARED=${RR_SHARED:-../shared}
+PY=/usr/bin/python3
+M=$TD/models/jina_f32
+pass=0 fail=0 skip=0
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+if [ ! -d "$M" ] || [ ! -f "$M/tokenizer.json" ]; then
+    echo "skipped: needs $M with a tokenizer (tools/gen_models.py and ../shared)"
+    echo "0 passed, 0 failed, 1 skipped"; exit 0
+fi
+
+# 1. the window algorithm against the independent reference
+out=$($PY tests/rank_ref.py "$BUILD" "$TD" "$SHARED" 2>&1)
+echo "$out"
+line=$(tail -n 1 <<<"$out")
+if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+    pass=$((pass + BASH_REMATCH[1])) fail=$((fail + BASH_REMATCH[2])) skip=$((skip + BASH_REMATCH[3]))
+else
+    bad "rank_ref.py ended without a summary"
+fi
+
+# 2. bad input: a clear message and a non-zero exit, never a crash (exit >= 128)
+expect_error() { # name expected-substring command... (stdin from $INPUT)
+    local name=$1 want=$2; shift 2
+    local err rc
+    err=$(printf '%b' "$INPUT" | "$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$want" <<<"$err"; then ok "$name: $err"
+    else bad "$name: exit $rc, stderr: $err"; fi
+}
+R="$BUILD/rerank"
+INPUT='"a"\n{"text": 5}\n'; expect_error "rank: document not a string" "stdin:2" "$R" rank -m "$M" -q q
+INPUT='"a"\n[1,2\n';        expect_error "rank: malformed JSON line" "stdin:2" "$R" rank -m "$M" -q q
+INPUT='"a"\n\n';            expect_error "rank: empty line" "stdin:2" "$R" rank -m "$M" -q q
+INPUT='"a"\n';              expect_error "rank: no query" "-q QUERY" "$R" rank -m "$M"
+INPUT='"a"\n';              expect_error "rank: bad --top-n" "--top-n" "$R" rank -m "$M" -q q --top-n -1
+INPUT='"a"\n';              expect_error "rank: bad --max-length" "--max-length" "$R" rank -m "$M" -q q --max-length x
+INPUT='"a"\n';              expect_error "rank: max-length too small" "no room" "$R" rank -m "$M" -q q --max-length 4
+INPUT='"a"\n';              expect_error "rank: missing documents file" "cannot open" "$R" rank -m "$M" -q q --documents /nonexistent
+INPUT='"a"\n';              expect_error "rank: unknown option" "unknown option" "$R" rank -m "$M" -q q --frobnicate
+INPUT='"a"\n';              expect_error "rank: folder that is not a model" "config.json" "$R" rank -m "$SHARED/fixtures/tokenizers/xlmr_pruned32k" -q q
+INPUT='{"query": "q"}\n';   expect_error "score: query without document" "line 1" "$R" score -m "$M"
+INPUT='{"query": 1, "document": "d"}\n'; expect_error "score: query not a string" "line 1" "$R" score -m "$M"
+INPUT='{"input_ids": [0, 99999999, 2]}\n'; expect_error "score: id out of range" "line 1" "$R" score -m "$M"
+INPUT='{"input_ids": []}\n'; expect_error "score: empty ids" "line 1" "$R" score -m "$M"
+INPUT='{"input_ids": [0, 1.5, 2]}\n'; expect_error "score: fractional id" "line 1" "$R" score -m "$M"
+INPUT='{"input_ids": [0, 5, 2], "token_type_ids": [0]}\n'; expect_error "score: type ids length" "line 1" "$R" score -m "$M"
+INPUT='{"query": "a", "document": "b"}\n{"query": "a"}\n'; expect_error "score: bad second line" "line 2" "$R" score -m "$M"
+NOTOK=$(mktemp -d); cp "$M/config.json" "$M/model.safetensors" "$NOTOK/"
+INPUT='{"query": "a", "document": "b"}\n'; expect_error "score: text without tokenizer.json" "no tokenizer.json" "$R" score -m "$NOTOK"
+rm -rf "$NOTOK"
+
+# 3. text scoring = the pair template + longest_first truncation, checked against token-id scoring
+q="Wie viele Menschen leben in Berlin?"
+d="Berlin hat 3,6 Millionen Einwohner und ist die bevölkerungsreichste Stadt Deutschlands."
+a=$(printf '{"query": "%s", "document": "%s"}\n' "$q" "$d" | "$R" score -m "$M" --raw)
+ids=$(printf '{"text": "%s", "text_pair": "%s"}\n' "$q" "$d" | "$R" tokenize -m "$M" | $PY -c 'import json,sys; print(json.dumps({"input_ids": json.load(sys.stdin)["ids"]}))')
+b=$(echo "$ids" | "$R" score -m "$M" --raw)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "text pair scores as its token ids ($a)" || bad "text pair $a vs ids $b"
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
