@@ -8,7 +8,6 @@
 #include "core/core.h"
 #include "rerank.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,16 +106,12 @@ int cmd_tokenize(int argc, char **argv) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
         if (n == 0) continue;
-        cJSON *j = NULL;
-        if (rr_json_parse(line, (size_t)n, "stdin", &j) != RR_OK) {
-            rc = cli_error("line %ld: %s", lineno, rr_errmsg());
-            break;
-        }
-        cJSON_Delete(j);
+        /* jsonl.c's scanner, not cJSON: it keeps NUL characters and maps lone surrogate escapes to
+         * U+FFFD (as JavaScript and Python clients produce them) instead of rejecting the line */
         int ht = cli_json_get_string(line, (size_t)n, "text", &text);
         int hp = cli_json_get_string(line, (size_t)n, "text_pair", &pair);
         if (ht != 1 || hp < 0) {
-            rc = cli_error("line %ld: expected {\"text\": string, \"text_pair\": string (optional)}", lineno);
+            rc = cli_error("line %ld: invalid JSON or not {\"text\": string, \"text_pair\": string (optional)}", lineno);
             break;
         }
         rr_status st = rr_tokenizer_encode(t, text.data, text.len, hp ? (pair.data ? pair.data : "") : NULL, hp ? pair.len : 0,
