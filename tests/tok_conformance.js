@@ -241,6 +241,26 @@ async function main() {
       report(`golden ${file}`, inputs, runC(path.join(F, 'tokenizers', dir, 'tokenizer.json'), inputs, {}), vals.map((c) => ({ ids: c.ids })));
     } catch (e) { failed++; console.log(`FAIL ${file}: ${e.message}`); }
   }
+  // CLI error handling: a bad line is reported with its number and a non-zero exit, never a crash.
+  {
+    const tokPath = path.join(F, 'tokenizers', 'xlmr_pruned32k');
+    const bad = ['{"text": "ok"}\n{"text": 5}\n', '{"text": "ok"}\n\n{"txt": "x"}\n', '{"text": "a"} trailing\n', 'not json\n',
+      '{"text": "\\u12"}\n'];
+    const wantLine = [2, 3, 1, 1, 1];
+    let ok = true;
+    bad.forEach((input, i) => {
+      const r = spawnSync(bin, ['tokenize', '-m', tokPath], { input });
+      const err = String(r.stderr);
+      if (r.status === 0 || r.signal || !err.includes(`line ${wantLine[i]}:`)) {
+        ok = false;
+        console.log(`  bad input ${JSON.stringify(input)}: exit ${r.status} signal ${r.signal} stderr ${err.trim()}`);
+      }
+    });
+    const r = spawnSync(bin, ['tokenize', '-m', '/nonexistent']);
+    if (r.status === 0 || !String(r.stderr).includes('/nonexistent')) ok = false;
+    if (ok) { passed++; console.log('ok   cli errors: bad lines name their line number and exit non-zero'); }
+    else { failed++; console.log('FAIL cli errors'); }
+  }
   fs.rmSync(tmp, { recursive: true, force: true });
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exit(failed ? 1 : 0);
