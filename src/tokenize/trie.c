@@ -59,6 +59,11 @@ rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys) {
     while (cap * 2 < expect_keys * 3) cap *= 2; /* load <= 2/3 for the expected nodes */
     uint32_t root;
     rr_status st = set_cap(t, cap);
+    if (!st && expect_keys > 1024) { /* nodes <= expected keys: no regrowth copies */
+        t->value = rr_malloc((expect_keys + 1) * sizeof *t->value);
+        if (!t->value) st = rr_fail(RR_ERR_NOMEM, "tokenizer trie: out of memory");
+        else t->nodes_cap = expect_keys + 1;
+    }
     if (!st) st = new_node(t, &root);
     if (st) rr_tok_trie_free(t);
     return st;
