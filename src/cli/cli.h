@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 int cmd_score(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_rank(int argc, char **argv);

@@ -22,6 +22,7 @@ static const command g_commands[] = {
     {"rank", cmd_rank, "rank documents (JSONL) for one query, Jina response shape"},
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
+    {"eval", cmd_eval, "measure a ranking (run file, BM25 or reranker) with trec_eval's metrics"},
     {NULL, NULL, NULL},
 };
 
