@@ -65,8 +65,6 @@ rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys);
 rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_t value);
 /* The child of node for byte b, created when missing. */
 rr_status rr_tok_trie_child(rr_tok_trie *t, uint32_t node, uint8_t b, uint32_t *out);
-/* Ends construction (kept for symmetry; nothing to do). */
-rr_status rr_tok_trie_finalize(rr_tok_trie *t);
 void rr_tok_trie_free(rr_tok_trie *t);
 
 /* Child of node for byte b, or 0 when there is none. */

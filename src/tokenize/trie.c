@@ -99,11 +99,6 @@ rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_
     return RR_OK;
 }
 
-rr_status rr_tok_trie_finalize(rr_tok_trie *t) {
-    (void)t;
-    return RR_OK;
-}
-
 int32_t rr_tok_trie_get(const rr_tok_trie *t, const char *key, size_t len) {
     if (!t->slots || len == 0) return -1;
     uint32_t node = 0;

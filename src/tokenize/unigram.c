@@ -154,7 +154,6 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, 
         i++;
     }
     if ((st = rr_tok_insert_sorted(m, what))) return st;
-    if ((st = rr_tok_trie_finalize(&m->trie))) return st;
     if (m->byte_fallback) {
         for (int b = 0; b < 256; b++) {
             char name[8];

@@ -36,7 +36,6 @@ rr_status rr_tok_wordpiece_load(rr_tok_model *m, const cJSON *j, const char *wha
         off += len + 1;
         if (len && (st = rr_tok_trie_insert(&m->trie, e->string, len, id))) return st;
     }
-    if ((st = rr_tok_trie_finalize(&m->trie))) return st;
     const char *unk = rr_json_get_str(j, "unk_token");
     if (!unk) unk = "[UNK]";
     m->unk_id = rr_tok_trie_get(&m->trie, unk, strlen(unk));
