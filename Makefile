@@ -3,6 +3,7 @@
 #   make               build/librerank.a and build/rerank
 #   make test          build, generate test models, run every suite (prints "N passed, N failed")
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
 #   make clean
 #
@@ -33,7 +34,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test asan clean fuzz
+.PHONY: all test asan clean bench fuzz
 all: $(BUILD)/rerank $(BUILD)/run_tests
 
 $(BUILD)/obj/%.o: %.c
@@ -49,6 +50,11 @@ $(BUILD)/rerank: $(CLI_OBJ) $(BUILD)/librerank.a
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/librerank.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/librerank.a $(LIBS)
+
+$(BUILD)/bench_kernels: $(BUILD)/obj/bench/bench_kernels.o $(BUILD)/librerank.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/librerank.a $(LIBS) -lgomp
+
+bench: $(BUILD)/bench_kernels
 
 test: all
 	bash tests/run_all.sh $(BUILD)

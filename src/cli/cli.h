@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 /* Resolves a -m value (folder, ORG/NAME[@REV], or NULL/"" for RR_DEFAULT_MODEL) to a model folder in
  * dir[cap], downloading a repo id that is not cached yet (with progress on stderr) unless
  * HF_HUB_OFFLINE is set. Returns 0, or prints the error and returns 1. */

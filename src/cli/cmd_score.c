@@ -26,7 +26,7 @@ typedef struct item {
 } item;
 
 static void usage(FILE *f) {
-    fputs("usage: rerank score -m MODEL [--precision fp32|auto] [--raw] [--max-length N] [--threads N]\n"
+    fputs("usage: rerank score -m MODEL [--precision fp32|bf16|int8|auto] [--raw] [--max-length N] [--threads N]\n"
           "                    [--batch-tokens N] < pairs.jsonl\n\n"
           "Each stdin line is {\"input_ids\": [...], \"token_type_ids\": [...]} (special tokens included;\n"
           "token_type_ids optional) or {\"query\": \"...\", \"document\": \"...\"}. Writes {\"score\": x} per line:\n"

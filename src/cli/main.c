@@ -23,6 +23,7 @@ static const command g_commands[] = {
     {"tokenize", cmd_tokenize, "JSON lines of text (pairs) -> token ids, type ids and tokens"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into the cache"},
     {"eval", cmd_eval, "measure a ranking (run file, BM25 or reranker) with trec_eval's metrics"},
+    {"bench", cmd_bench, "time the forward pass on a fixed workload (pairs/s, GFLOP/s, peak RSS)"},
     {NULL, NULL, NULL},
 };
 

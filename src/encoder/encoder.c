@@ -16,16 +16,19 @@
  * else is in the batch. Only the first token feeds the head, so the last layer computes attention
  * outputs and the FFN for those rows alone (exact, and ~1/L of the work saved).
  *
- * All buffers are allocated by rr_ctx_new for max_batch_tokens rows; the forward pass allocates
- * nothing.
+ * The matrices run through the kernels of src/kernels (packed at load by rr_enc_pack for the
+ * table and precision chosen then); residual adds and GELU are fused into the matmuls' epilogues.
+ * All buffers, the thread pool included, are allocated by rr_ctx_new for max_batch_tokens rows;
+ * the forward pass allocates nothing.
  */
 #include "encoder/encoder.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-#define GEMM_NB 32  /* rows of W converted to fp32 at a time: 32 x 4096 x 4 B = 512 KiB at most */
 #define FF_ROWS 256 /* token rows per FFN step: bounds the [rows, I] hidden state */
 
 struct rr_ctx {
@@ -36,10 +39,11 @@ struct rr_ctx {
     float *att;     /* [T, H] attention output (before Wo) */
     float *h;       /* [T, H] after the first LayerNorm */
     float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block */
-    float *scores;  /* [max_length] one row of attention probabilities */
-    float *wbuf;    /* [GEMM_NB, max(H, I)] weight rows converted to fp32 */
     float *row;     /* [max(H, I)] scratch row */
     void *raw;      /* [H] one embedding row in the file's dtype */
+    float *logit;   /* [T] head output */
+    void *scratch;  /* kernel scratch: max of the linears' and attention's needs */
+    rr_pool *pool;  /* m->n_threads threads (0 = cores), caller included */
     int *start;     /* [T + 1] first row of each sequence in the pass */
     int *pos;       /* [T] position id of each row */
 };
@@ -67,14 +71,27 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->att = rr_aligned_alloc((size_t)T * H * 4);
     x->h = rr_aligned_alloc((size_t)T * H * 4);
     x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
-    x->scores = rr_aligned_alloc((size_t)c->max_length * 4);
-    x->wbuf = rr_aligned_alloc(GEMM_NB * wide * 4);
     x->row = rr_aligned_alloc(wide * 4);
     x->raw = rr_aligned_alloc(H * 4);
+    x->logit = rr_aligned_alloc((size_t)T * 4);
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->scores || !x->wbuf || !x->row || !x->raw ||
-        !x->start || !x->pos) {
+    rr_status st = rr_pool_new(m->n_threads, &x->pool);
+    if (st) {
+        rr_ctx_free(x);
+        return st;
+    }
+    size_t sb = rr_attention_scratch_bytes(rr_pool_size(x->pool), T, c->hidden / c->n_heads);
+    for (int l = 0; l < c->n_layers; l++) {
+        const rr_layer *ly = &m->layers[l];
+        sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_qkv, T));
+        sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_o, T));
+        sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_1, T));
+        sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
+    }
+    x->scratch = rr_aligned_alloc(sb);
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->row || !x->raw || !x->logit || !x->start || !x->pos ||
+        !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
     }
@@ -89,10 +106,11 @@ void rr_ctx_free(rr_ctx *c) {
     rr_aligned_free(c->att);
     rr_aligned_free(c->h);
     rr_aligned_free(c->ff);
-    rr_aligned_free(c->scores);
-    rr_aligned_free(c->wbuf);
     rr_aligned_free(c->row);
     rr_aligned_free(c->raw);
+    rr_aligned_free(c->logit);
+    rr_aligned_free(c->scratch);
+    rr_pool_free(c->pool);
     rr_free(c->start);
     rr_free(c->pos);
     rr_free(c);
@@ -108,77 +126,6 @@ float rr_sigmoid(float x) {
 }
 
 /* ------------------------------------------------------------------ fp32 building blocks */
-
-typedef float v8f __attribute__((vector_size(32)));
-
-/* Macros rather than functions: passing 32-byte vectors by value changes the ABI on baseline x86-64. */
-#define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
-#define hsum8(v) ({ v8f h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
-
-/* The dot product every output element of gemm() uses: one 8-lane accumulator over k, lanes summed
- * in a fixed order, then the scalar tail. The 4x4 tiles below follow the same order, so an element's
- * value does not depend on which tile (or which batch) its row lands in. */
-static float dot(const float *a, const float *b, int k) {
-    v8f acc = {0};
-    int i = 0;
-    for (; i + 8 <= k; i += 8) acc += load8(a + i) * load8(b + i);
-    float s = hsum8(acc);
-    for (; i < k; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* y += a * x over n floats */
-static void axpy(float *y, float a, const float *x, int n) {
-    int i = 0;
-    v8f av = {a, a, a, a, a, a, a, a};
-    for (; i + 8 <= n; i += 8) {
-        v8f r = load8(y + i) + av * load8(x + i);
-        memcpy(y + i, &r, sizeof r);
-    }
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
-/* Y[M, N] = X[M, K] W^T + bias, W = w [N, K] in any float dtype. X rows are ldx apart, Y rows ldy.
- * W is converted GEMM_NB rows at a time into wbuf, then a 4x4 tile of dot products is computed per
- * step so each loaded X and W vector is used four times. */
-static void gemm(int M, const float *X, int ldx, const rr_mat *w, const float *bias, float *Y, int ldy, float *wbuf) {
-    int N = w->rows, K = w->cols;
-    for (int n0 = 0; n0 < N; n0 += GEMM_NB) {
-        int nb = RR_MIN(GEMM_NB, N - n0);
-        for (int j = 0; j < nb; j++) rr_mat_row_f32(w, n0 + j, wbuf + (size_t)j * K);
-        int m = 0;
-        for (; m + 4 <= M; m += 4) {
-            const float *x0 = X + (size_t)m * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
-            int j = 0;
-            for (; j + 4 <= nb; j += 4) {
-                const float *w0 = wbuf + (size_t)j * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-                v8f a[4][4] = {{{0}}};
-                int k = 0;
-                for (; k + 8 <= K; k += 8) {
-                    v8f xv[4] = {load8(x0 + k), load8(x1 + k), load8(x2 + k), load8(x3 + k)};
-                    v8f wv[4] = {load8(w0 + k), load8(w1 + k), load8(w2 + k), load8(w3 + k)};
-                    for (int r = 0; r < 4; r++)
-                        for (int q = 0; q < 4; q++) a[r][q] += xv[r] * wv[q];
-                }
-                const float *xs[4] = {x0, x1, x2, x3}, *ws[4] = {w0, w1, w2, w3};
-                for (int r = 0; r < 4; r++)
-                    for (int q = 0; q < 4; q++) {
-                        float s = hsum8(a[r][q]);
-                        for (int kk = k; kk < K; kk++) s += xs[r][kk] * ws[q][kk];
-                        Y[(size_t)(m + r) * ldy + n0 + j + q] = s + (bias ? bias[n0 + j + q] : 0.0f);
-                    }
-            }
-            for (; j < nb; j++)
-                for (int r = 0; r < 4; r++)
-                    Y[(size_t)(m + r) * ldy + n0 + j] =
-                        dot(X + (size_t)(m + r) * ldx, wbuf + (size_t)j * K, K) + (bias ? bias[n0 + j] : 0.0f);
-        }
-        for (; m < M; m++)
-            for (int j = 0; j < nb; j++)
-                Y[(size_t)m * ldy + n0 + j] =
-                    dot(X + (size_t)m * ldx, wbuf + (size_t)j * K, K) + (bias ? bias[n0 + j] : 0.0f);
-    }
-}
 
 /* y = LN(a + b) * g + beta over rows of n; b may be NULL. Statistics in double: the reference is
  * float64 and H is small, so this costs nothing and removes one source of drift. */
@@ -198,7 +145,6 @@ static void layernorm(float *y, const float *a, const float *b, const float *g, 
     for (int i = 0; i < n; i++) y[i] = (y[i] - mu) * inv * g[i] + beta[i];
 }
 
-static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
 
 /* ------------------------------------------------------------------ forward */
 
@@ -232,64 +178,38 @@ static void embed(rr_ctx *c, const rr_seq *seqs, int n) {
     }
 }
 
-/* Attention of query row qrow (within sequence s) over all rows of s, for every head; writes the
- * [H] output row to out. */
-static void attend_row(rr_ctx *c, int s, int qrow, float *out) {
-    const rr_config *cf = &c->m->cfg;
-    int H = cf->hidden, nh = cf->n_heads, d = H / nh, H3 = 3 * H;
-    int b = c->start[s], L = c->start[s + 1] - b;
-    float scale = 1.0f / sqrtf((float)d), *p = c->scores;
-    for (int h = 0; h < nh; h++) {
-        const float *q = c->qkv + (size_t)qrow * H3 + h * d;
-        float mx = -INFINITY;
-        for (int j = 0; j < L; j++) {
-            p[j] = dot(q, c->qkv + (size_t)(b + j) * H3 + H + h * d, d) * scale;
-            mx = p[j] > mx ? p[j] : mx;
-        }
-        float sum = 0;
-        for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
-        float *o = out + h * d, inv = 1.0f / sum;
-        memset(o, 0, (size_t)d * sizeof *o);
-        for (int j = 0; j < L; j++) axpy(o, p[j] * inv, c->qkv + (size_t)(b + j) * H3 + 2 * H + h * d, d);
-    }
-}
-
 static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
-    const rr_config *cf = &c->m->cfg;
-    int H = cf->hidden, I = cf->intermediate;
+    const rr_model *m = c->m;
+    const rr_config *cf = &m->cfg;
+    int H = cf->hidden, I = cf->intermediate, nh = cf->n_heads, d = H / nh;
+    float scale = 1.0f / sqrtf((float)d);
     /* qkv for every row: the keys and values of all tokens are needed even in the last layer */
-    gemm(T, c->x, H, &ly->wq, ly->bqkv, c->qkv, 3 * H, c->wbuf);
-    gemm(T, c->x, H, &ly->wk, ly->bqkv + H, c->qkv + H, 3 * H, c->wbuf);
-    gemm(T, c->x, H, &ly->wv, ly->bqkv + 2 * H, c->qkv + 2 * H, 3 * H, c->wbuf);
+    rr_linear_run(ly->lin_qkv, T, c->x, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
     int R; /* rows carried past attention */
     if (last) {
-        /* only each sequence's first row matters from here: gather those rows to the front */
-        for (int s = 0; s < n; s++) {
-            attend_row(c, s, c->start[s], c->att + (size_t)s * H);
+        /* only each sequence's first row matters from here: attention for those rows alone, and
+         * their x rows gathered to the front */
+        rr_attention_first(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, c->att, H, m->precision, c->scratch,
+                           c->pool);
+        for (int s = 0; s < n; s++)
             if (s != c->start[s]) memcpy(c->x + (size_t)s * H, c->x + (size_t)c->start[s] * H, (size_t)H * 4);
-        }
         R = n;
     } else {
-        for (int s = 0; s < n; s++)
-            for (int r = c->start[s]; r < c->start[s + 1]; r++) attend_row(c, s, r, c->att + (size_t)r * H);
+        rr_attention(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, c->att, H, m->precision, c->scratch, c->pool);
         R = T;
     }
-    gemm(R, c->att, H, &ly->wo, ly->bo, c->h, H, c->wbuf);
-    for (int r = 0; r < R; r++) {
-        float *h = c->h + (size_t)r * H;
-        layernorm(h, c->x + (size_t)r * H, h, ly->ln1_g, ly->ln1_b, H, cf->eps);
-    }
-    /* the FFN runs FF_ROWS rows at a time: its [rows, I] hidden state is the largest activation,
-     * and rows are independent here */
+    /* h = LN(x + att Wo^T + bo) */
+    rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
+    rr_layernorm(m->kern, R, H, c->h, H, NULL, 0, ly->ln1_g, ly->ln1_b, cf->eps, c->h, H, c->pool);
+    /* x = LN(h + GELU(h W1^T + b1) W2^T + b2), FF_ROWS rows at a time: the [rows, I] hidden state is
+     * the largest activation, and rows are independent here */
     for (int r0 = 0; r0 < R; r0 += FF_ROWS) {
         int rows = RR_MIN(FF_ROWS, R - r0);
         const float *h = c->h + (size_t)r0 * H;
         float *x = c->x + (size_t)r0 * H;
-        gemm(rows, h, H, &ly->w1, ly->b1, c->ff, I, c->wbuf);
-        for (size_t i = 0; i < (size_t)rows * I; i++) c->ff[i] = gelu(c->ff[i]);
-        gemm(rows, c->ff, I, &ly->w2, ly->b2, x, H, c->wbuf);
-        for (int r = 0; r < rows; r++)
-            layernorm(x + (size_t)r * H, h + (size_t)r * H, x + (size_t)r * H, ly->ln2_g, ly->ln2_b, H, cf->eps);
+        rr_linear_run(ly->lin_1, rows, h, H, c->ff, I, RR_KERN_EPI_GELU, NULL, 0, c->scratch, c->pool);
+        rr_linear_run(ly->lin_2, rows, c->ff, I, x, H, RR_KERN_EPI_RESIDUAL, h, H, c->scratch, c->pool);
+        rr_layernorm(m->kern, rows, H, x, H, NULL, 0, ly->ln2_g, ly->ln2_b, cf->eps, x, H, c->pool);
     }
 }
 
@@ -297,14 +217,10 @@ static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last)
 static void head(rr_ctx *c, int n, float *logits) {
     const rr_model *m = c->m;
     int H = m->cfg.hidden;
-    float *t = c->row;
-    gemm(n, c->x, H, &m->head_dense, m->head_dense_b, c->h, H, c->wbuf);
-    for (int s = 0; s < n; s++) {
-        float *hrow = c->h + (size_t)s * H;
-        for (int i = 0; i < H; i++) hrow[i] = tanhf(hrow[i]);
-    }
-    gemm(n, c->h, H, &m->head_out, &m->head_out_b, t, 1, c->wbuf);
-    memcpy(logits, t, (size_t)n * sizeof *logits);
+    rr_linear_run(m->lin_head, n, c->x, H, c->h, H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    rr_tanh(m->kern, c->h, (size_t)n * H);
+    rr_linear_run(m->lin_out, n, c->h, H, c->logit, 1, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    memcpy(logits, c->logit, (size_t)n * sizeof *logits);
 }
 
 /* One pass over seqs[0..n) whose lengths sum to at most max_tokens (and n <= max_tokens). */
@@ -319,6 +235,88 @@ static void forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
     const rr_model *m = c->m;
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(c, &m->layers[l], n, T, l == m->cfg.n_layers - 1);
     head(c, n, logits);
+}
+
+/* ------------------------------------------------------------------ packing at load */
+
+/* Packs the row-stack of n_mats matrices (same cols) with `bias` into one linear layer; the rows are
+ * read through rr_mat_row_f32 into w (the caller's buffer, large enough), so any file dtype works. */
+static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n_mats,
+                           const float *bias, float *w, rr_linear **out) {
+    int rows = 0, cols = mats[0]->cols;
+    for (int i = 0; i < n_mats; i++) rows += mats[i]->rows;
+    int r = 0;
+    for (int i = 0; i < n_mats; i++)
+        for (int j = 0; j < mats[i]->rows; j++) rr_mat_row_f32(mats[i], j, w + (size_t)r++ * cols);
+    return rr_linear_pack(k, p, w, RR_KERN_DTYPE_F32, rows, cols, bias, out);
+}
+
+/* The packed copy replaces the mapped matrix: drop its pages from memory. Safe because rr_mat
+ * views point into read-only MAP_PRIVATE file mappings (safetensors.c): dropped pages would be read
+ * back from the file on access (which no longer happens). On anonymous memory this would zero the
+ * data, so keep it to mapped weights. Only whole pages inside the matrix are released. */
+static void release_mat(const rr_mat *mt) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || !mt->data) return;
+    uintptr_t b = (uintptr_t)mt->data, e = b + (size_t)mt->rows * mt->cols * rr_dtype_size(mt->dtype);
+    b = (b + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    e &= ~((uintptr_t)pg - 1);
+    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+rr_status rr_enc_pack(rr_model *m, rr_precision p) {
+    const rr_kern_table *k = rr_kern_get();
+    if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(k);
+    m->kern = k;
+    m->precision = p;
+    size_t mapped = 0, packed = 0;
+    const rr_config *cf = &m->cfg;
+    size_t wide = RR_MAX((size_t)3 * cf->hidden * cf->hidden, (size_t)cf->intermediate * cf->hidden);
+    float *w = rr_malloc(wide * sizeof(float)); /* one conversion buffer for every matrix */
+    if (!w) return rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+    rr_status s = RR_OK;
+    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
+        rr_layer *ly = &m->layers[l];
+        const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
+        s = pack_mats(k, p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
+        const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
+        if (!s) s = pack_mats(k, p, &o, 1, ly->bo, w, &ly->lin_o);
+        if (!s) s = pack_mats(k, p, &w1, 1, ly->b1, w, &ly->lin_1);
+        if (!s) s = pack_mats(k, p, &w2, 1, ly->b2, w, &ly->lin_2);
+        if (s) {
+            rr_errmsg_prefix("layer %d", l);
+            break;
+        }
+        const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
+        for (int i = 0; i < 6; i++) {
+            mapped += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
+            release_mat(all[i]);
+        }
+        packed += rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
+                  rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
+    }
+    const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, w, &m->lin_head);
+    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, w, &m->lin_out);
+    rr_free(w);
+    if (s) return s;
+    if (m->weight_bytes >= mapped) m->weight_bytes = m->weight_bytes - mapped + packed;
+    return RR_OK;
+}
+
+void rr_enc_unpack(rr_model *m) {
+    if (m->layers)
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            rr_layer *ly = &m->layers[l];
+            rr_linear_free(ly->lin_qkv);
+            rr_linear_free(ly->lin_o);
+            rr_linear_free(ly->lin_1);
+            rr_linear_free(ly->lin_2);
+            ly->lin_qkv = ly->lin_o = ly->lin_1 = ly->lin_2 = NULL;
+        }
+    rr_linear_free(m->lin_head);
+    rr_linear_free(m->lin_out);
+    m->lin_head = m->lin_out = NULL;
 }
 
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {

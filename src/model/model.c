@@ -8,6 +8,7 @@
  * the encoder never sees a surprise. Matrices remain views into the mapping in the file's dtype.
  */
 #include "model/model.h"
+#include "encoder/encoder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,9 +249,8 @@ const rr_tokenizer *rr_model_tokenizer(const rr_model *m) { return m ? m->tok : 
 rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out) {
     rr_model_params p = params ? *params : rr_model_default_params();
     if (!dir || !out) return rr_fail(RR_ERR_INVALID, "rr_model_load: NULL argument");
-    if (p.precision == RR_PRECISION_BF16 || p.precision == RR_PRECISION_INT8)
-        return rr_fail(RR_ERR_UNSUPPORTED, "precision %s is not available yet; use fp32 or auto",
-                       p.precision == RR_PRECISION_BF16 ? "bf16" : "int8");
+    if ((unsigned)p.precision > RR_PRECISION_INT8)
+        return rr_fail(RR_ERR_INVALID, "rr_model_load: unknown precision %d", (int)p.precision);
     rr_model *m = rr_calloc(1, sizeof *m);
     if (!m) return rr_fail(RR_ERR_NOMEM, "out of memory");
     loader L = {m, dir};
@@ -265,11 +265,11 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s) s = rr_st_open_dir(dir, &m->st);
     if (!s) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
+    if (!s) s = rr_enc_pack(m, p.precision);
     if (s) {
         rr_model_free(m);
         return s;
     }
-    m->precision = RR_PRECISION_FP32;
     m->n_threads = p.n_threads;
     *out = m;
     return RR_OK;
@@ -288,6 +288,7 @@ static void free_layer(rr_layer *l) {
 
 void rr_model_free(rr_model *m) {
     if (!m) return;
+    rr_enc_unpack(m);
     if (m->layers)
         for (int i = 0; i < m->cfg.n_layers; i++) free_layer(&m->layers[i]);
     rr_free(m->layers);
@@ -316,6 +317,6 @@ void rr_model_get_info(const rr_model *m, rr_model_info *info) {
     info->max_length = c->max_length;
     info->layer_norm_eps = c->eps;
     info->precision = m->precision;
-    info->kernels = "scalar";
+    info->kernels = rr_kern_name(m->kern);
     info->weight_bytes = m->weight_bytes;
 }

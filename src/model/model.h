@@ -11,6 +11,7 @@
 #define RR_MODEL_H
 
 #include "core/core.h"
+#include "kernels/kernels.h"
 #include "model/safetensors.h"
 
 typedef struct rr_config {
@@ -47,6 +48,11 @@ typedef struct rr_layer {
     rr_mat w2;              /* [H, I] FFN down */
     float *b2;              /* [H] */
     float *ln2_g, *ln2_b;   /* [H] post-FFN LayerNorm */
+    /* packed for the kernels by rr_enc_pack (encoder.c); own their weights and biases */
+    rr_linear *lin_qkv;     /* [3H, H] = wq | wk | wv, bias bqkv */
+    rr_linear *lin_o;       /* [H, H], bias bo */
+    rr_linear *lin_1;       /* [I, H], bias b1 */
+    rr_linear *lin_2;       /* [H, I], bias b2 */
 } rr_layer;
 
 struct rr_model {
@@ -63,6 +69,9 @@ struct rr_model {
     float *head_dense_b;    /* [H] */
     rr_mat head_out;        /* [1, H]: classifier.out_proj / BERT classifier */
     float head_out_b;
+    rr_linear *lin_head;    /* head_dense packed in fp32 (one row per sequence: exactness is free) */
+    rr_linear *lin_out;     /* head_out packed in fp32 */
+    const rr_kern_table *kern; /* the kernel table the linears were packed for */
     rr_precision precision;
     int n_threads;
     size_t weight_bytes;

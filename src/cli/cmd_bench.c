@@ -1,0 +1,211 @@
+/*
+ * cmd_bench.c -- `rerank bench`: times the forward pass on a fixed workload and prints pairs/s,
+ * tokens/s, the latency of the whole batch, the achieved GFLOP/s, peak RSS and the kernel table.
+ *
+ *   rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision P] [--threads N]
+ *                [--repeat N] [--batch-tokens N]
+ *
+ * Workloads (as ../shared/bench/xlmr_model.py defines them; the token ids are drawn here with a
+ * fixed seed, only the lengths matter for speed): w1 = 1 query of 16 tokens + 100 documents, 256
+ * tokens per pair; w2 = 100 pairs with lengths uniform in 32..512. FILE is a JSON array of token-id
+ * arrays, or an object of them (--key picks one, default "w1"), e.g. export_onnx.py's
+ * workloads.json, so rerank runs on the same ids as the peers.
+ */
+#include "cli/cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t g_rng = 1234;
+static uint32_t rnd(void) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(g_rng >> 33);
+}
+
+/* <s> q </s> </s> d </s> with XLM-R's specials (0, 2); ids in [5, vocab). */
+static int32_t *make_pair(int len, const int32_t *q, int vocab) {
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)len);
+    if (!ids) return NULL;
+    int k = 0;
+    ids[k++] = 0;
+    for (int i = 0; i < 16; i++) ids[k++] = q[i];
+    ids[k++] = 2, ids[k++] = 2;
+    while (k < len - 1) ids[k++] = 5 + (int32_t)(rnd() % (uint32_t)(vocab - 5));
+    ids[k] = 2;
+    return ids;
+}
+
+static int load_file(const char *path, const char *key, rr_seq **out, int *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)sz + 1);
+    if (!text || fread(text, 1, (size_t)sz, f) != (size_t)sz) {
+        fclose(f);
+        free(text);
+        return cli_error("cannot read %s", path);
+    }
+    fclose(f);
+    text[sz] = 0;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return cli_error("%s: invalid JSON", path);
+    cJSON *arr = cJSON_IsArray(root) ? root : cJSON_GetObjectItem(root, key);
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(root);
+        return cli_error("%s: expected an array of token-id arrays (or an object with key \"%s\")", path, key);
+    }
+    *n = cJSON_GetArraySize(arr);
+    *out = calloc((size_t)*n, sizeof **out);
+    int i = 0;
+    for (cJSON *s = arr->child; s; s = s->next, i++) {
+        int len = cJSON_GetArraySize(s);
+        int32_t *ids = malloc(sizeof(int32_t) * (size_t)(len ? len : 1));
+        int k = 0;
+        for (cJSON *e = s->child; e; e = e->next) ids[k++] = (int32_t)e->valuedouble;
+        (*out)[i] = (rr_seq){ids, NULL, len};
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(FILE *f) {
+    fputs("usage: rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
+          "                    [--threads N] [--repeat N] [--batch-tokens N]\n",
+          f);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL, *workload = "w1", *key = "w1";
+    long threads = 0, repeat = 3, batch_tokens = 0;
+    rr_precision prec = RR_PRECISION_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!v) return cli_error("-m expects a model");
+            model = v, i++;
+        } else if (!strcmp(a, "--workload")) {
+            if (!v) return cli_error("--workload expects w1, w2 or a file");
+            workload = v, i++;
+        } else if (!strcmp(a, "--key")) {
+            if (!v) return cli_error("--key expects a name");
+            key = v, i++;
+        } else if (!strcmp(a, "--precision")) {
+            if (!v || cli_parse_precision(v, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(a, v, 0, 1024, &threads)) return 1;
+            i++;
+        } else if (!strcmp(a, "--repeat")) {
+            if (cli_parse_int(a, v, 1, 1000, &repeat)) return 1;
+            i++;
+        } else if (!strcmp(a, "--batch-tokens")) {
+            if (cli_parse_int(a, v, 1, 1 << 20, &batch_tokens)) return 1;
+            i++;
+        } else {
+            usage(stderr);
+            return cli_error("unknown argument '%s'", a);
+        }
+    }
+    char dir[4096];
+    if (cli_model_dir(model, dir, sizeof dir)) return 1;
+    rr_model_params mp = rr_model_default_params();
+    mp.precision = prec;
+    mp.n_threads = (int)threads;
+    rr_model *m = NULL;
+    double t_load = now_s();
+    if (rr_model_load(dir, &mp, &m) != RR_OK) return cli_error("%s", rr_errmsg());
+    t_load = now_s() - t_load;
+    rr_model_info info;
+    rr_model_get_info(m, &info);
+
+    rr_seq *seqs = NULL;
+    int n = 0;
+    if (!strcmp(workload, "w1") || !strcmp(workload, "w2")) {
+        n = 100;
+        seqs = calloc((size_t)n, sizeof *seqs);
+        int32_t q[16];
+        for (int i = 0; i < 16; i++) q[i] = 5 + (int32_t)(rnd() % (uint32_t)(info.vocab_size - 5));
+        for (int i = 0; i < n; i++) {
+            int len = workload[1] == '1' ? 256 : 32 + (int)(rnd() % 481);
+            if (len > info.max_length) len = info.max_length;
+            seqs[i] = (rr_seq){make_pair(len, q, info.vocab_size), NULL, len};
+        }
+    } else if (load_file(workload, key, &seqs, &n)) {
+        rr_model_free(m);
+        return 1;
+    }
+    long tokens = 0;
+    double flops = 0;
+    int lmin = 1 << 30, lmax = 0;
+    const double H = info.hidden, I = info.intermediate, L = info.n_layers;
+    for (int i = 0; i < n; i++) {
+        double S = seqs[i].len;
+        tokens += seqs[i].len;
+        lmin = seqs[i].len < lmin ? seqs[i].len : lmin;
+        lmax = seqs[i].len > lmax ? seqs[i].len : lmax;
+        flops += L * (2 * S * (4 * H * H + 2 * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+    }
+    rr_ctx_params cp = rr_ctx_default_params();
+    if (batch_tokens) cp.max_batch_tokens = (int)batch_tokens;
+    rr_ctx *c = NULL;
+    float *logits = malloc(sizeof(float) * (size_t)n);
+    int rc = 0;
+    if (rr_ctx_new(m, &cp, &c) != RR_OK) {
+        rc = cli_error("%s", rr_errmsg());
+        goto done;
+    }
+    printf("model %s: %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
+           info.n_layers, info.hidden,
+           info.precision == RR_PRECISION_FP32 ? "fp32" : info.precision == RR_PRECISION_BF16 ? "bf16" : "int8",
+           info.kernels, threads, t_load);
+    printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
+    fflush(stdout);
+    double *t = malloc(sizeof(double) * (size_t)repeat);
+    for (long r = 0; r < repeat; r++) {
+        double t0 = now_s();
+        if (rr_score_ids(c, seqs, n, logits) != RR_OK) {
+            rc = cli_error("%s", rr_errmsg());
+            free(t);
+            goto done;
+        }
+        t[r] = now_s() - t0;
+        printf("run %ld: %.3f s\n", r + 1, t[r]);
+        fflush(stdout);
+    }
+    qsort(t, (size_t)repeat, sizeof(double), cmp_d);
+    double best = t[0], med = t[repeat / 2];
+    free(t);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("pairs/s %.2f  tokens/s %.0f  latency %.3f s for %d pairs  %.1f GFLOP/s  (best of %ld; median %.3f s)\n",
+           n / best, tokens / best, best, n, flops / best / 1e9, repeat, med);
+    printf("peak RSS %.0f MB\n", ru.ru_maxrss / 1024.0);
+done:
+    free(logits);
+    rr_ctx_free(c);
+    for (int i = 0; i < n; i++) free((void *)seqs[i].ids);
+    free(seqs);
+    rr_model_free(m);
+    return rc;
+}

@@ -1,0 +1,178 @@
+/*
+ * attention.c -- the drivers of the attention and element-wise kernels: they split the work into
+ * items for the pool and hand each to the chosen table.
+ *
+ * Attention work items are (sequence, head, query tile of RR_KERN_ATTN_QT rows); a sequence of S
+ * tokens gives n_heads * ceil(S / QT) items, so short and long sequences balance across threads.
+ * Items are numbered sequence by sequence through a prefix table of tile counts kept in scratch.
+ */
+#include "kernels/kern_int.h"
+
+#include "core/core.h"
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t rr_kern_attn_scratch_floats(int d) {
+    size_t dp = round16((size_t)d), qt = RR_KERN_ATTN_QT, kt = RR_KERN_ATTN_KT;
+    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum */
+    return qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+}
+
+size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim) {
+    if (n_threads < 1) n_threads = 1;
+    size_t per = (rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    return pre + per * (size_t)n_threads;
+}
+
+typedef struct {
+    const rr_kern_table *k;
+    const float *qkv;
+    int ldqkv;
+    const int *cu;
+    int n_seq, n_heads, d;
+    float scale;
+    float *ctx;
+    int ldctx;
+    int bf16;
+    const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
+    float *thread_scratch;
+    size_t per_thread;
+} attn_job;
+
+static void attn_item_first(void *arg, int item, int tid) {
+    attn_job *j = arg;
+    int s = item / j->n_heads, h = item % j->n_heads;
+    int H = j->n_heads * j->d, t0 = j->cu[s];
+    rr_kern_attn a;
+    a.q = j->qkv + (size_t)t0 * j->ldqkv + (size_t)h * j->d;
+    a.k = a.q + H;
+    a.v = a.q + 2 * H;
+    a.ld = j->ldqkv;
+    a.nq = 1;
+    a.nk = j->cu[s + 1] - t0;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = j->bf16;
+    a.o = j->ctx + (size_t)s * j->ldctx + (size_t)h * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    if (a.nk > 0) j->k->attn(&a);
+}
+
+static void attn_item(void *arg, int item, int tid) {
+    attn_job *j = arg;
+    /* binary search for the sequence holding this item */
+    int lo = 0, hi = j->n_seq - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (j->first[mid] <= item) lo = mid;
+        else hi = mid - 1;
+    }
+    int s = lo, rel = item - j->first[s];
+    int len = j->cu[s + 1] - j->cu[s];
+    int n_qt = (len + RR_KERN_ATTN_QT - 1) / RR_KERN_ATTN_QT;
+    int h = rel / n_qt, qt = rel % n_qt;
+    int H = j->n_heads * j->d;
+    int t0 = j->cu[s], q0 = t0 + qt * RR_KERN_ATTN_QT;
+    rr_kern_attn a;
+    a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
+    a.k = j->qkv + (size_t)t0 * j->ldqkv + H + (size_t)h * j->d;
+    a.v = j->qkv + (size_t)t0 * j->ldqkv + 2 * H + (size_t)h * j->d;
+    a.ld = j->ldqkv;
+    a.nq = RR_MIN(RR_KERN_ATTN_QT, len - qt * RR_KERN_ATTN_QT);
+    a.nk = len;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = j->bf16;
+    a.o = j->ctx + (size_t)q0 * j->ldctx + (size_t)h * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    j->k->attn(&a);
+}
+
+void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                  int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                  void *scratch, rr_pool *pool) {
+    if (n_seq <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
+    RR_ASSERT(ldqkv >= 3 * n_heads * head_dim && ldctx >= n_heads * head_dim);
+    attn_job j;
+    j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
+    j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    int *first = scratch;
+    int total = 0;
+    for (int s = 0; s < n_seq; s++) {
+        int len = cu_seqlens[s + 1] - cu_seqlens[s];
+        RR_ASSERT(len >= 0);
+        first[s] = total;
+        total += n_heads * ((len + RR_KERN_ATTN_QT - 1) / RR_KERN_ATTN_QT);
+    }
+    first[n_seq] = total;
+    j.first = first;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    rr_pool_run(pool, total, attn_item, &j);
+}
+
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool) {
+    if (n_seq <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
+    attn_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
+    j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
+}
+
+/* ------------------------------------------------------------------ element-wise */
+
+typedef struct {
+    const rr_kern_table *k;
+    int rows, n, rows_per;
+    const float *x, *r, *g, *b;
+    int ldx, ldr, ldy;
+    float eps;
+    float *y;
+} ln_job;
+
+static void ln_item(void *arg, int item, int tid) {
+    ln_job *j = arg;
+    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
+    for (int i = r0; i < r1; i++)
+        j->k->layernorm(j->x + (size_t)i * j->ldx, j->r ? j->r + (size_t)i * j->ldr : NULL, j->g, j->b, j->eps,
+                        j->y + (size_t)i * j->ldy, j->n);
+}
+
+void rr_layernorm(const rr_kern_table *k, int rows, int n, const float *x, int ldx, const float *r,
+                  int ldr, const float *g, const float *b, float eps, float *y, int ldy, rr_pool *pool) {
+    if (rows <= 0) return;
+    if (!k) k = rr_kern_get();
+    ln_job j = {k, rows, n, 0, x, r, g, b, ldx, ldr, ldy, eps, y};
+    int nt = rr_pool_size(pool);
+    /* about 64 KiB of input per item, at least 4 items per thread when there are enough rows */
+    int per = RR_MAX(1, (16384 + n - 1) / RR_MAX(n, 1));
+    per = RR_MIN(per, RR_MAX(1, rows / (4 * nt)));
+    j.rows_per = per;
+    rr_pool_run(pool, (rows + per - 1) / per, ln_item, &j);
+}
+
+void rr_gelu(const rr_kern_table *k, float *x, size_t n) {
+    if (!k) k = rr_kern_get();
+    k->gelu(x, n);
+}
+
+void rr_tanh(const rr_kern_table *k, float *x, size_t n) {
+    if (!k) k = rr_kern_get();
+    k->tanh_(x, n);
+}

@@ -1,0 +1,500 @@
+/*
+ * kern_gen.h -- kernels written once with GCC vector extensions and compiled once per x86 table:
+ * each ISA file defines VW (floats per vector), the micro-kernel shape GEN_MR x GEN_NRV vectors,
+ * GEN_ATT_RB (query rows per attention register block), VSET1(x) and vfma(), then includes this file; its
+ * -m flags turn the same code into AVX2 or AVX-512 instructions. Everything here is static: the
+ * only symbol an ISA file exports is its table.
+ *
+ * Math functions (exp, the erfc tail behind GELU) are vectorized with their error bounds stated;
+ * tests/test_kernels.c checks them against double precision.
+ */
+#ifndef VW
+#error "define VW before including kern_gen.h"
+#endif
+
+#include "kernels/kern_int.h"
+
+#include "core/core.h"
+
+#include <math.h>
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef uint32_t vu __attribute__((vector_size(VW * 4)));
+typedef uint16_t vh __attribute__((vector_size(VW * 2)));
+typedef int8_t vb __attribute__((vector_size(VW)));
+
+#define GEN_NR (GEN_NRV * VW)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define GEN_FN static __attribute__((unused)) /* a table may replace some */
+
+ALWAYS_INLINE vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+ALWAYS_INLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/* Broadcast through the ISA's set1 (a broadcast load when x comes from memory): the generic
+ * (vf){0} + x costs a scalar add, since 0 + x is not x for x = -0. */
+ALWAYS_INLINE vf vset1(float x) { return (vf)VSET1(x); }
+ALWAYS_INLINE vf vsel(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+ALWAYS_INLINE vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
+ALWAYS_INLINE vf vmax(vf a, vf b) { return vsel(a > b, a, b); }
+ALWAYS_INLINE float vhsum(vf v) {
+    float s = 0;
+    for (int i = 0; i < VW; i++) s += v[i];
+    return s;
+}
+ALWAYS_INLINE float vhmax(vf v) {
+    float s = v[0];
+    for (int i = 1; i < VW; i++) s = v[i] > s ? v[i] : s;
+    return s;
+}
+
+/* exp(x), about 1 ulp (Cephes expf polynomial on [-ln2/2, ln2/2]); 0 below -87.3, no overflow
+ * handling above 88 (callers pass x <= 0). */
+ALWAYS_INLINE vf vexp(vf x) {
+    vi tiny = x < -87.3f;
+    x = vmax(x, vset1(-87.3f));
+    vf t = vfma(x, vset1(1.44269504088896341f), vset1(12582912.f)); /* round to nearest integer */
+    vf n = t - 12582912.f;
+    vi ni = (vi)t - 0x4B400000;
+    vf r = vfma(n, vset1(-0.693359375f), x);
+    r = vfma(n, vset1(2.12194440e-4f), r);
+    vf p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vfma(p, r * r, r + 1.f);
+    vf scale = (vf)((ni + 127) << 23);
+    return vsel(tiny, vset1(0.f), p * scale);
+}
+
+/* GELU(x) = 0.5 x (1 + erf(x / sqrt2)), relative error below 1e-6 for |x| <= 12 (tested).
+ * |z| < 0.5: erf(z) = z P(z^2) (Taylor, 7 terms). Otherwise erfc(|z|) = R(|z|) exp(-z^2), with R a
+ * degree-8 polynomial in u = 1 / (1 + |z| / 2) fitted for relative error on [0.5, 10]; z^2 = x^2 / 2
+ * is formed exactly (FMA split) because exp(-z^2) amplifies its rounding by z^2. Negative x use
+ * erfc directly, so no cancellation in 1 + erf. */
+ALWAYS_INLINE vf vgelu(vf x) {
+    vf ax = vabs(x);
+    vf z = ax * 0.70710678118654752f;
+    /* small: 1 + erf(z) with sign */
+    vf z2 = z * z;
+    vf e = vset1(1.205533298e-04f); /* 2/sqrt(pi) (-1)^n / (n! (2n+1)), n = 6 .. 0 */
+    e = vfma(e, z2, vset1(-8.548327023e-04f));
+    e = vfma(e, z2, vset1(5.223977625e-03f));
+    e = vfma(e, z2, vset1(-2.686617065e-02f));
+    e = vfma(e, z2, vset1(1.128379167e-01f));
+    e = vfma(e, z2, vset1(-3.761263890e-01f));
+    e = vfma(e, z2, vset1(1.128379167e+00f));
+    vf erf_small = e * z; /* erf(|z|) */
+    /* large: erfc(|z|) */
+    vf zc = vsel(z < 10.f, z, vset1(10.f));
+    zc = vmax(zc, vset1(0.5f));
+    vf u = 1.f / vfma(zc, vset1(0.5f), vset1(1.f));
+    vf R = vset1(4.101396176e-02f);
+    R = vfma(R, u, vset1(-5.303049651e-02f));
+    R = vfma(R, u, vset1(-1.604942355e-01f));
+    R = vfma(R, u, vset1(2.496674021e-01f));
+    R = vfma(R, u, vset1(9.023793233e-02f));
+    R = vfma(R, u, vset1(2.726358972e-01f));
+    R = vfma(R, u, vset1(2.775544458e-01f));
+    R = vfma(R, u, vset1(2.825298405e-01f));
+    R = vfma(R, u, vset1(-1.749595272e-05f));
+    vf sq = x * x;
+    vf sq_lo = vfma(x, x, -sq); /* exact: x^2 = sq + sq_lo */
+    vf ex = vexp(sq * -0.5f);
+    ex = ex * (1.f - sq_lo * 0.5f); /* exp(-(a + b)) = exp(-a) (1 - b) for tiny b */
+    vf erfc_big = R * ex;
+    erfc_big = vsel(z < 10.f, erfc_big, vset1(0.f));
+    vi small = z < 0.5f;
+    vi neg = x < 0.f;
+    /* 1 + erf(x/sqrt2) */
+    vf one_p_small = vsel(neg, 1.f - erf_small, 1.f + erf_small);
+    vf one_p_big = vsel(neg, erfc_big, 2.f - erfc_big);
+    vf onep = vsel(small, one_p_small, one_p_big);
+    return 0.5f * x * onep;
+}
+
+/* ------------------------------------------------------------------ element-wise */
+
+GEN_FN void gen_gelu(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) vstore(x + i, vgelu(vload(x + i)));
+    if (i < n) {
+        float tmp[VW] = {0};
+        memcpy(tmp, x + i, (n - i) * sizeof(float));
+        vstore(tmp, vgelu(vload(tmp)));
+        memcpy(x + i, tmp, (n - i) * sizeof(float));
+    }
+}
+
+/* The head applies tanh to one row per sequence: libm's tanhf (under 2 ulp) is fast enough. */
+GEN_FN void gen_tanh(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+GEN_FN void gen_layernorm(const float *x, const float *r, const float *g, const float *b, float eps, float *y,
+                          int n) {
+    /* pass 1: v = x + r into y (y may alias x or r: same index read then written), sum */
+    vf s = {0};
+    float st = 0;
+    int j = 0;
+    for (; j + VW <= n; j += VW) {
+        vf v = vload(x + j);
+        if (r) v += vload(r + j);
+        vstore(y + j, v);
+        s += v;
+    }
+    for (; j < n; j++) {
+        y[j] = x[j] + (r ? r[j] : 0.f);
+        st += y[j];
+    }
+    float mean = (vhsum(s) + st) / (float)n;
+    vf q = {0};
+    float qt = 0;
+    vf vm = vset1(mean);
+    for (j = 0; j + VW <= n; j += VW) {
+        vf d = vload(y + j) - vm;
+        q = vfma(d, d, q);
+    }
+    for (; j < n; j++) qt += (y[j] - mean) * (y[j] - mean);
+    float inv = 1.f / sqrtf((vhsum(q) + qt) / (float)n + eps);
+    vf vinv = vset1(inv);
+    for (j = 0; j + VW <= n; j += VW)
+        vstore(y + j, vfma((vload(y + j) - vm) * vinv, vload(g + j), vload(b + j)));
+    for (; j < n; j++) y[j] = (y[j] - mean) * inv * g[j] + b[j];
+}
+
+GEN_FN void gen_to_bf16(const float *x, int n, int kpad, uint16_t *y) {
+    for (int i = 0; i < n; i++) y[i] = rr_f32_to_bf16(x[i]);
+    for (int i = n; i < kpad; i++) y[i] = 0;
+}
+
+ALWAYS_INLINE vf vmin(vf a, vf b) { return vsel(a < b, a, b); }
+
+/* No FMA contraction: x * inv must round before the rounding to an integer, as in the reference. */
+__attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const float *x, int n, int kpad, uint8_t *y, int32_t *zp) {
+    vf vlo = {0}, vhi = {0};
+    float lo = 0, hi = 0;
+    int i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf v = vload(x + i);
+        vlo = vmin(vlo, v);
+        vhi = vmax(vhi, v);
+    }
+    for (; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    for (int e = 0; e < VW; e++) lo = fminf(lo, vlo[e]), hi = fmaxf(hi, vhi[e]);
+    float scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+    float inv = 1.f / scale;
+    /* round half to even, as lrintf, via the 1.5 * 2^23 trick (|x * inv| <= 255) */
+    float zf = (-lo * inv + 12582912.f) - 12582912.f;
+    int32_t z = zf < 0 ? 0 : zf > 255 ? 255 : (int32_t)zf;
+    vf vinv = vset1(inv);
+    vi vz = (vi){0} + z;
+    for (i = 0; i + VW <= n; i += VW) {
+        vf r = vload(x + i) * vinv + 12582912.f;
+        vi q = ((vi)r - 0x4B400000) + vz;
+        q = (vi)vsel(q < 0, (vf)((vi){0}), (vf)q);
+        q = (vi)vsel(q > 255, (vf)((vi){0} + 255), (vf)q);
+        typedef uint8_t vq __attribute__((vector_size(VW)));
+        vq b8 = __builtin_convertvector(q, vq);
+        memcpy(y + i, &b8, sizeof b8);
+    }
+    for (; i < n; i++) {
+        float r = (x[i] * inv + 12582912.f) - 12582912.f;
+        int32_t q = (int32_t)r + z;
+        y[i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+    }
+    for (; i < kpad; i++) y[i] = 0;
+    *zp = z;
+    return scale;
+}
+
+/* ------------------------------------------------------------------ GEMM micro-kernels */
+
+ALWAYS_INLINE void store_tile_row(float *c, const vf *acc, int n) {
+    if (n == GEN_NR) {
+        for (int v = 0; v < GEN_NRV; v++) vstore(c + v * VW, acc[v]);
+    } else {
+        float tmp[GEN_NR];
+        for (int v = 0; v < GEN_NRV; v++) vstore(tmp + v * VW, acc[v]);
+        memcpy(c, tmp, (size_t)n * sizeof(float));
+    }
+}
+
+ALWAYS_INLINE void load_tile_row(vf *acc, const float *c, int n) {
+    if (n == GEN_NR) {
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(c + v * VW);
+    } else {
+        float tmp[GEN_NR] = {0};
+        memcpy(tmp, c, (size_t)n * sizeof(float));
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(tmp + v * VW);
+    }
+}
+
+/* Row i of a tile, finished (acc = fp32 sums): + bias, epilogue, store n columns. */
+ALWAYS_INLINE void finish_row(const rr_kern_tile *t, int i, vf *acc) {
+    for (int v = 0; v < GEN_NRV; v++) acc[v] += vload(t->bias + v * VW);
+    if (t->epi == RR_KERN_EPI_GELU) {
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vgelu(acc[v]);
+    } else if (t->epi == RR_KERN_EPI_RESIDUAL) {
+        vf r[GEN_NRV];
+        load_tile_row(r, t->res + (size_t)i * t->ldres, t->n);
+        for (int v = 0; v < GEN_NRV; v++) acc[v] += r[v];
+    }
+    store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
+}
+
+/* A fp32 rows (a16 = 0) or bf16 rows (a16 = 1); B fp32 (b16 = 0) or bf16 bits (b16 = 1). KG = 1. */
+ALWAYS_INLINE void gen_ukr_body(const rr_kern_tile *t, const int a16, const int b16) {
+    const uint8_t *arow[GEN_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+    vf acc[GEN_MR][GEN_NRV];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++) {
+        if (!t->first && i < t->m) {
+            load_tile_row(acc[i], t->c + (size_t)i * t->ldc, t->n);
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vf){0};
+        }
+    }
+    for (int k = 0; k < t->kp; k++) {
+        vf bv[GEN_NRV];
+#pragma GCC unroll 8
+        for (int v = 0; v < GEN_NRV; v++) {
+            if (b16) {
+                vh h;
+                memcpy(&h, (const uint16_t *)t->b + (size_t)k * GEN_NR + v * VW, sizeof h);
+                bv[v] = (vf)(__builtin_convertvector(h, vu) << 16);
+            } else {
+                bv[v] = vload((const float *)t->b + (size_t)k * GEN_NR + v * VW);
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < GEN_MR; i++) {
+            float a;
+            if (a16) a = rr_bf16_to_f32(((const uint16_t *)arow[i])[k]);
+            else a = ((const float *)arow[i])[k];
+            vf av = vset1(a);
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < t->m; i++) {
+        if (t->last) finish_row(t, i, acc[i]);
+        else store_tile_row(t->c + (size_t)i * t->ldc, acc[i], t->n);
+    }
+}
+
+GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0, 0); }
+GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1, 1); }
+GEN_FN void gen_ukr_f32_w16(const rr_kern_tile *t) { gen_ukr_body(t, 0, 1); }
+
+/* Finishes an int32 tile row: (acc - zp * wsum) * a_scale * b_scale, then as finish_row. Not
+ * last: stores the int32 sums as they are. */
+ALWAYS_INLINE void finish_row_i32(const rr_kern_tile *t, int i, const vi *acc) {
+    if (!t->last) {
+        store_tile_row(t->c + (size_t)i * t->ldc, (const vf *)acc, t->n);
+        return;
+    }
+    vf out[GEN_NRV];
+    for (int v = 0; v < GEN_NRV; v++) {
+        vi ws;
+        memcpy(&ws, t->b_sum + v * VW, sizeof ws);
+        vi a = acc[v] - ws * t->a_zp[i];
+        out[v] = __builtin_convertvector(a, vf) * (vload(t->b_scale + v * VW) * t->a_scale[i]);
+    }
+    finish_row(t, i, out);
+}
+
+/* uint8 x int8 -> int32, KG = 1 (tables without VNNI). */
+GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
+    const uint8_t *arow[GEN_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+    vi acc[GEN_MR][GEN_NRV];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++) {
+        if (!t->first && i < t->m) {
+            load_tile_row((vf *)acc[i], t->c + (size_t)i * t->ldc, t->n);
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+        }
+    }
+    for (int k = 0; k < t->kp; k++) {
+        vi bv[GEN_NRV];
+#pragma GCC unroll 8
+        for (int v = 0; v < GEN_NRV; v++) {
+            vb b8;
+            memcpy(&b8, (const int8_t *)t->b + (size_t)k * GEN_NR + v * VW, sizeof b8);
+            bv[v] = __builtin_convertvector(b8, vi);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < GEN_MR; i++) {
+            vi av = (vi){0} + (int32_t)arow[i][k];
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] += av * bv[v];
+        }
+    }
+    for (int i = 0; i < t->m; i++) finish_row_i32(t, i, acc[i]);
+}
+
+/* ------------------------------------------------------------------ attention */
+
+ALWAYS_INLINE float rnd_bf16(float x, int on) { return on ? rr_bf16_to_f32(rr_f32_to_bf16(x)) : x; }
+
+/* x rounded to the nearest bf16 (ties to even), kept as fp32; finite inputs. */
+ALWAYS_INLINE vf vround_bf16(vf x) {
+    vu u = (vu)x;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (vf)(u & 0xffff0000u);
+}
+
+/* n floats (n <= 64) from src to dst, rounded to bf16 if bf; dst padded with zeros to npad. */
+ALWAYS_INLINE void copy_row(float *dst, const float *src, int n, int npad, int bf) {
+    int e = 0;
+    for (; e + VW <= n; e += VW) {
+        vf v = vload(src + e);
+        vstore(dst + e, bf ? vround_bf16(v) : v);
+    }
+    for (; e < n; e++) dst[e] = rnd_bf16(src[e], bf);
+    for (; e < npad; e++) dst[e] = 0;
+}
+
+#define ATT_QT RR_KERN_ATTN_QT
+#define ATT_KT RR_KERN_ATTN_KT
+#define ATT_NV (ATT_KT / VW)
+
+/* O[i0 .. i0+RB) += P[i0.., 0:nkt] V[0:nkt, 0:DV*VW], DV a constant so the block stays in registers */
+ALWAYS_INLINE void attn_pv_block(float *O, int ldo_, const float *P, const float *V, int ldv, int nkt, int i0,
+                                 const int DV) {
+    vf acc[GEN_ATT_RB][64 / VW]; /* DV <= 64 / VW */
+#pragma GCC unroll 8
+    for (int r = 0; r < GEN_ATT_RB; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < DV; v++) acc[r][v] = vload(O + (size_t)(i0 + r) * ldo_ + v * VW);
+    for (int jj = 0; jj < nkt; jj++) {
+        vf vv[64 / VW];
+#pragma GCC unroll 8
+        for (int v = 0; v < DV; v++) vv[v] = vload(V + (size_t)jj * ldv + v * VW);
+#pragma GCC unroll 8
+        for (int r = 0; r < GEN_ATT_RB; r++) {
+            vf p = vset1(P[(size_t)(i0 + r) * ATT_KT + jj]);
+#pragma GCC unroll 8
+            for (int v = 0; v < DV; v++) acc[r][v] = vfma(p, vv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < GEN_ATT_RB; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < DV; v++) vstore(O + (size_t)(i0 + r) * ldo_ + v * VW, acc[r][v]);
+}
+
+GEN_FN void gen_attn(const rr_kern_attn *a) {
+    const int D = a->d, Dp = (D + 15) & ~15, bf = a->bf16;
+    float *Q = a->scratch;        /* [QT][Dp] */
+    float *Kt = Q + ATT_QT * Dp;  /* [Dp][KT] */
+    float *V = Kt + Dp * ATT_KT;  /* [KT][Dp] */
+    float *S = V + ATT_KT * Dp;   /* [QT][KT] */
+    float *O = S + ATT_QT * ATT_KT; /* [QT][Dp] */
+    float *mx = O + ATT_QT * Dp;  /* [QT] */
+    float *l = mx + ATT_QT;       /* [QT] */
+    const int nq = a->nq, nqr = (nq + GEN_ATT_RB - 1) / GEN_ATT_RB * GEN_ATT_RB;
+    memset(Q, 0, sizeof(float) * ATT_QT * Dp);
+    memset(O, 0, sizeof(float) * ATT_QT * Dp);
+    memset(Kt, 0, sizeof(float) * Dp * ATT_KT);
+    memset(V, 0, sizeof(float) * ATT_KT * Dp);
+    for (int i = 0; i < nq; i++) {
+        copy_row(Q + i * Dp, a->q + (size_t)i * a->ld, D, Dp, bf);
+        mx[i] = -INFINITY;
+        l[i] = 0;
+    }
+    for (int j0 = 0; j0 < a->nk; j0 += ATT_KT) {
+        const int nkt = RR_MIN(ATT_KT, a->nk - j0);
+        /* V rows as they are; K transposed so the scores vectorize over keys */
+        for (int jj = 0; jj < nkt; jj++) {
+            const float *kr = a->k + (size_t)(j0 + jj) * a->ld;
+            copy_row(V + jj * Dp, a->v + (size_t)(j0 + jj) * a->ld, D, Dp, bf);
+            if (bf) {
+                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], 1);
+            } else {
+                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = kr[e];
+            }
+        }
+        if (nkt < ATT_KT) { /* last tile: clear the stale keys of the previous one */
+            for (int e = 0; e < D; e++)
+                for (int jj = nkt; jj < ATT_KT; jj++) Kt[e * ATT_KT + jj] = 0;
+            for (int jj = nkt; jj < ATT_KT; jj++)
+                for (int e = 0; e < D; e++) V[jj * Dp + e] = 0;
+        }
+        /* S = scale * Q K^T, GEN_ATT_RB query rows x KT keys per register block */
+        for (int i0 = 0; i0 < nqr; i0 += GEN_ATT_RB) {
+            vf acc[GEN_ATT_RB][ATT_NV];
+#pragma GCC unroll 8
+            for (int r = 0; r < GEN_ATT_RB; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < ATT_NV; v++) acc[r][v] = (vf){0};
+            for (int e = 0; e < D; e++) {
+                vf kv[ATT_NV];
+#pragma GCC unroll 8
+                for (int v = 0; v < ATT_NV; v++) kv[v] = vload(Kt + e * ATT_KT + v * VW);
+#pragma GCC unroll 8
+                for (int r = 0; r < GEN_ATT_RB; r++) {
+                    vf q = vset1(Q[(i0 + r) * Dp + e]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < ATT_NV; v++) acc[r][v] = vfma(q, kv[v], acc[r][v]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < GEN_ATT_RB; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < ATT_NV; v++) vstore(S + (i0 + r) * ATT_KT + v * VW, acc[r][v] * a->scale);
+        }
+        /* online softmax: rescale the running sums to the new row max, P = exp(S - max) */
+        for (int i = 0; i < nq; i++) {
+            float *s = S + i * ATT_KT;
+            for (int jj = nkt; jj < ATT_KT; jj++) s[jj] = -INFINITY;
+            vf vmx = vset1(mx[i]);
+            for (int v = 0; v < ATT_NV; v++) vmx = vmax(vmx, vload(s + v * VW));
+            float m = vhmax(vmx);
+            float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
+            mx[i] = m;
+            vf sum = {0};
+            vf vm = vset1(m);
+            for (int v = 0; v < ATT_NV; v++) {
+                vf p = vexp(vload(s + v * VW) - vm);
+                sum += p;
+                vstore(s + v * VW, p);
+            }
+            l[i] = l[i] * corr + vhsum(sum);
+            if (bf)
+                for (int v = 0; v < ATT_NV; v++) vstore(s + v * VW, vround_bf16(vload(s + v * VW)));
+            if (corr != 1.f) {
+                vf vc = vset1(corr);
+                for (int e = 0; e < Dp; e += VW) vstore(O + i * Dp + e, vload(O + i * Dp + e) * vc);
+            }
+        }
+        for (int i = nq; i < nqr; i++)
+            for (int jj = 0; jj < ATT_KT; jj++) S[i * ATT_KT + jj] = 0;
+        /* O += P V */
+        for (int i0 = 0; i0 < nqr; i0 += GEN_ATT_RB) {
+            if (Dp == 64) {
+                attn_pv_block(O, Dp, S, V, Dp, nkt, i0, 64 / VW);
+            } else {
+                for (int dv = 0; dv < Dp; dv += 16)
+                    attn_pv_block(O + dv, Dp, S, V + dv, Dp, nkt, i0, 16 / VW);
+            }
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        float inv = 1.f / l[i];
+        float *out = a->o + (size_t)i * a->ldo;
+        for (int e = 0; e < D; e++) out[e] = O[i * Dp + e] * inv;
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * kern_int.h -- what an ISA file provides: the function table and the argument blocks of its
+ * micro-kernels. The drivers in linear.c and attention.c do the blocking, threading and data
+ * preparation once for every ISA; each table supplies the inner loops and the packed layout they
+ * read (panel width NR, K grouping KG, rows per micro-kernel call MR).
+ *
+ * Packed weight layout of one precision: panels of NR output channels, n_panels = ceil(n_out/NR);
+ * panel p holds kp = ceil(n_in/KG) groups, each NR channels x KG consecutive k:
+ *     elem(p, g, j, q) = W[p*NR + j, g*KG + q]   at  ((p*kp + g)*NR + j)*KG + q
+ * zero-padded past n_out and n_in. Element type: fp32 (FP32; bf16 bits when every weight is an exact
+ * bf16 value), bf16 bits (BF16), int8 (INT8).
+ * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded), INT8 rows of kp*KG bytes
+ * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
+ */
+#ifndef RR_KERN_INT_H
+#define RR_KERN_INT_H
+
+#include "kernels/kernels.h"
+
+#include <stdint.h>
+
+#define RR_KERN_MAX_MR 16
+#define RR_KERN_MAX_NR 64
+
+typedef struct rr_kern_layout {
+    int mr, nr, kg;
+} rr_kern_layout;
+
+/* One micro-kernel call on one K chunk: C[rows, 0:n] (+)= A[rows, chunk] . panel chunk, for rows
+ * < m (the kernel computes mr rows; rows past m read row 0 and are not stored). The driver splits K
+ * into chunks so a panel chunk stays in L1 while it serves every row of a block:
+ *   first  start from zero (else from the partial sums left in C by the previous chunk: fp32, or
+ *          int32 bit patterns for INT8);
+ *   last   finish: INT8 dequantization, + bias, then the epilogue; else store partial sums. */
+typedef struct rr_kern_tile {
+    int m, n;          /* 1 <= m <= mr, 1 <= n <= nr */
+    int kp;            /* K groups in this chunk */
+    int first, last;
+    const void *a;     /* row 0 of A at the chunk: fp32 (FP32), prepared bf16 / int8 rows otherwise */
+    size_t lda;        /* bytes between rows of A */
+    const void *b;     /* the panel at the chunk */
+    float *c;          /* output */
+    size_t ldc;        /* floats between rows of C */
+    const float *bias; /* [nr] of this panel (zero-padded) */
+    int epi;           /* rr_kern_epilogue */
+    const float *res;  /* RESIDUAL: row 0 of R at this panel */
+    size_t ldres;
+    const float *a_scale;  /* INT8: [m] row scales */
+    const int32_t *a_zp;   /* INT8: [m] row zero points */
+    const float *b_scale;  /* INT8: [nr] channel scales of this panel */
+    const int32_t *b_sum;  /* INT8: [nr] sum_k w8 of each channel (for the zero points) */
+} rr_kern_tile;
+
+/* One attention work item: one head of one query tile of one sequence. */
+typedef struct rr_kern_attn {
+    const float *q;     /* first query row of the tile, this head */
+    const float *k, *v; /* first key / value row of the sequence, this head */
+    int ld;             /* floats between rows of q, k, v */
+    int nq, nk;         /* query rows in the tile, keys in the sequence */
+    int d;              /* head_dim */
+    float scale;
+    int bf16;           /* round Q, K, V and the probabilities to bf16 */
+    float *o;           /* output rows, this head */
+    int ldo;
+    float *scratch;     /* rr_kern_attn_scratch_floats(d) floats, 64-byte aligned, this thread's */
+} rr_kern_attn;
+
+/* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
+#define RR_KERN_ATTN_QT 128
+#define RR_KERN_ATTN_KT 64
+
+struct rr_kern_table {
+    const char *name;
+    rr_kern_isa isa;
+    rr_kern_layout lay[4]; /* indexed by rr_precision (FP32, BF16, INT8) */
+    int native_bf16;       /* bf16 products in hardware: AUTO picks BF16 */
+    /* micro-kernels by precision */
+    void (*ukr[4])(const rr_kern_tile *t);
+    /* FP32 activations x weights stored as bf16 (exact bf16 values), FP32 layout (KG 1) */
+    void (*ukr_f32_w16)(const rr_kern_tile *t);
+    /* one row of n floats to kpad bf16 (nearest even, zeros past n) */
+    void (*to_bf16)(const float *x, int n, int kpad, uint16_t *y);
+    /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
+     * scale, *zp the zero point (see kernels.h) */
+    float (*quant_row)(const float *x, int n, int kpad, uint8_t *y, int32_t *zp);
+    void (*attn)(const rr_kern_attn *a);
+    /* y = LN(x + r) g + b over n (r may be NULL) */
+    void (*layernorm)(const float *x, const float *r, const float *g, const float *b, float eps, float *y,
+                      int n);
+    void (*gelu)(float *x, size_t n);
+    void (*tanh_)(float *x, size_t n);
+};
+
+/* Floats of attention scratch per thread for head_dim d (any table). */
+size_t rr_kern_attn_scratch_floats(int d);
+
+extern const rr_kern_table rr_kern_scalar;
+#if defined(__x86_64__)
+extern const rr_kern_table rr_kern_avx2;
+extern const rr_kern_table rr_kern_avx512;
+extern const rr_kern_table rr_kern_avx512bf16;
+#endif
+
+#endif

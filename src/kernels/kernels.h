@@ -1,0 +1,146 @@
+/*
+ * kernels.h -- the compute kernels of the encoder: packed linear layers (fp32, bf16, int8) with fused
+ * epilogues, flash-style attention over packed variable-length batches, LayerNorm with a fused
+ * residual, GELU and tanh. Each kernel exists once per instruction set, in a function table chosen
+ * once at start from CPUID (dispatch.c); the scalar table (ref.c) is always present and is the
+ * reference the others are tested against.
+ *
+ * Tensor conventions (row-major, fp32 unless stated; "ld" = elements between rows):
+ *   weight W  [n_out, n_in]   as in PyTorch; a linear layer computes Y = X W^T + b
+ *   X         [m, n_in]       activations, one row per token
+ *   qkv       [T, 3H]         per token: Q (H) | K (H) | V (H), each head-major (head h at h*head_dim)
+ *   ctx       [T, H]          attention output, head-major
+ *   cu_seqlens[n_seq + 1]     token offsets of the sequences packed in the T rows; cu_seqlens[0] = 0
+ *
+ * Memory: packed weights belong to the rr_linear; every other buffer, scratch included, belongs to
+ * the caller (no kernel allocates after rr_linear_pack). Kernels are reentrant: any number of threads
+ * may run them on shared rr_linear objects, each with its own scratch and pool.
+ *
+ * Precision semantics (what the tests hold every table to):
+ *   fp32  fp32 products and fp32 accumulation (FMA allowed: order and fusing of roundings differ).
+ *   bf16  W rounded to bf16 at pack time, X rounded to bf16 (nearest even) per call, products exact
+ *         in fp32, fp32 accumulation; the bias and epilogue stay fp32.
+ *   int8  W symmetric per output channel: w8 = round(w / s_n), s_n = max|w_n| / 127. X asymmetric
+ *         per row (token), as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0,
+ *         max x), s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m,
+ *         0, 255) (uint8); exact int32 accumulation; y = s_m s_n (sum x8 w8 - z_m sum w8) + b.
+ *         (Rounding is to nearest even, in fp32 with inv = 1 / s as the multiplier.)
+ */
+#ifndef RR_KERNELS_H
+#define RR_KERNELS_H
+
+#include "kernels/pool.h"
+#include "rerank.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ dispatch */
+
+typedef enum rr_kern_isa {
+    RR_KERN_ISA_SCALAR = 0,     /* portable C: the reference */
+    RR_KERN_ISA_AVX2 = 1,       /* AVX2 + FMA + F16C */
+    RR_KERN_ISA_AVX512 = 2,     /* AVX-512 F/BW/DQ/VL */
+    RR_KERN_ISA_AVX512BF16 = 3, /* + AVX512_BF16 (vdpbf16ps) and AVX512_VNNI (vpdpbusd) */
+    RR_KERN_ISA_AMX = 4,        /* AMX-BF16/INT8: detected, no table built yet */
+    RR_KERN_ISA_COUNT = 5,
+} rr_kern_isa;
+
+typedef struct rr_kern_table rr_kern_table; /* defined in kern_int.h */
+
+/* The table in use: chosen on the first call (thread-safe) as the best one this CPU and OS support,
+ * or the one $RR_ISA names (scalar|avx2|avx512|avx512bf16|amx), falling back to the best supported
+ * one below it. Never NULL. */
+const rr_kern_table *rr_kern_get(void);
+/* Makes `isa` (a name as for RR_ISA; NULL or "" or "auto" = the best) the table rr_kern_get returns
+ * from now on. An unsupported request falls back as above and still returns RR_OK; see
+ * rr_kern_reason. RR_ERR_INVALID for an unknown name. Not meant to race with running kernels that
+ * call rr_kern_get (tests and start-up only); packed layers keep the table they were packed with. */
+rr_status rr_kern_select(const char *isa);
+/* The table for one ISA, or NULL when it is not built or this CPU/OS cannot run it. */
+const rr_kern_table *rr_kern_table_for(rr_kern_isa isa);
+/* Why the table in use is not the one requested or detected as best ("" when nothing to say). */
+const char *rr_kern_reason(void);
+/* A table's short name ("scalar", "avx2", "avx512", "avx512bf16") and ISA. */
+const char *rr_kern_name(const rr_kern_table *k);
+rr_kern_isa rr_kern_isa_of(const rr_kern_table *k);
+/* Parses an ISA name; -1 if unknown. */
+int rr_kern_isa_parse(const char *name);
+const char *rr_kern_isa_name(rr_kern_isa isa);
+/* True when this CPU/OS supports `isa` (independently of which tables are built). */
+int rr_kern_cpu_has(rr_kern_isa isa);
+/* The best precision the table runs fast: bf16 where it has native bf16 dot products, else fp32. */
+rr_precision rr_kern_auto_precision(const rr_kern_table *k);
+
+/* ------------------------------------------------------------------ linear layers */
+
+typedef enum rr_kern_dtype {
+    RR_KERN_DTYPE_F32 = 0,
+    RR_KERN_DTYPE_F16 = 1,
+    RR_KERN_DTYPE_BF16 = 2,
+} rr_kern_dtype;
+
+typedef enum rr_kern_epilogue {
+    RR_KERN_EPI_NONE = 0,     /* y = x W^T + b */
+    RR_KERN_EPI_GELU = 1,     /* y = gelu(x W^T + b), exact erf GELU */
+    RR_KERN_EPI_RESIDUAL = 2, /* y = x W^T + b + r; y must not overlap r */
+} rr_kern_epilogue;
+
+typedef struct rr_linear rr_linear;
+
+/* Packs W [n_out, n_in] (row-major, dtype wdtype, any alignment: read with memcpy) and bias
+ * [n_out] (fp32, may be NULL for zero) into the layout table k wants for precision p (AUTO =
+ * rr_kern_auto_precision(k)). Copies what it needs; w and bias may be freed afterwards. k NULL =
+ * rr_kern_get(). */
+rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, rr_kern_dtype wdtype,
+                         int n_out, int n_in, const float *bias, rr_linear **out);
+void rr_linear_free(rr_linear *l);
+/* Scratch bytes rr_linear_run needs for up to max_m rows (0 for fp32). */
+size_t rr_linear_scratch_bytes(const rr_linear *l, int max_m);
+/* Bytes of packed weights, scales and bias held. */
+size_t rr_linear_weight_bytes(const rr_linear *l);
+rr_precision rr_linear_precision(const rr_linear *l);
+int rr_linear_n_out(const rr_linear *l);
+int rr_linear_n_in(const rr_linear *l);
+
+/* Y[m, n_out] (row stride ldy) = epilogue(X[m, n_in] (stride ldx) W^T + b [, R (stride ldres)]).
+ * scratch: at least rr_linear_scratch_bytes(l, m) bytes, 64-byte aligned (may be NULL when that is
+ * 0). y must not overlap x or res. pool may be NULL (single thread). */
+void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y, int ldy,
+                   rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool);
+
+/* ------------------------------------------------------------------ attention */
+
+/* Scratch bytes rr_attention needs with a pool of n_threads threads and at most n_seq sequences. */
+size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim);
+
+/* Multi-head self-attention of each sequence of a packed batch (no mask inside a sequence, nothing
+ * across sequences): ctx[t, h*D:(h+1)*D] = softmax(scale * q_t K^T) V over the keys of t's sequence.
+ * qkv [T, 3 n_heads D] with row stride ldqkv; ctx [T, n_heads D] with row stride ldctx. Tiled with
+ * an online softmax: memory does not grow with the sequence length. precision FP32 or BF16 (Q, K, V
+ * and the probabilities rounded to bf16 for the two products; softmax and sums in fp32); INT8 runs
+ * as BF16. Work items are (sequence, head, query tile). k NULL = rr_kern_get(). */
+void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                  int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                  void *scratch, rr_pool *pool);
+
+/* The same for the first token of each sequence only (what a classification head reads, so the
+ * last layer needs no other query): ctx row s (stride ldctx) gets the attention output of row
+ * cu_seqlens[s]. Work items are (sequence, head). Scratch as for rr_attention. */
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool);
+
+/* ------------------------------------------------------------------ element-wise */
+
+/* y[i, :] = LN(x[i, :] + r[i, :]) * g + b over rows of n (r may be NULL; y may alias x or r).
+ * Mean and variance are computed in fp32 in two passes (as PyTorch on CPU); eps added to the
+ * variance. Parallel over rows. */
+void rr_layernorm(const rr_kern_table *k, int rows, int n, const float *x, int ldx, const float *r,
+                  int ldr, const float *g, const float *b, float eps, float *y, int ldy, rr_pool *pool);
+/* x = 0.5 x (1 + erf(x / sqrt 2)) in place, relative error < 1e-6 (tested). */
+void rr_gelu(const rr_kern_table *k, float *x, size_t n);
+/* x = tanh(x) in place, relative error < 1e-6 (tested). */
+void rr_tanh(const rr_kern_table *k, float *x, size_t n);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * linear.c -- packed linear layers: weight packing at load and the threaded driver around the
+ * per-ISA micro-kernels (layouts in kern_int.h).
+ *
+ * rr_linear_run does two parallel passes: (1) for BF16/INT8, convert or quantize the rows of X into
+ * the caller's scratch; (2) split Y into (row block x column block) work items; each item walks its
+ * panels and, inside a panel, its rows MR at a time, so one packed panel is reused from cache by
+ * all rows of the block and the epilogue runs on a tile that is still in L1.
+ */
+#include "kernels/kern_int.h"
+
+#include "core/core.h"
+
+#include <math.h>
+#include <sys/mman.h>
+
+struct rr_linear {
+    const rr_kern_table *k;
+    rr_precision prec;
+    rr_kern_layout lay;
+    int n_out, n_in;
+    int kp, n_panels;
+    size_t panel_bytes;
+    void *w;         /* n_panels * panel_bytes, 64-byte aligned */
+    float *bias;     /* [n_panels * nr], zero-padded */
+    float *wscale;   /* INT8: [n_panels * nr] */
+    int32_t *wsum;   /* INT8: [n_panels * nr] sum_k w8 per channel */
+    int w16;         /* FP32 with the weights stored as bf16 (all exact bf16 values) */
+};
+
+static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Row r of the source weight as fp32 (unaligned source: memcpy per element). */
+static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *out) {
+    const uint8_t *base = (const uint8_t *)w;
+    for (int k = 0; k < n_in; k++) {
+        if (dt == RR_KERN_DTYPE_F32) {
+            memcpy(&out[k], base + ((size_t)r * n_in + k) * 4, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, base + ((size_t)r * n_in + k) * 2, 2);
+            out[k] = dt == RR_KERN_DTYPE_BF16 ? rr_bf16_to_f32(h) : rr_f16_to_f32(h);
+        }
+    }
+}
+
+/* Asks for transparent huge pages on a large buffer before its first touch: packing a model
+ * otherwise spends much of its time in page faults (one per 4 KiB, costly under a hypervisor). */
+static void big_pages(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > b) madvise((void *)b, e - b, MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* True when every float of w (unaligned) is exactly a bf16 value (low 16 bits zero). */
+static int all_bf16(const void *w, size_t n) {
+    const uint8_t *b = w;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, b + 4 * i, 4);
+        if (u & 0xffffu) return 0;
+    }
+    return 1;
+}
+
+rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, rr_kern_dtype wdtype,
+                         int n_out, int n_in, const float *bias, rr_linear **out) {
+    if (!k) k = rr_kern_get();
+    if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(k);
+    if (p != RR_PRECISION_FP32 && p != RR_PRECISION_BF16 && p != RR_PRECISION_INT8)
+        return rr_fail(RR_ERR_INVALID, "linear: unknown precision %d", (int)p);
+    if ((unsigned)wdtype > RR_KERN_DTYPE_BF16) return rr_fail(RR_ERR_INVALID, "linear: unknown weight dtype %d", (int)wdtype);
+    if (!w || n_out <= 0 || n_in <= 0 || n_out > (1 << 24) || n_in > (1 << 24))
+        return rr_fail(RR_ERR_INVALID, "linear: bad shape [%d, %d]", n_out, n_in);
+    rr_linear *l = rr_calloc(1, sizeof *l);
+    float *row = NULL;
+    if (!l) return rr_fail(RR_ERR_NOMEM, "linear: out of memory");
+    l->k = k;
+    l->prec = p;
+    l->lay = k->lay[p];
+    l->n_out = n_out;
+    l->n_in = n_in;
+    const int nr = l->lay.nr, kg = l->lay.kg;
+    RR_ASSERT(p != RR_PRECISION_FP32 || kg == 1); /* the fp32 packing loop below assumes it */
+    l->kp = (n_in + kg - 1) / kg;
+    l->n_panels = (n_out + nr - 1) / nr;
+    /* fp32 weights that are all exact bf16 values (a bf16 checkpoint) are stored as bf16: half the
+     * memory, the same products */
+    l->w16 = p == RR_PRECISION_FP32 && (wdtype == RR_KERN_DTYPE_BF16 || (wdtype == RR_KERN_DTYPE_F32 && all_bf16(w, (size_t)n_out * n_in)));
+    l->panel_bytes = (size_t)l->kp * nr * kg * (l->w16 ? 2 : elem_size(p));
+    size_t ncols = (size_t)l->n_panels * nr;
+    l->w = rr_aligned_alloc(l->panel_bytes * l->n_panels);
+    l->bias = rr_aligned_alloc(ncols * sizeof(float));
+    row = rr_malloc((size_t)nr * n_in * sizeof(float));
+    if (!l->w || !l->bias || !row) goto nomem;
+    big_pages(l->w, l->panel_bytes * l->n_panels);
+    for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)n_out ? bias[j] : 0.f;
+    if (p == RR_PRECISION_INT8) {
+        l->wscale = rr_aligned_alloc(ncols * sizeof(float));
+        l->wsum = rr_aligned_alloc(ncols * sizeof(int32_t));
+        if (!l->wscale || !l->wsum) goto nomem;
+        for (size_t j = 0; j < ncols; j++) l->wscale[j] = 0, l->wsum[j] = 0;
+    }
+    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized) into `row`
+     * ([nr, n_in]), then the panel is written in its own order, sequentially. */
+    for (int pn = 0; pn < l->n_panels; pn++) {
+        int j1 = RR_MIN(nr, n_out - pn * nr);
+        for (int j = 0; j < j1; j++) {
+            int n = pn * nr + j;
+            float *r = row + (size_t)j * n_in;
+            load_row(w, wdtype, n_in, n, r);
+            if (p != RR_PRECISION_INT8) continue;
+            float amax = 0;
+            for (int kk = 0; kk < n_in; kk++) {
+                if (!isfinite(r[kk])) {
+                    rr_free(row);
+                    rr_linear_free(l);
+                    return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
+                }
+                amax = fmaxf(amax, fabsf(r[kk]));
+            }
+            float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
+            int32_t sum = 0;
+            for (int kk = 0; kk < n_in; kk++) {
+                /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
+                float v = (r[kk] * inv + 12582912.f) - 12582912.f;
+                v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+                r[kk] = v;
+                sum += (int32_t)v;
+            }
+            l->wscale[n] = sc;
+            l->wsum[n] = sum;
+        }
+        uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
+        const size_t es = l->w16 ? 2 : elem_size(p);
+        for (int g = 0; g < l->kp; g++) {
+            int q1 = RR_MIN(kg, n_in - g * kg);
+            size_t base = (size_t)g * nr * kg;
+            /* rows past n_out and k past n_in are zero; full groups are overwritten entirely */
+            if (j1 < nr || q1 < kg) memset(panel + base * es, 0, (size_t)nr * kg * es);
+            const float *src = row + (size_t)g * kg;
+            if (p == RR_PRECISION_INT8) {
+                int8_t *d = (int8_t *)panel + base;
+                for (int j = 0; j < j1; j++)
+                    for (int q = 0; q < q1; q++) d[j * kg + q] = (int8_t)src[(size_t)j * n_in + q];
+            } else if (p == RR_PRECISION_BF16 || l->w16) {
+                uint16_t *d = (uint16_t *)panel + base;
+                for (int j = 0; j < j1; j++)
+                    for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
+            } else {
+                float *d = (float *)panel + base;
+                for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
+            }
+        }
+    }
+    rr_free(row);
+    *out = l;
+    return RR_OK;
+nomem:
+    rr_free(row);
+    rr_linear_free(l);
+    return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
+}
+
+void rr_linear_free(rr_linear *l) {
+    if (!l) return;
+    rr_aligned_free(l->w);
+    rr_aligned_free(l->bias);
+    rr_aligned_free(l->wscale);
+    rr_aligned_free(l->wsum);
+    rr_free(l);
+}
+
+/* bytes of one prepared activation row */
+static size_t prep_lda(const rr_linear *l) {
+    return align64((size_t)l->kp * l->lay.kg * elem_size(l->prec));
+}
+
+size_t rr_linear_scratch_bytes(const rr_linear *l, int max_m) {
+    if (!l || l->prec == RR_PRECISION_FP32 || max_m <= 0) return 0;
+    return prep_lda(l) * (size_t)max_m + 2 * align64((size_t)max_m * sizeof(float));
+}
+
+size_t rr_linear_weight_bytes(const rr_linear *l) {
+    if (!l) return 0;
+    size_t ncols = (size_t)l->n_panels * l->lay.nr;
+    return l->panel_bytes * l->n_panels + ncols * 4 * (l->prec == RR_PRECISION_INT8 ? 3 : 1);
+}
+
+rr_precision rr_linear_precision(const rr_linear *l) { return l->prec; }
+int rr_linear_n_out(const rr_linear *l) { return l->n_out; }
+int rr_linear_n_in(const rr_linear *l) { return l->n_in; }
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct {
+    const rr_linear *l;
+    int m;
+    const float *x;
+    int ldx;
+    float *y;
+    int ldy;
+    int epi;
+    const float *res;
+    int ldres;
+    uint8_t *a;     /* prepared rows (BF16/INT8) */
+    size_t lda;
+    float *ascale;  /* INT8 row scales */
+    int32_t *azp;   /* INT8 row zero points */
+    int rows_per_prep;
+    int mb, n_rb;   /* rows per block, row blocks */
+    int pb, n_cb;   /* panels per column block, column blocks */
+    int kc;         /* K groups per chunk */
+} run_job;
+
+static void prep_item(void *arg, int item, int tid) {
+    run_job *j = arg;
+    const rr_linear *l = j->l;
+    int r0 = item * j->rows_per_prep, r1 = RR_MIN(j->m, r0 + j->rows_per_prep);
+    int kpad = l->kp * l->lay.kg;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = j->x + (size_t)r * j->ldx;
+        if (l->prec == RR_PRECISION_BF16)
+            l->k->to_bf16(xr, l->n_in, kpad, (uint16_t *)(j->a + (size_t)r * j->lda));
+        else
+            j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, j->azp + r);
+    }
+}
+
+static void gemm_item(void *arg, int item, int tid) {
+    run_job *j = arg;
+    const rr_linear *l = j->l;
+    const rr_kern_table *k = l->k;
+    const int mr = l->lay.mr, nr = l->lay.nr, kg = l->lay.kg;
+    const size_t es = l->w16 ? 2 : elem_size(l->prec);
+    int rb = item % j->n_rb, cb = item / j->n_rb;
+    int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
+    int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
+    void (*ukr)(const rr_kern_tile *) = l->w16 ? k->ukr_f32_w16 : k->ukr[l->prec];
+    rr_kern_tile t;
+    memset(&t, 0, sizeof t);
+    t.ldc = (size_t)j->ldy;
+    t.epi = j->epi;
+    t.ldres = (size_t)j->ldres;
+    for (int p = p0; p < p1; p++) {
+        int c0 = p * nr;
+        t.n = RR_MIN(nr, l->n_out - c0);
+        t.bias = l->bias + c0;
+        t.b_scale = l->wscale ? l->wscale + c0 : NULL;
+        t.b_sum = l->wsum ? l->wsum + c0 : NULL;
+        const uint8_t *panel = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
+        /* K in chunks of kc groups: the panel chunk stays in L1 while every row of the block uses it */
+        for (int g0 = 0; g0 < l->kp; g0 += j->kc) {
+            t.kp = RR_MIN(j->kc, l->kp - g0);
+            t.first = g0 == 0;
+            t.last = g0 + t.kp == l->kp;
+            t.b = panel + (size_t)g0 * nr * kg * es;
+            for (int r = r0; r < r1; r += mr) {
+                t.m = RR_MIN(mr, r1 - r);
+                if (l->prec == RR_PRECISION_FP32) {
+                    t.a = j->x + (size_t)r * j->ldx + (size_t)g0;
+                    t.lda = (size_t)j->ldx * sizeof(float);
+                } else {
+                    t.a = j->a + (size_t)r * j->lda + (size_t)g0 * kg * es;
+                    t.lda = j->lda;
+                    t.a_scale = j->ascale ? j->ascale + r : NULL;
+                    t.a_zp = j->azp ? j->azp + r : NULL;
+                }
+                t.c = j->y + (size_t)r * j->ldy + c0;
+                t.res = j->res ? j->res + (size_t)r * j->ldres + c0 : NULL;
+                ukr(&t);
+            }
+        }
+    }
+}
+
+void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y, int ldy,
+                   rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool) {
+    if (m <= 0) return;
+    RR_ASSERT(l && x && y && ldx >= l->n_in && ldy >= l->n_out);
+    RR_ASSERT(epi != RR_KERN_EPI_RESIDUAL || (res && ldres >= l->n_out));
+    int nt = rr_pool_size(pool);
+    run_job j;
+    memset(&j, 0, sizeof j);
+    j.l = l, j.m = m, j.x = x, j.ldx = ldx, j.y = y, j.ldy = ldy, j.epi = epi;
+    j.res = epi == RR_KERN_EPI_RESIDUAL ? res : NULL;
+    j.ldres = ldres;
+    if (l->prec != RR_PRECISION_FP32) {
+        RR_ASSERT(scratch);
+        j.a = scratch;
+        j.lda = prep_lda(l);
+        j.ascale = (float *)(j.a + j.lda * (size_t)m);
+        j.azp = (int32_t *)((uint8_t *)j.ascale + align64((size_t)m * sizeof(float)));
+        j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
+        rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
+    }
+    /* K chunks: a panel chunk of about 32 KiB stays in L1 across the rows of a block. Row blocks:
+     * the A block (mb rows of one chunk) about 96 KiB, in L2. */
+    const int mr = l->lay.mr;
+    size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * elem_size(l->prec);
+    j.kc = (int)RR_MAX((size_t)8, ((size_t)32 << 10) / group_bytes);
+    j.kc = RR_MIN(j.kc, l->kp);
+    size_t row_bytes = (size_t)j.kc * l->lay.kg * elem_size(l->prec);
+    int mb = (int)RR_MAX((size_t)1, ((size_t)96 << 10) / row_bytes);
+    mb = RR_MAX(mr, RR_MIN(mb, 256) / mr * mr);
+    mb = RR_MIN(mb, (m + mr - 1) / mr * mr);
+    j.mb = mb;
+    j.n_rb = (m + mb - 1) / mb;
+    /* Column blocks: enough items that every thread gets several (load balance). */
+    int target = 4 * nt;
+    int n_cb = RR_MAX(1, RR_MIN(l->n_panels, (target + j.n_rb - 1) / j.n_rb));
+    if (nt == 1) n_cb = 1;
+    j.pb = (l->n_panels + n_cb - 1) / n_cb;
+    j.n_cb = (l->n_panels + j.pb - 1) / j.pb;
+    rr_pool_run(pool, j.n_rb * j.n_cb, gemm_item, &j);
+}

@@ -1,0 +1,37 @@
+/*
+ * x86_avx2.c -- the AVX2 + FMA kernel table (Haswell and later, Zen 1 and later): the generic
+ * vector kernels of kern_gen.h at 8 floats per vector. Micro-kernel 6 x 16 (12 ymm accumulators of
+ * the 16); bf16 weights are widened to fp32 in registers; int8 multiplies in int32 lanes.
+ * Compiled with ISA_x86_avx2 flags; only called after dispatch.c has checked the CPU and OS.
+ */
+#include <immintrin.h>
+
+#define VW 8
+#define GEN_MR 6
+#define GEN_NRV 2
+#define GEN_ATT_RB 1
+#define VSET1(x) _mm256_set1_ps(x)
+
+typedef float vf8_ __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {
+    return (vf8_)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+}
+
+#include "kernels/kern_gen.h"
+
+const rr_kern_table rr_kern_avx2 = {
+    .name = "avx2",
+    .isa = RR_KERN_ISA_AVX2,
+    .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
+            [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 1},
+            [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 1}},
+    .native_bf16 = 0,
+    .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_bf16, [RR_PRECISION_INT8] = gen_ukr_int8},
+    .ukr_f32_w16 = gen_ukr_f32_w16,
+    .to_bf16 = gen_to_bf16,
+    .quant_row = gen_quant_row,
+    .attn = gen_attn,
+    .layernorm = gen_layernorm,
+    .gelu = gen_gelu,
+    .tanh_ = gen_tanh,
+};

@@ -1,0 +1,286 @@
+/*
+ * x86_avx512bf16.c -- the AVX512_BF16 + AVX512_VNNI kernel table (Cooper Lake, Sapphire Rapids,
+ * Zen 4): fp32, attention and element-wise kernels from kern_gen.h at 16 floats per vector, plus
+ * native micro-kernels for the two low precisions:
+ *   bf16  vdpbf16ps: each lane adds a[2g] b[2g] + a[2g+1] b[2g+1] in fp32, so weights are packed in
+ *         k pairs (KG 2) and one broadcast dword of A feeds 16 channels;
+ *   int8  vpdpbusd: u8 x s8 in groups of 4 k (KG 4): the uint8 activations with their zero point
+ *         (kernels.h) go in as they are; zp * sum_k w8 is subtracted before scaling.
+ * Both run 8 rows x 48 channels (24 zmm accumulators).
+ * Compiled with ISA_x86_avx512bf16 flags; only called after dispatch.c has checked the CPU and OS.
+ */
+#include <immintrin.h>
+
+#define VW 16
+#define GEN_MR 8
+#define GEN_NRV 3
+#define GEN_ATT_RB 4
+#define VSET1(x) _mm512_set1_ps(x)
+
+typedef float vf16_ __attribute__((vector_size(64)));
+static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ c) {
+    return (vf16_)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+
+#include "kernels/kern_gen.h"
+
+/* The 8 x 48 k-loop in inline assembly: GCC shuffles the 24 accumulators of the destructive
+ * vdpbf16ps / vpdpbusd between registers and the stack when written with intrinsics (measured: half
+ * the rate). zmm8..31 accumulate row i, vector v in zmm(8 + 3i + v); zmm0..2 hold the panel's three
+ * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. On return
+ * tile[i][0:48] holds the raw sums (fp32 for bf16, int32 for int8). */
+#define UKR_ROW(OP, A, BR, C0, C1, C2)                                                             \
+    "vpbroadcastd (%[" A "],%[off]), %%" BR "\n\t"                                                 \
+    OP " %%zmm0, %%" BR ", %%" C0 "\n\t"                                                           \
+    OP " %%zmm1, %%" BR ", %%" C1 "\n\t"                                                           \
+    OP " %%zmm2, %%" BR ", %%" C2 "\n\t"
+#define UKR_LOAD3(off, a, b, c)                                                                    \
+    "vmovdqu32 " #off "+0(%[tile]), %%" a "\n\t"                                                   \
+    "vmovdqu32 " #off "+64(%[tile]), %%" b "\n\t"                                                  \
+    "vmovdqu32 " #off "+128(%[tile]), %%" c "\n\t"
+#define UKR_STORE3(off, a, b, c)                                                                   \
+    "vmovdqu32 %%" a ", " #off "+0(%[tile])\n\t"                                                   \
+    "vmovdqu32 %%" b ", " #off "+64(%[tile])\n\t"                                                  \
+    "vmovdqu32 %%" c ", " #off "+128(%[tile])\n\t"
+#define UKR_ASM(OP)                                                                                \
+    __asm__ volatile(                                                                              \
+        UKR_LOAD3(0, "zmm8", "zmm9", "zmm10") UKR_LOAD3(192, "zmm11", "zmm12", "zmm13")            \
+        UKR_LOAD3(384, "zmm14", "zmm15", "zmm16") UKR_LOAD3(576, "zmm17", "zmm18", "zmm19")        \
+        UKR_LOAD3(768, "zmm20", "zmm21", "zmm22") UKR_LOAD3(960, "zmm23", "zmm24", "zmm25")        \
+        UKR_LOAD3(1152, "zmm26", "zmm27", "zmm28") UKR_LOAD3(1344, "zmm29", "zmm30", "zmm31")      \
+        "test %[n], %[n]\n\t"                                                                      \
+        "jz 2f\n\t"                                                                                \
+        ".p2align 5\n"                                                                             \
+        "1:\n\t"                                                                                   \
+        "vmovdqu64 (%[b]), %%zmm0\n\t"                                                             \
+        "vmovdqu64 64(%[b]), %%zmm1\n\t"                                                           \
+        "vmovdqu64 128(%[b]), %%zmm2\n\t"                                                          \
+        UKR_ROW(OP, "a0", "zmm3", "zmm8", "zmm9", "zmm10")                                         \
+        UKR_ROW(OP, "a1", "zmm4", "zmm11", "zmm12", "zmm13")                                       \
+        UKR_ROW(OP, "a2", "zmm5", "zmm14", "zmm15", "zmm16")                                       \
+        UKR_ROW(OP, "a3", "zmm6", "zmm17", "zmm18", "zmm19")                                       \
+        UKR_ROW(OP, "a4", "zmm7", "zmm20", "zmm21", "zmm22")                                       \
+        UKR_ROW(OP, "a5", "zmm3", "zmm23", "zmm24", "zmm25")                                       \
+        UKR_ROW(OP, "a6", "zmm4", "zmm26", "zmm27", "zmm28")                                       \
+        UKR_ROW(OP, "a7", "zmm5", "zmm29", "zmm30", "zmm31")                                       \
+        "add $4, %[off]\n\t"                                                                       \
+        "add $192, %[b]\n\t"                                                                       \
+        "dec %[n]\n\t"                                                                             \
+        "jnz 1b\n"                                                                                 \
+        "2:\n\t"                                                                                   \
+        UKR_STORE3(0, "zmm8", "zmm9", "zmm10") UKR_STORE3(192, "zmm11", "zmm12", "zmm13")          \
+        UKR_STORE3(384, "zmm14", "zmm15", "zmm16") UKR_STORE3(576, "zmm17", "zmm18", "zmm19")      \
+        UKR_STORE3(768, "zmm20", "zmm21", "zmm22") UKR_STORE3(960, "zmm23", "zmm24", "zmm25")      \
+        UKR_STORE3(1152, "zmm26", "zmm27", "zmm28") UKR_STORE3(1344, "zmm29", "zmm30", "zmm31")    \
+        : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n)                                                \
+        : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [a4] "r"(a[4]),          \
+          [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile)                         \
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",  \
+          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
+          "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
+          "zmm31", "cc", "memory")
+
+_Static_assert(GEN_MR == 8 && GEN_NRV == 3, "the assembly kernels are 8 x 48");
+
+static void ukr_rows(const rr_kern_tile *t, const uint8_t **a) {
+    for (int i = 0; i < GEN_MR; i++) a[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+}
+
+/* The tile starts from zero or from the partial sums in C (rows < m, columns < n). */
+static void tile_init(const rr_kern_tile *t, float *tile) {
+    if (t->first) {
+        memset(tile, 0, sizeof(float) * GEN_MR * GEN_NR);
+        return;
+    }
+    for (int i = 0; i < t->m; i++) memcpy(tile + i * GEN_NR, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
+}
+
+static void ukr_bf16_dp(const rr_kern_tile *t) {
+    const uint8_t *a[GEN_MR];
+    ukr_rows(t, a);
+    float tile[GEN_MR * GEN_NR] __attribute__((aligned(64)));
+    tile_init(t, tile);
+    const uint8_t *b = t->b;
+    size_t off = 0, n = (size_t)t->kp;
+    UKR_ASM("vdpbf16ps");
+    for (int i = 0; i < t->m; i++) {
+        vf acc[GEN_NRV];
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(tile + i * GEN_NR + v * VW);
+        if (t->last) finish_row(t, i, acc);
+        else store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
+    }
+}
+
+static void ukr_int8_vnni(const rr_kern_tile *t) {
+    const uint8_t *a[GEN_MR];
+    ukr_rows(t, a);
+    float tile[GEN_MR * GEN_NR] __attribute__((aligned(64))); /* int32 bit patterns */
+    tile_init(t, tile);
+    const uint8_t *b = t->b;
+    size_t off = 0, n = (size_t)t->kp;
+    UKR_ASM("vpdpbusd");
+    for (int i = 0; i < t->m; i++) {
+        vi acc[GEN_NRV];
+        memcpy(acc, tile + i * GEN_NR, sizeof acc);
+        finish_row_i32(t, i, acc);
+    }
+}
+
+/* Nearest-even rounding in hardware (vcvtneps2bf16); the tail and kpad padding in C. */
+static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        memcpy(y + i, &h, 32);
+    }
+    for (; i < n; i++) y[i] = rr_f32_to_bf16(x[i]);
+    for (; i < kpad; i++) y[i] = 0;
+}
+
+/* ------------------------------------------------------------------ bf16 attention */
+
+/* Attention in bf16 mode for head_dim 64 with vdpbf16ps for both products (other cases: the
+ * generic kernel). Same tiling and online softmax as gen_attn; the operands are laid out in k pairs:
+ *   Qb [QT][32] dwords   (q[2g], q[2g+1]) of each query row
+ *   Kp [32][KT][2] bf16  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one dim pair -> S over keys
+ *   Vp [KT/2][64][2] bf16 (v_{2h}[d], v_{2h+1}[d]): one zmm = 16 dims of one key pair -> O over dims
+ *   Pb [QT][KT/2] dwords  probabilities of key pairs, rounded to bf16 */
+static void attn_bf16_d64(const rr_kern_attn *a) {
+    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT };
+    float *base = a->scratch;
+    uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
+    uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
+    uint16_t *Vp = (uint16_t *)(base + QT * D + D * KT); /* KT * 64 bf16 */
+    float *S = base + QT * D + 2 * D * KT;               /* [QT][KT] */
+    float *O = S + QT * KT;                              /* [QT][64] */
+    float *mx = O + QT * D, *l = mx + QT;
+    uint16_t *Pb = (uint16_t *)S; /* rows of KT bf16 written over the first half of each S row */
+    const int nq = a->nq, nqr = (nq + 3) & ~3;
+    for (int i = 0; i < nqr; i++) {
+        if (i < nq) {
+            const float *q = a->q + (size_t)i * a->ld;
+            __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(q));
+            __m512bh hi = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 48), _mm512_loadu_ps(q + 32));
+            memcpy(Qb + i * D, &lo, 64);
+            memcpy(Qb + i * D + 32, &hi, 64);
+        } else {
+            memset(Qb + i * D, 0, D * 2);
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+        memset(O + i * D, 0, D * 4);
+    }
+    for (int j0 = 0; j0 < a->nk; j0 += KT) {
+        const int nkt = RR_MIN(KT, a->nk - j0);
+        for (int jj = 0; jj < KT; jj++) {
+            uint16_t kb[D], vrow[D];
+            if (jj < nkt) {
+                const float *kr = a->k + (size_t)(j0 + jj) * a->ld, *vr = a->v + (size_t)(j0 + jj) * a->ld;
+                __m512bh k0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 16), _mm512_loadu_ps(kr));
+                __m512bh k1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 48), _mm512_loadu_ps(kr + 32));
+                __m512bh v0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 16), _mm512_loadu_ps(vr));
+                __m512bh v1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 48), _mm512_loadu_ps(vr + 32));
+                memcpy(kb, &k0, 64), memcpy(kb + 32, &k1, 64);
+                memcpy(vrow, &v0, 64), memcpy(vrow + 32, &v1, 64);
+            } else {
+                memset(kb, 0, sizeof kb), memset(vrow, 0, sizeof vrow);
+            }
+            /* Kp[g][jj][0..1] = k[2g..2g+1] (one dword per dim pair) */
+            const uint32_t *kd = (const uint32_t *)kb;
+            uint32_t *kpd = (uint32_t *)Kp;
+            for (int g = 0; g < D / 2; g++) kpd[g * KT + jj] = kd[g];
+            /* Vp[jj/2][d][jj&1] */
+            uint16_t *vp = Vp + (size_t)(jj >> 1) * D * 2 + (jj & 1);
+            for (int d = 0; d < D; d++) vp[d * 2] = vrow[d];
+        }
+        /* S = scale * Q K^T, 4 rows x 64 keys per block */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+            const uint32_t *qd = (const uint32_t *)Qb;
+            for (int g = 0; g < D / 2; g++) {
+                __m512bh kv[4];
+                for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(Kp + (size_t)g * KT * 2 + v * 32);
+                for (int r = 0; r < 4; r++) {
+                    __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
+                    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                }
+            }
+            __m512 sc = _mm512_set1_ps(a->scale);
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) _mm512_storeu_ps(S + (i0 + r) * KT + v * 16, _mm512_mul_ps(acc[r][v], sc));
+        }
+        /* online softmax; P to bf16 pairs */
+        for (int i = 0; i < nqr; i++) {
+            float *srow = S + i * KT;
+            if (i >= nq) {
+                memset(srow, 0, KT * 4);
+                continue;
+            }
+            for (int jj = nkt; jj < KT; jj++) srow[jj] = -INFINITY;
+            vf vmx = vset1(mx[i]);
+            for (int v = 0; v < 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
+            float m = vhmax(vmx);
+            float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
+            mx[i] = m;
+            vf sum = {0}, p[4];
+            for (int v = 0; v < 4; v++) {
+                p[v] = vexp(vload(srow + v * 16) - m);
+                sum += p[v];
+            }
+            l[i] = l[i] * corr + vhsum(sum);
+            __m512bh p0 = _mm512_cvtne2ps_pbh((__m512)p[1], (__m512)p[0]);
+            __m512bh p1 = _mm512_cvtne2ps_pbh((__m512)p[3], (__m512)p[2]);
+            memcpy(Pb + (size_t)i * KT * 2, &p0, 64); /* row i of Pb at the start of row i of S */
+            memcpy(Pb + (size_t)i * KT * 2 + 32, &p1, 64);
+            if (corr != 1.f)
+                for (int v = 0; v < 4; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
+        }
+        /* O += P V, 4 rows x 64 dims per block */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + v * 16);
+            for (int h = 0; h < KT / 2; h++) {
+                __m512bh vv[4];
+                for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + v * 32);
+                for (int r = 0; r < 4; r++) {
+                    uint32_t pp;
+                    memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
+                    __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+                    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + v * 16, acc[r][v]);
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        __m512 inv = _mm512_set1_ps(1.f / l[i]);
+        float *out = a->o + (size_t)i * a->ldo;
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * D + v * 16), inv));
+    }
+}
+
+static void attn_native(const rr_kern_attn *a) {
+    if (a->bf16 && a->d == 64) attn_bf16_d64(a);
+    else gen_attn(a);
+}
+
+const rr_kern_table rr_kern_avx512bf16 = {
+    .name = "avx512bf16",
+    .isa = RR_KERN_ISA_AVX512BF16,
+    .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
+            [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 2},
+            [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 4}},
+    .native_bf16 = 1,
+    .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = ukr_bf16_dp, [RR_PRECISION_INT8] = ukr_int8_vnni},
+    .ukr_f32_w16 = gen_ukr_f32_w16,
+    .to_bf16 = to_bf16_native,
+    .quant_row = gen_quant_row,
+    .attn = attn_native,
+    .layernorm = gen_layernorm,
+    .gelu = gen_gelu,
+    .tanh_ = gen_tanh,
+};

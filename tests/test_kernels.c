@@ -1,0 +1,549 @@
+/*
+ * test_kernels.c -- every kernel table this CPU runs, forced in-process one by one, against plain
+ * double-precision references: packed linear layers (each precision, source dtype and epilogue, on
+ * ragged shapes), attention over packed batches of lengths 1..600 (across tile boundaries),
+ * LayerNorm, GELU and tanh; plus the thread pool under contention and the dispatch API.
+ *
+ * Tolerances, from the arithmetic each precision promises (kernels.h):
+ *   fp32   |y - ref| <= 1e-5 * mag, mag = sum_k |x_k w_k| + |b| (fp32 accumulation over K <= 3072
+ *          terms with random signs stays well under this; a wrong index or a lost tail is O(mag)).
+ *   bf16   the reference uses the same bf16-rounded x and w, so only fp32 accumulation differs:
+ *          1e-5 * mag again; and vs the unrounded fp32 math, 2 * 2^-8 * mag (two roundings of 2^-9).
+ *   int8   the reference quantizes exactly as specified, so the integer dot products agree and only
+ *          the fp32 scaling differs: 1e-5 * mag (mag = s_x s_w sum |(x8 - z) w8|); vs fp32 math, the
+ *          quantization error bound (s_x / 2) sum|w| + (s_w / 2) sum|x| + (s_x s_w / 4) K.
+ *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
+ *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
+ *   probabilities.
+ */
+#include "check.h"
+
+#include "core/core.h"
+#include "kernels/kern_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ helpers */
+
+static uint64_t g_rng = 88172645463325252ull;
+static double urand(void) { /* [0, 1) */
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+static float srand1(void) { return (float)(urand() * 2 - 1); }
+
+static double gelu_d(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+
+static double bf(float x) { return (double)rr_bf16_to_f32(rr_f32_to_bf16(x)); }
+
+/* The tables to test: every ISA this CPU runs that has a table. */
+static int tables(const rr_kern_table **out) {
+    int n = 0;
+    for (int i = 0; i < RR_KERN_ISA_COUNT; i++) {
+        const rr_kern_table *t = rr_kern_table_for((rr_kern_isa)i);
+        if (t) out[n++] = t;
+    }
+    return n;
+}
+
+static const char *prec_name(rr_precision p) {
+    return p == RR_PRECISION_FP32 ? "fp32" : p == RR_PRECISION_BF16 ? "bf16" : "int8";
+}
+
+/* Weights: symmetric per channel, scale = amax / 127, inv = 1 / scale in float, round half to
+ * even (kernels.h). */
+static float quant(const float *x, int n, int *q) {
+    float amax = 0;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float s = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / s;
+    for (int i = 0; i < n; i++) {
+        long v = lrintf(x[i] * inv);
+        q[i] = (int)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------ linear */
+
+/* Activations: asymmetric uint8 per row with a zero point (kernels.h). */
+static float quant_act(const float *x, int n, int *q, int *zp) {
+    float lo = 0, hi = 0;
+    for (int i = 0; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    float s = hi > lo ? (hi - lo) / 255.f : 1.f, inv = 1.f / s;
+    long z = lrintf(-lo * inv);
+    z = z < 0 ? 0 : z > 255 ? 255 : z;
+    for (int i = 0; i < n; i++) {
+        long v = lrintf(x[i] * inv) + z;
+        q[i] = (int)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    *zp = (int)z;
+    return s;
+}
+
+typedef struct {
+    int m, n, k;
+} shape;
+
+/* Runs one (table, precision, dtype, epilogue, shape) case; returns the number of bad elements. */
+static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt, int epi, shape sh, rr_pool *pool) {
+    const int M = sh.m, N = sh.n, K = sh.k, ldx = K + 3, ldy = N + 5, ldr = N + 2;
+    float *w = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+    uint8_t *wsrc = malloc((size_t)N * K * 4 + 1); /* +1: pass a misaligned pointer */
+    float *x = malloc(sizeof(float) * M * ldx), *y = malloc(sizeof(float) * M * ldy);
+    float *r = malloc(sizeof(float) * M * ldr);
+    for (int i = 0; i < N * K; i++) w[i] = srand1() * 0.5f;
+    for (int i = 0; i < N; i++) b[i] = srand1();
+    for (int i = 0; i < M * ldx; i++) x[i] = srand1() * 2;
+    for (int i = 0; i < M * ldr; i++) r[i] = srand1();
+    for (int i = 0; i < M * ldy; i++) y[i] = 12345.f;
+    /* the source weights in their dtype; w becomes what the source decodes to */
+    uint8_t *src = wsrc + 1;
+    for (int i = 0; i < N * K; i++) {
+        if (dt == RR_KERN_DTYPE_F32) {
+            memcpy(src + 4 * (size_t)i, &w[i], 4);
+        } else if (dt == RR_KERN_DTYPE_BF16) {
+            uint16_t h = rr_f32_to_bf16(w[i]);
+            memcpy(src + 2 * (size_t)i, &h, 2);
+            w[i] = rr_bf16_to_f32(h);
+        } else { /* f16: multiples of 2^-10 in [-0.5, 0.5] are exact */
+            float v = roundf(w[i] * 1024.f) / 1024.f;
+            uint16_t h;
+            if (v == 0) h = 0;
+            else {
+                int e;
+                float mant = frexpf(fabsf(v), &e); /* v = mant 2^e, mant in [0.5, 1) */
+                int m11 = (int)lrintf(mant * 2048.f); /* 11 bits with the implicit one */
+                int ex = e - 1 + 15;
+                if (ex <= 0) { /* subnormal: value = m 2^-24 */
+                    h = (uint16_t)lrintf(fabsf(v) * 16777216.f);
+                } else {
+                    h = (uint16_t)((ex << 10) | (m11 & 0x3ff));
+                }
+                if (v < 0) h |= 0x8000;
+            }
+            memcpy(src + 2 * (size_t)i, &h, 2);
+            w[i] = rr_f16_to_f32(h);
+            REQUIRE(w[i] == v);
+        }
+    }
+    rr_linear *l = NULL;
+    REQUIRE(rr_linear_pack(t, p, src, dt, N, K, b, &l) == RR_OK);
+    CHECK(rr_linear_precision(l) == p);
+    size_t sb = rr_linear_scratch_bytes(l, M);
+    void *scratch = sb ? rr_aligned_alloc(sb) : NULL;
+    rr_linear_run(l, M, x, ldx, y, ldy, epi, r, ldr, scratch, pool);
+    int bad = 0;
+    int *qx = malloc(sizeof(int) * K), *qw = malloc(sizeof(int) * K);
+    float *sw = malloc(sizeof(float) * N);
+    int *qwall = malloc(sizeof(int) * N * K);
+    if (p == RR_PRECISION_INT8)
+        for (int j = 0; j < N; j++) sw[j] = quant(w + (size_t)j * K, K, qwall + (size_t)j * K);
+    for (int i = 0; i < M && bad < 5; i++) {
+        const float *xi = x + (size_t)i * ldx;
+        int zx = 0;
+        float sx = p == RR_PRECISION_INT8 ? quant_act(xi, K, qx, &zx) : 0;
+        for (int j = 0; j < N; j++) {
+            const float *wj = w + (size_t)j * K;
+            double acc = 0, mag = fabs(b[j]), exact = 0, sumw = 0, sumx = 0;
+            if (p == RR_PRECISION_INT8) {
+                long long dot = 0;
+                for (int k = 0; k < K; k++) {
+                    dot += (long long)(qx[k] - zx) * qwall[(size_t)j * K + k];
+                    mag += fabs((double)(qx[k] - zx) * qwall[(size_t)j * K + k]) * sx * sw[j];
+                }
+                acc = (double)dot * sx * sw[j];
+            } else {
+                for (int k = 0; k < K; k++) {
+                    double xv = p == RR_PRECISION_BF16 ? bf(xi[k]) : xi[k];
+                    double wv = p == RR_PRECISION_BF16 ? bf(wj[k]) : wj[k];
+                    acc += xv * wv;
+                    mag += fabs(xv * wv);
+                }
+            }
+            for (int k = 0; k < K; k++) {
+                exact += (double)xi[k] * wj[k];
+                sumw += fabs(wj[k]);
+                sumx += fabs(xi[k]);
+            }
+            acc += b[j];
+            exact += b[j];
+            double tol = 1e-5 * mag + 1e-6;
+            double tol_exact = p == RR_PRECISION_FP32   ? tol
+                               : p == RR_PRECISION_BF16 ? 2 * 0.00390625 * (mag + sumw * sumx * 0) + tol
+                                                        : sx / 2 * sumw + (double)sw[j] / 2 * sumx +
+                                                              (double)sx * sw[j] / 4 * K + tol;
+            if (p == RR_PRECISION_BF16) {
+                double m2 = fabs(b[j]);
+                for (int k = 0; k < K; k++) m2 += fabs((double)xi[k] * wj[k]);
+                tol_exact = 2 * 0.00390625 * m2 + tol;
+            }
+            double ref = acc, ref_exact = exact;
+            if (epi == RR_KERN_EPI_GELU) {
+                ref = gelu_d(acc);
+                ref_exact = gelu_d(exact);
+                tol = 1.13 * tol + 1e-6 * fabs(ref);
+                tol_exact = 1.13 * tol_exact + 1e-6 * fabs(ref);
+            } else if (epi == RR_KERN_EPI_RESIDUAL) {
+                ref += r[(size_t)i * ldr + j];
+                ref_exact += r[(size_t)i * ldr + j];
+                tol += 1e-7 * fabs(ref);
+                tol_exact += 1e-7 * fabs(ref);
+            }
+            double got = y[(size_t)i * ldy + j];
+            if (!(fabs(got - ref) <= tol) || !(fabs(got - ref_exact) <= tol_exact)) {
+                if (bad++ < 3)
+                    rr_test_fail(__FILE__, __LINE__,
+                                 "%s %s dt%d epi%d M=%d N=%d K=%d y[%d,%d] = %.8g, ref %.8g (tol %.3g), exact %.8g (tol %.3g)",
+                                 t->name, prec_name(p), (int)dt, epi, M, N, K, i, j, got, ref, tol, ref_exact, tol_exact);
+            }
+        }
+        /* the padding columns past N must be untouched */
+        for (int j = N; j < ldy; j++)
+            if (y[(size_t)i * ldy + j] != 12345.f && bad++ < 3)
+                rr_test_fail(__FILE__, __LINE__, "%s %s: wrote past N at [%d,%d]", t->name, prec_name(p), i, j);
+    }
+    free(qx), free(qw), free(sw), free(qwall);
+    rr_aligned_free(scratch);
+    rr_linear_free(l);
+    free(w), free(b), free(wsrc), free(x), free(y), free(r);
+    return bad;
+}
+
+RR_TEST(kern_linear_all_tables) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    REQUIRE(nt >= 1);
+    rr_pool *pool = NULL;
+    REQUIRE(rr_pool_new(3, &pool) == RR_OK);
+    static const shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {3, 50, 1},   {13, 97, 67}, {37, 130, 300},
+                                   {9, 48, 768}, {17, 49, 129}, {70, 96, 64}, {2, 200, 31}, {8, 144, 258},
+                                   {5, 20, 1700}, {300, 50, 40}};
+    for (int ti = 0; ti < nt; ti++) {
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
+            for (size_t s = 0; s < RR_ARRAY_LEN(shapes); s++) {
+                int epi = (int)(s % 3);
+                rr_kern_dtype dt = (rr_kern_dtype)((s + (size_t)p) % 3);
+                int bad = linear_case(ts[ti], (rr_precision)p, dt, epi, shapes[s], s % 2 ? pool : NULL);
+                CHECK_MSG(bad == 0, "%s %s shape %zu: %d bad", ts[ti]->name, prec_name((rr_precision)p), s, bad);
+            }
+            /* every epilogue on one bigger ragged shape, threaded */
+            for (int epi = 0; epi < 3; epi++) {
+                shape sh = {29 + epi, 161, 203};
+                CHECK(linear_case(ts[ti], (rr_precision)p, RR_KERN_DTYPE_F32, epi, sh, pool) == 0);
+            }
+        }
+    }
+    rr_pool_free(pool);
+}
+
+RR_TEST(kern_linear_random_shapes) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    rr_pool *pool = NULL;
+    REQUIRE(rr_pool_new(2, &pool) == RR_OK);
+    for (int it = 0; it < 12; it++) {
+        shape sh = {1 + (int)(urand() * 40), 1 + (int)(urand() * 120), 1 + (int)(urand() * 200)};
+        rr_precision p = (rr_precision)(1 + it % 3);
+        for (int ti = 0; ti < nt; ti++)
+            CHECK(linear_case(ts[ti], p, (rr_kern_dtype)(it % 3), (it / 3) % 3, sh, pool) == 0);
+    }
+    rr_pool_free(pool);
+}
+
+RR_TEST(kern_linear_bad_args) {
+    rr_linear *l = NULL;
+    float w[4] = {1, 2, 3, 4};
+    CHECK(rr_linear_pack(NULL, RR_PRECISION_FP32, w, RR_KERN_DTYPE_F32, 0, 4, NULL, &l) == RR_ERR_INVALID);
+    CHECK(rr_linear_pack(NULL, (rr_precision)9, w, RR_KERN_DTYPE_F32, 1, 4, NULL, &l) == RR_ERR_INVALID);
+    CHECK(rr_linear_pack(NULL, RR_PRECISION_FP32, NULL, RR_KERN_DTYPE_F32, 1, 4, NULL, &l) == RR_ERR_INVALID);
+    float wn[2] = {1, NAN};
+    CHECK(rr_linear_pack(NULL, RR_PRECISION_INT8, wn, RR_KERN_DTYPE_F32, 1, 2, NULL, &l) == RR_ERR_FORMAT);
+    CHECK(l == NULL);
+    /* allocation failures leave nothing behind */
+    for (long n = 1; n < 8; n++) {
+        rr_alloc_fail_after(n);
+        rr_status st = rr_linear_pack(NULL, RR_PRECISION_INT8, w, RR_KERN_DTYPE_F32, 2, 2, NULL, &l);
+        rr_alloc_fail_after(0);
+        if (st == RR_OK) {
+            rr_linear_free(l);
+            break;
+        }
+        CHECK(st == RR_ERR_NOMEM);
+    }
+    rr_linear_free(NULL);
+    CHECK(rr_linear_pack(NULL, RR_PRECISION_AUTO, w, RR_KERN_DTYPE_F32, 2, 2, NULL, &l) == RR_OK);
+    CHECK(rr_linear_precision(l) == rr_kern_auto_precision(rr_kern_get()));
+    CHECK(rr_linear_weight_bytes(l) > 0);
+    rr_linear_free(l);
+}
+
+/* ------------------------------------------------------------------ attention */
+
+/* Naive per-sequence softmax attention in double; returns bad element count. */
+static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, int n_seq, int n_heads, int d,
+                     rr_pool *pool) {
+    int cu[64];
+    cu[0] = 0;
+    for (int s = 0; s < n_seq; s++) cu[s + 1] = cu[s] + lens[s];
+    const int T = cu[n_seq], H = n_heads * d, ld = 3 * H + 1, ldo = H + 3;
+    float *qkv = malloc(sizeof(float) * (size_t)T * ld), *ctx = malloc(sizeof(float) * (size_t)T * ldo);
+    for (size_t i = 0; i < (size_t)T * ld; i++) qkv[i] = srand1() * 2.5f;
+    for (size_t i = 0; i < (size_t)T * ldo; i++) ctx[i] = 777.f;
+    float scale = 1.f / sqrtf((float)d);
+    size_t sb = rr_attention_scratch_bytes(rr_pool_size(pool), n_seq, d);
+    void *scratch = rr_aligned_alloc(sb);
+    rr_attention(t, qkv, ld, cu, n_seq, n_heads, d, scale, ctx, ldo, p, scratch, pool);
+    int bf16 = p != RR_PRECISION_FP32;
+    int bad = 0;
+    double *sc = malloc(sizeof(double) * 1024);
+    for (int s = 0; s < n_seq && bad < 5; s++) {
+        for (int h = 0; h < n_heads; h++) {
+            for (int i = cu[s]; i < cu[s + 1]; i++) {
+                const float *q = qkv + (size_t)i * ld + h * d;
+                double mx = -1e300;
+                for (int j = cu[s]; j < cu[s + 1]; j++) {
+                    const float *k = qkv + (size_t)j * ld + H + h * d;
+                    double dot = 0;
+                    for (int e = 0; e < d; e++) dot += (bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e]);
+                    sc[j - cu[s]] = dot * scale;
+                    if (sc[j - cu[s]] > mx) mx = sc[j - cu[s]];
+                }
+                double sum = 0;
+                for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int e = 0; e < d; e++) {
+                    double o = 0, mag = 0;
+                    for (int j = cu[s]; j < cu[s + 1]; j++) {
+                        double v = qkv[(size_t)j * ld + 2 * H + h * d + e];
+                        if (bf16) v = bf((float)v);
+                        o += sc[j - cu[s]] / sum * v;
+                        mag += sc[j - cu[s]] / sum * fabs(v);
+                    }
+                    double tol = 2e-5 * mag + 1e-6 + (bf16 ? 0.00390625 * mag : 0);
+                    double got = ctx[(size_t)i * ldo + h * d + e];
+                    if (!(fabs(got - o) <= tol) && bad++ < 3)
+                        rr_test_fail(__FILE__, __LINE__, "%s %s seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
+                                     t->name, prec_name(p), s, lens[s], h, i - cu[s], e, got, o);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < T; i++)
+        for (int e = H; e < ldo; e++)
+            if (ctx[(size_t)i * ldo + e] != 777.f && bad++ < 3)
+                rr_test_fail(__FILE__, __LINE__, "%s: wrote past H at row %d", t->name, i);
+    free(sc);
+    rr_aligned_free(scratch);
+    free(qkv), free(ctx);
+    return bad;
+}
+
+RR_TEST(kern_attention_all_tables) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    rr_pool *pool = NULL;
+    REQUIRE(rr_pool_new(2, &pool) == RR_OK);
+    static const int lens[] = {1, 2, 31, 32, 33, 63, 64, 65, 127, 129, 300, 600};
+    static const int lens2[] = {5, 17, 96};
+    for (int ti = 0; ti < nt; ti++) {
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
+            CHECK(attn_case(ts[ti], (rr_precision)p, lens, (int)RR_ARRAY_LEN(lens), 2, 64, pool) == 0);
+            CHECK(attn_case(ts[ti], (rr_precision)p, lens2, 3, 3, 40, NULL) == 0);
+            CHECK(attn_case(ts[ti], (rr_precision)p, lens2, 3, 1, 16, pool) == 0);
+            CHECK(attn_case(ts[ti], (rr_precision)p, lens2 + 2, 1, 2, 8, pool) == 0);
+        }
+    }
+    rr_pool_free(pool);
+}
+
+/* ------------------------------------------------------------------ element-wise */
+
+RR_TEST(kern_gelu_tanh_accuracy) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    enum { N = 200003 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = -12.f + 24.f * (float)i / (N - 1);
+    x[0] = 0, x[1] = -0.f, x[2] = 1e-30f, x[3] = -1e-20f, x[4] = 0.5f * sqrtf(2.f), x[5] = -0.5f * sqrtf(2.f);
+    for (int ti = 0; ti < nt; ti++) {
+        memcpy(y, x, sizeof(float) * N);
+        rr_gelu(ts[ti], y, N);
+        double worst = 0;
+        int wi = 0;
+        for (int i = 0; i < N; i++) {
+            double ref = gelu_d(x[i]);
+            double err = ref == 0 ? fabs(y[i]) : fabs(y[i] - ref) / fabs(ref);
+            if (fabs(ref) < 1e-37) err = fabs(y[i]) < 1e-36 ? 0 : 1;
+            if (err > worst) worst = err, wi = i;
+        }
+        CHECK_MSG(worst < 1e-6, "%s gelu: max relative error %.3g at x = %.9g", ts[ti]->name, worst, x[wi]);
+        /* huge inputs: gelu(x) = x for large positive, 0 for large negative */
+        float big[4] = {50.f, -50.f, 1e30f, -1e30f};
+        rr_gelu(ts[ti], big, 4);
+        CHECK(big[0] == 50.f && big[1] == 0.f && big[2] == 1e30f && fabsf(big[3]) == 0.f);
+        memcpy(y, x, sizeof(float) * N);
+        rr_tanh(ts[ti], y, N);
+        worst = 0;
+        for (int i = 0; i < N; i++) {
+            double ref = tanh((double)x[i] * 0.5);
+            float in = (float)((double)x[i] * 0.5);
+            (void)in;
+            ref = tanh((double)x[i]);
+            double err = ref == 0 ? fabs(y[i]) : fabs(y[i] - ref) / fabs(ref);
+            if (err > worst) worst = err;
+        }
+        CHECK_MSG(worst < 1e-6, "%s tanh: max relative error %.3g", ts[ti]->name, worst);
+    }
+    free(x), free(y);
+}
+
+RR_TEST(kern_layernorm) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    rr_pool *pool = NULL;
+    REQUIRE(rr_pool_new(2, &pool) == RR_OK);
+    static const int ns[] = {1, 7, 16, 33, 768, 1001};
+    for (int ti = 0; ti < nt; ti++) {
+        for (size_t c = 0; c < RR_ARRAY_LEN(ns); c++) {
+            int n = ns[c], rows = 37, ld = n + 1;
+            float *x = malloc(sizeof(float) * rows * ld), *r = malloc(sizeof(float) * rows * ld);
+            float *y = malloc(sizeof(float) * rows * ld), *g = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+            for (int i = 0; i < rows * ld; i++) x[i] = srand1() * 3 + 5, r[i] = srand1();
+            for (int i = 0; i < n; i++) g[i] = srand1() + 1, b[i] = srand1();
+            int use_r = c % 2 == 0, inplace = c % 3 == 0;
+            float *xin = malloc(sizeof(float) * rows * ld);
+            memcpy(xin, x, sizeof(float) * rows * ld);
+            float *out = inplace ? x : y;
+            rr_layernorm(ts[ti], rows, n, x, ld, use_r ? r : NULL, ld, g, b, 1e-5f, out, ld, c % 2 ? pool : NULL);
+            for (int i = 0; i < rows; i++) {
+                double s = 0, ss = 0;
+                for (int j = 0; j < n; j++) s += (double)xin[i * ld + j] + (use_r ? r[i * ld + j] : 0);
+                double mean = s / n;
+                for (int j = 0; j < n; j++) {
+                    double dv = (double)xin[i * ld + j] + (use_r ? r[i * ld + j] : 0) - mean;
+                    ss += dv * dv;
+                }
+                double inv = 1 / sqrt(ss / n + 1e-5);
+                for (int j = 0; j < n; j++) {
+                    double v = ((double)xin[i * ld + j] + (use_r ? r[i * ld + j] : 0) - mean) * inv * g[j] + b[j];
+                    /* the input rounding of x + r in fp32 is amplified by inv * g */
+                    double tol = 1e-5 * (fabs(v) + 1) + 2e-7 * (fabs(mean) + 4) * inv * fabs(g[j]);
+                    if (!(fabs(out[i * ld + j] - v) <= tol)) {
+                        rr_test_fail(__FILE__, __LINE__, "%s layernorm n=%d row %d col %d: %.8g vs %.8g", ts[ti]->name,
+                                     n, i, j, out[i * ld + j], v);
+                        i = rows;
+                        break;
+                    }
+                }
+            }
+            free(x), free(r), free(y), free(g), free(b), free(xin);
+        }
+    }
+    rr_pool_free(pool);
+}
+
+/* ------------------------------------------------------------------ pool */
+
+typedef struct {
+    atomic_int *hits;
+    atomic_long sum;
+    int bad_tid, n_threads;
+} pool_arg;
+
+static void pool_fn(void *arg, int item, int tid) {
+    pool_arg *a = arg;
+    atomic_fetch_add(&a->hits[item], 1);
+    atomic_fetch_add(&a->sum, item);
+    if (tid < 0 || tid >= a->n_threads) a->bad_tid = 1;
+}
+
+typedef struct {
+    int n_threads, rounds, fails;
+} stress_arg;
+
+static void *pool_stress(void *v) {
+    stress_arg *s = v;
+    rr_pool *p = NULL;
+    if (rr_pool_new(s->n_threads, &p) != RR_OK) {
+        s->fails++;
+        return NULL;
+    }
+    atomic_int hits[300];
+    for (int r = 0; r < s->rounds; r++) {
+        int n = (r * 37) % 300;
+        for (int i = 0; i < 300; i++) atomic_store(&hits[i], 0);
+        pool_arg a = {hits, 0, 0, rr_pool_size(p)};
+        rr_pool_run(p, n, pool_fn, &a);
+        for (int i = 0; i < 300; i++)
+            if (atomic_load(&hits[i]) != (i < n)) s->fails++;
+        if (atomic_load(&a.sum) != (long)n * (n - 1) / 2 || a.bad_tid) s->fails++;
+        if (r % 50 == 49) usleep(200); /* let the workers fall asleep now and then */
+    }
+    rr_pool_free(p);
+    return NULL;
+}
+
+RR_TEST(kern_pool_contention) {
+    /* four pools with 1, 2, 3 and 8 threads, each driven by its own caller, at once on 2 cores */
+    pthread_t th[4];
+    stress_arg sa[4] = {{1, 400, 0}, {2, 400, 0}, {3, 400, 0}, {8, 200, 0}};
+    for (int i = 0; i < 4; i++) REQUIRE(pthread_create(&th[i], NULL, pool_stress, &sa[i]) == 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) CHECK_MSG(sa[i].fails == 0, "pool of %d: %d failures", sa[i].n_threads, sa[i].fails);
+    rr_pool *p = NULL;
+    REQUIRE(rr_pool_new(0, &p) == RR_OK);
+    CHECK(rr_pool_size(p) == rr_pool_cpu_count());
+    rr_pool_run(p, 0, pool_fn, NULL); /* nothing to do: fn not called */
+    rr_pool_free(p);
+    rr_pool_free(NULL);
+    CHECK(rr_pool_size(NULL) == 1);
+    for (long n = 1; n < 6; n++) {
+        rr_alloc_fail_after(n);
+        rr_status st = rr_pool_new(4, &p);
+        rr_alloc_fail_after(0);
+        if (st == RR_OK) {
+            rr_pool_free(p);
+            break;
+        }
+        CHECK(st == RR_ERR_NOMEM);
+    }
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+RR_TEST(kern_dispatch) {
+    const rr_kern_table *best = rr_kern_get();
+    REQUIRE(best != NULL);
+    CHECK(rr_kern_table_for(RR_KERN_ISA_SCALAR) == &rr_kern_scalar);
+    CHECK(rr_kern_select("scalar") == RR_OK);
+    CHECK(rr_kern_get() == &rr_kern_scalar);
+    CHECK(!strcmp(rr_kern_name(rr_kern_get()), "scalar"));
+    CHECK(rr_kern_select("no-such-isa") == RR_ERR_INVALID);
+    CHECK(rr_kern_get() == &rr_kern_scalar);
+    /* asking for the top falls back to the best built table with a reason when it is not that one */
+    CHECK(rr_kern_select("amx") == RR_OK);
+    if (!rr_kern_table_for(RR_KERN_ISA_AMX)) {
+        CHECK(rr_kern_isa_of(rr_kern_get()) < RR_KERN_ISA_AMX);
+        CHECK(strstr(rr_kern_reason(), "amx") != NULL);
+    }
+    for (int i = 0; i < RR_KERN_ISA_COUNT; i++) {
+        const rr_kern_table *t = rr_kern_table_for((rr_kern_isa)i);
+        CHECK(rr_kern_select(rr_kern_isa_name((rr_kern_isa)i)) == RR_OK);
+        if (t) CHECK(rr_kern_get() == t);
+        else CHECK((int)rr_kern_isa_of(rr_kern_get()) < i);
+        if (t) CHECK(rr_kern_cpu_has((rr_kern_isa)i));
+    }
+    CHECK(rr_kern_select(NULL) == RR_OK);
+    CHECK(rr_kern_get() == best);
+    CHECK(rr_kern_isa_parse("AVX2") == RR_KERN_ISA_AVX2);
+    CHECK(rr_kern_isa_parse("avx3") == -1);
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        CHECK(rr_kern_cpu_has(RR_KERN_ISA_AVX512));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) CHECK(rr_kern_cpu_has(RR_KERN_ISA_AVX2));
+#endif
+}
