@@ -4,6 +4,7 @@
 #   make test          build, generate test models, run every suite (prints "N passed, N failed")
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
+#   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
 #   make clean
 #
 # Sources are found by wildcard: every src/<module>/*.c except src/cli goes into the library, every
@@ -33,7 +34,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test asan clean bench
+.PHONY: all test asan clean bench fuzz
 all: $(BUILD)/rerank $(BUILD)/run_tests
 
 $(BUILD)/obj/%.o: %.c
@@ -61,7 +62,16 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, linked with the sources they exercise (core + tokenize),
+# built with clang's libFuzzer, ASan and UBSan.
+FUZZ_SRC := $(sort $(wildcard src/core/*.c src/tokenize/*.c))
+fuzz: build-fuzz/fuzz_tokenizer
+build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
+	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lm
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

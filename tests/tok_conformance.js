@@ -135,6 +135,20 @@ function report(name, inputs, got, want) {
   }
 }
 
+// A byte-level BPE tokenizer (RoBERTa layout) trained by the reference on the first 6000 corpus
+// lines: there is no BPE fixture in ../shared.
+function trainBpe() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rr-bpe-'));
+  const lines = fs.readFileSync(path.join(F, 'corpus', 'multilingual_corpus.txt'), 'utf8').split('\n').slice(0, 6000);
+  fs.writeFileSync(path.join(dir, 'train.txt'), lines.join('\n') + '\n');
+  const t = new tk.Tokenizer(tk.BPE.empty());
+  t.setPreTokenizer(tk.byteLevelPreTokenizer(true, true));
+  t.setPostProcessor(tk.robertaProcessing(['</s>', 2], ['<s>', 0]));
+  t.train([path.join(dir, 'train.txt')]);
+  t.save(path.join(dir, 'tokenizer.json'), false);
+  return path.join(dir, 'tokenizer.json');
+}
+
 async function main() {
   let lines = fs.readFileSync(path.join(F, 'corpus', 'multilingual_corpus.txt'), 'utf8').split('\n');
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
@@ -143,13 +157,47 @@ async function main() {
   const pairs = [];
   if (lines.length % 2) lines.pop();
   for (let i = 0; i + 1 < lines.length; i += 2) pairs.push({ text: lines[i], text_pair: lines[i + 1] });
+  // Hand-written edge strings: special tokens in the text, whitespace runs, controls, combining
+  // marks, ZWJ emoji, U+2581 itself, fullwidth forms, a lone surrogate, long words.
+  const edge = ['', ' ', '   ', '\t\n', 'a <mask> b', '<s>hello</s> world', '  leading spaces', '<mask>x', 'hello<mask>',
+    'x </s> y z', ' <s> a', '<pad><unk>[CLS] [SEP][MASK]', 'trailing   ', 'a  b   c', '\u2581\u2581x \u2581', 'e\u0301\u0302\u0323 x',
+    '\u{1F468}\u200D\u{1F469}\u200D\u{1F467} \u{1F1E9}\u{1F1EA}', '\u0000\u0001\u007f\u0085\u00a0x', 'ＦＵＬＬ　ｗｉｄｔｈ ① ﬁ ㍿',
+    '\ud800 lone', '....', '-------', 'x'.repeat(300), 'Über naïve café İstanbul ΣΑΣ', '東京は日本の首都です。', 'क्षत्रिय', 'ไทย ภาษา',
+    "don't I'll we've", '1,234.56 7e10', '\r\n\r\n', '\u200b\u200c\u200d\ufeff'];
+  const edgeIn = edge.map((t) => ({ text: t })).concat(edge.map((t, i) => ({ text: t, text_pair: edge[(i + 7) % edge.length] })));
   const modes = [
+    ['edge', edgeIn, {}],
+    ['edge@16', edgeIn, { maxLength: 16 }],
     ['single', singles, {}],
     ['pair@64', pairs, { maxLength: 64 }],
     ['pair@512', pairs, { maxLength: 512 }],
   ];
+  // Variants of the fixtures for options no fixture uses: Metaspace prepend_scheme "first" and
+  // "never", a cased BERT normalizer (no lowercase, accents kept).
+  {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rr-var-'));
+    const x = JSON.parse(fs.readFileSync(path.join(F, 'tokenizers', 'xlmr_pruned32k', 'tokenizer.json'), 'utf8'));
+    for (const scheme of ['first', 'never']) {
+      x.pre_tokenizer.prepend_scheme = scheme;
+      const p = path.join(dir, `xlmr_${scheme}.json`);
+      fs.writeFileSync(p, JSON.stringify(x));
+      toks.push([`xlmr_pruned32k prepend_scheme=${scheme}`, p]);
+    }
+    const b = JSON.parse(fs.readFileSync(path.join(F, 'tokenizers', 'bert-base-uncased', 'tokenizer.json'), 'utf8'));
+    b.normalizer.lowercase = false;
+    b.normalizer.strip_accents = false;
+    const p = path.join(dir, 'bert_cased.json');
+    fs.writeFileSync(p, JSON.stringify(b));
+    toks.push(['bert-base-uncased cased-normalizer', p]);
+  }
+  try {
+    toks.push(['bpe-bytelevel (trained)', trainBpe()]);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL training the BPE tokenizer: ${e.message}`);
+  }
   for (const [tname, rel] of toks) {
-    const p = path.join(F, 'tokenizers', rel);
+    const p = path.isAbsolute(rel) ? rel : path.join(F, 'tokenizers', rel);
     for (const [mname, inputs, opts] of modes) {
       const name = `${tname} ${mname}`;
       try {
@@ -192,6 +240,26 @@ async function main() {
     try {
       report(`golden ${file}`, inputs, runC(path.join(F, 'tokenizers', dir, 'tokenizer.json'), inputs, {}), vals.map((c) => ({ ids: c.ids })));
     } catch (e) { failed++; console.log(`FAIL ${file}: ${e.message}`); }
+  }
+  // CLI error handling: a bad line is reported with its number and a non-zero exit, never a crash.
+  {
+    const tokPath = path.join(F, 'tokenizers', 'xlmr_pruned32k');
+    const bad = ['{"text": "ok"}\n{"text": 5}\n', '{"text": "ok"}\n\n{"txt": "x"}\n', '{"text": "a"} trailing\n', 'not json\n',
+      '{"text": "\\u12"}\n'];
+    const wantLine = [2, 3, 1, 1, 1];
+    let ok = true;
+    bad.forEach((input, i) => {
+      const r = spawnSync(bin, ['tokenize', '-m', tokPath], { input });
+      const err = String(r.stderr);
+      if (r.status === 0 || r.signal || !err.includes(`line ${wantLine[i]}:`)) {
+        ok = false;
+        console.log(`  bad input ${JSON.stringify(input)}: exit ${r.status} signal ${r.signal} stderr ${err.trim()}`);
+      }
+    });
+    const r = spawnSync(bin, ['tokenize', '-m', '/nonexistent']);
+    if (r.status === 0 || !String(r.stderr).includes('/nonexistent')) ok = false;
+    if (ok) { passed++; console.log('ok   cli errors: bad lines name their line number and exit non-zero'); }
+    else { failed++; console.log('FAIL cli errors'); }
   }
   fs.rmSync(tmp, { recursive: true, force: true });
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);

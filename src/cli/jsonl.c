@@ -159,8 +159,10 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
             continue;
         }
         if (s.p < s.end && *s.p == '}') {
+            s.p++;
+            ws(&s);
             rr_buf_free(&k);
-            return found;
+            return s.p == s.end ? found : -1; /* nothing may follow the object */
         }
         break;
     }

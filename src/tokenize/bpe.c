@@ -1,27 +1,262 @@
 /*
- * bpe.c -- byte-level BPE (GPT-2 / RoBERTa tokenizers). Not implemented yet: loading a BPE model
- * or a ByteLevel pre-tokenizer fails with RR_ERR_UNSUPPORTED naming the field, so a model folder
- * that needs it is refused at load instead of being tokenized wrongly.
+ * bpe.c -- byte-level BPE (GPT-2 / RoBERTa tokenizers): the ByteLevel pre-tokenizer (GPT-2 split
+ * regex, then every byte mapped to its printable stand-in character) and the BPE model (merge the
+ * adjacent pair of lowest merge rank, leftmost first, until no pair has a merge), as HF tokenizers
+ * does without dropout. Symbols missing from the vocabulary become byte-fallback pieces, the
+ * (optionally fused) unknown token, or are dropped when the model has neither, as in HF.
  */
 #include "tokenize/tok.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <utf8proc.h>
+
+struct rr_tok_bpe {
+    uint64_t *keys;    /* (a << 32 | b) + 1 of a mergeable pair, 0 = empty */
+    uint64_t *vals;    /* rank << 32 | merged id */
+    size_t cap;
+    int32_t unk_id;    /* -1 = none */
+    bool fuse_unk, ignore_merges;
+    char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix ("" when unset) */
+    size_t prefix_len, suffix_len;
+};
+
+static inline size_t pair_slot(const rr_tok_bpe *b, uint64_t k) {
+    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (b->cap - 1);
+}
+
+static bool pair_get(const rr_tok_bpe *b, int32_t x, int32_t y, uint32_t *rank, int32_t *id) {
+    uint64_t k = ((uint64_t)(uint32_t)x << 32 | (uint32_t)y) + 1;
+    for (size_t i = pair_slot(b, k);; i = (i + 1) & (b->cap - 1)) {
+        if (b->keys[i] == k) {
+            *rank = (uint32_t)(b->vals[i] >> 32);
+            *id = (int32_t)(uint32_t)b->vals[i];
+            return true;
+        }
+        if (!b->keys[i]) return false;
+    }
+}
+
+void rr_tok_bpe_free(rr_tok_bpe *b) {
+    if (!b) return;
+    rr_free(b->keys);
+    rr_free(b->vals);
+    rr_free(b->prefix);
+    rr_free(b->suffix);
+    rr_free(b);
+}
+
+static int32_t vocab_id(const rr_tok_model *m, const char *s, size_t n) { return rr_tok_trie_get(&m->trie, s, n); }
 
 rr_status rr_tok_bpe_load(rr_tok_model *m, const cJSON *j, const char *what) {
-    (void)m;
-    (void)j;
-    return rr_fail(RR_ERR_UNSUPPORTED, "%s: model type \"BPE\" (field \"model.type\") is not supported yet", what);
+    rr_status st = rr_tok_wordpiece_load(m, j, what); /* same {token: id} vocabulary */
+    if (st) return st;
+    m->kind = RR_TOK_BPE;
+    rr_tok_bpe *b = rr_calloc(1, sizeof *b);
+    if (!b) return rr_fail(RR_ERR_NOMEM, "%s: out of memory", what);
+    m->bpe = b;
+    const char *unk = rr_json_get_str(j, "unk_token");
+    b->unk_id = unk ? vocab_id(m, unk, strlen(unk)) : -1;
+    m->unk_id = b->unk_id;
+    b->fuse_unk = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "fuse_unk"));
+    b->ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ignore_merges"));
+    m->byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "byte_fallback"));
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(j, "dropout");
+    if (cJSON_IsNumber(dr) && dr->valuedouble > 0)
+        return rr_fail(RR_ERR_UNSUPPORTED, "%s: BPE field \"model.dropout\" > 0 is not supported (random at inference)", what);
+    const char *pre = rr_json_get_str(j, "continuing_subword_prefix"), *suf = rr_json_get_str(j, "end_of_word_suffix");
+    b->prefix = rr_strdup(pre ? pre : "");
+    b->suffix = rr_strdup(suf ? suf : "");
+    if (!b->prefix || !b->suffix) return rr_fail(RR_ERR_NOMEM, "%s: out of memory", what);
+    b->prefix_len = strlen(b->prefix), b->suffix_len = strlen(b->suffix);
+    if (m->byte_fallback)
+        for (int c = 0; c < 256; c++) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", c);
+            m->byte_ids[c] = vocab_id(m, name, 6);
+        }
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(j, "merges");
+    if (!cJSON_IsArray(merges)) return rr_fail(RR_ERR_FORMAT, "%s: BPE field \"model.merges\" must be an array", what);
+    int n = cJSON_GetArraySize(merges);
+    b->cap = 1024;
+    while (b->cap < (size_t)n * 2 + 2) b->cap *= 2;
+    b->keys = rr_calloc(b->cap, sizeof *b->keys);
+    b->vals = rr_malloc(b->cap * sizeof *b->vals);
+    if (!b->keys || !b->vals) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for merges", what);
+    rr_buf tmp = {0};
+    int rank = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, merges) {
+        const char *a = NULL, *c = NULL;
+        size_t al = 0, cl = 0;
+        if (cJSON_IsString(e)) { /* "a b" */
+            const char *sp = strchr(e->valuestring, ' ');
+            if (sp && !strchr(sp + 1, ' ')) a = e->valuestring, al = (size_t)(sp - a), c = sp + 1, cl = strlen(c);
+        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
+            a = e->child->valuestring, al = strlen(a), c = e->child->next->valuestring, cl = strlen(c);
+        }
+        if (!a) {
+            rr_buf_free(&tmp);
+            return rr_fail(RR_ERR_FORMAT, "%s: BPE field \"model.merges[%d]\" must be \"a b\" or [a, b]", what, rank);
+        }
+        int32_t ia = vocab_id(m, a, al), ic = vocab_id(m, c, cl);
+        tmp.len = 0;
+        rr_buf_append(&tmp, a, al);
+        size_t skip = b->prefix_len && cl >= b->prefix_len && !memcmp(c, b->prefix, b->prefix_len) ? b->prefix_len : 0;
+        rr_buf_append(&tmp, c + skip, cl - skip);
+        int32_t inew = tmp.oom ? -1 : vocab_id(m, tmp.data, tmp.len);
+        if (ia < 0 || ic < 0 || inew < 0) {
+            rr_buf_free(&tmp);
+            return rr_fail(RR_ERR_FORMAT, "%s: BPE field \"model.merges[%d]\" uses a token outside the vocabulary", what, rank);
+        }
+        uint64_t k = ((uint64_t)(uint32_t)ia << 32 | (uint32_t)ic) + 1;
+        size_t i = pair_slot(b, k);
+        while (b->keys[i] && b->keys[i] != k) i = (i + 1) & (b->cap - 1);
+        if (!b->keys[i]) { /* a repeated pair keeps its first (best) rank */
+            b->keys[i] = k;
+            b->vals[i] = (uint64_t)(uint32_t)rank << 32 | (uint32_t)inew;
+        }
+        rank++;
+    }
+    rr_buf_free(&tmp);
+    return RR_OK;
 }
 
 rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out) {
-    (void)m, (void)s, (void)n, (void)sc, (void)out;
-    return rr_fail(RR_ERR_UNSUPPORTED, "tokenizer: BPE is not supported yet");
+    const rr_tok_bpe *b = m->bpe;
+    if (!n) return RR_OK;
+    if (b->ignore_merges && !b->prefix_len && !b->suffix_len) {
+        int32_t id = vocab_id(m, s, n);
+        if (id >= 0) {
+            rr_tok_ids_push(out, id);
+            return out->oom ? rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory") : RR_OK;
+        }
+    }
+    /* initial symbols: one per character */
+    rr_tok_ids sym = {0};
+    rr_buf *tmp = &sc->tmp;
+    bool last_unk = false;
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        rr_tok_utf8_next((const uint8_t *)s + i, n - i, &l);
+        tmp->len = 0;
+        if (i > 0) rr_buf_append(tmp, b->prefix, b->prefix_len);
+        rr_buf_append(tmp, s + i, l);
+        if (i + l == n) rr_buf_append(tmp, b->suffix, b->suffix_len);
+        int32_t id = tmp->oom ? -1 : vocab_id(m, tmp->data, tmp->len);
+        if (id >= 0) {
+            rr_tok_ids_push(&sym, id);
+            last_unk = false;
+        } else if (m->byte_fallback && m->byte_ids[(uint8_t)s[i]] >= 0) {
+            for (size_t k = 0; k < l; k++) rr_tok_ids_push(&sym, m->byte_ids[(uint8_t)s[i + k]] >= 0 ? m->byte_ids[(uint8_t)s[i + k]] : b->unk_id);
+            last_unk = false;
+        } else if (b->unk_id >= 0) {
+            if (!(b->fuse_unk && last_unk)) rr_tok_ids_push(&sym, b->unk_id);
+            last_unk = true;
+        }
+        i += l;
+    }
+    /* merge the lowest-ranked adjacent pair, leftmost first, until none merges */
+    while (sym.n > 1 && !sym.oom) {
+        uint32_t best = UINT32_MAX, r;
+        size_t at = 0;
+        int32_t nid = -1, id;
+        for (size_t i = 0; i + 1 < sym.n; i++)
+            if (pair_get(b, sym.v[i], sym.v[i + 1], &r, &id) && r < best) best = r, at = i, nid = id;
+        if (nid < 0) break;
+        sym.v[at] = nid;
+        memmove(sym.v + at + 1, sym.v + at + 2, (sym.n - at - 2) * sizeof *sym.v);
+        sym.n--;
+    }
+    for (size_t i = 0; i < sym.n; i++) rr_tok_ids_push(out, sym.v[i]);
+    bool oom = sym.oom || out->oom || tmp->oom;
+    rr_free(sym.v);
+    return oom ? rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory") : RR_OK;
+}
+
+/* ------------------------------------------------------------------ ByteLevel pre-tokenizer */
+
+static bool is_l(uint32_t c) {
+    if (c < 0x80) return (c | 32) >= 'a' && (c | 32) <= 'z';
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO;
+}
+
+static bool is_n(uint32_t c) {
+    if (c < 0x80) return c >= '0' && c <= '9';
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
+}
+
+static uint32_t cp_at(const uint8_t *s, size_t n, size_t i, size_t *l) { return rr_tok_utf8_next(s + i, n - i, l); }
+
+/* Length of the GPT-2 regex match at i:
+ * 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static size_t gpt2_match(const uint8_t *s, size_t n, size_t i) {
+    size_t l;
+    if (s[i] == '\'') {
+        static const char *suf[] = {"s", "t", "re", "ve", "m", "ll", "d"};
+        for (size_t k = 0; k < RR_ARRAY_LEN(suf); k++) {
+            size_t sl = strlen(suf[k]);
+            if (i + 1 + sl <= n && !memcmp(s + i + 1, suf[k], sl)) return 1 + sl;
+        }
+    }
+    size_t j = i + (s[i] == ' ' && i + 1 < n ? 1 : 0);
+    for (int cls = 0; cls < 3; cls++) {
+        size_t e = j;
+        while (e < n) {
+            uint32_t c = cp_at(s, n, e, &l);
+            bool in = cls == 0 ? is_l(c) : cls == 1 ? is_n(c) : !(rr_tok_is_whitespace(c) || is_l(c) || is_n(c));
+            if (!in) break;
+            e += l;
+        }
+        if (e > j) return e - i;
+    }
+    /* whitespace */
+    size_t e = i, last = i;
+    while (e < n) {
+        uint32_t c = cp_at(s, n, e, &l);
+        if (!rr_tok_is_whitespace(c)) break;
+        last = e;
+        e += l;
+    }
+    if (e == i) { /* cannot happen: every character is in one of the classes */
+        cp_at(s, n, i, &l);
+        return l;
+    }
+    if (e == n || last == i) return e - i; /* \s+(?!\S) at the end, or a single space: \s+ */
+    return last - i;                       /* leave the last space for the next word */
+}
+
+/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the 68 others map in order to
+ * U+0100.. (0-32 -> 256-288, 127-160 -> 289-322, 173 -> 323). */
+static uint32_t byte_char(uint8_t b) {
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
+    if (b <= 32) return 256u + b;
+    if (b <= 160) return 289u + (b - 127u);
+    return 323;
 }
 
 void rr_tok_bytelevel_pre(const rr_tok_pre *p, const char *in, const rr_tok_span *sp, rr_buf *out, rr_tok_spans *outs) {
-    (void)p;
-    rr_tok_spans_push(outs, out->len, sp->len, sp->at0);
-    rr_buf_append(out, in + sp->off, sp->len);
+    rr_buf t = {0};
+    if (p->add_prefix_space && (sp->len == 0 || in[sp->off] != ' ')) rr_buf_append(&t, " ", 1);
+    rr_buf_append(&t, in + sp->off, sp->len);
+    if (t.oom) {
+        out->oom = true;
+        return;
+    }
+    const uint8_t *s = (const uint8_t *)t.data;
+    size_t n = t.len;
+    for (size_t i = 0; i < n;) {
+        size_t ml = p->use_regex ? gpt2_match(s, n, i) : n - i;
+        size_t start = out->len;
+        for (size_t k = i; k < i + ml; k++) {
+            char u[4];
+            rr_buf_append(out, u, (size_t)rr_tok_utf8_put(byte_char(s[k]), u));
+        }
+        rr_tok_spans_push(outs, start, out->len - start, sp->at0 && i == 0);
+        i += ml;
+    }
+    rr_buf_free(&t);
 }
-
-void rr_tok_bpe_free(rr_tok_bpe *b) { (void)b; }

@@ -51,6 +51,27 @@ long rr_tok_charsmap_lookup(const rr_tok_charsmap *m, const uint8_t *s, size_t n
     return trie_lookup(m, s, n, len);
 }
 
+long rr_tok_charsmap_rule(const rr_tok_charsmap *m, const uint8_t *s, size_t n, size_t *len) {
+    if (!m->n_units || !n) return -1;
+    size_t pos = unit_offset(m->units[0]);
+    for (size_t i = 0; i < n; i++) {
+        pos ^= s[i];
+        if (pos >= m->n_units) return -1;
+        uint32_t u = m->units[pos];
+        if (unit_label(u) != s[i]) return -1;
+        pos ^= unit_offset(u);
+        if (i + 1 == n) {
+            if (!unit_has_leaf(u) || pos >= m->n_units) return -1;
+            size_t off = unit_value(m->units[pos]), e = off;
+            if (off > m->norm_len) return -1;
+            while (e < m->norm_len && m->norm[e]) e++;
+            *len = e - off;
+            return (long)off;
+        }
+    }
+    return -1;
+}
+
 rr_status rr_tok_charsmap_parse(rr_tok_charsmap *m, const uint8_t *blob, size_t n, const char *what) {
     memset(m, 0, sizeof *m);
     if (n > 0) {

@@ -161,7 +161,7 @@ void rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *i
             rr_buf tmp = {0};
             rr_tok_spans ts = {0};
             split_pred(in, sp, rr_tok_is_whitespace, RR_TOK_SPLIT_REMOVED, &tmp, &ts);
-            for (size_t j = 0; j < ts.n; j++)
+            for (size_t j = 0; j < ts.n && !tmp.oom && !ts.oom; j++)
                 split_pred(tmp.data, &ts.v[j], is_punct, RR_TOK_SPLIT_ISOLATED, out, outs);
             if (tmp.oom || ts.oom) out->oom = true;
             rr_buf_free(&tmp);

@@ -44,37 +44,38 @@ bool rr_tok_is_word(uint32_t cp);
 
 /* ------------------------------------------------------------------ byte trie over a vocabulary */
 
-/* A byte-level trie with child links in an open-addressing hash table (node, byte) -> child, and a
- * dense table for the root's children. Terminal nodes carry a value (a token id); inserting a key
- * twice keeps the last value, as a HashMap insert would. */
+/* A byte-level trie over a vocabulary. Child links live in one open-addressing hash table of
+ * 64-bit slots, each packing the key (parent << 8 | byte) + 1 in its low 36 bits and the child in
+ * its high 28, so a step costs one multiply and usually one cache line; the root's children are a
+ * dense table. Terminal nodes carry a value (a token id); inserting a key twice keeps the last
+ * value, as a HashMap insert would. Node 0 is the root and never a child, so 0 means "none". */
 typedef struct rr_tok_trie {
-    uint64_t *keys;  /* (parent << 8 | byte) + 1, 0 = empty slot; cap entries */
-    uint32_t *child; /* child node per slot */
+    uint64_t *slots;
     size_t cap, used;
-    int32_t *value;  /* per node: id or -1; n_nodes entries */
+    int shift;          /* 64 - log2(cap) */
+    int32_t *value;     /* per node: id or -1 */
     size_t n_nodes, nodes_cap;
-    uint32_t root[256]; /* child of the root per byte, 0 = none */
+    uint32_t root[256];
 } rr_tok_trie;
+
+#define RR_TOK_TRIE_KEY_BITS 36
+#define RR_TOK_TRIE_KEY_MASK ((UINT64_C(1) << RR_TOK_TRIE_KEY_BITS) - 1)
 
 rr_status rr_tok_trie_init(rr_tok_trie *t, size_t expect_keys);
 rr_status rr_tok_trie_insert(rr_tok_trie *t, const char *key, size_t len, int32_t value);
+/* The child of node for byte b, created when missing. */
+rr_status rr_tok_trie_child(rr_tok_trie *t, uint32_t node, uint8_t b, uint32_t *out);
 void rr_tok_trie_free(rr_tok_trie *t);
 
-static inline uint64_t rr_tok_trie_hash(uint64_t k) {
-    k ^= k >> 29;
-    k *= 0xbf58476d1ce4e5b9ull;
-    k ^= k >> 32;
-    return k;
-}
-/* Child of node for byte b, or 0 when there is none (node 0 is the root and never a child). */
+/* Child of node for byte b, or 0 when there is none. */
 static inline uint32_t rr_tok_trie_step(const rr_tok_trie *t, uint32_t node, uint8_t b) {
     if (node == 0) return t->root[b];
     uint64_t key = (((uint64_t)node << 8) | b) + 1;
-    size_t mask = t->cap - 1, i = rr_tok_trie_hash(key) & mask;
+    size_t mask = t->cap - 1, i = (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> t->shift);
     for (;;) {
-        uint64_t k = t->keys[i];
-        if (k == key) return t->child[i];
-        if (k == 0) return 0;
+        uint64_t v = t->slots[i];
+        if ((v & RR_TOK_TRIE_KEY_MASK) == key) return (uint32_t)(v >> RR_TOK_TRIE_KEY_BITS);
+        if (!v) return 0;
         i = (i + 1) & mask;
     }
 }
@@ -99,6 +100,8 @@ void rr_tok_charsmap_free(rr_tok_charsmap *m);
 /* The replacement of the shortest prefix of s[0..n) that has a rule: returns its offset in m->norm
  * and sets *len, or returns -1 when no prefix has a rule. */
 long rr_tok_charsmap_lookup(const rr_tok_charsmap *m, const uint8_t *s, size_t n, size_t *len);
+/* The replacement of exactly the key s[0..n) (a rule of the map), or -1 (for tests and tools). */
+long rr_tok_charsmap_rule(const rr_tok_charsmap *m, const uint8_t *s, size_t n, size_t *len);
 /* Appends the normalization of s to out, per grapheme cluster as HF's Precompiled normalizer does. */
 void rr_tok_charsmap_apply(const rr_tok_charsmap *m, const char *s, size_t n, rr_buf *out);
 
@@ -260,7 +263,26 @@ typedef struct rr_tok_ids {
 } rr_tok_ids;
 void rr_tok_ids_push(rr_tok_ids *ids, int32_t id);
 
-rr_status rr_tok_unigram_load(rr_tok_model *m, const struct cJSON *j, const char *what);
+/* serde_json's (default, not correctly rounded) f64 parse of the JSON number p[0..n). */
+double rr_tok_serde_f64(const char *p, size_t n, bool *ok);
+/* Re-reads the n scores of "model.vocab" from the raw JSON text the way serde_json does; false
+ * when the text does not have the expected shape (the caller keeps cJSON's values). */
+bool rr_tok_serde_unigram_scores(const char *text, size_t len, double *scores, int n);
+
+/* Finds where the value of "model"."vocab" starts in the raw text. */
+bool rr_tok_find_vocab(const char *text, size_t len, size_t *vb);
+/* Parses a raw Unigram vocabulary array: piece strings decoded into arena (NUL-terminated, at
+ * offsets *offs; arena needs n bytes), scores as serde_json reads them. Owned by the caller. */
+rr_status rr_tok_parse_unigram_vocab(const char *raw, size_t n, char *arena, uint32_t **offs, double **scores, int *count,
+                                     size_t *consumed, const char *what);
+
+/* `raw`/`raw_len`: the whole tokenizer.json text, for rr_tok_serde_unigram_scores. */
+rr_status rr_tok_unigram_load(rr_tok_model *m, const struct cJSON *j, const char *raw, size_t raw_len, const char *what);
+/* The same in two steps from the raw text (the fast path: no cJSON nodes for the vocabulary):
+ * parse the array starting at vocab (at most max bytes; *consumed receives its length), then,
+ * once the rest of the file is parsed, finish with the model object. */
+rr_status rr_tok_unigram_parse_raw(rr_tok_model *m, const char *vocab, size_t max, size_t *consumed, const char *what);
+rr_status rr_tok_unigram_finish_raw(rr_tok_model *m, const struct cJSON *j, const char *what);
 rr_status rr_tok_unigram_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
 rr_status rr_tok_wordpiece_load(rr_tok_model *m, const struct cJSON *j, const char *what);
 rr_status rr_tok_wordpiece_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_ids *out);
@@ -268,6 +290,8 @@ rr_status rr_tok_bpe_load(rr_tok_model *m, const struct cJSON *j, const char *wh
 rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out);
 void rr_tok_bpe_free(rr_tok_bpe *b);
 void rr_tok_model_free(rr_tok_model *m);
+/* Inserts every piece into the trie (ids in file order decide duplicates: the last one wins). */
+rr_status rr_tok_insert_sorted(rr_tok_model *m, const char *what);
 /* Allocates the id tables for n_vocab ids and an arena of arena_bytes for their strings. */
 rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, const char *what);
 

@@ -201,7 +201,7 @@ void rr_tokenizer_free(rr_tokenizer *t) {
     rr_free(t);
 }
 
-static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *what) {
+static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *raw, size_t raw_len, const char *what) {
     if (!cJSON_IsObject(m)) return rr_fail(RR_ERR_FORMAT, "%s: field \"model\" must be an object", what);
     const char *type = rr_json_get_str(m, "type");
     if (!type) { /* old files: infer from the fields present */
@@ -213,7 +213,7 @@ static rr_status load_model(rr_tokenizer *t, const cJSON *m, const char *what) {
             type = "WordPiece";
         else return rr_fail(RR_ERR_UNSUPPORTED, "%s: field \"model\" has no \"type\" and is not a Unigram, BPE or WordPiece model", what);
     }
-    if (!strcmp(type, "Unigram")) return rr_tok_unigram_load(&t->model, m, what);
+    if (!strcmp(type, "Unigram")) return rr_tok_unigram_load(&t->model, m, raw, raw_len, what);
     if (!strcmp(type, "WordPiece")) return rr_tok_wordpiece_load(&t->model, m, what);
     if (!strcmp(type, "BPE")) return rr_tok_bpe_load(&t->model, m, what);
     return rr_fail(RR_ERR_UNSUPPORTED, "%s: model type \"%s\" (field \"model.type\") is not supported", what, type);
@@ -306,13 +306,37 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
         dir = slash ? rr_malloc((size_t)(slash - path) + 2) : rr_strdup(".");
         if (dir && slash) memcpy(dir, path, (size_t)(slash - path) + 1), dir[slash - path + 1] = 0;
     }
-    char *text = NULL;
+    /* mapped, not read: a 17 MB file costs no copy and no fresh pages */
+    rr_mmap map = {0};
+    const char *text = NULL;
     size_t len = 0;
     cJSON *j = NULL;
     rr_tokenizer *t = rr_calloc(1, sizeof *t);
-    rr_status st = !dir || !t ? nomem() : rr_file_read(file, RR_TOK_MAX_FILE, &text, &len);
-    if (!st) st = rr_json_parse(text, len, file, &j);
-    rr_free(text);
+    rr_status st = !dir || !t ? nomem() : rr_mmap_open(file, &map);
+    if (!st && map.size > RR_TOK_MAX_FILE) st = rr_fail(RR_ERR_RANGE, "%s: %zu bytes is too large for a tokenizer.json", file, map.size);
+    if (!st) text = map.data ? (const char *)map.data : "", len = map.size;
+    /* Fast path for big Unigram files: the vocabulary array is cut out of the text and read by
+     * its own scanner, so cJSON builds no node for its 250k entries. */
+    size_t vb = 0, ve = 0;
+    bool raw_vocab = !st && rr_tok_find_vocab(text, len, &vb) && text[vb] == '[';
+    if (raw_vocab) {
+        size_t used = 0;
+        st = rr_tok_unigram_parse_raw(&t->model, text + vb, len - vb, &used, file);
+        ve = vb + used;
+    }
+    if (!st && raw_vocab) {
+        char *cut = rr_malloc(len - (ve - vb) + 3);
+        if (!cut) st = nomem();
+        else {
+            memcpy(cut, text, vb);
+            memcpy(cut + vb, "[]", 2);
+            memcpy(cut + vb + 2, text + ve, len - ve);
+            st = rr_json_parse(cut, len - (ve - vb) + 2, file, &j);
+            rr_free(cut);
+        }
+    } else if (!st) {
+        st = rr_json_parse(text, len, file, &j);
+    }
     if (st) goto fail;
     t->path = file;
     file = NULL;
@@ -321,7 +345,18 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
         st = rr_fail(RR_ERR_FORMAT, "%s: top level must be an object", what);
         goto fail;
     }
-    if ((st = load_model(t, cJSON_GetObjectItemCaseSensitive(j, "model"), what))) goto fail;
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(j, "model");
+    const char *mtype = rr_json_get_str(jm, "type");
+    if (raw_vocab && (!mtype || !strcmp(mtype, "Unigram"))) {
+        if ((st = rr_tok_unigram_finish_raw(&t->model, jm, what))) goto fail;
+    } else if (raw_vocab) {
+        st = rr_fail(RR_ERR_FORMAT, "%s: field \"model.vocab\" is an array but model type is \"%s\"", what, mtype);
+        goto fail;
+    } else if ((st = load_model(t, jm, text, len, what))) {
+        goto fail;
+    }
+    rr_mmap_close(&map);
+    text = NULL;
     if ((st = load_added(t, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), what))) goto fail;
     if ((st = rr_tok_norm_parse(cJSON_GetObjectItemCaseSensitive(j, "normalizer"), &t->norms, &t->n_norms, what))) goto fail;
     if ((st = rr_tok_pre_parse(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), &t->pres, &t->n_pres, what))) goto fail;
@@ -351,6 +386,7 @@ rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out) {
     return RR_OK;
 fail:
     cJSON_Delete(j);
+    rr_mmap_close(&map);
     rr_free(file);
     rr_free(dir);
     rr_tokenizer_free(t);

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, const char *what) {
     m->n_vocab = n_vocab;
@@ -22,7 +23,8 @@ rr_status rr_tok_model_alloc(rr_tok_model *m, int n_vocab, size_t arena_bytes, c
     m->piece_len = rr_calloc((size_t)n_vocab + 1, sizeof *m->piece_len);
     m->arena = rr_malloc(arena_bytes + 1);
     if (!m->pieces || !m->piece_len || !m->arena) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
-    rr_status st = rr_tok_trie_init(&m->trie, (size_t)n_vocab);
+    /* nodes <= key bytes: size the table so it never rehashes */
+    rr_status st = rr_tok_trie_init(&m->trie, arena_bytes / 3 + 1024);
     if (st) rr_errmsg_prefix("%s", what);
     for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
     m->unk_id = -1;
@@ -41,7 +43,71 @@ void rr_tok_model_free(rr_tok_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what) {
+typedef struct key_ix {
+    uint64_t prefix; /* first 8 bytes, big-endian: sorts like the string */
+    int32_t id;
+} key_ix;
+
+static int cmp_key(const void *a, const void *b) {
+    const key_ix *x = a, *y = b;
+    if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id); /* equal prefixes keep file order: the last duplicate wins */
+}
+
+rr_status rr_tok_insert_sorted(rr_tok_model *m, const char *what) {
+    /* Inserting in (roughly) sorted order makes consecutive keys share their walk, which is then
+     * in cache: about twice as fast as file order on a 250k vocabulary. */
+    key_ix *k = rr_malloc((size_t)m->n_vocab * sizeof *k);
+    if (!k) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    int n = 0;
+    for (int i = 0; i < m->n_vocab; i++) {
+        if (!m->pieces[i] || !m->piece_len[i]) continue;
+        uint64_t p = 0;
+        for (size_t b = 0; b < 8; b++) p = p << 8 | (b < m->piece_len[i] ? (uint8_t)m->pieces[i][b] : 0);
+        k[n++] = (key_ix){p, i};
+    }
+    qsort(k, (size_t)n, sizeof *k, cmp_key);
+    /* Size the table once: the bytes each key does not share with its predecessor bound the
+     * number of nodes. */
+    size_t bound = 0;
+    for (int i = 0; i < n; i++) {
+        const char *p = m->pieces[k[i].id], *q = i ? m->pieces[k[i - 1].id] : "";
+        size_t len = m->piece_len[k[i].id], ql = i ? m->piece_len[k[i - 1].id] : 0, d = 0;
+        while (d < len && d < ql && p[d] == q[d]) d++;
+        bound += len - d;
+    }
+    rr_tok_trie_free(&m->trie);
+    rr_status st = rr_tok_trie_init(&m->trie, bound);
+    if (st) {
+        rr_free(k);
+        return st;
+    }
+    /* Walk only the part of each key that differs from the previous one: path[d] is the node
+     * after d bytes of the previous key. */
+    uint32_t path[257];
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (int i = 0; i < n && !st; i++) {
+        const char *p = m->pieces[k[i].id];
+        size_t len = m->piece_len[k[i].id], d = 0;
+        if (prev)
+            while (d < len && d < prev_len && d < 256 && p[d] == prev[d]) d++;
+        if (len > 256 || !prev) d = 0;
+        uint32_t node = d ? path[d] : 0;
+        path[0] = 0;
+        for (size_t b = d; b < len && !st; b++) {
+            st = rr_tok_trie_child(&m->trie, node, (uint8_t)p[b], &node);
+            if (b + 1 <= 256) path[b + 1] = node;
+        }
+        if (!st && len) m->trie.value[node] = k[i].id;
+        prev = len <= 256 ? p : NULL;
+        prev_len = len;
+    }
+    rr_free(k);
+    return st;
+}
+
+rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, size_t raw_len, const char *what) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(j, "vocab");
     if (!cJSON_IsArray(vocab)) return rr_fail(RR_ERR_FORMAT, "%s: Unigram field \"model.vocab\" must be an array", what);
     int n = cJSON_GetArraySize(vocab);
@@ -70,8 +136,11 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what)
     m->unk_id = (int32_t)unk;
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(j, "byte_fallback");
     m->byte_fallback = cJSON_IsTrue(bf);
-    m->min_score = INFINITY;
     size_t off = 0;
+    i = 0;
+    cJSON_ArrayForEach(e, vocab) m->scores[i++] = e->child->next->valuedouble;
+    if (raw) rr_tok_serde_unigram_scores(raw, raw_len, m->scores, n); /* on a shape mismatch cJSON's values stay */
+    m->min_score = INFINITY;
     i = 0;
     cJSON_ArrayForEach(e, vocab) {
         const char *p = e->child->valuestring;
@@ -80,12 +149,62 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *what)
         m->pieces[i] = m->arena + off;
         m->piece_len[i] = (uint32_t)len;
         off += len + 1;
-        double s = e->child->next->valuedouble;
-        m->scores[i] = s;
+        double s = m->scores[i];
         if (s < m->min_score) m->min_score = s;
-        if (len && (st = rr_tok_trie_insert(&m->trie, p, len, i))) return st;
         i++;
     }
+    if ((st = rr_tok_insert_sorted(m, what))) return st;
+    if (m->byte_fallback) {
+        for (int b = 0; b < 256; b++) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", b);
+            m->byte_ids[b] = rr_tok_trie_get(&m->trie, name, 6);
+        }
+    }
+    return RR_OK;
+}
+
+rr_status rr_tok_unigram_parse_raw(rr_tok_model *m, const char *vocab, size_t max, size_t *consumed, const char *what) {
+    char *arena = rr_malloc(max + 1);
+    uint32_t *offs = NULL;
+    double *scores = NULL;
+    int n = 0;
+    if (!arena) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    rr_status st = rr_tok_parse_unigram_vocab(vocab, max, arena, &offs, &scores, &n, consumed, what);
+    if (st) {
+        rr_free(arena);
+        return st;
+    }
+    m->kind = RR_TOK_UNIGRAM;
+    m->n_vocab = n;
+    m->arena = arena;
+    m->scores = scores;
+    m->pieces = rr_malloc(((size_t)n + 1) * sizeof *m->pieces);
+    m->piece_len = rr_malloc(((size_t)n + 1) * sizeof *m->piece_len);
+    if (!m->pieces || !m->piece_len) {
+        rr_free(offs);
+        return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    }
+    m->min_score = INFINITY;
+    for (int i = 0; i < n; i++) {
+        m->pieces[i] = arena + offs[i];
+        m->piece_len[i] = (uint32_t)strlen(m->pieces[i]);
+        if (scores[i] < m->min_score) m->min_score = scores[i];
+    }
+    rr_free(offs);
+    return RR_OK;
+}
+
+rr_status rr_tok_unigram_finish_raw(rr_tok_model *m, const cJSON *j, const char *what) {
+    int n = m->n_vocab;
+    for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
+    long unk = -1;
+    rr_status st = rr_json_get_int(j, "unk_id", 0, n - 1, what, &unk);
+    if (st == RR_ERR_NOT_FOUND) unk = -1;
+    else if (st) return st;
+    m->unk_id = (int32_t)unk;
+    m->byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "byte_fallback"));
+    if ((st = rr_tok_insert_sorted(m, what))) return st;
     if (m->byte_fallback) {
         for (int b = 0; b < 256; b++) {
             char name[8];

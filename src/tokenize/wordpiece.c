@@ -11,18 +11,18 @@
 
 rr_status rr_tok_wordpiece_load(rr_tok_model *m, const cJSON *j, const char *what) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(j, "vocab");
-    if (!cJSON_IsObject(vocab)) return rr_fail(RR_ERR_FORMAT, "%s: WordPiece field \"model.vocab\" must be an object", what);
+    if (!cJSON_IsObject(vocab)) return rr_fail(RR_ERR_FORMAT, "%s: field \"model.vocab\" must be an object", what);
     long max_id = -1;
     size_t bytes = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > (1 << 28) || e->valuedouble != (long)e->valuedouble)
-            return rr_fail(RR_ERR_FORMAT, "%s: WordPiece field \"model.vocab\" entry \"%s\" must be an id in [0, 2^28]", what,
+            return rr_fail(RR_ERR_FORMAT, "%s: field \"model.vocab\" entry \"%s\" must be an id in [0, 2^28]", what,
                            e->string ? e->string : "");
         if ((long)e->valuedouble > max_id) max_id = (long)e->valuedouble;
         bytes += strlen(e->string) + 1;
     }
-    if (max_id < 0) return rr_fail(RR_ERR_FORMAT, "%s: WordPiece field \"model.vocab\" is empty", what);
+    if (max_id < 0) return rr_fail(RR_ERR_FORMAT, "%s: field \"model.vocab\" is empty", what);
     rr_status st = rr_tok_model_alloc(m, (int)max_id + 1, bytes, what);
     if (st) return st;
     m->kind = RR_TOK_WORDPIECE;
