@@ -7,6 +7,7 @@
  * looser (measured worst: bf16 0.0099, int8 0.039). Skips without generated models.
  */
 #include "check.h"
+#include "golden.h"
 #include "core/core.h"
 #include "kernels/kernels.h"
 
@@ -15,61 +16,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-    int n;
-    rr_seq seq[64];
-    int32_t *ids[64], *types[64];
-    float logit[64];
-} gold;
-
-static int32_t *ids_of(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-    int i = 0;
-    for (const cJSON *e = a ? a->child : NULL; e; e = e->next) v[i++] = (int32_t)e->valuedouble;
-    return v;
-}
-
-static int gold_load(const char *name, gold *g) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "golden/%s.jsonl", name);
-    const char *path = rr_test_data_path(rel);
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f) return 0;
-    memset(g, 0, sizeof *g);
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0 && g->n < 64) {
-        cJSON *j = cJSON_Parse(line);
-        if (!j) continue;
-        int n, nt;
-        g->ids[g->n] = ids_of(cJSON_GetObjectItem(j, "input_ids"), &n);
-        g->types[g->n] = ids_of(cJSON_GetObjectItem(j, "token_type_ids"), &nt);
-        g->seq[g->n] = (rr_seq){g->ids[g->n], nt == n ? g->types[g->n] : NULL, n};
-        g->logit[g->n] = (float)cJSON_GetObjectItem(j, "logit")->valuedouble;
-        g->n++;
-        cJSON_Delete(j);
-    }
-    free(line);
-    fclose(f);
-    return g->n > 0;
-}
-
-static void gold_free(gold *g) {
-    for (int i = 0; i < g->n; i++) free(g->ids[i]), free(g->types[i]);
-}
-
 static double sigm(double x) { return 1 / (1 + exp(-x)); }
 
 /* Max |logit diff| (fp32) or max |sigmoid diff| (else) of model `name` at precision p; -1 if the
  * data is missing. */
 static double run_dir(const char *reldir, const char *name, const char *gname, rr_precision p, int threads) {
-    gold g;
+    rr_golden g;
     char rel[256];
     snprintf(rel, sizeof rel, "%s/%s", reldir, name);
     const char *dir = rr_test_data_path(rel);
     struct stat st;
-    if (!dir || stat(dir, &st) != 0 || !gold_load(gname, &g)) return -1;
+    if (!dir || stat(dir, &st) != 0 || !rr_golden_load(gname, &g)) return -1;
     rr_model_params mp = rr_model_default_params();
     mp.precision = p;
     mp.n_threads = threads;
@@ -77,7 +34,7 @@ static double run_dir(const char *reldir, const char *name, const char *gname, r
     rr_ctx *c = NULL;
     if (rr_model_load(dir, &mp, &m) != RR_OK) {
         rr_test_fail(__FILE__, __LINE__, "load %s: %s", name, rr_errmsg());
-        gold_free(&g);
+        rr_golden_free(&g);
         return 1e9;
     }
     rr_model_info info;
@@ -85,7 +42,7 @@ static double run_dir(const char *reldir, const char *name, const char *gname, r
     CHECK(info.precision == (p == RR_PRECISION_AUTO ? rr_kern_auto_precision(rr_kern_get()) : p));
     CHECK(!strcmp(info.kernels, rr_kern_name(rr_kern_get())));
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
-    float out[64];
+    float out[RR_GOLDEN_MAX];
     CHECK(rr_score_ids(c, g.seq, g.n, out) == RR_OK);
     double worst = 0;
     for (int i = 0; i < g.n; i++) {
@@ -94,7 +51,7 @@ static double run_dir(const char *reldir, const char *name, const char *gname, r
     }
     rr_ctx_free(c);
     rr_model_free(m);
-    gold_free(&g);
+    rr_golden_free(&g);
     return worst;
 }
 

@@ -7,6 +7,7 @@
  * whose message names the file and the tensor or field.
  */
 #include "check.h"
+#include "golden.h"
 #include "core/core.h"
 
 #include <cjson/cJSON.h>
@@ -17,54 +18,6 @@
 
 static const char *FAMILIES[] = {"jina", "xlmr", "bert"};
 static const char *DTYPES[] = {"f32", "f16", "bf16"};
-
-typedef struct golden {
-    int n;
-    rr_seq seq[64];
-    int32_t *ids[64], *types[64];
-    float logit[64];
-} golden;
-
-static void golden_free(golden *g) {
-    for (int i = 0; i < g->n; i++) {
-        free(g->ids[i]);
-        free(g->types[i]);
-    }
-    g->n = 0;
-}
-
-static int32_t *json_ids(const cJSON *a, int *n) {
-    *n = cJSON_GetArraySize(a);
-    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-    int i = 0;
-    for (const cJSON *e = a->child; e; e = e->next) v[i++] = (int32_t)e->valuedouble;
-    return v;
-}
-
-/* Loads golden/<name>.jsonl; returns 0 if missing. */
-static int golden_load(const char *name, golden *g) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "golden/%s.jsonl", name);
-    FILE *f = fopen(rr_test_data_path(rel), "r");
-    if (!f) return 0;
-    memset(g, 0, sizeof *g);
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0 && g->n < 64) {
-        cJSON *j = cJSON_Parse(line);
-        if (!j) continue;
-        int n, nt;
-        g->ids[g->n] = json_ids(cJSON_GetObjectItem(j, "input_ids"), &n);
-        g->types[g->n] = json_ids(cJSON_GetObjectItem(j, "token_type_ids"), &nt);
-        g->seq[g->n] = (rr_seq){g->ids[g->n], nt == n ? g->types[g->n] : NULL, n};
-        g->logit[g->n] = (float)cJSON_GetObjectItem(j, "logit")->valuedouble;
-        g->n++;
-        cJSON_Delete(j);
-    }
-    free(line);
-    fclose(f);
-    return g->n > 0;
-}
 
 static const char *model_dir(const char *name) {
     char rel[256];
@@ -77,9 +30,9 @@ static const char *model_dir(const char *name) {
 /* Scores every golden sequence of model `name` packed into passes of `budget` tokens; returns the
  * max |logit - golden|, or -1 if the data is missing. */
 static double golden_maxdiff(const char *name, int budget, int one_by_one) {
-    golden g;
+    rr_golden g;
     const char *dir = model_dir(name);
-    if (!dir || !golden_load(name, &g)) return -1;
+    if (!dir || !rr_golden_load(name, &g)) return -1;
     rr_model *m = NULL;
     rr_ctx *c = NULL;
     rr_status s = rr_model_load(dir, NULL, &m);
@@ -88,7 +41,7 @@ static double golden_maxdiff(const char *name, int budget, int one_by_one) {
     rr_ctx_params cp = rr_ctx_default_params();
     cp.max_batch_tokens = budget;
     REQUIRE(rr_ctx_new(m, &cp, &c) == RR_OK);
-    float out[64];
+    float out[RR_GOLDEN_MAX];
     if (one_by_one) {
         for (int i = 0; i < g.n; i++) CHECK(rr_score_ids(c, &g.seq[i], 1, &out[i]) == RR_OK);
     } else {
@@ -98,7 +51,7 @@ static double golden_maxdiff(const char *name, int budget, int one_by_one) {
     for (int i = 0; i < g.n; i++) worst = fmax(worst, fabs(out[i] - g.logit[i]));
     rr_ctx_free(c);
     rr_model_free(m);
-    golden_free(&g);
+    rr_golden_free(&g);
     return worst;
 }
 
@@ -128,12 +81,12 @@ RR_TEST(model_sharded_matches_golden) {
 /* Different pass budgets split the same sequences differently; results must not change beyond
  * float noise, since attention never crosses sequences. */
 RR_TEST(model_packing_is_independent_of_neighbours) {
-    golden g;
+    rr_golden g;
     const char *dir = model_dir("jina_f32");
-    if (!dir || !golden_load("jina_f32", &g)) SKIP("no generated models");
+    if (!dir || !rr_golden_load("jina_f32", &g)) SKIP("no generated models");
     rr_model *m;
     REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
-    float ref[64], out[64];
+    float ref[RR_GOLDEN_MAX], out[RR_GOLDEN_MAX];
     int budgets[] = {512, 1000, 2048, 100000};
     for (size_t b = 0; b < RR_ARRAY_LEN(budgets); b++) {
         rr_ctx_params cp = {budgets[b]};
@@ -145,7 +98,7 @@ RR_TEST(model_packing_is_independent_of_neighbours) {
         rr_ctx_free(c);
     }
     /* reversed order gives the same per-sequence results */
-    rr_seq rev[64];
+    rr_seq rev[RR_GOLDEN_MAX];
     for (int i = 0; i < g.n; i++) rev[i] = g.seq[g.n - 1 - i];
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -153,7 +106,7 @@ RR_TEST(model_packing_is_independent_of_neighbours) {
     for (int i = 0; i < g.n; i++) CHECK_NEAR(out[g.n - 1 - i], ref[i], 1e-5);
     rr_ctx_free(c);
     rr_model_free(m);
-    golden_free(&g);
+    rr_golden_free(&g);
 }
 
 RR_TEST(model_info_and_bad_sequences) {
