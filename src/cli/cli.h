@@ -21,6 +21,21 @@ int cmd_bench(int argc, char **argv);
  * HF_HUB_OFFLINE is set. Returns 0, or prints the error and returns 1. */
 int cli_model_dir(const char *name, char *dir, size_t cap);
 
+/* The options every model-running command shares. */
+typedef struct cli_model_opts {
+    const char *model;      /* -m: folder or repo id; NULL = RR_DEFAULT_MODEL */
+    rr_precision precision; /* --precision */
+    long threads;           /* --threads (0 = cores) */
+    long batch_tokens;      /* --batch-tokens (0 = default) */
+} cli_model_opts;
+void cli_model_opts_init(cli_model_opts *o, rr_precision default_precision);
+/* If argv[*i] is a shared option, consumes it and its value (advancing *i) and returns 1; returns 0
+ * when it is not one, -1 after printing an error. */
+int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i);
+/* Resolves, loads and (when ctx is not NULL) creates a context; prints the error and returns 1 on
+ * failure, 0 on success. */
+int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr_ctx **ctx);
+
 /* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses an integer flag value in [lo, hi]; returns 0 on success, else prints an error. */

@@ -93,48 +93,35 @@ static void usage(FILE *f) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *workload = "w1", *key = "w1";
-    long threads = 0, repeat = 3, batch_tokens = 0;
-    rr_precision prec = RR_PRECISION_AUTO;
+    const char *workload = "w1", *key = "w1";
+    long repeat = 3;
+    cli_model_opts mo;
+    cli_model_opts_init(&mo, RR_PRECISION_AUTO);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k = cli_model_opt(&mo, argc, argv, &i);
+        if (k < 0) return 1;
+        if (k) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!v) return cli_error("-m expects a model");
-            model = v, i++;
         } else if (!strcmp(a, "--workload")) {
             if (!v) return cli_error("--workload expects w1, w2 or a file");
             workload = v, i++;
         } else if (!strcmp(a, "--key")) {
             if (!v) return cli_error("--key expects a name");
             key = v, i++;
-        } else if (!strcmp(a, "--precision")) {
-            if (!v || cli_parse_precision(v, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
-            i++;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(a, v, 0, 1024, &threads)) return 1;
-            i++;
         } else if (!strcmp(a, "--repeat")) {
             if (cli_parse_int(a, v, 1, 1000, &repeat)) return 1;
-            i++;
-        } else if (!strcmp(a, "--batch-tokens")) {
-            if (cli_parse_int(a, v, 1, 1 << 20, &batch_tokens)) return 1;
             i++;
         } else {
             usage(stderr);
             return cli_error("unknown argument '%s'", a);
         }
     }
-    char dir[4096];
-    if (cli_model_dir(model, dir, sizeof dir)) return 1;
-    rr_model_params mp = rr_model_default_params();
-    mp.precision = prec;
-    mp.n_threads = (int)threads;
     rr_model *m = NULL;
     double t_load = now_s();
-    if (rr_model_load(dir, &mp, &m) != RR_OK) return cli_error("%s", rr_errmsg());
+    if (cli_model_open(&mo, 0, &m, NULL)) return 1;
     t_load = now_s() - t_load;
     rr_model_info info;
     rr_model_get_info(m, &info);
@@ -167,7 +154,7 @@ int cmd_bench(int argc, char **argv) {
         flops += L * (2 * S * (4 * H * H + 2 * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
     }
     rr_ctx_params cp = rr_ctx_default_params();
-    if (batch_tokens) cp.max_batch_tokens = (int)batch_tokens;
+    if (mo.batch_tokens) cp.max_batch_tokens = (int)mo.batch_tokens;
     rr_ctx *c = NULL;
     float *logits = malloc(sizeof(float) * (size_t)n);
     int rc = 0;
@@ -178,7 +165,7 @@ int cmd_bench(int argc, char **argv) {
     printf("model %s: %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
            info.n_layers, info.hidden,
            info.precision == RR_PRECISION_FP32 ? "fp32" : info.precision == RR_PRECISION_BF16 ? "bf16" : "int8",
-           info.kernels, threads, t_load);
+           info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);
     double *t = malloc(sizeof(double) * (size_t)repeat);

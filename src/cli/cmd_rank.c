@@ -18,8 +18,8 @@
 
 static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
-          "                   [--max-query-length N] [--overlap N] [--precision fp32|auto] [--raw]\n"
-          "                   [--no-documents] [--threads N]\n\n"
+          "                   [--max-query-length N] [--overlap N] [--precision fp32|bf16|int8|auto] [--raw]\n"
+          "                   [--no-documents] [--threads N] [--batch-tokens N]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window.\n"
@@ -106,18 +106,19 @@ static int print_results(const char *model, const docs *d, const rr_rank_result 
 }
 
 int cmd_rank(int argc, char **argv) {
-    const char *model = NULL, *query = NULL, *docs_path = "-";
+    const char *query = NULL, *docs_path = "-";
     int raw = 0, with_docs = 1;
-    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, threads = 0;
-    rr_precision prec = RR_PRECISION_FP32;
+    long top_n = 0, max_length = 0, max_query = 0, overlap = -1;
+    cli_model_opts mo;
+    cli_model_opts_init(&mo, RR_PRECISION_FP32);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k = cli_model_opt(&mo, argc, argv, &i);
+        if (k < 0) return 1;
+        if (k) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!v) return cli_error("%s needs a value", a);
-            model = v, i++;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--query")) {
             if (!v) return cli_error("%s needs a value", a);
             query = v, i++;
@@ -135,12 +136,6 @@ int cmd_rank(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--overlap")) {
             if (cli_parse_int(a, v, 0, 1 << 20, &overlap)) return 1;
-            i++;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(a, v, 0, 1024, &threads)) return 1;
-            i++;
-        } else if (!strcmp(a, "--precision")) {
-            if (!v || cli_parse_precision(v, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
             i++;
         } else if (!strcmp(a, "--raw")) {
             raw = 1;
@@ -166,17 +161,11 @@ int cmd_rank(int argc, char **argv) {
         return rc;
     }
 
-    rr_model_params mp = rr_model_default_params();
-    mp.precision = prec;
-    mp.n_threads = (int)threads;
     rr_model *m = NULL;
     rr_ctx *ctx = NULL;
     rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
     if (!res) rc = cli_error("out of memory");
-    char model_dir[4096]; /* a folder, or the cached snapshot of a repo id (pulled if missing) */
-    if (!rc) rc = cli_model_dir(model, model_dir, sizeof model_dir);
-    if (!rc && rr_model_load(model_dir, &mp, &m)) rc = cli_error("%s", rr_errmsg());
-    if (!rc && rr_ctx_new(m, NULL, &ctx)) rc = cli_error("%s", rr_errmsg());
+    if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
         rr_rank_params rp = rr_rank_default_params();
         rp.top_n = (int)top_n;
@@ -189,7 +178,7 @@ int cmd_rank(int argc, char **argv) {
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))
             rc = cli_error("%s", rr_errmsg());
         else
-            rc = print_results(model ? model : RR_DEFAULT_MODEL, &d, res, n_res, &u, with_docs);
+            rc = print_results(mo.model ? mo.model : RR_DEFAULT_MODEL, &d, res, n_res, &u, with_docs);
     }
     rr_ctx_free(ctx);
     rr_model_free(m);

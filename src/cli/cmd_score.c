@@ -147,56 +147,36 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
 }
 
 int cmd_score(int argc, char **argv) {
-    const char *model = NULL;
+    cli_model_opts mo;
+    cli_model_opts_init(&mo, RR_PRECISION_FP32);
     int raw = 0;
-    long max_length = 0, threads = 0, batch_tokens = 0;
-    rr_precision prec = RR_PRECISION_FP32;
+    long max_length = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k = cli_model_opt(&mo, argc, argv, &i);
+        if (k < 0) return 1;
+        if (k) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!v) return cli_error("%s needs a value", a);
-            model = v, i++;
         } else if (!strcmp(a, "--raw")) {
             raw = 1;
-        } else if (!strcmp(a, "--precision")) {
-            if (!v || cli_parse_precision(v, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
-            i++;
         } else if (!strcmp(a, "--max-length")) {
             if (cli_parse_int(a, v, 1, 1 << 20, &max_length)) return 1;
-            i++;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(a, v, 0, 1024, &threads)) return 1;
-            i++;
-        } else if (!strcmp(a, "--batch-tokens")) {
-            if (cli_parse_int(a, v, 1, 1 << 24, &batch_tokens)) return 1;
             i++;
         } else {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
         }
     }
-    if (!model) {
+    if (!mo.model) {
         usage(stderr);
         return cli_error("-m MODEL is required");
     }
-    rr_model_params mp = rr_model_default_params();
-    mp.precision = prec;
-    mp.n_threads = (int)threads;
     rr_model *m = NULL;
-    char model_dir[4096]; /* a folder, or the cached snapshot of a repo id (pulled if missing) */
-    if (cli_model_dir(model, model_dir, sizeof model_dir)) return 1;
-    if (rr_model_load(model_dir, &mp, &m)) return cli_error("%s", rr_errmsg());
-    rr_ctx_params cp = rr_ctx_default_params();
-    if (batch_tokens) cp.max_batch_tokens = (int)batch_tokens;
     rr_ctx *ctx = NULL;
-    if (rr_ctx_new(m, &cp, &ctx)) {
-        rr_model_free(m);
-        return cli_error("%s", rr_errmsg());
-    }
+    if (cli_model_open(&mo, 1, &m, &ctx)) return 1;
 
     item *block = rr_calloc(BLOCK_LINES, sizeof *block);
     float *out = rr_malloc(BLOCK_LINES * sizeof *out);

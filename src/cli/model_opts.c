@@ -1,0 +1,51 @@
+/*
+ * model_opts.c -- the options every model-running command shares (-m, --precision, --threads,
+ * --batch-tokens) and the one way they open a model: resolve the name (folder or repo id, pulled
+ * when missing), load, create a context.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+void cli_model_opts_init(cli_model_opts *o, rr_precision default_precision) {
+    memset(o, 0, sizeof *o);
+    o->precision = default_precision;
+}
+
+int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        if (!v) return cli_error("%s needs a model folder or repo id", a), -1;
+        o->model = v;
+    } else if (!strcmp(a, "--precision")) {
+        if (!v || cli_parse_precision(v, &o->precision))
+            return cli_error("--precision expects fp32, bf16, int8 or auto"), -1;
+    } else if (!strcmp(a, "--threads")) {
+        if (cli_parse_int(a, v, 0, 1024, &o->threads)) return -1;
+    } else if (!strcmp(a, "--batch-tokens")) {
+        if (cli_parse_int(a, v, 1, 1 << 24, &o->batch_tokens)) return -1;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr_ctx **ctx) {
+    char dir[4096]; /* a folder, or the cached snapshot of a repo id (pulled if missing) */
+    if (cli_model_dir(o->model, dir, sizeof dir)) return 1;
+    rr_model_params mp = rr_model_default_params();
+    mp.precision = o->precision;
+    mp.n_threads = (int)o->threads;
+    mp.load_tokenizer = load_tokenizer;
+    if (rr_model_load(dir, &mp, m)) return cli_error("%s", rr_errmsg());
+    if (!ctx) return 0;
+    rr_ctx_params cp = rr_ctx_default_params();
+    if (o->batch_tokens) cp.max_batch_tokens = (int)o->batch_tokens;
+    if (rr_ctx_new(*m, &cp, ctx)) {
+        rr_model_free(*m);
+        *m = NULL;
+        return cli_error("%s", rr_errmsg());
+    }
+    return 0;
+}
