@@ -239,16 +239,36 @@ static void forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
 
 /* ------------------------------------------------------------------ packing at load */
 
-/* Packs the row-stack of n_mats matrices (same cols) with `bias` into one linear layer; the rows are
- * read through rr_mat_row_f32 into w (the caller's buffer, large enough), so any file dtype works. */
+/* Packs the row-stack of n_mats matrices (same cols, same dtype) with `bias` into one linear
+ * layer, straight from the file's dtype. Matrices already adjacent in memory (jina's Q|K|V views of
+ * Wqkv, or a single matrix) are packed in place; others are first copied side by side into w (the
+ * caller's buffer, large enough for the stack), so the load never holds an fp32 copy of a matrix. */
 static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n_mats,
-                           const float *bias, float *w, rr_linear **out) {
+                           const float *bias, void *w, rr_linear **out) {
     int rows = 0, cols = mats[0]->cols;
-    for (int i = 0; i < n_mats; i++) rows += mats[i]->rows;
-    int r = 0;
-    for (int i = 0; i < n_mats; i++)
-        for (int j = 0; j < mats[i]->rows; j++) rr_mat_row_f32(mats[i], j, w + (size_t)r++ * cols);
-    return rr_linear_pack(k, p, w, RR_KERN_DTYPE_F32, rows, cols, bias, out);
+    rr_dtype dt = mats[0]->dtype;
+    size_t es = rr_dtype_size(dt);
+    const uint8_t *first = mats[0]->data, *next = first;
+    int adjacent = 1;
+    for (int i = 0; i < n_mats; i++) {
+        if (mats[i]->dtype != dt || mats[i]->cols != cols)
+            return rr_fail(RR_ERR_UNSUPPORTED, "the query, key and value weights differ in dtype or width");
+        adjacent &= (const uint8_t *)mats[i]->data == next;
+        next = (const uint8_t *)mats[i]->data + (size_t)mats[i]->rows * cols * es;
+        rows += mats[i]->rows;
+    }
+    const void *src = first;
+    if (!adjacent) {
+        uint8_t *dst = w;
+        for (int i = 0; i < n_mats; i++) {
+            size_t n = (size_t)mats[i]->rows * cols * es;
+            memcpy(dst, mats[i]->data, n);
+            dst += n;
+        }
+        src = w;
+    }
+    rr_kern_dtype kd = dt == RR_DTYPE_F32 ? RR_KERN_DTYPE_F32 : dt == RR_DTYPE_F16 ? RR_KERN_DTYPE_F16 : RR_KERN_DTYPE_BF16;
+    return rr_linear_pack(k, p, src, kd, rows, cols, bias, out);
 }
 
 /* The packed copy replaces the mapped matrix: drop its pages from memory. Safe because rr_mat
@@ -264,13 +284,13 @@ static void release_mat(const rr_mat *mt) {
     if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
-/* Packing is independent per layer: one work item per layer, each thread with its own conversion
+/* Packing is independent per layer: one work item per layer, each thread with its own stacking
  * buffer. A failing item keeps its message, since rr_errmsg() is per thread. */
 typedef struct pack_job {
     rr_model *m;
     const rr_kern_table *k;
     rr_precision p;
-    float **bufs;      /* [threads] conversion buffers */
+    void **bufs;       /* [threads] buffers for stacking separate Q, K, V */
     rr_status *st;     /* [n_layers] */
     char (*msg)[256];  /* [n_layers] */
     size_t *mapped, *packed; /* [n_layers] bytes before and after */
@@ -279,7 +299,7 @@ typedef struct pack_job {
 static void pack_layer(void *arg, int l, int tid) {
     pack_job *j = arg;
     rr_layer *ly = &j->m->layers[l];
-    float *w = j->bufs[tid];
+    void *w = j->bufs[tid];
     const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
     const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
     rr_status s = pack_mats(j->k, j->p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
@@ -307,17 +327,17 @@ rr_status rr_enc_pack(rr_model *m, rr_precision p) {
     m->precision = p;
     const rr_config *cf = &m->cfg;
     int L = cf->n_layers;
-    size_t wide = RR_MAX((size_t)3 * cf->hidden * cf->hidden, (size_t)cf->intermediate * cf->hidden);
+    size_t stack = (size_t)3 * cf->hidden * cf->hidden * rr_dtype_size(m->layers[0].wq.dtype);
     rr_pool *pool = NULL; /* a temporary pool for the load */
     rr_status ps = rr_pool_new(RR_MIN(m->n_threads > 0 ? m->n_threads : rr_pool_cpu_count(), L), &pool);
     if (ps) return ps;
     int nt = rr_pool_size(pool);
-    pack_job j = {m, k, p, rr_calloc((size_t)nt, sizeof(float *)), rr_calloc((size_t)L, sizeof(rr_status)),
+    pack_job j = {m, k, p, rr_calloc((size_t)nt, sizeof(void *)), rr_calloc((size_t)L, sizeof(rr_status)),
                   rr_calloc((size_t)L, 256), rr_calloc((size_t)L, sizeof(size_t)), rr_calloc((size_t)L, sizeof(size_t))};
     rr_status s = RR_OK;
     if (!j.bufs || !j.st || !j.msg || !j.mapped || !j.packed) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
     for (int t = 0; t < nt && !s; t++)
-        if (!(j.bufs[t] = rr_malloc(wide * sizeof(float)))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+        if (!(j.bufs[t] = rr_malloc(stack))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
     if (!s) {
         rr_pool_run(pool, L, pack_layer, &j);
         for (int l = 0; l < L && !s; l++)
