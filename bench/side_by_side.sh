@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# side_by_side.sh [quick] -- rerank and the peers of ../shared/bench on one machine, in one run, on the
+# side_by_side.sh [full|quick|accept] -- rerank and the peers of ../shared/bench on one machine, in one run, on the
 # same model (the peers' random-weight XLM-R cross-encoder with the jina-reranker-v2 shape) and the
 # same token ids (W1: 100 pairs of 256 tokens; W2: 100 pairs of 32..512 tokens), 2 threads.
 #
@@ -8,8 +8,11 @@
 # efficiency of the bf16 path. Results: build/bench/out/{results.jsonl,rss.txt,gemm.txt,table.md}.
 #
 # Needs (installed here when missing): python3-torch python3-onnx python3-numpy time libdnnl-dev
-# libopenblas-dev, and onnxruntime-node@1.30.0 from npm (into build/bench). Takes 15-25 minutes;
-# `quick` runs one repetition of each peer.
+# libopenblas-dev, and onnxruntime-node@1.30.0 from npm (into build/bench). Modes:
+#   full    (default) every peer configuration of ../shared/bench/run_peers.sh, 3 repetitions (45+ min)
+#   quick   the same, one repetition each
+#   accept  only what issue 5's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
+#           rerank on W1 and W2), 3 repetitions each (about 10 minutes)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,7 +20,8 @@ SHARED=${RR_SHARED:-../shared}
 SB=$(cd "$SHARED/bench" && pwd)
 WORK=$ROOT/build/bench
 OUT=$WORK/out
-QUICK=${1:-}
+MODE=${1:-full}
+case $MODE in full | quick | accept) ;; *) echo "usage: bench/side_by_side.sh [full|quick|accept]" >&2; exit 2 ;; esac
 R=$ROOT/build/rerank
 PY=/usr/bin/python3
 mkdir -p "$WORK" "$OUT"
@@ -47,8 +51,9 @@ echo "== oneDNN GEMM ceiling"
 bash "$SB/run_gemm.sh" "$WORK/gemm" 2 2>/dev/null | grep onednn | tee "$OUT/gemm.txt"
 
 echo "== rerank"
-REPS=3; [ -n "$QUICK" ] && REPS=1
-for prec in fp32 bf16 int8 auto; do
+REPS=3; [ "$MODE" = quick ] && REPS=1
+PRECS="fp32 bf16 int8 auto"; [ "$MODE" = accept ] && PRECS="bf16 int8 auto"
+for prec in $PRECS; do
     model=$WORK/rerank/xlmr_bf16
     [ $prec = fp32 ] && model=$WORK/rerank/xlmr_f32
     for w in w1 w2; do
@@ -75,6 +80,22 @@ EOF
 done
 
 echo "== peers"
-bash "$SB/run_peers.sh" "$WORK" "$OUT" $QUICK
+if [ "$MODE" = accept ]; then
+    # the three W1 configurations the acceptance ratios use, as run_peers.sh runs them
+    peer() { # label, command...
+        local label=$1; shift
+        echo "== $label: $*"
+        (cd "$WORK" && /usr/bin/time -f "$label maxrss_kb=%M wall_s=%e" -a -o "$OUT/rss.txt" "$@" \
+            >>"$OUT/results.jsonl" 2>>"$OUT/stderr.log")
+    }
+    OPENBLAS_CORETYPE=SkylakeX peer torch_bf16_b16 $PY "$SB/bench_torch.py" --threads 2 --precision bf16 --batch 16 \
+        --reps 3 --workloads w1
+    peer ort_fp32_b16 node "$SB/bench_ort.js" "$WORK/models/xlmr_fp32.onnx" "$WORK/models/workloads.json" --batch 16 \
+        --reps 3 --workloads w1
+    peer ort_int8_b16 node "$SB/bench_ort.js" "$WORK/models/xlmr_int8.onnx" "$WORK/models/workloads.json" --batch 16 \
+        --reps 3 --workloads w1
+else
+    bash "$SB/run_peers.sh" "$WORK" "$OUT" $([ "$MODE" = quick ] && echo quick)
+fi
 
 $PY bench/side_by_side_table.py "$OUT" | tee "$OUT/table.md"

@@ -146,6 +146,40 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
  *   Vp [KT/2][64][2] bf16 (v_{2h}[d], v_{2h+1}[d]): one zmm = 16 dims of one key pair -> O over dims
  *   Pb [QT][KT/2] dwords  probabilities of key pairs, rounded to bf16 */
 #define UNROLL4 _Pragma("GCC unroll 4")
+#define UNROLL16 _Pragma("GCC unroll 16")
+
+/* Dims 32*half .. 32*half+31 of row j0+jj of a K or V head (ld floats apart) as 32 bf16 in one
+ * register; zero past the nkt valid rows of the tile. */
+static inline __m512i bf16_half(const float *base, int ld, int j0, int jj, int nkt, int half) {
+    if (jj >= nkt) return _mm512_setzero_si512();
+    const float *p = base + (size_t)(j0 + jj) * ld + 32 * half;
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 16), _mm512_loadu_ps(p));
+}
+
+/* In-register transpose of a 16 x 16 matrix of dwords: r[i] holds row i on entry, column i on exit.
+ * Within each 128-bit lane, 32- and 64-bit unpacks transpose 4 x 4 blocks; two rounds of 128-bit
+ * lane shuffles then gather lane L of rows 4i+c into column 4L+c. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    UNROLL16 for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    UNROLL4 for (int i = 0; i < 4; i++) { /* u[4i + c], lane L: column 4L + c of rows 4i..4i+3 */
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    UNROLL4 for (int c = 0; c < 4; c++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+        __m512i w0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
+        r[12 + c] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
+    }
+}
 
 static void attn_bf16_d64(const rr_kern_attn *a) {
     enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT };
@@ -174,26 +208,28 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
     }
     for (int j0 = 0; j0 < a->nk; j0 += KT) {
         const int nkt = RR_MIN(KT, a->nk - j0);
-        for (int jj = 0; jj < KT; jj++) {
-            uint16_t kb[D], vrow[D];
-            if (jj < nkt) {
-                const float *kr = a->k + (size_t)(j0 + jj) * a->ld, *vr = a->v + (size_t)(j0 + jj) * a->ld;
-                __m512bh k0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 16), _mm512_loadu_ps(kr));
-                __m512bh k1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(kr + 48), _mm512_loadu_ps(kr + 32));
-                __m512bh v0 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 16), _mm512_loadu_ps(vr));
-                __m512bh v1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(vr + 48), _mm512_loadu_ps(vr + 32));
-                memcpy(kb, &k0, 64), memcpy(kb + 32, &k1, 64);
-                memcpy(vrow, &v0, 64), memcpy(vrow + 32, &v1, 64);
-            } else {
-                memset(kb, 0, sizeof kb), memset(vrow, 0, sizeof vrow);
+        /* Kp: 16 keys x 16 dim pairs at a time, converted in registers and transposed */
+        uint32_t *kpd = (uint32_t *)Kp;
+        for (int kb = 0; kb < KT / 16; kb++) {
+            for (int half = 0; half < 2; half++) {
+                __m512i r[16];
+                UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(a->k, a->ld, j0, kb * 16 + i, nkt, half);
+                transpose16(r);
+                UNROLL16 for (int g = 0; g < 16; g++) _mm512_storeu_si512(kpd + (half * 16 + g) * KT + kb * 16, r[g]);
             }
-            /* Kp[g][jj][0..1] = k[2g..2g+1] (one dword per dim pair) */
-            const uint32_t *kd = (const uint32_t *)kb;
-            uint32_t *kpd = (uint32_t *)Kp;
-            for (int g = 0; g < D / 2; g++) kpd[g * KT + jj] = kd[g];
-            /* Vp[jj/2][d][jj&1] */
-            uint16_t *vp = Vp + (size_t)(jj >> 1) * D * 2 + (jj & 1);
-            for (int d = 0; d < D; d++) vp[d * 2] = vrow[d];
+        }
+        /* Vp: the rows of keys 2h and 2h+1 interleaved element by element */
+        const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7,
+                                                38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+        const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+        for (int h = 0; h < KT / 2; h++) {
+            uint16_t *vp = Vp + (size_t)h * D * 2;
+            for (int half = 0; half < 2; half++) {
+                __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
+                __m512i o = bf16_half(a->v, a->ld, j0, 2 * h + 1, nkt, half);
+                _mm512_storeu_si512(vp + half * 64, _mm512_permutex2var_epi16(e, lo_idx, o));
+                _mm512_storeu_si512(vp + half * 64 + 32, _mm512_permutex2var_epi16(e, hi_idx, o));
+            }
         }
         /* S = scale * Q K^T, 4 rows x 64 keys per block */
         for (int i0 = 0; i0 < nqr; i0 += 4) {
