@@ -3,6 +3,7 @@
 //   node bench/load_server.mjs --url http://127.0.0.1:PORT [--clients 64] [--duration 120]
 //        [--docs 20] [--doc-words 60] [--pid SERVER_PID] [--sigterm-at SECONDS] [--warmup 2]
 //   node bench/load_server.mjs --write-docs FILE [--count 512] [--doc-words 60]
+//   node bench/load_server.mjs --write-pairs FILE [--write-bodies FILE] [--docs 20] [--doc-words 60]
 //
 // Each of --clients clients sends the same kind of request (one query, --docs documents of about
 // --doc-words words, all different) in a loop for --duration seconds. With --pid the server's RSS is
@@ -34,12 +35,22 @@ if (args["write-docs"]) {
   fs.writeFileSync(args["write-docs"], Array.from({ length: n }, () => JSON.stringify(text(WORDS))).join("\n") + "\n");
   process.exit(0);
 }
-if (!URL_) { console.error("--url is required"); process.exit(2); }
-
 const BODIES = Array.from({ length: 16 }, (_, k) => JSON.stringify({
   model: "load", query: `how do I reset the password of account ${k}`, top_n: 5,
   documents: Array.from({ length: NDOCS }, () => text(WORDS)),
 }));
+if (args["write-pairs"] || args["write-bodies"]) {
+  // exactly what a run with the same --docs/--doc-words sends: the request bodies, one per line, and
+  // the (query, document) pairs they hold as `rerank tokenize` input, so `rerank bench` can time the
+  // engine on the very pairs the server scores
+  if (args["write-bodies"]) fs.writeFileSync(args["write-bodies"], BODIES.join("\n") + "\n");
+  if (args["write-pairs"]) {
+    const lines = BODIES.flatMap((b) => { const j = JSON.parse(b); return j.documents.map((d) => JSON.stringify({ text: j.query, text_pair: d })); });
+    fs.writeFileSync(args["write-pairs"], lines.join("\n") + "\n");
+  }
+  process.exit(0);
+}
+if (!URL_) { console.error("--url is required"); process.exit(2); }
 
 function rss() {
   if (!PID) return null;

@@ -1,39 +1,135 @@
 #!/usr/bin/env bash
-# load_server.sh -- server throughput under 64 concurrent clients versus the engine alone, on the same
-# kind of documents. Prints both in documents/s, their ratio, p50/p99 latency and RSS.
+# load_server.sh -- issue 6's acceptance measurement: `rerank serve` under CLIENTS concurrent clients
+# on loopback against `rerank bench` on exactly the pairs the server scores, with the same precision,
+# threads and token budget. Prints server docs/s, bench docs/s, their ratio (target >= 90%), p50/p99
+# latency, errors (429s are deliberate backpressure and not counted) and server RSS start -> end.
 #
 #   bench/load_server.sh MODEL [SECONDS=120] [CLIENTS=64] [DOCS_PER_REQUEST=20] [WORDS_PER_DOC=60]
 #
-# Engine alone: `rerank rank` over 100 x DOCS_PER_REQUEST documents for one query (one process; the
-# model load is timed separately and subtracted). Server: `rerank serve` + bench/load_server.mjs.
-# Extra flags: $SERVE_FLAGS for serve, $RANK_FLAGS for rank (e.g. "--precision auto" in both).
+# MODEL is a model folder or a Hugging Face repo id. Environment (defaults in brackets):
+#   PRECISION [fp32]     --precision of serve, bench and rank
+#   THREADS [0]          --threads of serve, bench and rank (0 = all cores)
+#   BATCH_TOKENS [8192]  serve --max-batch-tokens = bench/rank --batch-tokens (the engine's pass size)
+#   BENCH_REPEAT [2]     bench runs over the pairs (best one counts)
+#   RANK [1]             also time `rerank rank` over 100 x DOCS_PER_REQUEST documents (engine alone
+#                        with its own tokenization; 0 skips it, e.g. on a full-size model where it is slow)
+#   SERVE_FLAGS, BENCH_FLAGS, RANK_FLAGS  extra flags for each command
+#
+# The bench workload: load_server.mjs --write-pairs writes the (query, document) pairs of the 16
+# request bodies the clients cycle through, `rerank tokenize` turns them into the ids the server feeds
+# the model (<s> q </s></s> d </s>), and `rerank bench --workload FILE --key server` times the forward
+# pass over them. Before the load starts, one request's usage.total_tokens is checked against the
+# tokenized pairs, so the two measure the same tokens; documents longer than one pair (windowed by the
+# server) would make the comparison unfair, so the script refuses them.
 set -eu
 MODEL=${1:?usage: bench/load_server.sh MODEL [SECONDS] [CLIENTS] [DOCS_PER_REQUEST] [WORDS_PER_DOC]}
 SECONDS_=${2:-120} CLIENTS=${3:-64} DOCS=${4:-20} WORDS=${5:-60}
+PRECISION=${PRECISION:-fp32} THREADS=${THREADS:-0} BATCH_TOKENS=${BATCH_TOKENS:-8192}
+BENCH_REPEAT=${BENCH_REPEAT:-2} RANK=${RANK:-1}
 BIN=${RR_BUILD:-build}/rerank
 tmp=$(mktemp -d)
-trap 'kill $SPID 2>/dev/null; rm -rf "$tmp"' EXIT
 SPID=
+trap 'if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
+COMMON="--precision $PRECISION --threads $THREADS"
 
-n=$((DOCS * 100))
-node bench/load_server.mjs --write-docs "$tmp/docs.jsonl" --count "$n" --doc-words "$WORDS"
-head -n 1 "$tmp/docs.jsonl" >"$tmp/one.jsonl"
-t0=$(date +%s.%N)
-"$BIN" rank -m "$MODEL" -q "how do I reset the password of account 1" --documents "$tmp/one.jsonl" --no-documents ${RANK_FLAGS:-} >/dev/null
-t1=$(date +%s.%N)
-"$BIN" rank -m "$MODEL" -q "how do I reset the password of account 1" --documents "$tmp/docs.jsonl" --no-documents ${RANK_FLAGS:-} >/dev/null
-t2=$(date +%s.%N)
-engine=$(awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { print n / ((c - b) - (b - a)) }')
-printf 'engine alone (rerank rank, %d documents): %.1f docs/s\n' "$n" "$engine"
+# the folder behind MODEL, for `rerank tokenize` (which takes a folder, not a repo id)
+if [ -d "$MODEL" ]; then MDIR=$MODEL; else MDIR=$("$BIN" pull "$MODEL" --quiet); fi
 
-"$BIN" serve -m "$MODEL" --port 0 --quiet ${SERVE_FLAGS:-} 2>"$tmp/serve.log" &
+# ---------------------------------------------------------------- the pairs the server will score
+node bench/load_server.mjs --write-pairs "$tmp/pairs.jsonl" --write-bodies "$tmp/bodies.jsonl" --docs "$DOCS" \
+    --doc-words "$WORDS"
+"$BIN" tokenize -m "$MDIR" <"$tmp/pairs.jsonl" >"$tmp/ids.jsonl"
+# -> {"server": [[ids...], ...]}; prints: pairs, tokens, longest pair, tokens of body 0's pairs
+read -r NPAIRS NTOK LMAX BODY0_TOK < <(node -e '
+    const fs = require("fs");
+    const seqs = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l).ids);
+    fs.writeFileSync(process.argv[2], JSON.stringify({ server: seqs }));
+    const n = Number(process.argv[3]);
+    const sum = (a) => a.reduce((s, x) => s + x.length, 0);
+    console.log(seqs.length, sum(seqs), Math.max(...seqs.map((s) => s.length)), sum(seqs.slice(0, n)));
+' "$tmp/ids.jsonl" "$tmp/workload.json" "$DOCS")
+echo "workload: $NPAIRS pairs ($((NPAIRS / DOCS)) request bodies x $DOCS documents of $WORDS words), $NTOK tokens, longest $LMAX"
+
+# ---------------------------------------------------------------- rerank bench on those pairs
+# shellcheck disable=SC2086
+"$BIN" bench -m "$MODEL" --workload "$tmp/workload.json" --key server $COMMON --batch-tokens "$BATCH_TOKENS" \
+    --repeat "$BENCH_REPEAT" ${BENCH_FLAGS:-} | tee "$tmp/bench.out"
+BENCH=$(sed -n 's/^pairs\/s \([0-9.]*\).*/\1/p' "$tmp/bench.out")
+[ -n "$BENCH" ] || { echo "rerank bench printed no pairs/s"; exit 1; }
+
+# ---------------------------------------------------------------- rerank rank (optional)
+RANK_DPS=
+if [ "$RANK" != 0 ]; then
+    n=$((DOCS * 100))
+    node bench/load_server.mjs --write-docs "$tmp/docs.jsonl" --count "$n" --doc-words "$WORDS"
+    head -n 1 "$tmp/docs.jsonl" >"$tmp/one.jsonl"
+    q="how do I reset the password of account 1"
+    t0=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    "$BIN" rank -m "$MODEL" -q "$q" --documents "$tmp/one.jsonl" --no-documents $COMMON --batch-tokens "$BATCH_TOKENS" ${RANK_FLAGS:-} >/dev/null
+    t1=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    "$BIN" rank -m "$MODEL" -q "$q" --documents "$tmp/docs.jsonl" --no-documents $COMMON --batch-tokens "$BATCH_TOKENS" ${RANK_FLAGS:-} >/dev/null
+    t2=$(date +%s.%N)
+    # the one-document run times the model load, which is subtracted
+    RANK_DPS=$(awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.1f", n / ((c - b) - (b - a)) }')
+    echo "rerank rank (engine alone, with tokenization, $n documents, one query): $RANK_DPS docs/s"
+fi
+
+# ---------------------------------------------------------------- the server under load
+# shellcheck disable=SC2086
+"$BIN" serve -m "$MODEL" --port 0 --quiet $COMMON --max-batch-tokens "$BATCH_TOKENS" ${SERVE_FLAGS:-} 2>"$tmp/serve.log" &
 SPID=$!
-for _ in $(seq 1 200); do
+PORT=
+for _ in $(seq 1 600); do
     PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
     [ -n "$PORT" ] && break
-    sleep 0.05
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.1
 done
-node bench/load_server.mjs --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" --duration "$SECONDS_" --docs "$DOCS" \
+[ -n "$PORT" ] || { echo "server did not start:"; cat "$tmp/serve.log"; exit 1; }
+URL=http://127.0.0.1:$PORT
+MAXLEN=$(curl -s "$URL/info" | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).max_input_length))')
+if [ "$LMAX" -gt "$MAXLEN" ]; then
+    echo "a pair has $LMAX tokens, more than the server's $MAXLEN: the server would window it; use fewer words per document"
+    exit 1
+fi
+# the server feeds the model exactly the tokenized pairs: compare one request's usage
+head -n 1 "$tmp/bodies.jsonl" >"$tmp/body0.json"
+USED=$(curl -s -X POST "$URL/v1/rerank" -H 'Content-Type: application/json' --data-binary @"$tmp/body0.json" |
+    node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).usage.total_tokens))')
+if [ "$USED" != "$BODY0_TOK" ]; then
+    echo "the server fed $USED tokens for the first request, the tokenized pairs hold $BODY0_TOK: not the same pairs"
+    exit 1
+fi
+echo "same pairs: the first request's usage.total_tokens ($USED) equals its tokenized pairs"
+
+node bench/load_server.mjs --url "$URL" --clients "$CLIENTS" --duration "$SECONDS_" --docs "$DOCS" \
     --doc-words "$WORDS" --pid "$SPID" --warmup 5 | tee "$tmp/load.out"
-server=$(tail -n 1 "$tmp/load.out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).docs_per_s))')
-printf 'server / engine alone: %.1f / %.1f docs/s = %.0f%%\n' "$server" "$engine" "$(awk -v s="$server" -v e="$engine" 'BEGIN { print 100 * s / e }')"
+kill "$SPID" 2>/dev/null || true
+wait "$SPID" 2>/dev/null || true
+SPID=
+
+# ---------------------------------------------------------------- summary
+tail -n 1 "$tmp/load.out" | node -e '
+    let s = "";
+    process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        const j = JSON.parse(s);
+        const [model, prec, threads, bt, bench, rank] = process.argv.slice(1);
+        const ratio = (100 * j.docs_per_s) / Number(bench);
+        const other = Object.keys(j.codes).filter((c) => c !== "200" && c !== "429");
+        const errors = j.errors; // load_server.mjs counts every answer but 200 and 429, and failed fetches
+        const rss = (x) => (x === null || x === undefined ? "?" : x.toFixed(1));
+        console.log("");
+        console.log(`== summary: ${model}, precision ${prec}, threads ${threads === "0" ? "all cores" : threads}, batch tokens ${bt}, ${j.clients} clients, ${j.duration_s} s`);
+        console.log(`server docs/s         ${j.docs_per_s.toFixed(1)}  (${j.ok_after_warmup} requests answered 200 after warm-up, ${j.docs_per_request} docs each)`);
+        console.log(`rerank bench docs/s   ${Number(bench).toFixed(1)}  (forward pass only, same pairs, best of the runs)`);
+        console.log(`server / bench        ${ratio.toFixed(1)}%  (target >= 90%: ${ratio >= 90 ? "met" : "NOT met"})`);
+        if (rank) console.log(`rerank rank docs/s    ${Number(rank).toFixed(1)}  (server / rank ${((100 * j.docs_per_s) / Number(rank)).toFixed(0)}%)`);
+        console.log(`latency               p50 ${j.p50_ms} ms, p90 ${j.p90_ms} ms, p99 ${j.p99_ms} ms`);
+        console.log(`HTTP codes            ${JSON.stringify(j.codes)}  (429 = deliberate backpressure)`);
+        console.log(`errors                ${errors}${other.length ? " (codes " + other.join(",") + ")" : ""}${j.first_errors.length ? ": " + j.first_errors.join(" | ") : ""}`);
+        console.log(`server RSS            ${rss(j.rss_after_warmup_mb)} MB after warm-up -> ${rss(j.rss_mid_mb)} MB mid-run -> ${rss(j.rss_end_mb)} MB at the end (max ${rss(j.rss_max_mb)} MB)`);
+        process.exit(errors || other.length ? 1 : 0);
+    });
+' "$MODEL" "$PRECISION" "$THREADS" "$BATCH_TOKENS" "$BENCH" "$RANK_DPS"

@@ -201,6 +201,14 @@ typedef struct rr_text {
     size_t len;
 } rr_text;
 
+/* What rr_rank does with a document longer than the room one pair leaves for it (max_length minus
+ * the query and the special tokens). */
+typedef enum rr_long_doc {
+    RR_LONG_DOC_WINDOW = 0,         /* overlapping windows, best window's score (jina rerank()) */
+    RR_LONG_DOC_TRUNCATE_RIGHT = 1, /* one pair with the document's first tokens (TEI truncate, "Right") */
+    RR_LONG_DOC_TRUNCATE_LEFT = 2,  /* one pair with the document's last tokens (TEI "Left") */
+} rr_long_doc;
+
 typedef struct rr_rank_params {
     int max_length;       /* longest pair, specials included; 0 = tokenizer's model_max_length
                              (capped by the model's position limit) */
@@ -208,6 +216,11 @@ typedef struct rr_rank_params {
     int overlap;          /* tokens shared by consecutive windows of a long document; -1 = 80 */
     int top_n;            /* results to return; 0 = all */
     int raw;              /* 1: relevance is the raw logit; 0: its sigmoid */
+    rr_long_doc long_doc; /* default RR_LONG_DOC_WINDOW */
+    int max_doc_tokens;   /* > 0: each document is first cut to this many of its own tokens (no
+                             specials, before pairing with the query; Cohere's max_tokens_per_doc),
+                             keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what
+                             remains is windowed or truncated as long_doc says. 0 = no cap */
 } rr_rank_params;
 
 typedef struct rr_rank_result {
@@ -225,7 +238,9 @@ rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs,
 
 /* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
  * max_query_length tokens, documents longer than the room left are split into overlapping windows and
- * keep their best window's score. results must hold n_docs entries; *n_results receives
+ * keep their best window's score (or, with p->long_doc set to a truncation, are cut to that room from
+ * the right or the left and scored as one pair; p->max_doc_tokens caps every document first). A long
+ * document is never an error. results must hold n_docs entries; *n_results receives
  * min(top_n, n_docs) (all when top_n is 0), sorted by score descending, ties by lower index. Empty
  * documents are valid; n_docs = 0 gives no results. */
 rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, const rr_rank_params *p,

@@ -127,6 +127,33 @@ await check("TEI /rerank: bare array, raw_scores, return_text", async () => {
   assert(j.status === 200 && j.json.results.length === DOCS.length, "/rerank with documents");
 });
 
+// A long text whose relevant part is at its end: about 2,000 tokens of filler (under Cohere's 4096),
+// then the answer.
+const LONG_TAIL = Array.from({ length: 400 }, (_, i) => `filler${i % 31} about weather`).join(" ") +
+  " To reset your password, open settings and choose 'forgot password'.";
+
+await check("TEI truncate: Right and Left keep different ends, false windows, usage shrinks", async () => {
+  const body = (extra) => ({ query: QUERY, texts: [LONG_TAIL, DOCS[1]], raw_scores: true, ...extra });
+  const right = await post("/rerank", body({ truncate: true }));
+  const right2 = await post("/rerank", body({ truncate: true, truncation_direction: "Right" }));
+  const left = await post("/rerank", body({ truncate: true, truncation_direction: "Left" }));
+  const win = await post("/rerank", body({ truncate: false, truncation_direction: "Left" }));
+  const dflt = await post("/rerank", body({}));
+  for (const r of [right, right2, left, win, dflt]) assert(r.status === 200, `status ${r.status}: ${r.text}`);
+  const s = (r) => r.json.find((x) => x.index === 0).score;
+  assert(s(right) === s(right2), "Right is the default direction");
+  assert(s(right) !== s(left), `Right and Left give the same score ${s(right)}`);
+  assert(s(win) === s(dflt), "truncate false and missing must both window");
+  assert(s(win) >= Math.max(s(right), s(left)) - 1e-5, "windowing scores below a window it contains");
+  // the short text is unaffected by any mode
+  near(right.json.find((x) => x.index === 1).score, win.json.find((x) => x.index === 1).score, 1e-6, "short text changed");
+  // usage in the Jina shape shows the cut: the same request on /v1 windows everything
+  const v1 = await post("/v1/rerank", { query: QUERY, documents: [LONG_TAIL] });
+  const v2 = await post("/v2/rerank", { model: "m", query: QUERY, documents: [LONG_TAIL], max_tokens_per_doc: 40 });
+  assert(v2.json.usage.total_tokens < 100 && v1.json.usage.total_tokens > 1000,
+    `usage v2 ${v2.json.usage.total_tokens} v1 ${v1.json.usage.total_tokens}`);
+});
+
 // ---------------------------------------------------------------- cohere-ai
 let cohere;
 try { cohere = await import("cohere-ai"); } catch (e) { cohere = null; }
@@ -149,6 +176,21 @@ if (!cohere) {
     assert(res.results.length === 1, `${res.results.length} results`);
     const best = [...SCORES.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
     assert(res.results[0].index === best[0], `best index ${res.results[0].index} != ${best[0]}`);
+  });
+  await check("cohere-ai CohereClientV2 maxTokensPerDoc is applied (default 4096)", async () => {
+    const client = new cohere.CohereClientV2({ token: "", baseUrl: BASE });
+    const docs = [LONG_TAIL, DOCS[1]];
+    const cut = await client.rerank({ model: "m", query: QUERY, documents: docs, maxTokensPerDoc: 32 });
+    const raw = await post("/v2/rerank", { model: "m", query: QUERY, documents: docs, max_tokens_per_doc: 32 });
+    const full = await post("/v2/rerank", { model: "m", query: QUERY, documents: docs });
+    const capped = await post("/v2/rerank", { model: "m", query: QUERY, documents: docs, max_tokens_per_doc: 4096 });
+    const score = (rs, key) => rs.find((x) => x.index === 0)[key];
+    near(score(cut.results, "relevanceScore"), score(raw.json.results, "relevance_score"), 1e-6, "client vs raw");
+    assert(score(raw.json.results, "relevance_score") !== score(full.json.results, "relevance_score"), "cap had no effect");
+    assert(full.json.usage.total_tokens === capped.json.usage.total_tokens, "default is not 4096");
+    const v1 = await post("/v1/rerank", { query: QUERY, documents: docs, return_documents: false });
+    near(score(full.json.results, "relevance_score"), score(v1.json.results, "relevance_score"), 1e-6,
+      "a document under 4096 tokens is windowed whole on v2 as on v1");
   });
   await check("cohere-ai: 422 becomes UnprocessableEntityError with the message", async () => {
     const client = new cohere.CohereClient({ token: "x", environment: BASE });
@@ -220,6 +262,11 @@ const badCases = [
   ["oversized body", "/v1/rerank", { query: "q", documents: ["x".repeat(1500000)] }, 413, "limit"],
   ["invalid UTF-8", "/v1/rerank", Buffer.concat([Buffer.from('{"query":"q","documents":["ok","bad '), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]), 400, "UTF-8"],
   ["empty body", "/v1/rerank", "", 400, "empty"],
+  ["TEI truncate wrong type", "/rerank", { query: "q", texts: ["a"], truncate: "yes" }, 422, "truncate"],
+  ["TEI truncation_direction unknown", "/rerank", { query: "q", texts: ["a"], truncate: true, truncation_direction: "Up" }, 422, "truncation_direction"],
+  ["v2 max_tokens_per_doc 0", "/v2/rerank", { model: "m", query: "q", documents: ["a"], max_tokens_per_doc: 0 }, 422, "max_tokens_per_doc"],
+  ["v2 max_tokens_per_doc fractional", "/v2/rerank", { model: "m", query: "q", documents: ["a"], max_tokens_per_doc: 10.5 }, 422, "max_tokens_per_doc"],
+  ["v2 max_tokens_per_doc string", "/v2/rerank", { model: "m", query: "q", documents: ["a"], max_tokens_per_doc: "512" }, 422, "max_tokens_per_doc"],
 ];
 for (const [name, path, body, want, needle] of badCases) {
   await check(`bad input: ${name} -> ${want}`, async () => {

@@ -107,6 +107,65 @@ if "$BIN" rank --help >/dev/null 2>&1; then
     else
         bad "rerank rank failed: $(head -c 200 "$tmp/rank.err")"
     fi
+
+    # long-document fields: TEI truncate/truncation_direction and Cohere v2 max_tokens_per_doc give
+    # what `rerank rank --truncate [right|left]` / `--max-doc-tokens N` give (same scores, same order)
+    same_as_rank() { # SERVER_JSON RANK_JSON [check usage]
+        node -e '
+            const fs = require("fs");
+            const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), a = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+            const got = Array.isArray(s) ? s.map((x) => [x.index, x.score]) : s.results.map((x) => [x.index, x.relevance_score]);
+            if (got.length !== a.results.length) process.exit(1);
+            for (let i = 0; i < got.length; i++)
+                if (got[i][0] !== a.results[i].index || Math.abs(got[i][1] - a.results[i].relevance_score) > 1e-6) process.exit(1);
+            if (process.argv[3] && s.usage.total_tokens !== a.usage.total_tokens) process.exit(1);
+        ' "$1" "$2" "${3:-}"
+    }
+    with_fields() { # PATH_KEY FIELDS -> request body on stdout (documents from docs.jsonl)
+        node -e '
+            const fs = require("fs");
+            const docs = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+            const body = { query: "capital of France", [process.argv[2]]: docs, ...JSON.parse(process.argv[3]) };
+            process.stdout.write(JSON.stringify(body));
+        ' "$tmp/docs.jsonl" "$1" "$2"
+    }
+    for c in "texts|/rerank|{\"truncate\":true}|--truncate|" \
+             "texts|/rerank|{\"truncate\":true,\"truncation_direction\":\"Left\"}|--truncate left|" \
+             "texts|/rerank|{\"truncate\":true,\"truncation_direction\":\"right\"}|--truncate right|" \
+             "texts|/rerank|{\"truncate\":false}||" \
+             "documents|/v2/rerank|{\"max_tokens_per_doc\":60}|--max-doc-tokens 60|usage" \
+             "documents|/v2/rerank|{}|--max-doc-tokens 4096|usage"; do
+        IFS='|' read -r key path fields flags usage <<<"$c"
+        # shellcheck disable=SC2086
+        if "$BIN" rank -m "$MODEL" --precision fp32 -q "capital of France" --documents "$tmp/docs.jsonl" $flags \
+            >"$tmp/rank_t.out" 2>"$tmp/rank_t.err"; then
+            with_fields "$key" "$fields" >"$tmp/req_t.json"
+            curl -s -X POST "$BASE$path" --data-binary @"$tmp/req_t.json" >"$tmp/srv_t.json"
+            if same_as_rank "$tmp/srv_t.json" "$tmp/rank_t.out" "$usage"; then
+                ok "$path $fields equals rerank rank ${flags:-(windows)}"
+            else
+                bad "$path $fields differs from rerank rank $flags: $(head -c 300 "$tmp/srv_t.json") vs $(head -c 300 "$tmp/rank_t.out")"
+            fi
+        else
+            bad "rerank rank $flags failed: $(head -c 200 "$tmp/rank_t.err")"
+        fi
+    done
+    # the long document (index 2) keeps different text from the right and from the left
+    for d in right left; do
+        "$BIN" rank -m "$MODEL" -q "capital of France" --documents "$tmp/docs.jsonl" --truncate "$d" --raw \
+            --no-documents >"$tmp/rank_$d.out" 2>/dev/null
+    done
+    if node -e '
+        const fs = require("fs");
+        const s = (f) => JSON.parse(fs.readFileSync(f, "utf8")).results.find((x) => x.index === 2).relevance_score;
+        if (!(s(process.argv[1]) !== s(process.argv[2]))) process.exit(1);
+    ' "$tmp/rank_right.out" "$tmp/rank_left.out"; then ok "rank --truncate right and left differ on the long document"; else bad "truncate right == left"; fi
+    if "$BIN" rank -m "$MODEL" -q q --documents "$tmp/docs.jsonl" --max-doc-tokens 0 >/dev/null 2>&1 ||
+        "$BIN" rank -m "$MODEL" -q q --documents "$tmp/docs.jsonl" --max-doc-tokens x >/dev/null 2>&1; then
+        bad "rank --max-doc-tokens 0 / x refused"
+    else
+        ok "rank --max-doc-tokens 0 / x refused"
+    fi
 else
     skp "consistency with rerank rank: no rank command in this build"
 fi

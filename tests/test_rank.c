@@ -187,3 +187,184 @@ RR_TEST(rank_fault_injection) {
     rr_ctx_free(c);
     rr_model_free(m);
 }
+
+/* ------------------------------------------------------------------ long documents: truncate, cap */
+
+/* A document whose head and tail are whole sentences: with XLM-R's Metaspace pre-tokenizer every
+ * word is tokenized on its own, so the head's and the tail's tokens are exactly the first and last
+ * tokens of the whole document (checked below, so a tokenizer change fails loudly, not subtly). */
+#define HEAD "Bananas are yellow fruit that grow in warm countries and are rich in potassium."
+#define TAIL "Paris is the capital and the largest city of France, on the river Seine."
+#define FILLER " Weather reports mention rain, wind and clouds over the hills tomorrow."
+static const rr_text TQ = T("Which city is the capital of France?");
+
+static char *long_text(int fillers) {
+    rr_buf b = {0};
+    rr_buf_puts(&b, HEAD);
+    for (int i = 0; i < fillers; i++) rr_buf_puts(&b, FILLER);
+    rr_buf_puts(&b, " " TAIL);
+    return b.data;
+}
+
+/* Tokens of `s` without specials. */
+static int n_tokens(const rr_tokenizer *t, const char *s, rr_encoding *e) {
+    if (rr_tokenizer_encode(t, s, strlen(s), NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, e) != RR_OK) return -1;
+    return (int)e->len;
+}
+
+/* The raw logit of one document ranked alone with p. */
+static float rank_one(rr_ctx *c, rr_text q, rr_text d, const rr_rank_params *p, long *tokens) {
+    rr_rank_result r;
+    int n = 0;
+    rr_usage u = {0};
+    rr_status s = rr_rank(c, q, &d, 1, p, &r, &n, &u);
+    CHECK_MSG(s == RR_OK && n == 1, "rr_rank: %s", rr_errmsg());
+    if (tokens) *tokens = u.total_tokens;
+    return s == RR_OK ? r.score : NAN;
+}
+
+/* Truncation keeps the document's first (right) or last (left) tokens: the score equals that of the
+ * kept text ranked alone, the two directions differ, and windowing (which sees both ends) scores at
+ * least the better of them. max_length is chosen so the room is exactly the head's (or tail's) size. */
+RR_TEST(rank_truncate_right_left_vs_windows) {
+    rr_model *m = load("xlmr_f32");
+    if (!m) SKIP("no generated model with a tokenizer");
+    const rr_tokenizer *tok = rr_model_tokenizer(m);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    rr_encoding e = {0}, all = {0};
+    char *doc = long_text(12);
+    int nq = n_tokens(tok, TQ.text, &e), nh = n_tokens(tok, HEAD, &e), nt = n_tokens(tok, TAIL, &e);
+    int nd = n_tokens(tok, doc, &all);
+    REQUIRE(nq > 0 && nh > 4 && nt > 4 && nd > 4 * (nh + nt));
+    /* the head's tokens open the document and the tail's close it */
+    REQUIRE(n_tokens(tok, HEAD, &e) == nh && !memcmp(e.ids, all.ids, (size_t)nh * sizeof *e.ids));
+    REQUIRE(n_tokens(tok, TAIL, &e) == nt && !memcmp(e.ids, all.ids + nd - nt, (size_t)nt * sizeof *e.ids));
+    int specials = rr_tokenizer_num_special(tok, 1);
+    rr_text d = {doc, strlen(doc)}, head = T(HEAD), tail = T(TAIL);
+
+    for (int dir = 0; dir < 2; dir++) {
+        int keep = dir ? nt : nh;
+        rr_rank_params p = rr_rank_default_params();
+        p.raw = 1;
+        p.max_length = nq + specials + keep; /* room for exactly the head (right) or the tail (left) */
+        p.max_query_length = nq + rr_tokenizer_num_special(tok, 0);
+        REQUIRE(p.max_query_length <= p.max_length / 2);
+        float alone = rank_one(c, TQ, dir ? tail : head, &p, NULL);
+        long wt, tt;
+        float win = rank_one(c, TQ, d, &p, &wt);
+        p.long_doc = dir ? RR_LONG_DOC_TRUNCATE_LEFT : RR_LONG_DOC_TRUNCATE_RIGHT;
+        float cut = rank_one(c, TQ, d, &p, &tt);
+        CHECK_MSG(fabsf(cut - alone) <= 1e-5f, "%s: truncated %.7g vs kept text alone %.7g", dir ? "left" : "right",
+                  cut, alone);
+        CHECK_EQ_INT(tt, p.max_length); /* one full pair */
+        CHECK(wt > 3 * tt);             /* windows cover the whole document */
+        CHECK(win >= cut - 1e-5f);      /* the first and the last window are these pairs */
+        /* a document that fits is scored the same in every mode */
+        CHECK(fabsf(rank_one(c, TQ, dir ? tail : head, &p, NULL) - alone) <= 1e-6f);
+    }
+    /* right and left keep different text, so they score differently; windowing takes the best window */
+    rr_rank_params p = rr_rank_default_params();
+    p.raw = 1;
+    p.max_length = 64;
+    float w = rank_one(c, TQ, d, &p, NULL);
+    p.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+    float r = rank_one(c, TQ, d, &p, NULL);
+    p.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+    float l = rank_one(c, TQ, d, &p, NULL);
+    CHECK_MSG(r != l, "right %.7g == left %.7g", r, l);
+    CHECK(w >= r - 1e-5f && w >= l - 1e-5f);
+    rr_free(doc);
+    rr_encoding_free(&e);
+    rr_encoding_free(&all);
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
+
+/* max_doc_tokens cuts the document's own tokens before pairing: ranking a document capped at the
+ * head's size equals ranking the head alone (start kept), and with TRUNCATE_LEFT the tail alone;
+ * a cap longer than one window leaves the rest windowed, as ranking the kept text alone would. */
+RR_TEST(rank_max_doc_tokens_equals_manual_cut) {
+    rr_model *m = load("xlmr_f32");
+    if (!m) SKIP("no generated model with a tokenizer");
+    const rr_tokenizer *tok = rr_model_tokenizer(m);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    rr_encoding e = {0};
+    char *doc = long_text(40);
+    rr_text d = {doc, strlen(doc)}, head = T(HEAD), tail = T(TAIL);
+    int nh = n_tokens(tok, HEAD, &e), nt = n_tokens(tok, TAIL, &e);
+    REQUIRE(nh > 0 && nt > 0);
+    rr_rank_params p = rr_rank_default_params();
+    p.raw = 1;
+    long t1, t2;
+    float whole = rank_one(c, TQ, d, &p, NULL);
+    float alone = rank_one(c, TQ, head, &p, &t1);
+    p.max_doc_tokens = nh;
+    float capped = rank_one(c, TQ, d, &p, &t2);
+    CHECK_MSG(fabsf(capped - alone) <= 1e-5f, "capped %.7g vs head alone %.7g", capped, alone);
+    CHECK_EQ_INT(t2, t1);
+    CHECK(capped != whole);
+    p.max_doc_tokens = 0;
+    alone = rank_one(c, TQ, tail, &p, &t1);
+    p.max_doc_tokens = nt;
+    p.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+    capped = rank_one(c, TQ, d, &p, &t2);
+    CHECK_MSG(fabsf(capped - alone) <= 1e-5f, "capped left %.7g vs tail alone %.7g", capped, alone);
+    CHECK_EQ_INT(t2, t1);
+
+    /* cap longer than a window: the kept text (a prefix of whole sentences) is still windowed */
+    rr_buf b = {0};
+    rr_buf_puts(&b, HEAD);
+    for (int i = 0; i < 20; i++) rr_buf_puts(&b, FILLER);
+    rr_encoding all = {0};
+    int nk = n_tokens(tok, b.data, &e);
+    REQUIRE(nk > 0 && n_tokens(tok, doc, &all) > nk && !memcmp(e.ids, all.ids, (size_t)nk * sizeof *e.ids));
+    rr_encoding_free(&all);
+    p = rr_rank_default_params();
+    p.raw = 1;
+    p.max_length = 48; /* several windows in the kept part */
+    alone = rank_one(c, TQ, (rr_text){b.data, b.len}, &p, &t1);
+    p.max_doc_tokens = nk;
+    capped = rank_one(c, TQ, d, &p, &t2);
+    CHECK_MSG(fabsf(capped - alone) <= 1e-5f, "capped+windowed %.7g vs kept text alone %.7g", capped, alone);
+    CHECK_EQ_INT(t2, t1);
+    CHECK(t1 > 3 * 48);
+    /* a cap at least the document's length changes nothing */
+    p.max_doc_tokens = 1 << 30;
+    float w1 = rank_one(c, TQ, d, &p, NULL);
+    p.max_doc_tokens = 0;
+    CHECK(w1 == rank_one(c, TQ, d, &p, NULL));
+    rr_buf_free(&b);
+    rr_free(doc);
+    rr_encoding_free(&e);
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
+
+RR_TEST(rank_long_doc_params_checked) {
+    rr_rank_params p = rr_rank_default_params();
+    CHECK_EQ_INT(p.long_doc, RR_LONG_DOC_WINDOW); /* today's behaviour by default */
+    CHECK_EQ_INT(p.max_doc_tokens, 0);
+    rr_model *m = load("xlmr_f32");
+    if (!m) SKIP("no generated model with a tokenizer");
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    rr_rank_result res[N_DOCS];
+    int n;
+    p.long_doc = (rr_long_doc)7;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_INVALID);
+    CHECK(strstr(rr_errmsg(), "long_doc"));
+    p = rr_rank_default_params();
+    p.max_doc_tokens = -1;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_INVALID);
+    CHECK(strstr(rr_errmsg(), "max_doc_tokens"));
+    /* a cap of one token still scores every document, the empty one included */
+    p = rr_rank_default_params();
+    p.max_doc_tokens = 1;
+    p.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_OK);
+    CHECK_EQ_INT(n, N_DOCS);
+    rr_ctx_free(c);
+    rr_model_free(m);
+}

@@ -2,7 +2,9 @@
  * test_server.c -- the server in-process on the random-weight XLM-R test model (with its tokenizer),
  * driven over loopback with libcurl: answers must equal rr_rank on the same input, whether requests
  * come one at a time or from many threads at once (cross-request batching must not change a score),
- * limits give their status, and drain answers what is in flight. SKIPs without the test model.
+ * limits give their status, drain answers what is in flight, and the long-document fields (TEI
+ * truncate, Cohere max_tokens_per_doc) give rr_rank's answer with the matching parameters. SKIPs
+ * without the test model.
  */
 #include "check.h"
 #include "core/core.h"
@@ -243,5 +245,104 @@ RR_TEST(server_limits_and_auth) {
     rr_free(body);
     rr_free(longd);
     rr_srv_free(s);
+    rr_model_free(m);
+}
+
+/* ------------------------------------------------------------------ long-document fields */
+
+/* Compares a TEI answer (bare array of {index, score}) with rr_rank's results. */
+static int compare_tei(const char *body, const rr_rank_result *want, int n_want) {
+    cJSON *j = cJSON_Parse(body);
+    if (!cJSON_IsArray(j)) {
+        cJSON_Delete(j);
+        return 1000;
+    }
+    int bad = cJSON_GetArraySize(j) != n_want;
+    for (int k = 0; k < n_want && k < cJSON_GetArraySize(j); k++) {
+        cJSON *r = cJSON_GetArrayItem(j, k);
+        if (cJSON_GetObjectItem(r, "index")->valueint != want[k].index) bad++;
+        if (fabs(cJSON_GetObjectItem(r, "score")->valuedouble - want[k].score) > 1e-6) bad++;
+    }
+    cJSON_Delete(j);
+    return bad;
+}
+
+/* TEI truncate / truncation_direction and Cohere v2 max_tokens_per_doc (default 4096) give what
+ * rr_rank gives with the matching rr_rank_params, and differ from plain windowing where they should. */
+RR_TEST(server_truncation_fields_match_rr_rank) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_ctx *ctx;
+    REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
+    rr_srv_params sp = rr_srv_default_params();
+    sp.port = 0;
+    sp.access_log = 0;
+    rr_srv *s;
+    REQUIRE(rr_srv_start(m, &sp, &s) == RR_OK);
+    int port = rr_srv_port(s);
+
+    /* short documents, one of about 3,500 tokens and one of about 7,000 (past Cohere's 4096) */
+    rr_buf huge = {0};
+    for (int i = 0; i < 600; i++) rr_buf_printf(&huge, "line %d on foxes, capitals and passwords. ", i);
+    char *longd = long_doc();
+    enum { ND = N_DOCS + 2 };
+    rr_text docs[ND];
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < N_DOCS; i++) docs[i] = (rr_text){DOCS[i], strlen(DOCS[i])};
+    docs[N_DOCS] = (rr_text){longd, strlen(longd)};
+    docs[N_DOCS + 1] = (rr_text){huge.data, huge.len};
+    for (int i = 0; i < ND; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(docs[i].text));
+    char *docs_json = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    const char *q = QUERIES[2];
+
+    static const struct {
+        const char *path, *fields;
+        rr_long_doc long_doc;
+        int max_doc, tei;
+    } cases[] = {
+        {"/rerank", "\"truncate\":true", RR_LONG_DOC_TRUNCATE_RIGHT, 0, 1},
+        {"/rerank", "\"truncate\":true,\"truncation_direction\":\"Left\"", RR_LONG_DOC_TRUNCATE_LEFT, 0, 1},
+        {"/rerank", "\"truncate\":false,\"truncation_direction\":\"Left\"", RR_LONG_DOC_WINDOW, 0, 1},
+        {"/v2/rerank", "\"model\":\"m\"", RR_LONG_DOC_WINDOW, 4096, 0},
+        {"/v2/rerank", "\"max_tokens_per_doc\":100", RR_LONG_DOC_WINDOW, 100, 0},
+        {"/v1/rerank", "\"return_documents\":false", RR_LONG_DOC_WINDOW, 0, 0},
+    };
+    float best_long[RR_ARRAY_LEN(cases)] = {0};
+    long tokens_of[RR_ARRAY_LEN(cases)] = {0};
+    for (size_t k = 0; k < RR_ARRAY_LEN(cases); k++) {
+        rr_rank_params p = rr_rank_default_params();
+        p.long_doc = cases[k].long_doc;
+        p.max_doc_tokens = cases[k].max_doc;
+        rr_rank_result want[ND];
+        int n = 0;
+        rr_usage u = {0};
+        REQUIRE(rr_rank(ctx, (rr_text){q, strlen(q)}, docs, ND, &p, want, &n, &u) == RR_OK);
+        tokens_of[k] = u.total_tokens;
+        for (int i = 0; i < n; i++)
+            if (want[i].index == ND - 1) best_long[k] = want[i].score;
+        rr_buf body = {0};
+        rr_buf_printf(&body, "{\"query\":\"%s\",\"%s\":%s,%s}", q, cases[k].tei ? "texts" : "documents", docs_json,
+                      cases[k].fields);
+        http_res r;
+        http_post(port, cases[k].path, body.data, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        int bad = cases[k].tei ? compare_tei(r.body.data, want, n) : compare(r.body.data, want, n, u.total_tokens);
+        CHECK_MSG(bad == 0, "%s %s: %.300s", cases[k].path, cases[k].fields, r.body.data ? r.body.data : "");
+        rr_buf_free(&r.body);
+        rr_buf_free(&body);
+    }
+    /* the modes really differ on the long documents */
+    CHECK(best_long[0] != best_long[1]);
+    CHECK(tokens_of[0] < tokens_of[2]);
+    CHECK(tokens_of[3] < tokens_of[5]); /* v2's default cap cut the 7,000-token document */
+    CHECK(tokens_of[4] < tokens_of[3]);
+    cJSON_free(docs_json);
+    rr_buf_free(&huge);
+    rr_free(longd);
+    rr_srv_free(s);
+    rr_ctx_free(ctx);
     rr_model_free(m);
 }

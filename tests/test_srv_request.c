@@ -9,6 +9,7 @@
 #include "server/request.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 
 static int parse(const char *body, rr_srv_api api, rr_srv_request *r, char *err) {
     rr_srv_limits lim = {5};
@@ -140,6 +141,69 @@ RR_TEST(srv_parse_bad_inputs) {
                            "too many documents: 6"),
                  413);
     CHECK_EQ_INT(status_of("{\"query\":\"q\",\"documents\":[\"1\",\"2\",\"3\",\"4\",\"5\"]}", RR_SRV_API_V1, NULL), 0);
+}
+
+/* The long-document fields reach the request: TEI truncate + direction pick the mode (windows when
+ * truncate is false or missing), Cohere's max_tokens_per_doc is the cap (4096 by default on v2, none
+ * on v1 unless sent), and wrong types or ranges are 422s naming the field. */
+RR_TEST(srv_parse_truncation_fields) {
+    static const struct {
+        const char *body;
+        rr_srv_api api;
+        int long_doc, max_doc;
+    } ok[] = {
+        {"{\"query\":\"q\",\"texts\":[\"a\"]}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":false,\"truncation_direction\":\"Left\"}", RR_SRV_API_AUTO,
+         RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":null}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true}", RR_SRV_API_AUTO, RR_LONG_DOC_TRUNCATE_RIGHT, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":\"Right\"}", RR_SRV_API_AUTO,
+         RR_LONG_DOC_TRUNCATE_RIGHT, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":\"Left\"}", RR_SRV_API_AUTO,
+         RR_LONG_DOC_TRUNCATE_LEFT, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":\"left\"}", RR_SRV_API_AUTO,
+         RR_LONG_DOC_TRUNCATE_LEFT, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":null}", RR_SRV_API_AUTO,
+         RR_LONG_DOC_TRUNCATE_RIGHT, 0},
+        /* TEI has no max_tokens_per_doc: ignored there */
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"max_tokens_per_doc\":5}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 4096},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":null}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 4096},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":512}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 512},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":1e300}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW,
+         INT_MAX},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":7}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 7},
+        /* truncate is TEI's: the Jina/Cohere shapes keep their windows */
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"truncate\":true}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(ok); i++) {
+        rr_srv_request r;
+        char err[512];
+        int st = parse(ok[i].body, ok[i].api, &r, err);
+        CHECK_MSG(st == 0, "%s: %d %s", ok[i].body, st, err);
+        if (st) continue;
+        CHECK_MSG((int)r.long_doc == ok[i].long_doc && r.max_doc_tokens == ok[i].max_doc, "%s: long_doc %d max_doc %d",
+                  ok[i].body, (int)r.long_doc, r.max_doc_tokens);
+        rr_srv_request_free(&r);
+    }
+    static const struct {
+        const char *body;
+        rr_srv_api api;
+        const char *needle;
+    } bad[] = {
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":\"yes\"}", RR_SRV_API_AUTO, "\"truncate\" must be a boolean"},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":1}", RR_SRV_API_AUTO, "truncate"},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":\"middle\"}", RR_SRV_API_AUTO,
+         "truncation_direction"},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncation_direction\":1}", RR_SRV_API_AUTO, "truncation_direction"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":-1}", RR_SRV_API_V2, "max_tokens_per_doc"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":2.5}", RR_SRV_API_V2, "max_tokens_per_doc"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":\"100\"}", RR_SRV_API_V2, "max_tokens_per_doc"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":true}", RR_SRV_API_V1, "max_tokens_per_doc"},
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(bad); i++)
+        CHECK_MSG(status_of(bad[i].body, bad[i].api, bad[i].needle) == 422, "%s", bad[i].body);
 }
 
 RR_TEST(srv_parse_invalid_utf8) {

@@ -4,25 +4,32 @@
  * Documents come as JSONL (a JSON string or {"text": ...} per line) from a file or stdin; the
  * result is one JSON object: {"model", "usage": {"total_tokens", "prompt_tokens"}, "results":
  * [{"index", "relevance_score", "document": {"text"}}]}, best first. Long documents are windowed by
- * the library (rr_rank), never rejected for length.
+ * the library (rr_rank), or truncated with --truncate / capped with --max-doc-tokens, never rejected
+ * for length.
  */
 #include "cli/cli.h"
 #include "core/core.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_LINE_BYTES (256u << 20)
 
 static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
-          "                   [--max-query-length N] [--overlap N] [--precision fp32|bf16|int8|auto] [--raw]\n"
-          "                   [--no-documents] [--threads N] [--batch-tokens N]\n\n"
+          "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
+          "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
+          "                   [--batch-tokens N]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
-          "Documents longer than the model's window are scored by their best overlapping window.\n"
+          "Documents longer than the model's window are scored by their best overlapping window, or with\n"
+          "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
+          "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
+          "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
           "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
           f);
 }
@@ -108,7 +115,8 @@ static int print_results(const char *model, const docs *d, const rr_rank_result 
 int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
     int raw = 0, with_docs = 1;
-    long top_n = 0, max_length = 0, max_query = 0, overlap = -1;
+    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
+    rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
     cli_model_opts mo;
     cli_model_opts_init(&mo, RR_PRECISION_FP32);
     for (int i = 1; i < argc; i++) {
@@ -136,6 +144,16 @@ int cmd_rank(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--overlap")) {
             if (cli_parse_int(a, v, 0, 1 << 20, &overlap)) return 1;
+            i++;
+        } else if (!strcmp(a, "--truncate")) {
+            /* the direction is optional: a following "right" or "left" is taken as it */
+            long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+            if (v && (!strcasecmp(v, "right") || !strcasecmp(v, "left"))) {
+                if (!strcasecmp(v, "left")) long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+                i++;
+            }
+        } else if (!strcmp(a, "--max-doc-tokens")) {
+            if (cli_parse_int(a, v, 1, INT_MAX, &max_doc)) return 1;
             i++;
         } else if (!strcmp(a, "--raw")) {
             raw = 1;
@@ -172,6 +190,8 @@ int cmd_rank(int argc, char **argv) {
         rp.max_length = (int)max_length;
         rp.max_query_length = (int)max_query;
         rp.overlap = (int)overlap;
+        rp.long_doc = long_doc;
+        rp.max_doc_tokens = (int)max_doc;
         rp.raw = raw;
         rr_usage u = {0};
         int n_res = 0;

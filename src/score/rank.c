@@ -9,6 +9,12 @@
  * maximum over its windows. Unlike the reference, empty documents are valid (they score the pair
  * with an empty document) and max_query_length is capped at max_length / 2 instead of asserting.
  *
+ * Two departures on request (rr_rank_params): max_doc_tokens first cuts every document to that many
+ * of its own tokens (Cohere v2's max_tokens_per_doc), and long_doc = TRUNCATE_RIGHT / TRUNCATE_LEFT
+ * replaces the windows with one pair holding the document's first / last M tokens (TEI's truncate
+ * and truncation_direction). The query is cut the same way in every mode, so a document that fits
+ * scores the same whatever the mode.
+ *
  * Sequences are built through the tokenizer's own post-processor, so every family gets its pair
  * template (<s> q </s></s> d </s>, or [CLS] q [SEP] d [SEP] with type ids) from tokenizer.json.
  * rr_rank streams: documents are planned and scored in chunks, so memory stays bounded by the chunk
@@ -26,7 +32,7 @@
 #define DEFAULT_OVERLAP 80
 
 rr_rank_params rr_rank_default_params(void) {
-    rr_rank_params p = {0, 0, -1, 0, 0};
+    rr_rank_params p = {0, 0, -1, 0, 0, RR_LONG_DOC_WINDOW, 0};
     return p;
 }
 
@@ -55,6 +61,10 @@ rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr
     if (p.max_query_length < 0) return rr_fail(RR_ERR_INVALID, "max_query_length %d is negative", p.max_query_length);
     if (p.top_n < 0) return rr_fail(RR_ERR_INVALID, "top_n %d is negative", p.top_n);
     if (p.overlap < -1) return rr_fail(RR_ERR_INVALID, "overlap %d is negative", p.overlap);
+    if (p.long_doc != RR_LONG_DOC_WINDOW && p.long_doc != RR_LONG_DOC_TRUNCATE_RIGHT &&
+        p.long_doc != RR_LONG_DOC_TRUNCATE_LEFT)
+        return rr_fail(RR_ERR_INVALID, "long_doc %d is not an rr_long_doc value", (int)p.long_doc);
+    if (p.max_doc_tokens < 0) return rr_fail(RR_ERR_INVALID, "max_doc_tokens %d is negative", p.max_doc_tokens);
     p.max_length = resolve_max_length(m, p.max_length);
     if (p.max_query_length == 0) p.max_query_length = DEFAULT_MAX_QUERY;
     p.max_query_length = RR_MIN(p.max_query_length, p.max_length / 2);
@@ -135,6 +145,8 @@ typedef struct ranker {
     rr_encoding seq;    /* post-processed pair */
     int room;           /* M: document tokens per window */
     int overlap;
+    rr_long_doc long_doc;
+    int max_doc;        /* cap on a document's own tokens; 0 = none */
 } ranker;
 
 static void ranker_free(ranker *r) {
@@ -158,6 +170,8 @@ static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const 
         return rr_fail(RR_ERR_RANGE, "max_length %d leaves no room for document tokens after a %zu-token query",
                        p->max_length, r->q.len + (size_t)pair);
     r->overlap = RR_MIN(p->overlap, r->room / 4);
+    r->long_doc = p->long_doc;
+    r->max_doc = p->max_doc_tokens;
     return RR_OK;
 }
 
@@ -169,17 +183,25 @@ static rr_status window_push(ranker *r, rr_rank_plan *pl, size_t from, size_t n,
     return s ? s : plan_push(pl, &r->seq, doc);
 }
 
-/* Tokenizes document `doc` and appends its window sequences. */
+/* Tokenizes document `doc` and appends its sequences: the document's tokens [off, off + L) after the
+ * max_doc cap, then one pair if they fit, else windows or one truncated pair. */
 static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
     rr_status s = rr_tokenizer_encode(r->tok, d.text, d.len, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &r->d);
     if (s) return s;
-    size_t L = r->d.len, M = (size_t)r->room;
-    if (L <= M) return window_push(r, pl, 0, L, doc);
+    size_t off = 0, L = r->d.len, M = (size_t)r->room;
+    int keep_end = r->long_doc == RR_LONG_DOC_TRUNCATE_LEFT;
+    if (r->max_doc > 0 && L > (size_t)r->max_doc) {
+        /* cut on the token ids, not the text, so the cap is exact whatever the tokenizer merges */
+        if (keep_end) off = L - (size_t)r->max_doc;
+        L = (size_t)r->max_doc;
+    }
+    if (L <= M) return window_push(r, pl, off, L, doc);
+    if (r->long_doc != RR_LONG_DOC_WINDOW) return window_push(r, pl, keep_end ? off + L - M : off, M, doc);
     size_t start = 0;
     for (;;) {
         size_t end = start + M;
-        if (end >= L) return window_push(r, pl, L - M, M, doc);
-        if ((s = window_push(r, pl, start, M, doc))) return s;
+        if (end >= L) return window_push(r, pl, off + L - M, M, doc);
+        if ((s = window_push(r, pl, off + start, M, doc))) return s;
         start = end - (size_t)r->overlap;
     }
 }

@@ -10,8 +10,12 @@
 #include "server/request.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+
+/* Cohere v2 rerank: "max_tokens_per_doc ... Defaults to 4096" (docs.cohere.com, Rerank API v2). */
+#define COHERE_V2_MAX_TOKENS_PER_DOC 4096
 
 /* ------------------------------------------------------------------ UTF-8 */
 
@@ -130,6 +134,17 @@ static int check_int(const cJSON *root, const char *key, double lo, char *err, s
         snprintf(err, cap, "field \"%s\" must be >= %.0f, got %.0f", key, lo, v->valuedouble);
         return 422;
     }
+    return 0;
+}
+
+/* An optional integer >= lo: missing or null -> def; values past INT_MAX become INT_MAX (for a cap,
+ * any value at least the longest input means the same: no cut). */
+static int get_int(const cJSON *root, const char *key, double lo, int def, int *out, char *err, size_t cap) {
+    int e = check_int(root, key, lo, err, cap);
+    if (e) return e;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) *out = def;
+    else *out = v->valuedouble >= (double)INT_MAX ? INT_MAX : (int)v->valuedouble;
     return 0;
 }
 
@@ -257,19 +272,29 @@ int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limi
     if (api == RR_SRV_API_TEI) {
         if ((e = get_bool(r.root, "return_text", 0, &r.return_documents, err, cap))) goto fail_rc;
         if ((e = get_bool(r.root, "raw_scores", 0, &r.raw_scores, err, cap))) goto fail_rc;
-        int dummy;
-        /* long inputs are windowed, never an error, so truncate only has to be well-typed */
-        if ((e = get_bool(r.root, "truncate", 0, &dummy, err, cap))) goto fail_rc;
+        /* TEI refuses an over-long pair unless truncate is set; long inputs are never an error here,
+         * so false or missing keeps the windows and true truncates as TEI does */
+        int truncate;
+        if ((e = get_bool(r.root, "truncate", 0, &truncate, err, cap))) goto fail_rc;
         const cJSON *dir = cJSON_GetObjectItemCaseSensitive(r.root, "truncation_direction");
-        if (dir && !cJSON_IsNull(dir) &&
-            (!cJSON_IsString(dir) || (strcasecmp(dir->valuestring, "left") && strcasecmp(dir->valuestring, "right"))))
-            FAIL(422, "field \"truncation_direction\" must be \"Left\" or \"Right\"");
+        int left = 0;
+        if (dir && !cJSON_IsNull(dir)) {
+            if (!cJSON_IsString(dir) ||
+                (strcasecmp(dir->valuestring, "left") && strcasecmp(dir->valuestring, "right")))
+                FAIL(422, "field \"truncation_direction\" must be \"Left\" or \"Right\"");
+            left = !strcasecmp(dir->valuestring, "left");
+        }
+        r.long_doc = !truncate ? RR_LONG_DOC_WINDOW : left ? RR_LONG_DOC_TRUNCATE_LEFT : RR_LONG_DOC_TRUNCATE_RIGHT;
     } else {
         if ((e = get_bool(r.root, "return_documents", api == RR_SRV_API_V1, &r.return_documents, err, cap)))
             goto fail_rc;
         if ((e = get_bool(r.root, "raw_scores", 0, &r.raw_scores, err, cap))) goto fail_rc;
         if ((e = check_int(r.root, "max_chunks_per_doc", 1, err, cap))) goto fail_rc;
-        if ((e = check_int(r.root, "max_tokens_per_doc", 1, err, cap))) goto fail_rc;
+        /* Cohere v2 truncates documents at 4096 tokens unless told otherwise; v1 has no such field,
+         * so there it applies only when a client sends it */
+        if ((e = get_int(r.root, "max_tokens_per_doc", 1, api == RR_SRV_API_V2 ? COHERE_V2_MAX_TOKENS_PER_DOC : 0,
+                         &r.max_doc_tokens, err, cap)))
+            goto fail_rc;
         if ((e = check_int(r.root, "priority", 0, err, cap))) goto fail_rc;
     }
     if ((e = check_str(r.root, "model", err, cap))) goto fail_rc;
