@@ -5,13 +5,15 @@
  * LayerNorm, GELU and tanh; plus the thread pool under contention and the dispatch API.
  *
  * Tolerances, from the arithmetic each precision promises (kernels.h):
- *   fp32   |y - ref| <= 1e-5 * mag, mag = sum_k |x_k w_k| + |b| (fp32 accumulation over K <= 3072
+ *   fp32   |y - ref| <= 1e-5 * mag, mag = sum_k |x_k w_k| + |b| (fp32 accumulation over K <= 21000
  *          terms with random signs stays well under this; a wrong index or a lost tail is O(mag)).
  *   bf16   the reference uses the same bf16-rounded x and w, so only fp32 accumulation differs:
  *          1e-5 * mag again; and vs the unrounded fp32 math, 2 * 2^-8 * mag (two roundings of 2^-9).
- *   int8   the reference quantizes exactly as specified, so the integer dot products agree and only
- *          the fp32 scaling differs: 1e-5 * mag (mag = s_x s_w sum |(x8 - z) w8|); vs fp32 math, the
- *          quantization error bound (s_x / 2) sum|w| + (s_w / 2) sum|x| + (s_x s_w / 4) K.
+ *   int8   the reference quantizes exactly as specified (one weight scale per channel and group of
+ *          RR_KERN_INT8_GROUP k), so the int32 group sums agree and only the fp32 scaling and the
+ *          fp32 sum over groups differ: 1e-5 * mag, mag = s_x sum_k s_w(k) (|x8 - z| + z) |w8| (the
+ *          kernels sum uncentred x8 w8 and subtract z C_j, so their rounding scales with z too); vs
+ *          fp32 math, the quantization error bound sum_k (s_x/2)|w_k| + (s_w(k)/2)|x_k| + s_x s_w(k)/4.
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
  *   probabilities.
@@ -55,17 +57,21 @@ static const char *prec_name(rr_precision p) {
     return p == RR_PRECISION_FP32 ? "fp32" : p == RR_PRECISION_BF16 ? "bf16" : "int8";
 }
 
-/* Weights: symmetric per channel, scale = amax / 127, inv = 1 / scale in float, round half to
- * even (kernels.h). */
-static float quant(const float *x, int n, int *q) {
-    float amax = 0;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float s = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / s;
-    for (int i = 0; i < n; i++) {
-        long v = lrintf(x[i] * inv);
-        q[i] = (int)(v > 127 ? 127 : v < -127 ? -127 : v);
+/* Weights: symmetric per channel and per group of RR_KERN_INT8_GROUP k (the last one may be short),
+ * scale = amax / 127, inv = 1 / scale in float, round half to even (kernels.h). s gets one scale
+ * per group. */
+static void quant(const float *x, int n, int *q, float *s) {
+    for (int g = 0; g * RR_KERN_INT8_GROUP < n; g++) {
+        int k0 = g * RR_KERN_INT8_GROUP, k1 = k0 + RR_KERN_INT8_GROUP < n ? k0 + RR_KERN_INT8_GROUP : n;
+        float amax = 0;
+        for (int i = k0; i < k1; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
+        for (int i = k0; i < k1; i++) {
+            long v = lrintf(x[i] * inv);
+            q[i] = (int)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+        s[g] = sc;
     }
-    return s;
 }
 
 /* ------------------------------------------------------------------ linear */
@@ -96,7 +102,9 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
     uint8_t *wsrc = malloc((size_t)N * K * 4 + 1); /* +1: pass a misaligned pointer */
     float *x = malloc(sizeof(float) * M * ldx), *y = malloc(sizeof(float) * M * ldy);
     float *r = malloc(sizeof(float) * M * ldr);
-    for (int i = 0; i < N * K; i++) w[i] = srand1() * 0.5f;
+    /* magnitudes that change every 16 k, so the int8 scale groups differ (a kernel that applied the
+     * wrong group's scales would be off by far more than the tolerance) */
+    for (int i = 0; i < N * K; i++) w[i] = srand1() * 0.5f * (float)(1 + (i % K) / 16 % 3) / 3.f;
     for (int i = 0; i < N; i++) b[i] = srand1();
     for (int i = 0; i < M * ldx; i++) x[i] = srand1() * 2;
     for (int i = 0; i < M * ldr; i++) r[i] = srand1();
@@ -138,25 +146,33 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
     void *scratch = sb ? rr_aligned_alloc(sb) : NULL;
     rr_linear_run(l, M, x, ldx, y, ldy, epi, r, ldr, scratch, pool);
     int bad = 0;
-    int *qx = malloc(sizeof(int) * K), *qw = malloc(sizeof(int) * K);
-    float *sw = malloc(sizeof(float) * N);
+    const int NG = (K + RR_KERN_INT8_GROUP - 1) / RR_KERN_INT8_GROUP;
+    int *qx = malloc(sizeof(int) * K);
+    float *sw = malloc(sizeof(float) * N * NG); /* [N][NG] group scales */
     int *qwall = malloc(sizeof(int) * N * K);
     if (p == RR_PRECISION_INT8)
-        for (int j = 0; j < N; j++) sw[j] = quant(w + (size_t)j * K, K, qwall + (size_t)j * K);
+        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, qwall + (size_t)j * K, sw + (size_t)j * NG);
     for (int i = 0; i < M && bad < 5; i++) {
         const float *xi = x + (size_t)i * ldx;
         int zx = 0;
         float sx = p == RR_PRECISION_INT8 ? quant_act(xi, K, qx, &zx) : 0;
         for (int j = 0; j < N; j++) {
             const float *wj = w + (size_t)j * K;
-            double acc = 0, mag = fabs(b[j]), exact = 0, sumw = 0, sumx = 0;
+            double acc = 0, mag = fabs(b[j]), exact = 0, sumw = 0, sumx = 0, qbound = 0;
             if (p == RR_PRECISION_INT8) {
-                long long dot = 0;
-                for (int k = 0; k < K; k++) {
-                    dot += (long long)(qx[k] - zx) * qwall[(size_t)j * K + k];
-                    mag += fabs((double)(qx[k] - zx) * qwall[(size_t)j * K + k]) * sx * sw[j];
+                for (int g = 0; g < NG; g++) {
+                    long long dot = 0;
+                    double swg = sw[(size_t)j * NG + g];
+                    for (int k = g * RR_KERN_INT8_GROUP; k < K && k < (g + 1) * RR_KERN_INT8_GROUP; k++) {
+                        int q = qwall[(size_t)j * K + k];
+                        dot += (long long)(qx[k] - zx) * q;
+                        /* the kernels sum x8 w8 (not centred) and subtract zp C_j: fp32 rounding
+                         * scales with the uncentred magnitudes */
+                        mag += (fabs((double)(qx[k] - zx)) + zx) * abs(q) * sx * swg;
+                        qbound += sx / 2 * fabs(wj[k]) + swg / 2 * fabs(xi[k]) + sx * swg / 4;
+                    }
+                    acc += (double)dot * sx * swg;
                 }
-                acc = (double)dot * sx * sw[j];
             } else {
                 for (int k = 0; k < K; k++) {
                     double xv = p == RR_PRECISION_BF16 ? bf(xi[k]) : xi[k];
@@ -175,8 +191,7 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
             double tol = 1e-5 * mag + 1e-6;
             double tol_exact = p == RR_PRECISION_FP32   ? tol
                                : p == RR_PRECISION_BF16 ? 2 * 0.00390625 * (mag + sumw * sumx * 0) + tol
-                                                        : sx / 2 * sumw + (double)sw[j] / 2 * sumx +
-                                                              (double)sx * sw[j] / 4 * K + tol;
+                                                        : qbound + tol;
             if (p == RR_PRECISION_BF16) {
                 double m2 = fabs(b[j]);
                 for (int k = 0; k < K; k++) m2 += fabs((double)xi[k] * wj[k]);
@@ -207,7 +222,7 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
             if (y[(size_t)i * ldy + j] != 12345.f && bad++ < 3)
                 rr_test_fail(__FILE__, __LINE__, "%s %s: wrote past N at [%d,%d]", t->name, prec_name(p), i, j);
     }
-    free(qx), free(qw), free(sw), free(qwall);
+    free(qx), free(sw), free(qwall);
     rr_aligned_free(scratch);
     rr_linear_free(l);
     free(w), free(b), free(wsrc), free(x), free(y), free(r);
@@ -222,7 +237,7 @@ RR_TEST(kern_linear_all_tables) {
     REQUIRE(rr_pool_new(3, &pool) == RR_OK);
     static const shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {3, 50, 1},   {13, 97, 67}, {37, 130, 300},
                                    {9, 48, 768}, {17, 49, 129}, {70, 96, 64}, {2, 200, 31}, {8, 144, 258},
-                                   {5, 20, 1700}, {300, 50, 40}};
+                                   {5, 20, 1700}, {300, 50, 40}, {3, 60, 4500}, {2, 9, 21000}};
     for (int ti = 0; ti < nt; ti++) {
         for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
             for (size_t s = 0; s < RR_ARRAY_LEN(shapes); s++) {

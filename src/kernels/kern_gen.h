@@ -295,54 +295,66 @@ GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0, 0); }
 GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1, 1); }
 GEN_FN void gen_ukr_f32_w16(const rr_kern_tile *t) { gen_ukr_body(t, 0, 1); }
 
-/* Finishes an int32 tile row: (acc - zp * wsum) * a_scale * b_scale, then as finish_row. Not
- * last: stores the int32 sums as they are. */
-ALWAYS_INLINE void finish_row_i32(const rr_kern_tile *t, int i, const vi *acc) {
+/* Finishes an INT8 tile row from its fp32 sums (kern_int.h): a_scale (acc - zp C_j), then as
+ * finish_row. Not last: stores the fp32 partial sums. */
+ALWAYS_INLINE void finish_row_q8(const rr_kern_tile *t, int i, vf *acc) {
     if (!t->last) {
-        store_tile_row(t->c + (size_t)i * t->ldc, (const vf *)acc, t->n);
+        store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
         return;
     }
-    vf out[GEN_NRV];
-    for (int v = 0; v < GEN_NRV; v++) {
-        vi ws;
-        memcpy(&ws, t->b_sum + v * VW, sizeof ws);
-        vi a = acc[v] - ws * t->a_zp[i];
-        out[v] = __builtin_convertvector(a, vf) * (vload(t->b_scale + v * VW) * t->a_scale[i]);
-    }
-    finish_row(t, i, out);
+    vf sx = vset1(t->a_scale[i]), zp = vset1((float)t->a_zp[i]);
+    for (int v = 0; v < GEN_NRV; v++) acc[v] = sx * (acc[v] - zp * vload(t->b_corr + v * VW));
+    finish_row(t, i, acc);
 }
 
-/* uint8 x int8 -> int32, KG = 1 (tables without VNNI). */
+/* uint8 x int8, KG = 1 (tables without VNNI): each scale group summed exactly in int32 lanes, then
+ * converted and added to the fp32 sums with the group's channel scales. The fp32 sums are touched
+ * once per group, so they may live on the stack while the int32 ones take the registers. */
 GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
     const uint8_t *arow[GEN_MR];
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
-    vi acc[GEN_MR][GEN_NRV];
+    vf facc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) {
         if (!t->first && i < t->m) {
-            load_tile_row((vf *)acc[i], t->c + (size_t)i * t->ldc, t->n);
+            load_tile_row(facc[i], t->c + (size_t)i * t->ldc, t->n);
         } else {
 #pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+            for (int v = 0; v < GEN_NRV; v++) facc[i][v] = (vf){0};
         }
     }
-    for (int k = 0; k < t->kp; k++) {
-        vi bv[GEN_NRV];
-#pragma GCC unroll 8
-        for (int v = 0; v < GEN_NRV; v++) {
-            vb b8;
-            memcpy(&b8, (const int8_t *)t->b + (size_t)k * GEN_NR + v * VW, sizeof b8);
-            bv[v] = __builtin_convertvector(b8, vi);
-        }
+    const int ng = t->kp / RR_KERN_INT8_GROUP;
+    for (int g = 0; g < ng; g++) {
+        vi acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++) {
-            vi av = (vi){0} + (int32_t)arow[i][k];
+        for (int i = 0; i < GEN_MR; i++)
 #pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) acc[i][v] += av * bv[v];
+            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+        for (int k = g * RR_KERN_INT8_GROUP; k < (g + 1) * RR_KERN_INT8_GROUP; k++) {
+            vi bv[GEN_NRV];
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) {
+                vb b8;
+                memcpy(&b8, (const int8_t *)t->b + (size_t)k * GEN_NR + v * VW, sizeof b8);
+                bv[v] = __builtin_convertvector(b8, vi);
+            }
+#pragma GCC unroll 16
+            for (int i = 0; i < GEN_MR; i++) {
+                vi av = (vi){0} + (int32_t)arow[i][k];
+#pragma GCC unroll 8
+                for (int v = 0; v < GEN_NRV; v++) acc[i][v] += av * bv[v];
+            }
         }
+        vf sc[GEN_NRV];
+#pragma GCC unroll 8
+        for (int v = 0; v < GEN_NRV; v++) sc[v] = vload(t->b_scale + (size_t)g * GEN_NR + v * VW);
+#pragma GCC unroll 16
+        for (int i = 0; i < GEN_MR; i++)
+#pragma GCC unroll 8
+            for (int v = 0; v < GEN_NRV; v++) facc[i][v] = vfma(__builtin_convertvector(acc[i][v], vf), sc[v], facc[i][v]);
     }
-    for (int i = 0; i < t->m; i++) finish_row_i32(t, i, acc[i]);
+    for (int i = 0; i < t->m; i++) finish_row_q8(t, i, facc[i]);
 }
 
 /* ------------------------------------------------------------------ attention */

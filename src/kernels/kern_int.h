@@ -5,10 +5,16 @@
  * read (panel width NR, K grouping KG, rows per micro-kernel call MR).
  *
  * Packed weight layout of one precision: panels of NR output channels, n_panels = ceil(n_out/NR);
- * panel p holds kp = ceil(n_in/KG) groups, each NR channels x KG consecutive k:
+ * panel p holds kp = ceil(n_in/KG) groups (INT8: more, below), each NR channels x KG consecutive k:
  *     elem(p, g, j, q) = W[p*NR + j, g*KG + q]   at  ((p*kp + g)*NR + j)*KG + q
  * zero-padded past n_out and n_in. Element type: fp32 (FP32; bf16 bits when every weight is an exact
  * bf16 value), bf16 bits (BF16), int8 (INT8).
+ * INT8 also cuts K into scale groups of RR_KERN_INT8_GROUP consecutive k (a multiple of every
+ * table's KG), each with its own fp32 scale per channel, and pads K to whole scale groups (kp is a
+ * multiple of RR_KERN_INT8_GROUP / KG); the scales of panel p are a separate array,
+ *     scale(p, s, j) = scale of W[p*NR + j, s*G : (s+1)*G]   at  (p*n_sg + s)*NR + j
+ * (n_sg = kp*KG / G scale groups), plus one fp32 C_j = sum_s scale(s, j) sum_{k in s} w8[j, k] per
+ * channel for the activation zero points.
  * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded), INT8 rows of kp*KG bytes
  * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
  */
@@ -22,6 +28,13 @@
 #define RR_KERN_MAX_MR 16
 #define RR_KERN_MAX_NR 64
 
+/* k per INT8 weight scale group (kernels.h): a power of two and a multiple of every table's INT8 KG.
+ * 32 keeps the full-size model within issue 5's 0.03 (docs/KERNELS.md has the measurements);
+ * overridable at build time (EXTRA_CFLAGS=-DRR_KERN_INT8_GROUP=64) to measure others. */
+#ifndef RR_KERN_INT8_GROUP
+#define RR_KERN_INT8_GROUP 32
+#endif
+
 typedef struct rr_kern_layout {
     int mr, nr, kg;
 } rr_kern_layout;
@@ -29,9 +42,12 @@ typedef struct rr_kern_layout {
 /* One micro-kernel call on one K chunk: C[rows, 0:n] (+)= A[rows, chunk] . panel chunk, for rows
  * < m (the kernel computes mr rows; rows past m read row 0 and are not stored). The driver splits K
  * into chunks so a panel chunk stays in L1 while it serves every row of a block:
- *   first  start from zero (else from the partial sums left in C by the previous chunk: fp32, or
- *          int32 bit patterns for INT8);
- *   last   finish: INT8 dequantization, + bias, then the epilogue; else store partial sums. */
+ *   first  start from zero (else from the fp32 partial sums left in C by the previous chunk);
+ *   last   finish: INT8 dequantization, + bias, then the epilogue; else store partial sums.
+ * INT8 chunks are whole scale groups (kp a multiple of RR_KERN_INT8_GROUP / KG): the kernel sums each
+ * group exactly in int32, then adds it to fp32 partial sums scaled by the group's channel scales,
+ *     acc_j = sum_s b_scale[s][j] sum_{k in s} a8_k w8_kj,
+ * and the last chunk finishes y_j = a_scale (acc_j - a_zp b_corr_j) + bias_j (kernels.h). */
 typedef struct rr_kern_tile {
     int m, n;          /* 1 <= m <= mr, 1 <= n <= nr */
     int kp;            /* K groups in this chunk */
@@ -47,8 +63,8 @@ typedef struct rr_kern_tile {
     size_t ldres;
     const float *a_scale;  /* INT8: [m] row scales */
     const int32_t *a_zp;   /* INT8: [m] row zero points */
-    const float *b_scale;  /* INT8: [nr] channel scales of this panel */
-    const int32_t *b_sum;  /* INT8: [nr] sum_k w8 of each channel (for the zero points) */
+    const float *b_scale;  /* INT8: [kp*KG / RR_KERN_INT8_GROUP][nr] channel scales of the chunk's groups */
+    const float *b_corr;   /* INT8: [nr] C_j = sum_s scale(s, j) sum_{k in s} w8_kj (for the zero points) */
 } rr_kern_tile;
 
 /* One attention work item: one head of one query tile of one sequence. */

@@ -20,11 +20,16 @@
  *   fp32  fp32 products and fp32 accumulation (FMA allowed: order and fusing of roundings differ).
  *   bf16  W rounded to bf16 at pack time, X rounded to bf16 (nearest even) per call, products exact
  *         in fp32, fp32 accumulation; the bias and epilogue stay fp32.
- *   int8  W symmetric per output channel: w8 = round(w / s_n), s_n = max|w_n| / 127. X asymmetric
- *         per row (token), as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0,
- *         max x), s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m,
- *         0, 255) (uint8); exact int32 accumulation; y = s_m s_n (sum x8 w8 - z_m sum w8) + b.
- *         (Rounding is to nearest even, in fp32 with inv = 1 / s as the multiplier.)
+ *   int8  W symmetric per output channel and per group g of G = RR_KERN_INT8_GROUP consecutive k
+ *         (kern_int.h; groups start at k = 0, the last one may be short): w8 = round(w / s_gn),
+ *         s_gn = max_{k in g} |w_nk| / 127 (1 for an all-zero group). X asymmetric per row (token),
+ *         as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0, max x),
+ *         s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m, 0, 255)
+ *         (uint8). Exact int32 sums per group, fp32 across groups:
+ *             y = s_m (sum_g s_gn sum_{k in g} x8 w8  -  z_m C_n) + b,  C_n = sum_g s_gn sum_{k in g} w8
+ *         (C_n an fp32 constant of the packed layer). This is s_m sum_g s_gn sum_{k in g} (x8 - z_m) w8
+ *         up to fp32 rounding of the group sums. (Rounding is to nearest even, in fp32 with
+ *         inv = 1 / s as the multiplier.)
  */
 #ifndef RR_KERNELS_H
 #define RR_KERNELS_H

@@ -135,22 +135,24 @@ static void ukr_bf16_ref(const rr_kern_tile *t) {
     }
 }
 
+/* Each scale group summed exactly in int32, then added to the fp32 sums with its channel scales;
+ * finished as a_scale (acc - zp C_j) (kern_int.h). */
 static void ukr_int8_ref(const rr_kern_tile *t) {
     const int8_t *b = t->b;
+    const int ng = t->kp / RR_KERN_INT8_GROUP; /* KG 1 */
     for (int i = 0; i < t->m; i++) {
         const uint8_t *a = row_ptr(t, i);
-        int32_t acc[REF_NR] = {0};
-        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(int32_t) * (size_t)t->n);
-        for (int k = 0; k < t->kp; k++)
-            for (int j = 0; j < REF_NR; j++) acc[j] += (int32_t)a[k] * b[(size_t)k * REF_NR + j];
-        if (!t->last) {
-            memcpy(t->c + (size_t)i * t->ldc, acc, sizeof(int32_t) * (size_t)t->n);
-            continue;
+        float acc[REF_NR] = {0};
+        if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
+        for (int g = 0; g < ng; g++) {
+            int32_t dot[REF_NR] = {0};
+            for (int k = g * RR_KERN_INT8_GROUP; k < (g + 1) * RR_KERN_INT8_GROUP; k++)
+                for (int j = 0; j < REF_NR; j++) dot[j] += (int32_t)a[k] * b[(size_t)k * REF_NR + j];
+            for (int j = 0; j < REF_NR; j++) acc[j] += (float)dot[j] * t->b_scale[(size_t)g * REF_NR + j];
         }
-        float out[REF_NR];
-        for (int j = 0; j < t->n; j++)
-            out[j] = (float)(acc[j] - t->a_zp[i] * t->b_sum[j]) * (t->a_scale[i] * t->b_scale[j]);
-        finish_row(t, i, out);
+        if (t->last)
+            for (int j = 0; j < t->n; j++) acc[j] = t->a_scale[i] * (acc[j] - (float)t->a_zp[i] * t->b_corr[j]);
+        finish_row(t, i, acc);
     }
 }
 

@@ -5,8 +5,10 @@
  *   bf16  vdpbf16ps: each lane adds a[2g] b[2g] + a[2g+1] b[2g+1] in fp32, so weights are packed in
  *         k pairs (KG 2) and one broadcast dword of A feeds 16 channels;
  *   int8  vpdpbusd: u8 x s8 in groups of 4 k (KG 4): the uint8 activations with their zero point
- *         (kernels.h) go in as they are; zp * sum_k w8 is subtracted before scaling.
- * Both run 8 rows x 48 channels (24 zmm accumulators).
+ *         (kernels.h) go in as they are; each weight scale group is summed in int32, then scaled
+ *         into fp32 sums; zp * C_j is subtracted before the row scale.
+ * bf16 runs 8 rows x 48 channels (24 zmm accumulators), int8 4 x 48 (12 int32 accumulators for the
+ * current weight scale group and 12 fp32 sums).
  * Compiled with ISA_x86_avx512bf16 flags; only called after dispatch.c has checked the CPU and OS.
  */
 #include <immintrin.h>
@@ -28,7 +30,7 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
  * vdpbf16ps / vpdpbusd between registers and the stack when written with intrinsics (measured: half
  * the rate). zmm8..31 accumulate row i, vector v in zmm(8 + 3i + v); zmm0..2 hold the panel's three
  * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. On return
- * tile[i][0:48] holds the raw sums (fp32 for bf16, int32 for int8). */
+ * tile[i][0:48] holds the raw sums. Used for bf16; int8 has its own loop below (per-group scales). */
 #define UKR_ROW(OP, A, BR, C0, C1, C2)                                                             \
     "vpbroadcastd (%[" A "],%[off]), %%" BR "\n\t"                                                 \
     OP " %%zmm0, %%" BR ", %%" C0 "\n\t"                                                           \
@@ -75,21 +77,94 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
         : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n)                                                \
         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [a4] "r"(a[4]),          \
           [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile)                         \
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",  \
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", \
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
           "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
           "zmm31", "cc", "memory")
 
-_Static_assert(GEN_MR == 8 && GEN_NRV == 3, "the assembly kernels are 8 x 48");
+/* The int8 kernel with group-wise weight scales (kern_int.h), 4 rows x 48 channels: zmm8..19 sum
+ * one scale group exactly in int32 (RR_KERN_INT8_GROUP / 4 vpdpbusd steps; row i, vector v in
+ * zmm(8 + 3i + v)); then each is converted to fp32, multiplied by its channels' group scales
+ * (zmm0..2, free between groups), added to its fp32 sum in zmm(20 + 3i + v) and zeroed for the next
+ * group. Both sets stay in registers: the 8 x 48 shape of the bf16 kernel, with the fp32 sums in
+ * an L1 tile instead, lost 19% to the tile traffic of the per-group flush (docs/KERNELS.md). n
+ * counts groups; the inner loop ends when off (bytes of A per row = k) reaches a group boundary,
+ * since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
+ * tile. */
+#define Q8_MR 4
+#define UKR_ZERO3(a, b, c)                                                                         \
+    "vpxord %%" a ", %%" a ", %%" a "\n\t"                                                         \
+    "vpxord %%" b ", %%" b ", %%" b "\n\t"                                                         \
+    "vpxord %%" c ", %%" c ", %%" c "\n\t"
+#define UKR_FLUSH1(acc, sc, sum)                                                                   \
+    "vcvtdq2ps %%" acc ", %%" acc "\n\t"                                                           \
+    "vfmadd231ps %%" acc ", %%" sc ", %%" sum "\n\t"                                               \
+    "vpxord %%" acc ", %%" acc ", %%" acc "\n\t"
+#define UKR_FLUSH3(a, b, c, sa, sb, sc)                                                            \
+    UKR_FLUSH1(a, "zmm0", sa) UKR_FLUSH1(b, "zmm1", sb) UKR_FLUSH1(c, "zmm2", sc)
+#define UKR_ASM_Q8()                                                                               \
+    __asm__ volatile(                                                                              \
+        "test %[first], %[first]\n\t"                                                              \
+        "jz 3f\n\t"                                                                                \
+        UKR_ZERO3("zmm20", "zmm21", "zmm22") UKR_ZERO3("zmm23", "zmm24", "zmm25")                  \
+        UKR_ZERO3("zmm26", "zmm27", "zmm28") UKR_ZERO3("zmm29", "zmm30", "zmm31")                  \
+        "jmp 4f\n"                                                                                 \
+        "3:\n\t"                                                                                   \
+        UKR_LOAD3(0, "zmm20", "zmm21", "zmm22") UKR_LOAD3(192, "zmm23", "zmm24", "zmm25")          \
+        UKR_LOAD3(384, "zmm26", "zmm27", "zmm28") UKR_LOAD3(576, "zmm29", "zmm30", "zmm31")        \
+        "4:\n\t"                                                                                   \
+        UKR_ZERO3("zmm8", "zmm9", "zmm10") UKR_ZERO3("zmm11", "zmm12", "zmm13")                    \
+        UKR_ZERO3("zmm14", "zmm15", "zmm16") UKR_ZERO3("zmm17", "zmm18", "zmm19")                  \
+        "test %[n], %[n]\n\t"                                                                      \
+        "jz 2f\n\t"                                                                                \
+        ".p2align 5\n"                                                                             \
+        "1:\n\t"                                                                                   \
+        "vmovdqu64 (%[b]), %%zmm0\n\t"                                                             \
+        "vmovdqu64 64(%[b]), %%zmm1\n\t"                                                           \
+        "vmovdqu64 128(%[b]), %%zmm2\n\t"                                                          \
+        UKR_ROW("vpdpbusd", "a0", "zmm3", "zmm8", "zmm9", "zmm10")                                 \
+        UKR_ROW("vpdpbusd", "a1", "zmm4", "zmm11", "zmm12", "zmm13")                               \
+        UKR_ROW("vpdpbusd", "a2", "zmm5", "zmm14", "zmm15", "zmm16")                               \
+        UKR_ROW("vpdpbusd", "a3", "zmm6", "zmm17", "zmm18", "zmm19")                               \
+        "add $4, %[off]\n\t"                                                                       \
+        "add $192, %[b]\n\t"                                                                       \
+        "test %[gmask], %[off]\n\t"                                                                \
+        "jnz 1b\n\t"                                                                               \
+        "vmovups (%[sc]), %%zmm0\n\t"                                                              \
+        "vmovups 64(%[sc]), %%zmm1\n\t"                                                            \
+        "vmovups 128(%[sc]), %%zmm2\n\t"                                                           \
+        "add $192, %[sc]\n\t"                                                                      \
+        UKR_FLUSH3("zmm8", "zmm9", "zmm10", "zmm20", "zmm21", "zmm22")                             \
+        UKR_FLUSH3("zmm11", "zmm12", "zmm13", "zmm23", "zmm24", "zmm25")                           \
+        UKR_FLUSH3("zmm14", "zmm15", "zmm16", "zmm26", "zmm27", "zmm28")                           \
+        UKR_FLUSH3("zmm17", "zmm18", "zmm19", "zmm29", "zmm30", "zmm31")                           \
+        "dec %[n]\n\t"                                                                             \
+        "jnz 1b\n"                                                                                 \
+        "2:\n\t"                                                                                   \
+        UKR_STORE3(0, "zmm20", "zmm21", "zmm22") UKR_STORE3(192, "zmm23", "zmm24", "zmm25")        \
+        UKR_STORE3(384, "zmm26", "zmm27", "zmm28") UKR_STORE3(576, "zmm29", "zmm30", "zmm31")      \
+        : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n), [sc] "+r"(sc)                                 \
+        : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [tile] "r"(tile),        \
+          [first] "r"(first), [gmask] "i"(RR_KERN_INT8_GROUP - 1)                                  \
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10",         \
+          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
+          "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
+          "zmm31", "cc", "memory")
 
-static void ukr_rows(const rr_kern_tile *t, const uint8_t **a) {
-    for (int i = 0; i < GEN_MR; i++) a[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+_Static_assert(RR_KERN_INT8_GROUP % 4 == 0 && (RR_KERN_INT8_GROUP & (RR_KERN_INT8_GROUP - 1)) == 0,
+               "the int8 assembly kernel finds group ends with a mask");
+
+_Static_assert(GEN_MR == 8 && GEN_NRV == 3, "the assembly kernels are 8 (bf16) or 4 (int8) x 48");
+
+/* Row pointers of A for an mr-row kernel: rows past m read row 0. */
+static void ukr_rows(const rr_kern_tile *t, const uint8_t **a, int mr) {
+    for (int i = 0; i < mr; i++) a[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
 }
 
-/* The tile starts from zero or from the partial sums in C (rows < m, columns < n). */
-static void tile_init(const rr_kern_tile *t, float *tile) {
+/* An mr x 48 tile starts from zero or from the partial sums in C (rows < m, columns < n). */
+static void tile_init(const rr_kern_tile *t, float *tile, int mr) {
     if (t->first) {
-        memset(tile, 0, sizeof(float) * GEN_MR * GEN_NR);
+        memset(tile, 0, sizeof(float) * (size_t)mr * GEN_NR);
         return;
     }
     for (int i = 0; i < t->m; i++) memcpy(tile + i * GEN_NR, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
@@ -97,9 +172,9 @@ static void tile_init(const rr_kern_tile *t, float *tile) {
 
 static void ukr_bf16_dp(const rr_kern_tile *t) {
     const uint8_t *a[GEN_MR];
-    ukr_rows(t, a);
+    ukr_rows(t, a, GEN_MR);
     float tile[GEN_MR * GEN_NR] __attribute__((aligned(64)));
-    tile_init(t, tile);
+    tile_init(t, tile, GEN_MR);
     const uint8_t *b = t->b;
     size_t off = 0, n = (size_t)t->kp;
     UKR_ASM("vdpbf16ps");
@@ -112,17 +187,19 @@ static void ukr_bf16_dp(const rr_kern_tile *t) {
 }
 
 static void ukr_int8_vnni(const rr_kern_tile *t) {
-    const uint8_t *a[GEN_MR];
-    ukr_rows(t, a);
-    float tile[GEN_MR * GEN_NR] __attribute__((aligned(64))); /* int32 bit patterns */
-    tile_init(t, tile);
+    const uint8_t *a[Q8_MR];
+    ukr_rows(t, a, Q8_MR);
+    float tile[Q8_MR * GEN_NR] __attribute__((aligned(64)));
+    const int first = t->first; /* the assembly zeroes the sums itself */
+    if (!first) tile_init(t, tile, Q8_MR);
     const uint8_t *b = t->b;
-    size_t off = 0, n = (size_t)t->kp;
-    UKR_ASM("vpdpbusd");
+    const float *sc = t->b_scale;
+    size_t off = 0, n = (size_t)(t->kp * 4 / RR_KERN_INT8_GROUP);
+    UKR_ASM_Q8();
     for (int i = 0; i < t->m; i++) {
-        vi acc[GEN_NRV];
-        memcpy(acc, tile + i * GEN_NR, sizeof acc);
-        finish_row_i32(t, i, acc);
+        vf acc[GEN_NRV];
+        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(tile + i * GEN_NR + v * VW);
+        finish_row_q8(t, i, acc);
     }
 }
 
@@ -313,7 +390,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .isa = RR_KERN_ISA_AVX512BF16,
     .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
             [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 2},
-            [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 4}},
+            [RR_PRECISION_INT8] = {Q8_MR, GEN_NR, 4}},
     .native_bf16 = 1,
     .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = ukr_bf16_dp, [RR_PRECISION_INT8] = ukr_int8_vnni},
     .ukr_f32_w16 = gen_ukr_f32_w16,
