@@ -25,6 +25,7 @@ case $MODE in full | quick | accept) ;; *) echo "usage: bench/side_by_side.sh [f
 R=$ROOT/build/rerank
 PY=/usr/bin/python3
 mkdir -p "$WORK" "$OUT"
+rm -f "$OUT"/rerank_bench_*.txt "$OUT"/rerank_*.scores # nothing from an earlier run in this run's table
 : >"$OUT/results.jsonl"
 : >"$OUT/rss.txt"
 

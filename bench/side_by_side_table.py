@@ -29,6 +29,9 @@ def label(r):
     return "%s %s (%s)" % (name, r["precision"], ", ".join(extra))
 
 
+for r in rows:  # bench_ort.js names the model file, not the precision
+    if "precision" not in r:
+        r["precision"] = "int8" if "int8" in r.get("model", "") else "fp32"
 table = {}
 for r in rows:
     table.setdefault(label(r), {})[r["workload"]] = r
