@@ -81,6 +81,7 @@ typedef struct tjob {
     int32_t *ids;
     float *logits;
     int done;
+    int done_rank; /* 1 for the first job completed in the process, 2 for the next... */
     int cancel;
     pthread_mutex_t *mu;
     pthread_cond_t *cv;
@@ -88,12 +89,14 @@ typedef struct tjob {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_done_count;
 
 static void on_done(rr_engine_job *j, void *ud) {
     tjob *t = ud;
     (void)j;
     pthread_mutex_lock(&g_mu);
     t->done++;
+    t->done_rank = ++g_done_count;
     pthread_cond_broadcast(&g_cv);
     pthread_mutex_unlock(&g_mu);
 }
@@ -346,6 +349,47 @@ RR_TEST(engine_old_big_job_is_not_starved) {
     tjob_free(&first);
     tjob_free(&big);
     tjob_free(&small);
+}
+
+RR_TEST(engine_small_first_then_arrival_order) {
+    fake f;
+    fake_init(&f);
+    rr_engine_params p = rr_engine_default_params();
+    p.score = fake_score;
+    p.score_ud = &f;
+    p.max_batch_tokens = 40;
+    rr_engine *e;
+    REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
+    gate(&f, 1);
+    int one[1] = {2};
+    tjob first, t[4], tiny;
+    tjob_make(&first, 1, one, 1);
+    REQUIRE(rr_engine_submit(e, &first.job) == RR_OK);
+    wait_in_score(&f);
+    /* four requests of 4 windows whose windows get shorter with each arrival (10, 9, 8, 7 tokens),
+     * then a one-window request of 9. Batches of 40: {t0 x3, tiny}, {t0, t1 x3}, {t1, t2 x3, t3},
+     * {t2, t3 x3}. Picking by window length instead would start t3 first and finish tiny last. */
+    for (int k = 0; k < 4; k++) {
+        int lens[4] = {10 - k, 10 - k, 10 - k, 10 - k};
+        tjob_make(&t[k], 4, lens, 100 * (k + 1));
+        REQUIRE(rr_engine_submit(e, &t[k].job) == RR_OK);
+    }
+    int tl[1] = {9};
+    tjob_make(&tiny, 1, tl, 900);
+    REQUIRE(rr_engine_submit(e, &tiny.job) == RR_OK);
+    gate(&f, 0);
+    for (int k = 0; k < 4; k++) wait_done(&t[k]);
+    wait_done(&tiny);
+    CHECK(tiny.done_rank < t[0].done_rank);
+    CHECK(t[0].done_rank < t[1].done_rank);
+    CHECK(t[1].done_rank < t[2].done_rank);
+    CHECK(t[1].done_rank < t[3].done_rank);
+    CHECK_EQ_INT(f.calls, 5);
+    CHECK(f.max_tokens <= 40);
+    rr_engine_free(e);
+    tjob_free(&first);
+    for (int k = 0; k < 4; k++) tjob_free(&t[k]);
+    tjob_free(&tiny);
 }
 
 RR_TEST(engine_two_workers_and_free_waits) {

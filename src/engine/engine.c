@@ -6,10 +6,14 @@
  * callbacks run with the lock released, so they may resume HTTP connections or free the job.
  *
  * Batch choice (pick_batch): the oldest job with pending windows gets up to half the token budget
- * (so a big request cannot be starved by a stream of small ones), then the rest of the budget goes
- * to the shortest pending windows of all jobs (so small requests finish together and cheaply).
- * Each job keeps its windows in length order, so "the shortest pending window of a job" is the next
- * one in that order.
+ * (so a big request cannot be starved by a stream of small ones), then the rest of the budget goes,
+ * window by window, to the job with the fewest pending windows whose next window still fits, the
+ * older first on ties: small requests overtake big ones (shortest remaining work first, which keeps
+ * the mean latency low), a started request is finished before a new one of the same size is begun,
+ * and requests of equal size complete in arrival order (which keeps p99 close to p50 under a steady
+ * load; picking the shortest window instead let unlucky requests wait twice the median). Each job
+ * keeps its windows in length order, so its next window is its shortest pending one: when that does
+ * not fit, none of the job's windows does.
  */
 #include "engine/engine.h"
 
@@ -178,16 +182,18 @@ static int pick_batch(worker *w, rr_engine_job **done) {
            tokens + oldest->seqs[job_order(oldest, oldest->next_seq)].len <= budget / 2)
         take(w, &n, &tokens, oldest, now);
 
-    /* then the shortest pending windows of all jobs */
+    /* then, one window at a time, the job with the fewest pending windows that still fits (the
+     * list runs oldest first, so the strict < keeps the older job on ties) */
     for (;;) {
         rr_engine_job *best = NULL;
-        int best_len = 0;
+        int best_left = 0;
         for (rr_engine_job *j = e->head; j; j = j->next) {
             if (j->cancelled || j->next_seq >= j->n_seqs) continue;
-            int len = j->seqs[job_order(j, j->next_seq)].len;
-            if (!best || len < best_len) best = j, best_len = len;
+            if (tokens + j->seqs[job_order(j, j->next_seq)].len > budget) continue;
+            int left = j->n_seqs - j->next_seq;
+            if (!best || left < best_left) best = j, best_left = left;
         }
-        if (!best || tokens + best_len > budget) break;
+        if (!best) break;
         take(w, &n, &tokens, best, now);
     }
     return n;
