@@ -10,8 +10,8 @@
 #   PRECISION [fp32]     --precision of serve, bench and rank
 #   THREADS [0]          --threads of serve, bench and rank (0 = all cores)
 #   BATCH_TOKENS [8192]  serve --max-batch-tokens = bench/rank --batch-tokens (the engine's pass size)
-#   BENCH_REPEAT [5]     bench runs over the pairs before the load, and again after it (the
-#                        first of each is a warm-up the mean leaves out)
+#   BENCH_SECONDS [=SECONDS]  length of each of the two benches (at least BENCH_REPEAT [3] runs)
+#   REST [30]            idle seconds before each bench and before the load
 #   RANK [1]             also time `rerank rank` over 100 x DOCS_PER_REQUEST documents (engine alone
 #                        with its own tokenization; 0 skips it, e.g. on a full-size model where it is slow)
 #   SERVE_FLAGS, BENCH_FLAGS, RANK_FLAGS  extra flags for each command
@@ -22,11 +22,20 @@
 # pass over them. Before the load starts, one request's usage.total_tokens is checked against the
 # tokenized pairs, so the two measure the same tokens; documents longer than one pair (windowed by the
 # server) would make the comparison unfair, so the script refuses them.
+#
+# Fairness on a machine whose speed changes: the comparison is mean against mean, bracketed and of
+# equal length. `rerank bench` runs for BENCH_SECONDS just before the load and again just after it;
+# the server's docs/s (an average over the whole load) is divided by the average of the two benches'
+# mean rates (pairs / time, leaving out each process's warm-up run). Each phase starts after REST idle
+# seconds. On the development VM the speed falls by up to 30% over a few minutes of full load and
+# recovers at rest, so a short bench on a rested machine, or its best run, would compare the server
+# with a faster machine than the one it ran on. The best bench run and the server engine's own
+# forward rate (from /metrics) are printed too, so the HTTP side's cost can be read apart from drift.
 set -eu
 MODEL=${1:?usage: bench/load_server.sh MODEL [SECONDS] [CLIENTS] [DOCS_PER_REQUEST] [WORDS_PER_DOC]}
 SECONDS_=${2:-120} CLIENTS=${3:-64} DOCS=${4:-20} WORDS=${5:-60}
 PRECISION=${PRECISION:-fp32} THREADS=${THREADS:-0} BATCH_TOKENS=${BATCH_TOKENS:-8192}
-BENCH_REPEAT=${BENCH_REPEAT:-5} RANK=${RANK:-1}
+BENCH_REPEAT=${BENCH_REPEAT:-3} RANK=${RANK:-1} BENCH_SECONDS=${BENCH_SECONDS:-$SECONDS_} REST=${REST:-30}
 BIN=${RR_BUILD:-build}/rerank
 tmp=$(mktemp -d)
 SPID=
@@ -52,18 +61,22 @@ read -r NPAIRS NTOK LMAX BODY0_TOK < <(node -e '
 echo "workload: $NPAIRS pairs ($((NPAIRS / DOCS)) request bodies x $DOCS documents of $WORDS words), $NTOK tokens, longest $LMAX"
 
 # ---------------------------------------------------------------- rerank bench on those pairs
-# run_bench NAME: BENCH_REPEAT timed runs; sets BENCH_MEAN (pairs / total time) and BENCH_BEST
+# run_bench NAME: REST idle seconds, then BENCH_SECONDS of timed runs; sets BENCH_MEAN (pairs / time
+# over the runs after the first) and BENCH_BEST
 run_bench() {
+    sleep "$REST"
     # shellcheck disable=SC2086
     "$BIN" bench -m "$MODEL" --workload "$tmp/workload.json" --key server $COMMON --batch-tokens "$BATCH_TOKENS" \
-        --repeat "$BENCH_REPEAT" ${BENCH_FLAGS:-} | tee "$tmp/bench_$1.out"
+        --repeat "$BENCH_REPEAT" --seconds "$BENCH_SECONDS" ${BENCH_FLAGS:-} >"$tmp/bench_$1.out"
+    sed -n '1,2p;/^run /{N;N;p;q}' "$tmp/bench_$1.out"
+    tail -n 2 "$tmp/bench_$1.out"
     BENCH_BEST=$(sed -n 's/^pairs\/s \([0-9.]*\).*/\1/p' "$tmp/bench_$1.out")
     # run 1 of a process is ~10% slower (first touch of the scratch memory, cold caches): the
     # long-running server has paid that long before the measured window, so the mean skips it
     BENCH_MEAN=$(awk -v n="$NPAIRS" '/^run [0-9]+:/ { if (++k > 1) t += $3 } END { if (k > 1 && t > 0) printf "%.2f", n * (k - 1) / t }' \
         "$tmp/bench_$1.out")
     if [ -z "$BENCH_BEST" ] || [ -z "$BENCH_MEAN" ]; then echo "rerank bench printed no timings"; exit 1; fi
-    echo "rerank bench ($1 the load): mean $BENCH_MEAN pairs/s over runs 2..$BENCH_REPEAT, best $BENCH_BEST"
+    echo "rerank bench ($1 the load): mean $BENCH_MEAN pairs/s over runs 2..$(grep -c '^run ' "$tmp/bench_$1.out"), best $BENCH_BEST"
 }
 run_bench before
 BENCH_MEAN_BEFORE=$BENCH_MEAN BENCH_BEST_BEFORE=$BENCH_BEST
@@ -114,6 +127,7 @@ if [ "$USED" != "$BODY0_TOK" ]; then
     exit 1
 fi
 echo "same pairs: the first request's usage.total_tokens ($USED) equals its tokenized pairs"
+sleep "$REST"
 
 node bench/load_server.mjs --url "$URL" --clients "$CLIENTS" --duration "$SECONDS_" --docs "$DOCS" \
     --doc-words "$WORDS" --pid "$SPID" --warmup 5 | tee "$tmp/load.out"

@@ -35,6 +35,15 @@ if "$B/rerank" bench -m "$D" --workload "$tmp/w.json" --key w2 --repeat 1 >"$tmp
 else
     bad "bench FILE --key"; cat "$tmp/out"
 fi
+# --seconds keeps running past --repeat until that much time has passed (a tiny workload: many runs)
+if "$B/rerank" bench -m "$D" --workload "$tmp/w.json" --key w1 --repeat 2 --seconds 1 >"$tmp/out" 2>&1 &&
+    runs=$(grep -c "^run [0-9]*:" "$tmp/out") && [ "$runs" -gt 2 ] &&
+    grep -q "(best of $runs; median [0-9.]* s; mean [0-9.]* pairs/s)" "$tmp/out"; then
+    ok "bench --seconds repeats until the time has passed ($runs runs)"
+else
+    bad "bench --seconds"; cat "$tmp/out"
+fi
+if "$B/rerank" bench -m "$D" --seconds -1 >"$tmp/out" 2>&1; then bad "negative --seconds fails"; else ok "negative --seconds fails"; fi
 if "$B/rerank" bench -m "$D" --workload "$tmp/missing.json" >"$tmp/out" 2>&1; then
     bad "missing workload file fails"
 else

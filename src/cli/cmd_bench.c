@@ -3,8 +3,10 @@
  * tokens/s, the latency of the whole batch, the achieved GFLOP/s, peak RSS and the kernel table.
  *
  *   rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision P] [--threads N]
- *                [--repeat N] [--batch-tokens N]
+ *                [--repeat N] [--seconds S] [--batch-tokens N]
  *
+ * --seconds S keeps repeating (at least --repeat runs) until S seconds of runs have passed: a
+ * benchmark as long as a load test, for machines whose speed changes under sustained load.
  * Workloads (as ../shared/bench/xlmr_model.py defines them; the token ids are drawn here with a
  * fixed seed, only the lengths matter for speed): w1 = 1 query of 16 tokens + 100 documents, 256
  * tokens per pair; w2 = 100 pairs with lengths uniform in 32..512. FILE is a JSON array of token-id
@@ -88,13 +90,13 @@ static int cmp_d(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fputs("usage: rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
-          "                    [--threads N] [--repeat N] [--batch-tokens N]\n",
+          "                    [--threads N] [--repeat N] [--seconds S] [--batch-tokens N]\n",
           f);
 }
 
 int cmd_bench(int argc, char **argv) {
     const char *workload = "w1", *key = "w1";
-    long repeat = 3;
+    long repeat = 3, seconds = 0;
     cli_model_opts mo;
     cli_model_opts_init(&mo, RR_PRECISION_AUTO);
     for (int i = 1; i < argc; i++) {
@@ -113,6 +115,9 @@ int cmd_bench(int argc, char **argv) {
             key = v, i++;
         } else if (!strcmp(a, "--repeat")) {
             if (cli_parse_int(a, v, 1, 1000, &repeat)) return 1;
+            i++;
+        } else if (!strcmp(a, "--seconds")) {
+            if (cli_parse_int(a, v, 0, 86400, &seconds)) return 1;
             i++;
         } else {
             usage(stderr);
@@ -168,25 +173,38 @@ int cmd_bench(int argc, char **argv) {
            info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);
-    double *t = malloc(sizeof(double) * (size_t)repeat);
-    for (long r = 0; r < repeat; r++) {
+    long cap = repeat, runs = 0;
+    double *t = malloc(sizeof(double) * (size_t)cap), total = 0;
+    if (!t) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    while (runs < repeat || total < (double)seconds) {
+        if (runs == cap) {
+            double *g = realloc(t, sizeof(double) * (size_t)(cap * 2));
+            if (!g) break; /* keep the runs so far */
+            t = g, cap *= 2;
+        }
         double t0 = now_s();
         if (rr_score_ids(c, seqs, n, logits) != RR_OK) {
             rc = cli_error("%s", rr_errmsg());
             free(t);
             goto done;
         }
-        t[r] = now_s() - t0;
-        printf("run %ld: %.3f s\n", r + 1, t[r]);
+        t[runs] = now_s() - t0;
+        total += t[runs];
+        printf("run %ld: %.3f s\n", runs + 1, t[runs]);
         fflush(stdout);
+        runs++;
     }
-    qsort(t, (size_t)repeat, sizeof(double), cmp_d);
-    double best = t[0], med = t[repeat / 2];
+    qsort(t, (size_t)runs, sizeof(double), cmp_d);
+    double best = t[0], med = t[runs / 2];
     free(t);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("pairs/s %.2f  tokens/s %.0f  latency %.3f s for %d pairs  %.1f GFLOP/s  (best of %ld; median %.3f s)\n",
-           n / best, tokens / best, best, n, flops / best / 1e9, repeat, med);
+    printf("pairs/s %.2f  tokens/s %.0f  latency %.3f s for %d pairs  %.1f GFLOP/s  (best of %ld; median %.3f s; "
+           "mean %.2f pairs/s)\n",
+           n / best, tokens / best, best, n, flops / best / 1e9, runs, med, (double)n * (double)runs / total);
     printf("peak RSS %.0f MB\n", ru.ru_maxrss / 1024.0);
 done:
     free(logits);

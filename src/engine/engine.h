@@ -5,7 +5,7 @@
  * a typed job: an array of window sequences and a logits array to fill. Worker threads (one by
  * default; the forward pass is itself multithreaded by the kernels) each own one rr_ctx and loop:
  *
- *     pending windows of all queued jobs --(oldest job first, then shortest windows)--> one batch of
+ *     pending windows of all queued jobs --(oldest job first, then fewest pending windows)--> one batch of
  *     at most max_batch_tokens tokens --rr_score_ids--> logits scattered back into each job
  *
  * A job completes when every one of its windows is scored, when it is cancelled (its client went
