@@ -61,6 +61,16 @@ static void fake_init(fake *f) {
     pthread_cond_init(&f->cv, NULL);
 }
 
+/* Engine parameters that score with f (reset here) in passes of at most budget tokens. */
+static rr_engine_params fake_params(fake *f, int budget) {
+    fake_init(f);
+    rr_engine_params p = rr_engine_default_params();
+    p.score = fake_score;
+    p.score_ud = f;
+    p.max_batch_tokens = budget;
+    return p;
+}
+
 static void gate(fake *f, int closed) {
     pthread_mutex_lock(&f->mu);
     f->gate_closed = closed;
@@ -139,11 +149,7 @@ static void wait_done(tjob *t) {
 
 RR_TEST(engine_scores_every_window) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 64;
+    rr_engine_params p = fake_params(&f, 64);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     enum { NJ = 6 };
@@ -173,11 +179,7 @@ RR_TEST(engine_scores_every_window) {
 
 RR_TEST(engine_batches_across_requests) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 1000;
+    rr_engine_params p = fake_params(&f, 1000);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     /* hold the worker on a first job, queue 8 small ones, release: they share one batch */
@@ -246,11 +248,7 @@ RR_TEST(engine_queue_depth_refuses) {
 
 RR_TEST(engine_cancelled_job_is_dropped) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 16;
+    rr_engine_params p = fake_params(&f, 16);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     gate(&f, 1);
@@ -293,12 +291,8 @@ RR_TEST(engine_cancelled_job_is_dropped) {
 
 RR_TEST(engine_scoring_error_fails_job_with_message) {
     fake f;
-    fake_init(&f);
+    rr_engine_params p = fake_params(&f, 4); /* one window per batch */
     f.fail_id = 77;
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 4; /* one window per batch */
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     int lens[3] = {4, 4, 4};
@@ -320,11 +314,7 @@ RR_TEST(engine_scoring_error_fails_job_with_message) {
 
 RR_TEST(engine_old_big_job_is_not_starved) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 100;
+    rr_engine_params p = fake_params(&f, 100);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     gate(&f, 1);
@@ -353,11 +343,7 @@ RR_TEST(engine_old_big_job_is_not_starved) {
 
 RR_TEST(engine_small_first_then_arrival_order) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
-    p.max_batch_tokens = 40;
+    rr_engine_params p = fake_params(&f, 40);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     gate(&f, 1);
@@ -394,12 +380,8 @@ RR_TEST(engine_small_first_then_arrival_order) {
 
 RR_TEST(engine_two_workers_and_free_waits) {
     fake f;
-    fake_init(&f);
-    rr_engine_params p = rr_engine_default_params();
-    p.score = fake_score;
-    p.score_ud = &f;
+    rr_engine_params p = fake_params(&f, 32);
     p.n_workers = 2;
-    p.max_batch_tokens = 32;
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     enum { NJ = 20 };
