@@ -29,8 +29,9 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
 /* The 8 x 48 k-loop in inline assembly: GCC shuffles the 24 accumulators of the destructive
  * vdpbf16ps / vpdpbusd between registers and the stack when written with intrinsics (measured: half
  * the rate). zmm8..31 accumulate row i, vector v in zmm(8 + 3i + v); zmm0..2 hold the panel's three
- * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. On return
- * tile[i][0:48] holds the raw sums. Used for bf16; int8 has its own loop below (per-group scales). */
+ * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. The sums
+ * start at zero (first chunk: no tile to clear) or from tile; on return tile[i][0:48] holds them.
+ * Used for bf16; int8 has its own loop below (per-group scales). */
 #define UKR_ROW(OP, A, BR, C0, C1, C2)                                                             \
     "vpbroadcastd (%[" A "],%[off]), %%" BR "\n\t"                                                 \
     OP " %%zmm0, %%" BR ", %%" C0 "\n\t"                                                           \
@@ -46,10 +47,19 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
     "vmovdqu32 %%" c ", " #off "+128(%[tile])\n\t"
 #define UKR_ASM(OP)                                                                                \
     __asm__ volatile(                                                                              \
+        "test %[first], %[first]\n\t"                                                              \
+        "jz 3f\n\t"                                                                                \
+        UKR_ZERO3("zmm8", "zmm9", "zmm10") UKR_ZERO3("zmm11", "zmm12", "zmm13")                    \
+        UKR_ZERO3("zmm14", "zmm15", "zmm16") UKR_ZERO3("zmm17", "zmm18", "zmm19")                  \
+        UKR_ZERO3("zmm20", "zmm21", "zmm22") UKR_ZERO3("zmm23", "zmm24", "zmm25")                  \
+        UKR_ZERO3("zmm26", "zmm27", "zmm28") UKR_ZERO3("zmm29", "zmm30", "zmm31")                  \
+        "jmp 4f\n"                                                                                 \
+        "3:\n\t"                                                                                   \
         UKR_LOAD3(0, "zmm8", "zmm9", "zmm10") UKR_LOAD3(192, "zmm11", "zmm12", "zmm13")            \
         UKR_LOAD3(384, "zmm14", "zmm15", "zmm16") UKR_LOAD3(576, "zmm17", "zmm18", "zmm19")        \
         UKR_LOAD3(768, "zmm20", "zmm21", "zmm22") UKR_LOAD3(960, "zmm23", "zmm24", "zmm25")        \
         UKR_LOAD3(1152, "zmm26", "zmm27", "zmm28") UKR_LOAD3(1344, "zmm29", "zmm30", "zmm31")      \
+        "4:\n\t"                                                                                   \
         "test %[n], %[n]\n\t"                                                                      \
         "jz 2f\n\t"                                                                                \
         ".p2align 5\n"                                                                             \
@@ -76,7 +86,7 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
         UKR_STORE3(1152, "zmm26", "zmm27", "zmm28") UKR_STORE3(1344, "zmm29", "zmm30", "zmm31")    \
         : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n)                                                \
         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [a4] "r"(a[4]),          \
-          [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile)                         \
+          [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile), [first] "r"(first)     \
         : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", \
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
           "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
@@ -174,7 +184,8 @@ static void ukr_bf16_dp(const rr_kern_tile *t) {
     const uint8_t *a[GEN_MR];
     ukr_rows(t, a, GEN_MR);
     float tile[GEN_MR * GEN_NR] __attribute__((aligned(64)));
-    tile_init(t, tile, GEN_MR);
+    const int first = t->first; /* the assembly zeroes the sums itself */
+    if (!first) tile_init(t, tile, GEN_MR);
     const uint8_t *b = t->b;
     size_t off = 0, n = (size_t)t->kp;
     UKR_ASM("vdpbf16ps");
