@@ -14,8 +14,12 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t rr_kern_attn_scratch_floats(int d) {
     size_t dp = round16((size_t)d), qt = RR_KERN_ATTN_QT, kt = RR_KERN_ATTN_KT;
-    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum */
-    return qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum; the avx512bf16
+     * kernel for head_dim 64 lays out the same with its own, longer key tile */
+    size_t gen = qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+    size_t kb = RR_KERN_ATTN_KT_BF16;
+    size_t bf = qt * 64 + 64 * kb + kb * 64 + qt * kb + qt * 64 + 2 * round16(qt) + 16;
+    return d == 64 && bf > gen ? bf : gen;
 }
 
 size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim) {

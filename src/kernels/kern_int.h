@@ -84,6 +84,10 @@ typedef struct rr_kern_attn {
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
 #define RR_KERN_ATTN_QT 128
 #define RR_KERN_ATTN_KT 64
+/* Key tile of the avx512bf16 head-dim-64 kernel: up to 256 keys per tile (only the blocks of 64
+ * that hold keys are computed), so a sequence of up to 256 tokens takes one pass of the online
+ * softmax, with no rescaling of the output accumulators */
+#define RR_KERN_ATTN_KT_BF16 256
 
 struct rr_kern_table {
     const char *name;

@@ -270,7 +270,7 @@ static inline void transpose16(__m512i r[16]) {
 }
 
 static void attn_bf16_d64(const rr_kern_attn *a) {
-    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT };
+    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
     uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
     uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
@@ -296,9 +296,10 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
     }
     for (int j0 = 0; j0 < a->nk; j0 += KT) {
         const int nkt = RR_MIN(KT, a->nk - j0);
+        const int nb = (nkt + 63) / 64; /* blocks of 64 keys in use (the rest of the tile is skipped) */
         /* Kp: 16 keys x 16 dim pairs at a time, converted in registers and transposed */
         uint32_t *kpd = (uint32_t *)Kp;
-        for (int kb = 0; kb < KT / 16; kb++) {
+        for (int kb = 0; kb < nb * 4; kb++) {
             for (int half = 0; half < 2; half++) {
                 __m512i r[16];
                 UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(a->k, a->ld, j0, kb * 16 + i, nkt, half);
@@ -310,7 +311,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7,
                                                 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
         const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
-        for (int h = 0; h < KT / 2; h++) {
+        for (int h = 0; h < nb * 32; h++) {
             uint16_t *vp = Vp + (size_t)h * D * 2;
             for (int half = 0; half < 2; half++) {
                 __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
@@ -321,48 +322,50 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         }
         /* S = scale * Q K^T, 4 rows x 64 keys per block */
         for (int i0 = 0; i0 < nqr; i0 += 4) {
-            /* fully unrolled so the 16 accumulators stay in registers (a loop over the array
-             * spilled them to the stack on every step: measured 3x slower) */
-            __m512 acc[4][4];
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
-            const uint32_t *qd = (const uint32_t *)Qb;
-            for (int g = 0; g < D / 2; g++) {
-                __m512bh kv[4];
-                UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(Kp + (size_t)g * KT * 2 + v * 32);
-                UNROLL4 for (int r = 0; r < 4; r++) {
-                    __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+            for (int kb = 0; kb < nb; kb++) {
+                /* fully unrolled so the 16 accumulators stay in registers (a loop over the array
+                 * spilled them to the stack on every step: measured 3x slower) */
+                __m512 acc[4][4];
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+                const uint32_t *qd = (const uint32_t *)Qb;
+                const uint16_t *kp = Kp + kb * 128;
+                for (int g = 0; g < D / 2; g++) {
+                    __m512bh kv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + (size_t)g * KT * 2 + v * 32);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                    }
                 }
+                __m512 sc = _mm512_set1_ps(a->scale);
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        _mm512_storeu_ps(S + (i0 + r) * KT + kb * 64 + v * 16, _mm512_mul_ps(acc[r][v], sc));
             }
-            __m512 sc = _mm512_set1_ps(a->scale);
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(S + (i0 + r) * KT + v * 16, _mm512_mul_ps(acc[r][v], sc));
         }
         /* online softmax; P to bf16 pairs */
         for (int i = 0; i < nqr; i++) {
             float *srow = S + i * KT;
             if (i >= nq) {
-                memset(srow, 0, KT * 4);
+                memset(srow, 0, (size_t)nb * 64 * 4);
                 continue;
             }
-            for (int jj = nkt; jj < KT; jj++) srow[jj] = -INFINITY;
+            for (int jj = nkt; jj < nb * 64; jj++) srow[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
-            for (int v = 0; v < 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
+            for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
             float m = vhmax(vmx);
             float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
             mx[i] = m;
-            vf sum = {0}, p[4];
-            for (int v = 0; v < 4; v++) {
-                p[v] = vexp(vload(srow + v * 16) - m);
-                sum += p[v];
+            vf sum = {0};
+            for (int c = 0; c < nb * 2; c++) { /* 32 keys: two vectors of P, one of bf16 pairs */
+                vf p0 = vexp(vload(srow + c * 32) - m), p1 = vexp(vload(srow + c * 32 + 16) - m);
+                sum += p0 + p1;
+                __m512bh pb = _mm512_cvtne2ps_pbh((__m512)p1, (__m512)p0);
+                memcpy(Pb + (size_t)i * KT * 2 + c * 32, &pb, 64); /* row i of Pb at the start of row i of S */
             }
             l[i] = l[i] * corr + vhsum(sum);
-            __m512bh p0 = _mm512_cvtne2ps_pbh((__m512)p[1], (__m512)p[0]);
-            __m512bh p1 = _mm512_cvtne2ps_pbh((__m512)p[3], (__m512)p[2]);
-            memcpy(Pb + (size_t)i * KT * 2, &p0, 64); /* row i of Pb at the start of row i of S */
-            memcpy(Pb + (size_t)i * KT * 2 + 32, &p1, 64);
-            if (corr != 1.f)
+            if (corr != 1.f && j0 > 0) /* O is still zero after the first tile */
                 for (int v = 0; v < 4; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
         }
         /* O += P V, 4 rows x 64 dims per block */
@@ -370,7 +373,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
             __m512 acc[4][4];
             UNROLL4 for (int r = 0; r < 4; r++)
                 UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + v * 16);
-            for (int h = 0; h < KT / 2; h++) {
+            for (int h = 0; h < nb * 32; h++) {
                 __m512bh vv[4];
                 UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + v * 32);
                 UNROLL4 for (int r = 0; r < 4; r++) {
