@@ -270,7 +270,7 @@ static inline void transpose16(__m512i r[16]) {
 }
 
 static void attn_bf16_d64(const rr_kern_attn *a) {
-    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT_BF16 };
+    enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
     uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
     uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
@@ -411,6 +411,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .to_bf16 = to_bf16_native,
     .quant_row = gen_quant_row,
     .attn = attn_native,
+    .attn_qt_bf16_d64 = RR_KERN_ATTN_QT_BF16,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
