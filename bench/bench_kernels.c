@@ -3,6 +3,7 @@
  * the same shapes, so the choice between them (docs/KERNELS.md) rests on numbers from one run.
  *
  *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn]
+ *                       [--prec fp32|bf16|int8] [--m M]
  *
  * Linear layers: M = 256 and 2560 token rows, (N, K) = (2304, 768) qkv, (768, 768) attention out,
  * (3072, 768) FFN up, (768, 3072) FFN down; fp32, bf16 and int8 (rr_linear_run with the bias
@@ -226,20 +227,31 @@ static void ln_run(void *v) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1;
+    int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1, only_prec = 0, only_m = 0;
     const char *isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--secs") && i + 1 < argc) g_secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--no-dnnl")) dnnl = 0;
+        else if (!strcmp(argv[i], "--m") && i + 1 < argc) only_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--prec") && i + 1 < argc) {
+            const char *w = argv[++i];
+            only_prec = !strcmp(w, "fp32") ? RR_PRECISION_FP32 : !strcmp(w, "bf16") ? RR_PRECISION_BF16
+                      : !strcmp(w, "int8") ? RR_PRECISION_INT8 : -1;
+            if (only_prec < 0) {
+                fprintf(stderr, "--prec: fp32, bf16 or int8\n");
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             const char *w = argv[++i];
             do_lin = !strcmp(w, "linear");
             do_attn = !strcmp(w, "attn");
         }
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn] [--prec P] [--m M]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -262,14 +274,16 @@ int main(int argc, char **argv) {
     } else {
         ts[nt++] = best;
     }
-    static const int Ms[] = {256, 2560};
+    int Ms[] = {256, 2560};
+    if (only_m > 0) Ms[0] = Ms[1] = only_m;
     static const int NK[][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};
     static const char *pn[] = {"", "fp32", "bf16", "int8"};
     printf("\n%-12s %-5s %5s %5s %5s %10s\n", "impl", "prec", "M", "N", "K", "GFLOP/s");
-    for (int mi = 0; mi < 2 && do_lin; mi++) {
+    for (int mi = 0; mi < (only_m > 0 ? 1 : 2) && do_lin; mi++) {
         for (int s = 0; s < 4; s++) {
             int M = Ms[mi], N = NK[s][0], K = NK[s][1];
             for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
+                if (only_prec && p != only_prec) continue;
                 for (int t = 0; t < nt; t++) {
                     if (ts[t]->isa == RR_KERN_ISA_SCALAR && M > 256) continue; /* minutes, not seconds */
                     double g = bench_ours(ts[t], (rr_precision)p, M, N, K, pool);

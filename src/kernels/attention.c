@@ -2,8 +2,9 @@
  * attention.c -- the drivers of the attention and element-wise kernels: they split the work into
  * items for the pool and hand each to the chosen table.
  *
- * Attention work items are (sequence, head, query tile of RR_KERN_ATTN_QT rows); a sequence of S
- * tokens gives n_heads * ceil(S / QT) items, so short and long sequences balance across threads.
+ * Attention work items are (sequence, head, query tile of RR_KERN_ATTN_QT rows, or the table's
+ * attn_qt_bf16_d64 for its bf16 head-dim-64 kernel); a sequence of S tokens gives
+ * n_heads * ceil(S / QT) items, so short and long sequences balance across threads.
  * Items are numbered sequence by sequence through a prefix table of tile counts kept in scratch.
  */
 #include "kernels/kern_int.h"
@@ -14,8 +15,12 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t rr_kern_attn_scratch_floats(int d) {
     size_t dp = round16((size_t)d), qt = RR_KERN_ATTN_QT, kt = RR_KERN_ATTN_KT;
-    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum */
-    return qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum; the avx512bf16
+     * kernel for head_dim 64 lays out the same with its own, larger query and key tiles */
+    size_t gen = qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+    size_t qb = RR_KERN_ATTN_QT_BF16, kb = RR_KERN_ATTN_KT_BF16;
+    size_t bf = qb * 64 + 64 * kb + kb * 64 + qb * kb + qb * 64 + 2 * round16(qb) + 16;
+    return d == 64 && bf > gen ? bf : gen;
 }
 
 size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim) {
@@ -35,6 +40,7 @@ typedef struct {
     float *ctx;
     int ldctx;
     int bf16;
+    int qt;           /* query rows per item */
     const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
     float *thread_scratch;
     size_t per_thread;
@@ -71,16 +77,16 @@ static void attn_item(void *arg, int item, int tid) {
     }
     int s = lo, rel = item - j->first[s];
     int len = j->cu[s + 1] - j->cu[s];
-    int n_qt = (len + RR_KERN_ATTN_QT - 1) / RR_KERN_ATTN_QT;
+    int n_qt = (len + j->qt - 1) / j->qt;
     int h = rel / n_qt, qt = rel % n_qt;
     int H = j->n_heads * j->d;
-    int t0 = j->cu[s], q0 = t0 + qt * RR_KERN_ATTN_QT;
+    int t0 = j->cu[s], q0 = t0 + qt * j->qt;
     rr_kern_attn a;
     a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
     a.k = j->qkv + (size_t)t0 * j->ldqkv + H + (size_t)h * j->d;
     a.v = j->qkv + (size_t)t0 * j->ldqkv + 2 * H + (size_t)h * j->d;
     a.ld = j->ldqkv;
-    a.nq = RR_MIN(RR_KERN_ATTN_QT, len - qt * RR_KERN_ATTN_QT);
+    a.nq = RR_MIN(j->qt, len - qt * j->qt);
     a.nk = len;
     a.d = j->d;
     a.scale = j->scale;
@@ -102,13 +108,14 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     int *first = scratch;
     int total = 0;
     for (int s = 0; s < n_seq; s++) {
         int len = cu_seqlens[s + 1] - cu_seqlens[s];
         RR_ASSERT(len >= 0);
         first[s] = total;
-        total += n_heads * ((len + RR_KERN_ATTN_QT - 1) / RR_KERN_ATTN_QT);
+        total += n_heads * ((len + j.qt - 1) / j.qt);
     }
     first[n_seq] = total;
     j.first = first;

@@ -84,6 +84,12 @@ typedef struct rr_kern_attn {
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
 #define RR_KERN_ATTN_QT 128
 #define RR_KERN_ATTN_KT 64
+/* Query and key tiles of the avx512bf16 head-dim-64 kernel: up to 256 keys per tile (only the
+ * blocks of 64 that hold keys are computed), so a sequence of up to 256 tokens takes one pass of
+ * the online softmax with no rescaling of the output accumulators; 256 query rows per work item,
+ * so such a sequence converts its keys and values to bf16 once per head, not once per 128 rows */
+#define RR_KERN_ATTN_QT_BF16 256
+#define RR_KERN_ATTN_KT_BF16 256
 
 struct rr_kern_table {
     const char *name;
@@ -100,6 +106,8 @@ struct rr_kern_table {
      * scale, *zp the zero point (see kernels.h) */
     float (*quant_row)(const float *x, int n, int kpad, uint8_t *y, int32_t *zp);
     void (*attn)(const rr_kern_attn *a);
+    /* query rows per attention work item in bf16 mode with head_dim 64 (0: RR_KERN_ATTN_QT) */
+    int attn_qt_bf16_d64;
     /* y = LN(x + r) g + b over n (r may be NULL) */
     void (*layernorm)(const float *x, const float *r, const float *g, const float *b, float eps, float *y,
                       int n);

@@ -274,7 +274,7 @@ static void gemm_item(void *arg, int item, int tid) {
         t.bias = l->bias + c0;
         t.b_corr = l->wcorr ? l->wcorr + c0 : NULL;
         const uint8_t *panel = (const uint8_t *)l->w + (size_t)p * l->panel_bytes;
-        /* K in chunks of kc groups: the panel chunk stays in L1 while every row of the block uses it */
+        /* K in chunks of kc groups: the panel chunk stays in cache while every row of the block uses it */
         for (int g0 = 0; g0 < l->kp; g0 += j->kc) {
             t.kp = RR_MIN(j->kc, l->kp - g0);
             t.first = g0 == 0;
@@ -321,22 +321,28 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
         j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
         rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
     }
-    /* K chunks: a panel chunk of about 32 KiB stays in L1 across the rows of a block. INT8 takes
-     * up to 160 KiB (the encoder's whole K, 768 or 3072, in one chunk, streamed from L2): its 4-row
-     * kernel pays a call, a tile load and a tile store per chunk and row quad, which cost more than
-     * the L2 reads (measured at K = 3072: 1.10 / 1.15 / 1.19-1.23 TOP/s with 48 / 96 / 160 KiB).
-     * Row blocks: the A block (mb rows of one chunk) about 96 KiB, in L2. */
+    /* K chunks. FP32: a panel chunk of about 32 KiB stays in L1 across the rows of a block. BF16
+     * and INT8 take up to 160 KiB (the encoder's K of 768 in one chunk, 3072 in two), streamed from
+     * L2: their kernels pay a call, a tile load and a tile store per chunk and row block of MR,
+     * which cost more than the L2 reads (INT8 at K = 3072: 1.10 / 1.15 / 1.19-1.23 TOP/s with 48 /
+     * 96 / 160 KiB; BF16 at M = 1024, 2 threads: 560-640 GFLOP/s with 32 KiB, 700-720 with 160).
+     * The chunks of one K are balanced (3 x 128 groups rather than 170 + 170 + 44 for fp32 at
+     * K = 768), so no short chunk pays the per-chunk costs for little work.
+     * Row blocks: the A block (mb rows of one chunk) about 96 KiB (BF16: 192 KiB), in L2. */
     const int mr = l->lay.mr;
+    const int wide = l->prec != RR_PRECISION_FP32;
     size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * elem_size(l->prec);
-    size_t chunk_bytes = (size_t)(l->prec == RR_PRECISION_INT8 ? 160 : 32) << 10;
-    j.kc = (int)RR_MAX((size_t)8, chunk_bytes / group_bytes);
-    j.kc = RR_MIN(j.kc, l->kp);
+    size_t chunk_bytes = (size_t)(wide ? 160 : 32) << 10;
+    int kc_max = (int)RR_MIN((size_t)l->kp, RR_MAX((size_t)8, chunk_bytes / group_bytes));
+    int n_chunks = (l->kp + kc_max - 1) / kc_max;
+    j.kc = (l->kp + n_chunks - 1) / n_chunks;
     if (l->prec == RR_PRECISION_INT8) { /* whole scale groups per chunk (kp is a multiple) */
         int gk = RR_KERN_INT8_GROUP / l->lay.kg;
-        j.kc = RR_MAX(gk, j.kc / gk * gk);
+        j.kc = (j.kc + gk - 1) / gk * gk;
     }
     size_t row_bytes = (size_t)j.kc * l->lay.kg * elem_size(l->prec);
-    int mb = (int)RR_MAX((size_t)1, ((size_t)96 << 10) / row_bytes);
+    size_t a_block = (size_t)(l->prec == RR_PRECISION_BF16 ? 192 : 96) << 10;
+    int mb = (int)RR_MAX((size_t)1, a_block / row_bytes);
     mb = RR_MAX(mr, RR_MIN(mb, 256) / mr * mr);
     mb = RR_MIN(mb, (m + mr - 1) / mr * mr);
     j.mb = mb;

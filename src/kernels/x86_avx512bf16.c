@@ -29,8 +29,9 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
 /* The 8 x 48 k-loop in inline assembly: GCC shuffles the 24 accumulators of the destructive
  * vdpbf16ps / vpdpbusd between registers and the stack when written with intrinsics (measured: half
  * the rate). zmm8..31 accumulate row i, vector v in zmm(8 + 3i + v); zmm0..2 hold the panel's three
- * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. On return
- * tile[i][0:48] holds the raw sums. Used for bf16; int8 has its own loop below (per-group scales). */
+ * vectors of one k group; zmm3..7 take the broadcast dword of A. Rows past m read row 0. The sums
+ * start at zero (first chunk: no tile to clear) or from tile; on return tile[i][0:48] holds them.
+ * Used for bf16; int8 has its own loop below (per-group scales). */
 #define UKR_ROW(OP, A, BR, C0, C1, C2)                                                             \
     "vpbroadcastd (%[" A "],%[off]), %%" BR "\n\t"                                                 \
     OP " %%zmm0, %%" BR ", %%" C0 "\n\t"                                                           \
@@ -46,10 +47,19 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
     "vmovdqu32 %%" c ", " #off "+128(%[tile])\n\t"
 #define UKR_ASM(OP)                                                                                \
     __asm__ volatile(                                                                              \
+        "test %[first], %[first]\n\t"                                                              \
+        "jz 3f\n\t"                                                                                \
+        UKR_ZERO3("zmm8", "zmm9", "zmm10") UKR_ZERO3("zmm11", "zmm12", "zmm13")                    \
+        UKR_ZERO3("zmm14", "zmm15", "zmm16") UKR_ZERO3("zmm17", "zmm18", "zmm19")                  \
+        UKR_ZERO3("zmm20", "zmm21", "zmm22") UKR_ZERO3("zmm23", "zmm24", "zmm25")                  \
+        UKR_ZERO3("zmm26", "zmm27", "zmm28") UKR_ZERO3("zmm29", "zmm30", "zmm31")                  \
+        "jmp 4f\n"                                                                                 \
+        "3:\n\t"                                                                                   \
         UKR_LOAD3(0, "zmm8", "zmm9", "zmm10") UKR_LOAD3(192, "zmm11", "zmm12", "zmm13")            \
         UKR_LOAD3(384, "zmm14", "zmm15", "zmm16") UKR_LOAD3(576, "zmm17", "zmm18", "zmm19")        \
         UKR_LOAD3(768, "zmm20", "zmm21", "zmm22") UKR_LOAD3(960, "zmm23", "zmm24", "zmm25")        \
         UKR_LOAD3(1152, "zmm26", "zmm27", "zmm28") UKR_LOAD3(1344, "zmm29", "zmm30", "zmm31")      \
+        "4:\n\t"                                                                                   \
         "test %[n], %[n]\n\t"                                                                      \
         "jz 2f\n\t"                                                                                \
         ".p2align 5\n"                                                                             \
@@ -76,7 +86,7 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
         UKR_STORE3(1152, "zmm26", "zmm27", "zmm28") UKR_STORE3(1344, "zmm29", "zmm30", "zmm31")    \
         : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n)                                                \
         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [a4] "r"(a[4]),          \
-          [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile)                         \
+          [a5] "r"(a[5]), [a6] "r"(a[6]), [a7] "r"(a[7]), [tile] "r"(tile), [first] "r"(first)     \
         : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", \
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
           "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
@@ -174,7 +184,8 @@ static void ukr_bf16_dp(const rr_kern_tile *t) {
     const uint8_t *a[GEN_MR];
     ukr_rows(t, a, GEN_MR);
     float tile[GEN_MR * GEN_NR] __attribute__((aligned(64)));
-    tile_init(t, tile, GEN_MR);
+    const int first = t->first; /* the assembly zeroes the sums itself */
+    if (!first) tile_init(t, tile, GEN_MR);
     const uint8_t *b = t->b;
     size_t off = 0, n = (size_t)t->kp;
     UKR_ASM("vdpbf16ps");
@@ -259,7 +270,7 @@ static inline void transpose16(__m512i r[16]) {
 }
 
 static void attn_bf16_d64(const rr_kern_attn *a) {
-    enum { D = 64, QT = RR_KERN_ATTN_QT, KT = RR_KERN_ATTN_KT };
+    enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
     uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
     uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
@@ -285,9 +296,10 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
     }
     for (int j0 = 0; j0 < a->nk; j0 += KT) {
         const int nkt = RR_MIN(KT, a->nk - j0);
+        const int nb = (nkt + 63) / 64; /* blocks of 64 keys in use (the rest of the tile is skipped) */
         /* Kp: 16 keys x 16 dim pairs at a time, converted in registers and transposed */
         uint32_t *kpd = (uint32_t *)Kp;
-        for (int kb = 0; kb < KT / 16; kb++) {
+        for (int kb = 0; kb < nb * 4; kb++) {
             for (int half = 0; half < 2; half++) {
                 __m512i r[16];
                 UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(a->k, a->ld, j0, kb * 16 + i, nkt, half);
@@ -299,7 +311,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7,
                                                 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
         const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
-        for (int h = 0; h < KT / 2; h++) {
+        for (int h = 0; h < nb * 32; h++) {
             uint16_t *vp = Vp + (size_t)h * D * 2;
             for (int half = 0; half < 2; half++) {
                 __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
@@ -310,48 +322,50 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         }
         /* S = scale * Q K^T, 4 rows x 64 keys per block */
         for (int i0 = 0; i0 < nqr; i0 += 4) {
-            /* fully unrolled so the 16 accumulators stay in registers (a loop over the array
-             * spilled them to the stack on every step: measured 3x slower) */
-            __m512 acc[4][4];
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
-            const uint32_t *qd = (const uint32_t *)Qb;
-            for (int g = 0; g < D / 2; g++) {
-                __m512bh kv[4];
-                UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(Kp + (size_t)g * KT * 2 + v * 32);
-                UNROLL4 for (int r = 0; r < 4; r++) {
-                    __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+            for (int kb = 0; kb < nb; kb++) {
+                /* fully unrolled so the 16 accumulators stay in registers (a loop over the array
+                 * spilled them to the stack on every step: measured 3x slower) */
+                __m512 acc[4][4];
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+                const uint32_t *qd = (const uint32_t *)Qb;
+                const uint16_t *kp = Kp + kb * 128;
+                for (int g = 0; g < D / 2; g++) {
+                    __m512bh kv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + (size_t)g * KT * 2 + v * 32);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[(i0 + r) * (D / 2) + g]);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                    }
                 }
+                __m512 sc = _mm512_set1_ps(a->scale);
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        _mm512_storeu_ps(S + (i0 + r) * KT + kb * 64 + v * 16, _mm512_mul_ps(acc[r][v], sc));
             }
-            __m512 sc = _mm512_set1_ps(a->scale);
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(S + (i0 + r) * KT + v * 16, _mm512_mul_ps(acc[r][v], sc));
         }
         /* online softmax; P to bf16 pairs */
         for (int i = 0; i < nqr; i++) {
             float *srow = S + i * KT;
             if (i >= nq) {
-                memset(srow, 0, KT * 4);
+                memset(srow, 0, (size_t)nb * 64 * 4);
                 continue;
             }
-            for (int jj = nkt; jj < KT; jj++) srow[jj] = -INFINITY;
+            for (int jj = nkt; jj < nb * 64; jj++) srow[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
-            for (int v = 0; v < 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
+            for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
             float m = vhmax(vmx);
             float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
             mx[i] = m;
-            vf sum = {0}, p[4];
-            for (int v = 0; v < 4; v++) {
-                p[v] = vexp(vload(srow + v * 16) - m);
-                sum += p[v];
+            vf sum = {0};
+            for (int c = 0; c < nb * 2; c++) { /* 32 keys: two vectors of P, one of bf16 pairs */
+                vf p0 = vexp(vload(srow + c * 32) - m), p1 = vexp(vload(srow + c * 32 + 16) - m);
+                sum += p0 + p1;
+                __m512bh pb = _mm512_cvtne2ps_pbh((__m512)p1, (__m512)p0);
+                memcpy(Pb + (size_t)i * KT * 2 + c * 32, &pb, 64); /* row i of Pb at the start of row i of S */
             }
             l[i] = l[i] * corr + vhsum(sum);
-            __m512bh p0 = _mm512_cvtne2ps_pbh((__m512)p[1], (__m512)p[0]);
-            __m512bh p1 = _mm512_cvtne2ps_pbh((__m512)p[3], (__m512)p[2]);
-            memcpy(Pb + (size_t)i * KT * 2, &p0, 64); /* row i of Pb at the start of row i of S */
-            memcpy(Pb + (size_t)i * KT * 2 + 32, &p1, 64);
-            if (corr != 1.f)
+            if (corr != 1.f && j0 > 0) /* O is still zero after the first tile */
                 for (int v = 0; v < 4; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
         }
         /* O += P V, 4 rows x 64 dims per block */
@@ -359,7 +373,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
             __m512 acc[4][4];
             UNROLL4 for (int r = 0; r < 4; r++)
                 UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + v * 16);
-            for (int h = 0; h < KT / 2; h++) {
+            for (int h = 0; h < nb * 32; h++) {
                 __m512bh vv[4];
                 UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + v * 32);
                 UNROLL4 for (int r = 0; r < 4; r++) {
@@ -397,6 +411,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .to_bf16 = to_bf16_native,
     .quant_row = gen_quant_row,
     .attn = attn_native,
+    .attn_qt_bf16_d64 = RR_KERN_ATTN_QT_BF16,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
