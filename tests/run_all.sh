@@ -44,6 +44,14 @@ if [ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null; then
             echo "== gen_models.py failed"; total_f=$((total_f + 1))
         fi
     fi
+    # RR_FULL=1: the full-size model before the unit tests, so enc_kernels_full_size_model runs too
+    # (suite_fullmodel.sh would generate it only after them)
+    if [ "${RR_FULL:-0}" = 1 ] && [ ! -f "$RR_TESTDATA/full/jina_v2_bf16/.complete" ]; then
+        echo "== generating the full-size model into $RR_TESTDATA/full (RR_FULL=1)"
+        if ! "$PY" tools/gen_models.py --out "$RR_TESTDATA" --full >/dev/null; then
+            echo "== gen_models.py --full failed"; total_f=$((total_f + 1))
+        fi
+    fi
 else
     echo "== /usr/bin/python3 with torch and numpy not found: model tests will skip"
 fi
