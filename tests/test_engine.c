@@ -141,6 +141,16 @@ static void tjob_free(tjob *t) {
     free(t->logits);
 }
 
+/* Closes f's gate and submits `first`, one window of len tokens (id 1), returning once the worker
+ * is blocked scoring it: jobs submitted now wait together for the next batch. */
+static void hold_worker(fake *f, rr_engine *e, tjob *first, int len) {
+    gate(f, 1);
+    int one[1] = {len};
+    tjob_make(first, 1, one, 1);
+    REQUIRE(rr_engine_submit(e, &first->job) == RR_OK);
+    wait_in_score(f);
+}
+
 static void wait_done(tjob *t) {
     pthread_mutex_lock(&g_mu);
     while (!t->done) pthread_cond_wait(&g_cv, &g_mu);
@@ -183,12 +193,8 @@ RR_TEST(engine_batches_across_requests) {
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
     /* hold the worker on a first job, queue 8 small ones, release: they share one batch */
-    gate(&f, 1);
-    int one[1] = {5};
     tjob first;
-    tjob_make(&first, 1, one, 1);
-    REQUIRE(rr_engine_submit(e, &first.job) == RR_OK);
-    wait_in_score(&f);
+    hold_worker(&f, e, &first, 5);
     tjob t[8];
     for (int k = 0; k < 8; k++) {
         int lens[3] = {10, 20, 30};
@@ -251,12 +257,8 @@ RR_TEST(engine_cancelled_job_is_dropped) {
     rr_engine_params p = fake_params(&f, 16);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
-    gate(&f, 1);
-    int one[1] = {3};
     tjob first, gone, gone2, kept;
-    tjob_make(&first, 1, one, 1);
-    REQUIRE(rr_engine_submit(e, &first.job) == RR_OK);
-    wait_in_score(&f);
+    hold_worker(&f, e, &first, 3);
     int lens[5] = {8, 8, 8, 8, 8};
     tjob_make(&gone, 5, lens, 1000);  /* cancelled through is_cancelled (client went away) */
     tjob_make(&gone2, 5, lens, 2000); /* cancelled through rr_engine_cancel */
@@ -317,12 +319,8 @@ RR_TEST(engine_old_big_job_is_not_starved) {
     rr_engine_params p = fake_params(&f, 100);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
-    gate(&f, 1);
-    int one[1] = {2};
     tjob first, big, small;
-    tjob_make(&first, 1, one, 1);
-    REQUIRE(rr_engine_submit(e, &first.job) == RR_OK);
-    wait_in_score(&f);
+    hold_worker(&f, e, &first, 2);
     int blens[4] = {50, 50, 50, 50};
     int slens[10] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
     tjob_make(&big, 4, blens, 500);
@@ -346,12 +344,8 @@ RR_TEST(engine_small_first_then_arrival_order) {
     rr_engine_params p = fake_params(&f, 40);
     rr_engine *e;
     REQUIRE(rr_engine_new(NULL, &p, &e) == RR_OK);
-    gate(&f, 1);
-    int one[1] = {2};
     tjob first, t[4], tiny;
-    tjob_make(&first, 1, one, 1);
-    REQUIRE(rr_engine_submit(e, &first.job) == RR_OK);
-    wait_in_score(&f);
+    hold_worker(&f, e, &first, 2);
     /* four requests of 4 windows whose windows get shorter with each arrival (10, 9, 8, 7 tokens),
      * then a one-window request of 9. Batches of 40: {t0 x3, tiny}, {t0, t1 x3}, {t1, t2 x3, t3},
      * {t2, t3 x3}. Picking by window length instead would start t3 first and finish tiny last. */

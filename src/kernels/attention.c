@@ -13,13 +13,16 @@
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* floats of one kernel's tiles: Q tile, K^T tile, V tile, scores, output accumulators, row max
+ * and sum, for qt query rows, kt keys and dp (padded) dimensions */
+static size_t tile_floats(size_t qt, size_t kt, size_t dp) {
+    return qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
+}
+
 size_t rr_kern_attn_scratch_floats(int d) {
-    size_t dp = round16((size_t)d), qt = RR_KERN_ATTN_QT, kt = RR_KERN_ATTN_KT;
-    /* Q tile, K^T tile, V tile, scores, output accumulators, row max and sum; the avx512bf16
-     * kernel for head_dim 64 lays out the same with its own, larger query and key tiles */
-    size_t gen = qt * dp + dp * kt + kt * dp + qt * kt + qt * dp + 2 * round16(qt) + 16;
-    size_t qb = RR_KERN_ATTN_QT_BF16, kb = RR_KERN_ATTN_KT_BF16;
-    size_t bf = qb * 64 + 64 * kb + kb * 64 + qb * kb + qb * 64 + 2 * round16(qb) + 16;
+    size_t gen = tile_floats(RR_KERN_ATTN_QT, RR_KERN_ATTN_KT, round16((size_t)d));
+    /* the avx512bf16 kernel for head_dim 64 lays out the same with its own, larger tiles */
+    size_t bf = tile_floats(RR_KERN_ATTN_QT_BF16, RR_KERN_ATTN_KT_BF16, 64);
     return d == 64 && bf > gen ? bf : gen;
 }
 
