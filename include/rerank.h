@@ -72,7 +72,26 @@ typedef enum rr_family {
     RR_FAMILY_JINA_V2 = 0, /* jina-reranker-v2: fused Wqkv, mixer/norm1/mlp/norm2 names */
     RR_FAMILY_XLMR = 1,    /* standard HF XLM-RoBERTa: bge-reranker-*, mmarco-mMiniLMv2 */
     RR_FAMILY_BERT = 2,    /* BERT cross-encoders: ms-marco-MiniLM; token types, pooler head */
+    RR_FAMILY_QWEN3 = 3,   /* Qwen3ForCausalLM decoders: Qwen3-Reranker (yes/no logits) */
+    RR_FAMILY_QWEN2 = 4,   /* Qwen2ForCausalLM decoders: mxbai-rerank-v2 ("1"/"0" logits) */
+    RR_FAMILY_QWEN3_CLS = 5, /* Qwen3ForSequenceClassification: a Qwen3 reranker converted to one
+                                score row (score.weight = W[yes] - W[no]) */
 } rr_family;
+
+/* The prompt a decoder reranker is fed (encoders use their tokenizer's pair template). */
+typedef enum rr_template {
+    RR_TEMPLATE_AUTO = 0,           /* decided at load: the model card (README.md) in the folder, else
+                                       the architecture (Qwen3 -> Qwen3-Reranker); else refused */
+    RR_TEMPLATE_NONE = 1,           /* an encoder: the tokenizer's own pair template */
+    RR_TEMPLATE_QWEN3_RERANKER = 2, /* "qwen3-reranker": system prefix, <Instruct>/<Query>/<Document>,
+                                       assistant turn with an empty think block; raw = l_yes - l_no */
+    RR_TEMPLATE_MXBAI_V2 = 3,       /* "mxbai-rerank-v2": raw = l("1") - l("0") */
+} rr_template;
+
+/* "qwen3-reranker", "mxbai-rerank-v2", "none", "auto". */
+const char *rr_template_name(rr_template t);
+/* Parses a name as rr_template_name writes it; -1 when unknown. */
+int rr_template_parse(const char *name);
 
 typedef enum rr_precision {
     RR_PRECISION_AUTO = 0, /* the fastest precision this CPU supports */
@@ -85,6 +104,8 @@ typedef struct rr_model_params {
     rr_precision precision; /* default RR_PRECISION_FP32 until faster paths land */
     int n_threads;          /* threads for the forward pass; 0 = number of cores */
     int load_tokenizer;     /* load tokenizer.json when present (default 1) */
+    rr_template prompt;     /* decoders: the prompt template; AUTO (default) decides from the folder.
+                               Anything but AUTO/NONE on an encoder is refused */
 } rr_model_params;
 
 typedef struct rr_model_info {
@@ -97,6 +118,9 @@ typedef struct rr_model_info {
     rr_precision precision; /* the precision actually in use (never AUTO) */
     const char *kernels;    /* name of the kernel table in use, e.g. "avx512" */
     size_t weight_bytes;    /* bytes of weights kept for the forward pass */
+    rr_template prompt;     /* RR_TEMPLATE_NONE for encoders */
+    int n_kv_heads, head_dim; /* decoders (encoders: n_heads, hidden / n_heads) */
+    const char *default_instruction; /* decoders with an instruction slot, else NULL */
 } rr_model_info;
 
 rr_model_params rr_model_default_params(void);
@@ -221,6 +245,8 @@ typedef struct rr_rank_params {
                              specials, before pairing with the query; Cohere's max_tokens_per_doc),
                              keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what
                              remains is windowed or truncated as long_doc says. 0 = no cap */
+    rr_text instruction;  /* decoder prompts: the task instruction; text NULL = the template's
+                             default. Encoders ignore it */
 } rr_rank_params;
 
 typedef struct rr_rank_result {

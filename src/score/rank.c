@@ -32,7 +32,7 @@
 #define DEFAULT_OVERLAP 80
 
 rr_rank_params rr_rank_default_params(void) {
-    rr_rank_params p = {0, 0, -1, 0, 0, RR_LONG_DOC_WINDOW, 0};
+    rr_rank_params p = {0, 0, -1, 0, 0, RR_LONG_DOC_WINDOW, 0, {NULL, 0}};
     return p;
 }
 
