@@ -15,9 +15,10 @@ Output (tests/test_decoder.c and the suites depend on this layout):
   each folder: config.json, model.safetensors, and the Qwen3 tokenizer files of
   ../shared/fixtures/tokenizers/qwen3 when shared is present (the vocabularies cover its 151,669 ids)
   DIR/golden/dec_<folder>.jsonl      one line per test sequence:
-      {"input_ids": [...], "l_yes": x, "l_no": x, "l_1": x, "l_0": x, "raw": x}
+      {"input_ids": [...], "l_yes": x, "l_no": x, "l_1": x, "l_0": x, "raw": x, "logit": x}
       l_* are the last token's logits for "yes" 9693, "no" 2152, "1" 16, "0" 15; raw is the score the
-      folder's template gives (Qwen3: l_yes - l_no; mxbai: l_1 - l_0; classifier: score.weight . h)
+      folder's template gives (Qwen3: l_yes - l_no; mxbai: l_1 - l_0; classifier: score.weight . h),
+      repeated as "logit" for the golden loader the encoder tests share
 
 Shapes are the real configs scaled down, keeping what makes them different from an encoder: head_dim
 is not hidden/heads in Qwen3 (128 with hidden 64, as 128 with 1024/16 in the 0.6B), fewer KV heads than
@@ -235,13 +236,14 @@ def golden_line(w, ids, kind):
     h = decoder_forward(w, ids)
     rec = {"input_ids": [int(x) for x in ids]}
     if kind == "seqcls":
-        rec["raw"] = float(w("score.weight")[0] @ h)
+        rec["raw"] = rec["logit"] = float(w("score.weight")[0] @ h)
         return rec
     lm = "lm_head.weight" if w.has("lm_head.weight") else "model.embed_tokens.weight"
     rows = w(lm, rows=np.array([YES, NO, ONE, ZERO]))
     l = (rows @ h).tolist()
     rec.update(l_yes=l[0], l_no=l[1], l_1=l[2], l_0=l[3])
     rec["raw"] = l[2] - l[3] if kind == "mxbai" else l[0] - l[1]
+    rec["logit"] = rec["raw"]
     return rec
 
 

@@ -1,0 +1,335 @@
+/*
+ * test_decoder.c -- the Qwen3 / Qwen2 decoder rerankers: exact scores against the float64 reference of
+ * tools/gen_decoder.py (random weights, F32/F16/BF16, tied and untied lm_head, a converted classifier,
+ * mixed lengths up to 4,500 tokens), packing, every kernel table and precision, template resolution,
+ * and clean refusals of malformed folders.
+ *
+ * The models are loaded without their tokenizer: these tests score token ids, so they hold whether or
+ * not the tokenizer can read Qwen's tokenizer.json.
+ */
+#include "check.h"
+#include "golden.h"
+#include "core/core.h"
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *dec_dir(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    const char *p = rr_test_data_path(rel);
+    struct stat st;
+    return p && stat(p, &st) == 0 ? p : NULL;
+}
+
+static rr_status load(const char *dir, rr_precision p, rr_template t, rr_model **m) {
+    rr_model_params mp = rr_model_default_params();
+    mp.load_tokenizer = 0;
+    mp.precision = p;
+    mp.prompt = t;
+    return rr_model_load(dir, &mp, m);
+}
+
+/* max |raw - reference| over the golden sequences of `name`, packed (one call) or one by one; -1 when
+ * the data is missing */
+static double maxdiff(const char *name, const char *golden, rr_precision p, int one_by_one) {
+    rr_golden g;
+    const char *dir = dec_dir(name);
+    if (!dir || !rr_golden_load(golden, &g)) return -1;
+    rr_model *m = NULL;
+    rr_status s = load(dir, p, RR_TEMPLATE_AUTO, &m);
+    CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
+    if (s) {
+        rr_golden_free(&g);
+        return 1e9;
+    }
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    float out[RR_GOLDEN_MAX];
+    if (one_by_one) {
+        for (int i = 0; i < g.n; i++) CHECK(rr_score_ids(c, &g.seq[i], 1, &out[i]) == RR_OK);
+    } else {
+        CHECK(rr_score_ids(c, g.seq, g.n, out) == RR_OK);
+    }
+    double worst = 0;
+    for (int i = 0; i < g.n; i++) worst = fmax(worst, fabs(out[i] - g.logit[i]));
+    rr_ctx_free(c);
+    rr_model_free(m);
+    rr_golden_free(&g);
+    return worst;
+}
+
+RR_TEST(dec_golden_fp32_all_models) {
+    static const char *names[] = {"dec_qwen3_f32",        "dec_qwen3_f16",        "dec_qwen3_bf16",
+                                  "dec_qwen3_untied_f32", "dec_qwen3_seqcls_f32", "dec_qwen2_f32",
+                                  "dec_qwen2_f16",        "dec_qwen2_bf16"};
+    int ran = 0;
+    for (size_t i = 0; i < RR_ARRAY_LEN(names); i++) {
+        double packed = maxdiff(names[i], names[i], RR_PRECISION_FP32, 0);
+        if (packed < 0) continue;
+        ran++;
+        double single = maxdiff(names[i], names[i], RR_PRECISION_FP32, 1);
+        printf("    %-22s fp32 max |raw - ref| packed %.3g, one by one %.3g\n", names[i], packed, single);
+        CHECK_MSG(packed <= 1e-4, "%s packed: %.3g > 1e-4", names[i], packed);
+        CHECK_MSG(single <= 1e-4, "%s one by one: %.3g > 1e-4", names[i], single);
+    }
+    if (!ran) SKIP("no generated decoder models (tools/gen_decoder.py)");
+    CHECK_EQ_INT(ran, 8);
+}
+
+/* The f32 goldens end with a 4,500-token sequence: the long-position RoPE and tiled attention. */
+RR_TEST(dec_golden_has_long_sequence) {
+    rr_golden g;
+    if (!rr_golden_load("dec_qwen3_f32", &g)) SKIP("no generated decoder models");
+    int longest = 0;
+    for (int i = 0; i < g.n; i++) longest = RR_MAX(longest, g.seq[i].len);
+    CHECK(longest > 4096);
+    rr_golden_free(&g);
+}
+
+/* The converted one-row classifier gives the yes/no difference of the causal model it came from. */
+RR_TEST(dec_classifier_equals_yes_no) {
+    rr_golden g;
+    const char *a = dec_dir("dec_qwen3_f32"), *b = dec_dir("dec_qwen3_seqcls_f32");
+    if (!a || !b || !rr_golden_load("dec_qwen3_seqcls_f32", &g)) SKIP("no generated decoder models");
+    rr_model *ma, *mb;
+    REQUIRE(load(a, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &ma) == RR_OK);
+    REQUIRE(load(b, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &mb) == RR_OK);
+    rr_model_info ia, ib;
+    rr_model_get_info(ma, &ia);
+    rr_model_get_info(mb, &ib);
+    CHECK_EQ_INT(ia.family, RR_FAMILY_QWEN3);
+    CHECK_EQ_INT(ib.family, RR_FAMILY_QWEN3_CLS);
+    CHECK_EQ_INT(ib.prompt, RR_TEMPLATE_QWEN3_RERANKER);
+    rr_ctx *ca, *cb;
+    REQUIRE(rr_ctx_new(ma, NULL, &ca) == RR_OK);
+    REQUIRE(rr_ctx_new(mb, NULL, &cb) == RR_OK);
+    float ra[RR_GOLDEN_MAX], rb[RR_GOLDEN_MAX];
+    CHECK(rr_score_ids(ca, g.seq, g.n, ra) == RR_OK);
+    CHECK(rr_score_ids(cb, g.seq, g.n, rb) == RR_OK);
+    for (int i = 0; i < g.n; i++) CHECK_NEAR(ra[i], rb[i], 1e-5);
+    rr_ctx_free(ca);
+    rr_ctx_free(cb);
+    rr_model_free(ma);
+    rr_model_free(mb);
+    rr_golden_free(&g);
+}
+
+/* A sequence's score does not depend on its neighbours: reversed order and pairs of sequences. */
+RR_TEST(dec_packing_is_independent_of_neighbours) {
+    rr_golden g;
+    const char *dir = dec_dir("dec_qwen2_f32");
+    if (!dir || !rr_golden_load("dec_qwen2_f32", &g)) SKIP("no generated decoder models");
+    rr_model *m;
+    REQUIRE(load(dir, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    float ref[RR_GOLDEN_MAX], out[RR_GOLDEN_MAX];
+    CHECK(rr_score_ids(c, g.seq, g.n, ref) == RR_OK);
+    rr_seq rev[RR_GOLDEN_MAX];
+    for (int i = 0; i < g.n; i++) rev[i] = g.seq[g.n - 1 - i];
+    CHECK(rr_score_ids(c, rev, g.n, out) == RR_OK);
+    for (int i = 0; i < g.n; i++) CHECK_NEAR(out[g.n - 1 - i], ref[i], 1e-5);
+    for (int i = 0; i + 1 < g.n; i++) {
+        rr_seq two[2] = {g.seq[i + 1], g.seq[i]};
+        float o2[2];
+        CHECK(rr_score_ids(c, two, 2, o2) == RR_OK);
+        CHECK_NEAR(o2[0], ref[i + 1], 1e-5);
+        CHECK_NEAR(o2[1], ref[i], 1e-5);
+    }
+    rr_ctx_free(c);
+    rr_model_free(m);
+    rr_golden_free(&g);
+}
+
+/* fp32 on every kernel table within 1e-4; bf16 and int8 reported (random models amplify rounding:
+ * raw scores span about -15..17) and held to loose bounds that catch a broken kernel. */
+RR_TEST(dec_every_table_and_precision) {
+    static const char *models[] = {"dec_qwen3_bf16", "dec_qwen2_f16"}; /* no 4,500-token line */
+    int ran = 0;
+    for (int isa = 0; isa < RR_KERN_ISA_COUNT; isa++) {
+        if (!rr_kern_table_for((rr_kern_isa)isa)) continue;
+        REQUIRE(rr_kern_select(rr_kern_isa_name((rr_kern_isa)isa)) == RR_OK);
+        for (size_t mi = 0; mi < RR_ARRAY_LEN(models); mi++)
+            for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
+                double d = maxdiff(models[mi], models[mi], (rr_precision)p, 0);
+                if (d < 0) continue;
+                ran++;
+                double tol = p == RR_PRECISION_FP32 ? 1e-4 : p == RR_PRECISION_BF16 ? 0.6 : 1.2;
+                printf("    %-10s %-15s %s: max |raw - ref| %.3g\n", rr_kern_isa_name((rr_kern_isa)isa), models[mi],
+                       p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", d);
+                CHECK_MSG(d <= tol, "%s %s precision %d: %.3g > %.3g", rr_kern_isa_name((rr_kern_isa)isa),
+                          models[mi], p, d, tol);
+            }
+    }
+    rr_kern_select(NULL);
+    if (!ran) SKIP("no generated decoder models");
+}
+
+/* A temporary folder holding links to `name`'s files, minus `skip` (NULL: none). */
+static const char *link_model(const char *name, const char *skip) {
+    const char *rel = dec_dir(name);
+    char src[4096];
+    if (!rel || !realpath(rel, src)) return NULL; /* links are resolved from their own folder */
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s_%s", rr_test_tmpdir(), name, skip ? skip : "all");
+    mkdir(dir, 0755);
+    static const char *files[] = {"config.json", "model.safetensors", "README.md"};
+    for (size_t i = 0; i < RR_ARRAY_LEN(files); i++) {
+        if (skip && !strcmp(files[i], skip)) continue;
+        char a[4200], b[768];
+        snprintf(a, sizeof a, "%s/%s", src, files[i]);
+        snprintf(b, sizeof b, "%s/%s", dir, files[i]);
+        if (access(a, F_OK) == 0 && symlink(a, b) != 0) return NULL;
+    }
+    return dir;
+}
+
+static void write_file(const char *dir, const char *fn, const char *text) {
+    char p[768];
+    snprintf(p, sizeof p, "%s/%s", dir, fn);
+    unlink(p);
+    FILE *f = fopen(p, "w");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+RR_TEST(dec_template_resolution) {
+    const char *q2 = dec_dir("dec_qwen2_f32"), *q3 = dec_dir("dec_qwen3_f32");
+    if (!q2 || !q3) SKIP("no generated decoder models");
+    rr_model *m;
+    rr_model_info info;
+    /* the model card names mxbai-rerank-base-v2 */
+    REQUIRE(load(q2, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_model_get_info(m, &info);
+    CHECK_EQ_INT(info.family, RR_FAMILY_QWEN2);
+    CHECK_EQ_INT(info.prompt, RR_TEMPLATE_MXBAI_V2);
+    CHECK_EQ_INT(info.head_dim, 64);
+    CHECK_EQ_INT(info.n_kv_heads, 1);
+    CHECK_EQ_INT(info.max_length, 8192);
+    CHECK(info.default_instruction == NULL);
+    rr_model_free(m);
+    /* the architecture alone: Qwen3 -> Qwen3-Reranker */
+    REQUIRE(load(q3, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_model_get_info(m, &info);
+    CHECK_EQ_INT(info.prompt, RR_TEMPLATE_QWEN3_RERANKER);
+    CHECK_EQ_INT(info.head_dim, 128);
+    CHECK_EQ_INT(info.n_heads, 4);
+    CHECK_EQ_INT(info.n_kv_heads, 2);
+    CHECK(info.default_instruction && strstr(info.default_instruction, "web search query"));
+    rr_model_free(m);
+    /* a Qwen2 folder without a card: refused, naming --template; an explicit template loads it */
+    const char *bare = link_model("dec_qwen2_f32", "README.md");
+    REQUIRE(bare);
+    CHECK(load(bare, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_ERR_UNSUPPORTED);
+    CHECK(strstr(rr_errmsg(), "--template") != NULL);
+    REQUIRE(load(bare, RR_PRECISION_FP32, RR_TEMPLATE_MXBAI_V2, &m) == RR_OK);
+    rr_model_free(m);
+    /* a card whose title names Qwen3-Reranker gives that prompt (and the yes/no rows) */
+    write_file(bare, "README.md", "---\nlicense: apache-2.0\n---\n\n# Qwen3-Reranker-0.6B\n\nText mentioning mxbai-rerank.\n");
+    REQUIRE(load(bare, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_model_get_info(m, &info);
+    CHECK_EQ_INT(info.prompt, RR_TEMPLATE_QWEN3_RERANKER);
+    rr_model_free(m);
+    /* front matter naming mxbai, title naming neither */
+    write_file(bare, "README.md", "---\nbase_model: mixedbread-ai/mxbai-rerank-base-v2\n---\n# A fine-tune\n");
+    REQUIRE(load(bare, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_model_get_info(m, &info);
+    CHECK_EQ_INT(info.prompt, RR_TEMPLATE_MXBAI_V2);
+    rr_model_free(m);
+    /* the explicit choice wins over the card */
+    REQUIRE(load(q2, RR_PRECISION_FP32, RR_TEMPLATE_QWEN3_RERANKER, &m) == RR_OK);
+    rr_model_get_info(m, &info);
+    CHECK_EQ_INT(info.prompt, RR_TEMPLATE_QWEN3_RERANKER);
+    rr_model_free(m);
+    CHECK(load(q3, RR_PRECISION_FP32, RR_TEMPLATE_NONE, &m) == RR_ERR_INVALID);
+    /* encoders refuse a decoder template */
+    const char *enc = rr_test_data_path("models/bert_f32");
+    if (enc && access(enc, F_OK) == 0) {
+        CHECK(load(enc, RR_PRECISION_FP32, RR_TEMPLATE_MXBAI_V2, &m) == RR_ERR_INVALID);
+        REQUIRE(load(enc, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+        rr_model_get_info(m, &info);
+        CHECK_EQ_INT(info.prompt, RR_TEMPLATE_NONE);
+        rr_model_free(m);
+    }
+    CHECK_EQ_INT(rr_template_parse("qwen3-reranker"), RR_TEMPLATE_QWEN3_RERANKER);
+    CHECK_EQ_INT(rr_template_parse("mxbai-rerank-v2"), RR_TEMPLATE_MXBAI_V2);
+    CHECK_EQ_INT(rr_template_parse("qwen3"), -1);
+}
+
+/* config.json edits that must be refused with a message naming the field or tensor. */
+RR_TEST(dec_malformed_configs) {
+    const char *src = dec_dir("dec_qwen3_f32");
+    if (!src) SKIP("no generated decoder models");
+    char path[768];
+    snprintf(path, sizeof path, "%s/config.json", src);
+    char *base = NULL;
+    size_t len;
+    REQUIRE(rr_file_read(path, 1 << 20, &base, &len) == RR_OK);
+    static const struct {
+        const char *from, *to, *expect;
+        rr_status st;
+    } cases[] = {
+        {"\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", "num_key_value_heads", RR_ERR_FORMAT},
+        {"\"head_dim\": 128", "\"head_dim\": 64", "q_proj", RR_ERR_FORMAT},
+        {"\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}", "rope_scaling",
+         RR_ERR_UNSUPPORTED},
+        {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act", RR_ERR_UNSUPPORTED},
+        {"\"use_sliding_window\": false", "\"use_sliding_window\": true", "sliding", RR_ERR_UNSUPPORTED},
+        {"\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false", "lm_head.weight", RR_ERR_FORMAT},
+        {"\"intermediate_size\": 160", "\"intermediate_size\": 161", "gate_proj", RR_ERR_FORMAT},
+        {"\"model_type\": \"qwen3\"", "\"model_type\": \"qwen2\"", "model_type", RR_ERR_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        const char *dir = link_model("dec_qwen3_f32", "config.json");
+        REQUIRE(dir);
+        const char *at = strstr(base, cases[i].from);
+        CHECK_MSG(at, "config.json has no %s", cases[i].from);
+        if (!at) continue;
+        char *edited = malloc(len + 256);
+        REQUIRE(edited);
+        size_t pre = (size_t)(at - base);
+        memcpy(edited, base, pre);
+        strcpy(edited + pre, cases[i].to);
+        strcat(edited, at + strlen(cases[i].from));
+        write_file(dir, "config.json", edited);
+        free(edited);
+        rr_model *m = NULL;
+        rr_status s = load(dir, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m);
+        CHECK_MSG(s == cases[i].st, "%s: status %d (%s)", cases[i].to, s, rr_errmsg());
+        CHECK_MSG(strstr(rr_errmsg(), cases[i].expect), "%s: message \"%s\" lacks \"%s\"", cases[i].to, rr_errmsg(),
+                  cases[i].expect);
+        CHECK(m == NULL);
+        rr_model_free(m);
+    }
+    rr_free(base);
+}
+
+/* Sequences are checked before a pass: empty, too long, ids outside the vocabulary. */
+RR_TEST(dec_bad_sequences) {
+    const char *dir = dec_dir("dec_qwen3_bf16");
+    if (!dir) SKIP("no generated decoder models");
+    rr_model *m;
+    REQUIRE(load(dir, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    static int32_t ids[8200];
+    for (int i = 0; i < 8200; i++) ids[i] = i * 17 % 151669;
+    float out;
+    rr_seq s = {ids, NULL, 0};
+    CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
+    s.len = 8193;
+    CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
+    s.len = 3;
+    ids[1] = 151669;
+    CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_INVALID);
+    ids[1] = 5;
+    CHECK(rr_score_ids(c, &s, 1, &out) == RR_OK);
+    CHECK(isfinite(out));
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
