@@ -262,6 +262,15 @@ rr_rank_params rr_rank_default_params(void);
 rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length,
                          int raw, float *scores, rr_usage *usage);
 
+/* rr_score_pairs with an instruction per pair for decoder prompts (instructions may be NULL; an entry
+ * whose text is NULL means the template's default instruction). Encoders ignore the instructions.
+ * For a decoder each pair becomes the template's whole prompt, its body cut as the reference code
+ * cuts it, and scores[i] is sigmoid(raw) with raw = l_yes - l_no (Qwen3-Reranker) or l("1") - l("0")
+ * (mxbai-rerank-v2). */
+rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_text *docs,
+                                    const rr_text *instructions, int n, int max_length, int raw, float *scores,
+                                    rr_usage *usage);
+
 /* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
  * max_query_length tokens, documents longer than the room left are split into overlapping windows and
  * keep their best window's score (or, with p->long_doc set to a truncation, are cut to that room from

@@ -210,7 +210,7 @@ RR_TEST(dec_template_resolution) {
     CHECK_EQ_INT(info.prompt, RR_TEMPLATE_MXBAI_V2);
     CHECK_EQ_INT(info.head_dim, 64);
     CHECK_EQ_INT(info.n_kv_heads, 1);
-    CHECK_EQ_INT(info.max_length, 8192);
+    CHECK_EQ_INT(info.max_length, 8192 + 256);
     CHECK(info.default_instruction == NULL);
     rr_model_free(m);
     /* the architecture alone: Qwen3 -> Qwen3-Reranker */
@@ -317,12 +317,12 @@ RR_TEST(dec_bad_sequences) {
     REQUIRE(load(dir, RR_PRECISION_FP32, RR_TEMPLATE_AUTO, &m) == RR_OK);
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
-    static int32_t ids[8200];
-    for (int i = 0; i < 8200; i++) ids[i] = i * 17 % 151669;
+    static int32_t ids[8500];
+    for (int i = 0; i < 8500; i++) ids[i] = i * 17 % 151669;
     float out;
     rr_seq s = {ids, NULL, 0};
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
-    s.len = 8193;
+    s.len = 8192 + 256 + 1;
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
     s.len = 3;
     ids[1] = 151669;

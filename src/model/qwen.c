@@ -23,10 +23,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Longest sequence a decoder scores: the reference rerankers' max_length (8192). The position table
- * allows more (RoPE), but every pass holds all of a sequence's rows, so the context's scratch grows
- * with this bound. */
-#define DEC_MAX_LENGTH 8192
+/* Longest sequence a decoder scores: the reference rerankers' max_length (8192) plus room for
+ * mxbai's fixed pieces, which come on top of it (79 ids). The position table allows more (RoPE), but
+ * every pass holds all of a sequence's rows, so the context's scratch grows with this bound. */
+#define DEC_MAX_LENGTH (8192 + 256)
 
 const char *rr_template_name(rr_template t) {
     switch (t) {
