@@ -11,6 +11,7 @@
 #include "golden.h"
 #include "core/core.h"
 #include "kernels/kernels.h"
+#include "score/prompt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -331,5 +332,138 @@ RR_TEST(dec_bad_sequences) {
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_OK);
     CHECK(isfinite(out));
     rr_ctx_free(c);
+    rr_model_free(m);
+}
+
+/* ------------------------------------------------------------------ prompts (need the Qwen tokenizer) */
+
+/* ids of line `name` of shared's qwen3 reference_ids.jsonl into out (n entries); 0 when missing */
+static int ref_ids(const char *name, int32_t *out, int cap) {
+    const char *path = rr_test_shared_path("fixtures/tokenizers/qwen3/reference_ids.jsonl");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    int n = 0;
+    char key[128];
+    snprintf(key, sizeof key, "\"name\":\"%s\"", name);
+    while (getline(&line, &lcap, f) > 0) {
+        if (!strstr(line, key)) continue;
+        const char *p = strstr(line, "\"ids\":[");
+        if (!p) break;
+        p += 7;
+        while (*p && *p != ']' && n < cap) {
+            out[n++] = (int32_t)strtol(p, (char **)&p, 10);
+            if (*p == ',') p++;
+        }
+        break;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* A decoder folder loaded with its tokenizer; SKIPs when the tokenizer cannot read Qwen's file. */
+static rr_model *with_tokenizer(const char *name) {
+    const char *dir = dec_dir(name);
+    if (!dir || !rr_test_shared()) SKIP("no generated decoder models or no ../shared");
+    rr_model *m = NULL;
+    if (rr_model_load(dir, NULL, &m) != RR_OK) {
+        printf("    (%s)\n", rr_errmsg());
+        SKIP("the tokenizer cannot load the Qwen tokenizer.json");
+    }
+    if (!rr_model_tokenizer(m)) {
+        rr_model_free(m);
+        SKIP("no tokenizer.json in the decoder test folder");
+    }
+    return m;
+}
+
+#define CHINA_Q "What is the capital of China?"
+#define CHINA_D "The capital of China is Beijing."
+
+/* The Qwen3-Reranker prompt of the README example equals the reference code's 85 ids, the score rows
+ * are the "yes"/"no" pieces, and rr_rank / rr_score_pairs score exactly those ids. */
+RR_TEST(dec_prompt_qwen3_reference_ids) {
+    rr_model *m = with_tokenizer("dec_qwen3_f32");
+    int32_t want[256];
+    int n = ref_ids("qwen3_reranker_full_example", want, 256);
+    CHECK_EQ_INT(n, 85);
+    CHECK_EQ_INT(m->dec->head_ids[0], 9693);
+    CHECK_EQ_INT(m->dec->head_ids[1], 2152);
+    rr_prompt pr;
+    rr_encoding e = {0};
+    rr_text q = {CHINA_Q, strlen(CHINA_Q)}, d = {CHINA_D, strlen(CHINA_D)};
+    REQUIRE(rr_prompt_init(&pr, m, q, (rr_text){NULL, 0}, 0) == RR_OK);
+    REQUIRE(rr_prompt_doc(&pr, d, &e) == RR_OK);
+    CHECK_EQ_INT(e.len, n);
+    for (int i = 0; i < n && i < (int)e.len; i++) CHECK_MSG(e.ids[i] == want[i], "id %d: %d != %d", i, e.ids[i], want[i]);
+    /* the same document twice: the query head is reused unchanged */
+    REQUIRE(rr_prompt_doc(&pr, d, &e) == RR_OK);
+    CHECK_EQ_INT(e.len, n);
+    rr_prompt_free(&pr);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    rr_seq s = {want, NULL, n};
+    float raw, score, ranked;
+    REQUIRE(rr_score_ids(c, &s, 1, &raw) == RR_OK);
+    REQUIRE(rr_score_pairs(c, &q, &d, 1, 0, 0, &score, NULL) == RR_OK);
+    CHECK_NEAR(score, rr_sigmoid(raw), 1e-6);
+    rr_rank_result res[2];
+    int nr;
+    rr_text docs[2] = {d, {"", 0}};
+    rr_usage u;
+    REQUIRE(rr_rank(c, q, docs, 2, NULL, res, &nr, &u) == RR_OK);
+    CHECK_EQ_INT(nr, 2);
+    ranked = res[0].index == 0 ? res[0].score : res[1].score;
+    CHECK_NEAR(ranked, rr_sigmoid(raw), 1e-6);
+    /* an explicit instruction changes the prompt (and so the score) */
+    rr_rank_params rp = rr_rank_default_params();
+    rp.instruction = (rr_text){"Find the city", 13};
+    rp.raw = 1;
+    REQUIRE(rr_rank(c, q, docs, 1, &rp, res, &nr, NULL) == RR_OK);
+    CHECK(fabsf(res[0].score - raw) > 1e-6f);
+    rr_text instr = rp.instruction;
+    float s2;
+    REQUIRE(rr_score_pairs_instructed(c, &q, &d, &instr, 1, 0, 1, &s2, NULL) == RR_OK);
+    CHECK_NEAR(s2, res[0].score, 1e-6);
+    /* a long document is cut from the right to max_length */
+    rp = rr_rank_default_params();
+    rp.max_length = 60;
+    REQUIRE(rr_rank(c, q, docs, 1, &rp, res, &nr, &u) == RR_OK);
+    CHECK_EQ_INT(u.total_tokens, 60);
+    rr_ctx_free(c);
+    rr_encoding_free(&e);
+    rr_model_free(m);
+}
+
+/* mxbai-rerank-v2: prefix + query piece + "\n" + document piece + "\n" + task + suffix, "1"/"0" rows. */
+RR_TEST(dec_prompt_mxbai_reference_ids) {
+    rr_model *m = with_tokenizer("dec_qwen2_f32");
+    static const char *pieces[] = {"mxbai_prefix", "mxbai_query_piece", "mxbai_sep", "mxbai_doc_piece",
+                                   "mxbai_sep",    "mxbai_task_prompt", "mxbai_suffix"};
+    int32_t want[512];
+    int n = 0;
+    for (size_t i = 0; i < RR_ARRAY_LEN(pieces); i++) {
+        int k = ref_ids(pieces[i], want + n, 512 - n);
+        CHECK_MSG(k > 0, "no reference line %s", pieces[i]);
+        n += k;
+    }
+    CHECK_EQ_INT(m->dec->head_ids[0], 16);
+    CHECK_EQ_INT(m->dec->head_ids[1], 15);
+    rr_prompt pr;
+    rr_encoding e = {0};
+    rr_text q = {CHINA_Q, strlen(CHINA_Q)}, d = {CHINA_D, strlen(CHINA_D)};
+    REQUIRE(rr_prompt_init(&pr, m, q, (rr_text){NULL, 0}, 0) == RR_OK);
+    REQUIRE(rr_prompt_doc(&pr, d, &e) == RR_OK);
+    CHECK_EQ_INT(e.len, n);
+    for (int i = 0; i < n && i < (int)e.len; i++) CHECK_MSG(e.ids[i] == want[i], "id %d: %d != %d", i, e.ids[i], want[i]);
+    rr_prompt_free(&pr);
+    /* with an instruction the query piece becomes "instruction: ...\nquery: ..." and grows */
+    REQUIRE(rr_prompt_init(&pr, m, q, (rr_text){"Find the city", 13}, 0) == RR_OK);
+    REQUIRE(rr_prompt_doc(&pr, d, &e) == RR_OK);
+    CHECK((int)e.len > n);
+    rr_prompt_free(&pr);
+    rr_encoding_free(&e);
     rr_model_free(m);
 }

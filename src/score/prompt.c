@@ -129,10 +129,18 @@ rr_status rr_prompt_init(rr_prompt *p, const rr_model *m, rr_text query, rr_text
 rr_status rr_prompt_doc(rr_prompt *p, rr_text doc, rr_encoding *out) {
     rr_status s;
     if (p->tmpl == RR_TEMPLATE_QWEN3_RERANKER) {
-        size_t head = p->text_len;
-        s = join(p, "", (rr_text){p->text, head}, "\n<Document>: ", doc);
-        if (!s) s = encode(p->tok, p->text, p->text_len, &p->body);
-        p->text_len = head; /* the head stays for the next document */
+        /* head + "\n<Document>: " + doc, appended in place; the head stays for the next document */
+        static const char mid[] = "\n<Document>: ";
+        size_t head = p->text_len, n = head + sizeof mid - 1 + doc.len;
+        if (n + 1 > p->text_cap) {
+            char *t = rr_realloc(p->text, n + 1);
+            if (!t) return rr_fail(RR_ERR_NOMEM, "out of memory building a prompt");
+            p->text = t;
+            p->text_cap = n + 1;
+        }
+        memcpy(p->text + head, mid, sizeof mid - 1);
+        if (doc.len) memcpy(p->text + head + sizeof mid - 1, doc.text, doc.len);
+        s = encode(p->tok, p->text, n, &p->body);
         p->text[head] = 0;
         if (s) return s;
         size_t body = RR_MIN(p->body.len, (size_t)p->room);
