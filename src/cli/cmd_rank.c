@@ -23,13 +23,16 @@ static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
-          "                   [--batch-tokens N]\n\n"
+          "                   [--batch-tokens N] [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
           "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
+          "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
+          "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
+          "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
           "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
           f);
 }
@@ -117,6 +120,7 @@ int cmd_rank(int argc, char **argv) {
     int raw = 0, with_docs = 1;
     long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
     rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
+    const char *instruction = NULL;
     cli_model_opts mo;
     cli_model_opts_init(&mo, RR_PRECISION_FP32);
     for (int i = 1; i < argc; i++) {
@@ -155,6 +159,9 @@ int cmd_rank(int argc, char **argv) {
         } else if (!strcmp(a, "--max-doc-tokens")) {
             if (cli_parse_int(a, v, 1, INT_MAX, &max_doc)) return 1;
             i++;
+        } else if (!strcmp(a, "--instruction")) {
+            if (!v) return cli_error("%s needs a value", a);
+            instruction = v, i++;
         } else if (!strcmp(a, "--raw")) {
             raw = 1;
         } else if (!strcmp(a, "--no-documents")) {
@@ -193,6 +200,7 @@ int cmd_rank(int argc, char **argv) {
         rp.long_doc = long_doc;
         rp.max_doc_tokens = (int)max_doc;
         rp.raw = raw;
+        if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};
         rr_usage u = {0};
         int n_res = 0;
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))
