@@ -467,3 +467,38 @@ RR_TEST(dec_prompt_mxbai_reference_ids) {
     rr_encoding_free(&e);
     rr_model_free(m);
 }
+
+/* Every allocation of a decoder load (config, card, weights, packing) and of its context fails in
+ * turn: each must come back as RR_ERR_NOMEM, with nothing leaked (ASan runs this too). */
+RR_TEST(dec_load_fault_injection) {
+    const char *dir = dec_dir("dec_qwen2_bf16");
+    if (!dir) SKIP("no generated decoder models");
+    rr_model_params mp = rr_model_default_params();
+    mp.load_tokenizer = 0;
+    rr_alloc_fail_after(0);
+    rr_model *m = NULL;
+    REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
+    rr_ctx *c = NULL;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    long total = rr_alloc_fail_after(0);
+    rr_ctx_free(c);
+    rr_model_free(m);
+    REQUIRE(total > 10);
+    int tried = 0, failures = 0;
+    for (long k = 1; k <= total; k++) {
+        m = NULL;
+        c = NULL;
+        tried++;
+        rr_alloc_fail_after(k);
+        rr_status s = rr_model_load(dir, &mp, &m);
+        if (s == RR_OK) s = rr_ctx_new(m, NULL, &c);
+        rr_alloc_fail_after(0);
+        if (s != RR_OK) {
+            failures++;
+            CHECK_MSG(s == RR_ERR_NOMEM, "failing allocation %ld gave %s: %s", k, rr_status_str(s), rr_errmsg());
+        }
+        rr_ctx_free(c);
+        rr_model_free(m);
+    }
+    CHECK_MSG(failures == tried, "%d of %d injected failures were reported", failures, tried);
+}

@@ -156,38 +156,41 @@ rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_
 /* ------------------------------------------------------------------ template */
 
 /* Which reranker a piece of a card names: RR_TEMPLATE_AUTO for none or both. */
-static rr_template names_in(const char *from, size_t n) {
+static rr_status names_in(const char *from, size_t n, rr_template *t) {
     char *low = rr_malloc(n + 1);
-    if (!low) return RR_TEMPLATE_AUTO;
+    if (!low) return rr_fail(RR_ERR_NOMEM, "out of memory reading the model card");
     for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)from[i]);
     low[n] = 0;
     int qwen = strstr(low, "qwen3-reranker") != NULL, mxbai = strstr(low, "mxbai-rerank") != NULL;
     rr_free(low);
-    return qwen == mxbai ? RR_TEMPLATE_AUTO : qwen ? RR_TEMPLATE_QWEN3_RERANKER : RR_TEMPLATE_MXBAI_V2;
+    *t = qwen == mxbai ? RR_TEMPLATE_AUTO : qwen ? RR_TEMPLATE_QWEN3_RERANKER : RR_TEMPLATE_MXBAI_V2;
+    return RR_OK;
 }
 
 /* The model a card names: its first "# " title, else its YAML front matter (case-insensitive). A
- * missing or unreadable card names nothing. */
-static rr_template card_template(const char *dir) {
+ * missing or unreadable card names nothing; only running out of memory is an error. */
+static rr_status card_template(const char *dir, rr_template *t) {
+    *t = RR_TEMPLATE_AUTO;
     char *path = rr_path_join(dir, "README.md"), *text = NULL;
     size_t len = 0;
-    int ok = path && rr_file_exists(path) && rr_file_read(path, 4u << 20, &text, &len) == RR_OK;
+    if (!path) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    rr_status s = rr_file_exists(path) ? rr_file_read(path, 4u << 20, &text, &len) : RR_ERR_NOT_FOUND;
     rr_free(path);
-    if (!ok) return RR_TEMPLATE_AUTO;
+    if (s == RR_ERR_NOMEM) return s;
+    if (s) return RR_OK;
     size_t head = 0; /* bytes of front matter */
     if (!strncmp(text, "---\n", 4) || !strncmp(text, "---\r\n", 5)) {
         const char *end = strstr(text + 3, "\n---");
         head = end ? (size_t)(end - text) : 0;
     }
-    rr_template t = RR_TEMPLATE_AUTO;
     for (const char *p = text + head; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
         if (p[0] == '#' && p[1] == ' ') {
-            t = names_in(p, strcspn(p, "\n"));
+            s = names_in(p, strcspn(p, "\n"), t);
             break;
         }
-    if (t == RR_TEMPLATE_AUTO) t = names_in(text, head);
+    if (!s && *t == RR_TEMPLATE_AUTO) s = names_in(text, head, t);
     rr_free(text);
-    return t;
+    return s;
 }
 
 /* The id of the vocabulary piece `piece` in the folder's tokenizer, else `fallback` (the id the spec
@@ -210,7 +213,8 @@ static rr_status resolve_template(rr_model *m, const char *dir, rr_template want
     if (want == RR_TEMPLATE_NONE)
         return rr_fail(RR_ERR_INVALID, "%s: a decoder reranker needs a prompt template (--template qwen3-reranker or "
                        "mxbai-rerank-v2), not \"none\"", dir);
-    if (want == RR_TEMPLATE_AUTO) want = card_template(dir);
+    rr_status s = want == RR_TEMPLATE_AUTO ? card_template(dir, &want) : RR_OK;
+    if (s) return s;
     if (want == RR_TEMPLATE_AUTO && (c->family == RR_FAMILY_QWEN3 || c->family == RR_FAMILY_QWEN3_CLS))
         want = RR_TEMPLATE_QWEN3_RERANKER;
     if (want == RR_TEMPLATE_AUTO)
