@@ -502,3 +502,80 @@ RR_TEST(dec_load_fault_injection) {
     }
     CHECK_MSG(failures == tried, "%d of %d injected failures were reported", failures, tried);
 }
+
+/* ------------------------------------------------------------------ the causal attention kernels */
+
+/* Naive double-precision causal grouped-query attention of one packed batch (all query rows, or each
+ * sequence's last row into row s). */
+static void naive_causal(const float *qkv, int W, const int *cu, int n_seq, int nh, int nkv, int d, int last_only,
+                         double *out) {
+    int A = nh * d;
+    for (int s = 0; s < n_seq; s++)
+        for (int t = last_only ? cu[s + 1] - 1 : cu[s]; t < cu[s + 1]; t++)
+            for (int h = 0; h < nh; h++) {
+                int g = h / (nh / nkv);
+                const float *q = qkv + (size_t)t * W + h * d;
+                double mx = -1e300, sum = 0, acc[256] = {0}, sc[512];
+                for (int u = cu[s]; u <= t; u++) {
+                    const float *k = qkv + (size_t)u * W + A + g * d;
+                    double dot = 0;
+                    for (int e = 0; e < d; e++) dot += (double)q[e] * k[e];
+                    sc[(u - cu[s]) % 512] = dot / sqrt((double)d);
+                    if (sc[(u - cu[s]) % 512] > mx) mx = sc[(u - cu[s]) % 512];
+                }
+                for (int u = cu[s]; u <= t; u++) {
+                    const float *v = qkv + (size_t)u * W + A + nkv * d + g * d;
+                    double p = exp(sc[(u - cu[s]) % 512] - mx);
+                    sum += p;
+                    for (int e = 0; e < d; e++) acc[e] += p * v[e];
+                }
+                int row = last_only ? s : t;
+                for (int e = 0; e < d; e++) out[(size_t)row * A + h * d + e] = acc[e] / sum;
+            }
+}
+
+RR_TEST(dec_causal_attention_every_table) {
+    static const int lens[] = {1, 5, 64, 65, 257, 300};
+    enum { NS = 6 };
+    int cu[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) cu[s + 1] = cu[s] + lens[s];
+    int T = cu[NS];
+    static const int dims[][3] = {{4, 2, 64}, {4, 1, 128}, {2, 2, 32}}; /* heads, kv heads, head_dim */
+    for (size_t di = 0; di < RR_ARRAY_LEN(dims); di++) {
+        int nh = dims[di][0], nkv = dims[di][1], d = dims[di][2], A = nh * d, W = (nh + 2 * nkv) * d;
+        float *qkv = malloc((size_t)T * W * sizeof *qkv), *out = malloc((size_t)T * A * sizeof *out);
+        double *ref = malloc((size_t)T * A * sizeof *ref), *ref_last = malloc((size_t)NS * A * sizeof *ref_last);
+        REQUIRE(qkv && out && ref && ref_last);
+        uint32_t r = 12345;
+        for (size_t i = 0; i < (size_t)T * W; i++) {
+            r = r * 1664525u + 1013904223u;
+            qkv[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 4.0f;
+        }
+        naive_causal(qkv, W, cu, NS, nh, nkv, d, 0, ref);
+        naive_causal(qkv, W, cu, NS, nh, nkv, d, 1, ref_last);
+        for (int isa = 0; isa < RR_KERN_ISA_COUNT; isa++) {
+            const rr_kern_table *k = rr_kern_table_for((rr_kern_isa)isa);
+            if (!k) continue;
+            void *scratch = rr_aligned_alloc(rr_attention_scratch_bytes(1, NS, d));
+            REQUIRE(scratch);
+            for (int bf = 0; bf < 2; bf++)
+                for (int last = 0; last < 2; last++) {
+                    rr_attention_causal(k, qkv, qkv + A, qkv + A + nkv * d, W, cu, NS, nh, nkv, d,
+                                        1.0f / sqrtf((float)d), out, A, last,
+                                        bf ? RR_PRECISION_BF16 : RR_PRECISION_FP32, scratch, NULL);
+                    double worst = 0;
+                    int rows = last ? NS : T;
+                    for (size_t i = 0; i < (size_t)rows * A; i++)
+                        worst = fmax(worst, fabs(out[i] - (last ? ref_last : ref)[i]));
+                    double tol = bf ? 0.05 : 1e-5;
+                    CHECK_MSG(worst <= tol, "%s d=%d nh=%d nkv=%d %s %s: max |diff| %.3g", rr_kern_name(k), d, nh, nkv,
+                              bf ? "bf16" : "fp32", last ? "last rows" : "all rows", worst);
+                }
+            rr_aligned_free(scratch);
+        }
+        free(qkv);
+        free(out);
+        free(ref);
+        free(ref_last);
+    }
+}
