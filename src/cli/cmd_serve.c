@@ -18,7 +18,8 @@ static void usage(FILE *f) {
     fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY] [--precision fp32|bf16|int8|auto]\n"
           "                    [--threads N] [--workers N] [--http-threads N] [--max-batch-tokens N]\n"
           "                    [--max-docs N] [--max-request-bytes N] [--max-request-tokens N] [--queue-depth N]\n"
-          "                    [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n\n"
+          "                    [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n"
+          "                    [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
           "Jina), GET /health, /info, /metrics, /v1/models. Binds 127.0.0.1:8080 by default (--port 0 picks a\n"
           "free port; the address is printed on stderr).\n\n"
@@ -36,7 +37,10 @@ static void usage(FILE *f) {
           "  --max-length N         longest (query, window) pair in tokens (default: the model's)\n"
           "  --model-name NAME      model name in answers and /info (default: the folder name)\n"
           "  --drain-timeout S      on SIGTERM, wait at most S seconds for requests in flight (default 120)\n"
-          "  --quiet                no access log line per request\n",
+          "  --quiet                no access log line per request\n"
+          "  --template NAME        a decoder reranker's prompt (default: from the model card, else the\n"
+          "                         architecture)\n"
+          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's)\n",
           f);
 }
 
@@ -45,6 +49,7 @@ int cmd_serve(int argc, char **argv) {
     rr_srv_params p = rr_srv_default_params();
     rr_precision prec = rr_model_default_params().precision; /* as `rerank rank`, so scores agree */
     long threads = 0, v = 0, drain_timeout = 120;
+    rr_template prompt = RR_TEMPLATE_AUTO;
     p.api_key = getenv("RERANK_API_KEY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -111,6 +116,14 @@ int cmd_serve(int argc, char **argv) {
             drain_timeout = v;
         } else if (!strcmp(a, "--quiet")) {
             p.access_log = 0;
+        } else if (!strcmp(a, "--template")) {
+            NEED_VALUE;
+            int t = rr_template_parse(val);
+            if (t < 0 || t == RR_TEMPLATE_NONE) return cli_error("--template expects qwen3-reranker, mxbai-rerank-v2 or auto");
+            prompt = (rr_template)t;
+        } else if (!strcmp(a, "--instruction")) {
+            NEED_VALUE;
+            p.rank.instruction = (rr_text){val, strlen(val)};
         } else {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
@@ -128,6 +141,7 @@ int cmd_serve(int argc, char **argv) {
     rr_model_params mp = rr_model_default_params();
     mp.precision = prec;
     mp.n_threads = (int)threads;
+    mp.prompt = prompt;
     /* the name clients see: the repo id as given, or the folder's last component */
     char name[256];
     if (!p.model_name) {
