@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "kernels/kernels.h"
 #include "score/prompt.h"
+#include "server/request.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -577,5 +578,37 @@ RR_TEST(dec_causal_attention_every_table) {
         free(out);
         free(ref);
         free(ref_last);
+    }
+}
+
+/* Every request shape takes an optional string "instruction" for decoder prompts. */
+RR_TEST(dec_request_instruction) {
+    static const struct {
+        const char *body;
+        rr_srv_api api;
+        int status;
+        const char *instruction;
+    } cases[] = {
+        {"{\"query\": \"q\", \"documents\": [\"a\"], \"instruction\": \"Find the city\"}", RR_SRV_API_V1, 0, "Find the city"},
+        {"{\"query\": \"q\", \"documents\": [\"a\"], \"instruction\": \"x\"}", RR_SRV_API_V2, 0, "x"},
+        {"{\"query\": \"q\", \"texts\": [\"a\"], \"instruction\": \"y\"}", RR_SRV_API_AUTO, 0, "y"},
+        {"{\"query\": \"q\", \"documents\": [\"a\"], \"instruction\": null}", RR_SRV_API_V1, 0, NULL},
+        {"{\"query\": \"q\", \"documents\": [\"a\"]}", RR_SRV_API_V1, 0, NULL},
+        {"{\"query\": \"q\", \"documents\": [\"a\"], \"instruction\": 5}", RR_SRV_API_V1, 422, NULL},
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        rr_srv_request rq;
+        char err[256] = "";
+        int st = rr_srv_parse(cases[i].body, strlen(cases[i].body), cases[i].api, NULL, &rq, err, sizeof err);
+        CHECK_MSG(st == cases[i].status, "case %zu: status %d (%s)", i, st, err);
+        if (st) {
+            CHECK(strstr(err, "instruction") != NULL);
+            continue;
+        }
+        if (cases[i].instruction)
+            CHECK(rq.instruction.text && !strcmp(rq.instruction.text, cases[i].instruction));
+        else
+            CHECK(rq.instruction.text == NULL);
+        rr_srv_request_free(&rq);
     }
 }

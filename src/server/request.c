@@ -212,6 +212,14 @@ int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limi
     r.query.text = q->valuestring;
     r.query.len = strlen(q->valuestring);
 
+    /* instruction (every shape): the task instruction of a decoder reranker's prompt */
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(r.root, "instruction");
+    if (in && !cJSON_IsNull(in)) {
+        if (!cJSON_IsString(in)) FAIL(422, "field \"instruction\" must be a string, got %s", type_name(in));
+        r.instruction.text = in->valuestring;
+        r.instruction.len = strlen(in->valuestring);
+    }
+
     /* documents */
     if (!docs || cJSON_IsNull(docs)) FAIL(422, "missing field \"%s\"", docs_key);
     if (!cJSON_IsArray(docs)) FAIL(422, "field \"%s\" must be an array, got %s", docs_key, type_name(docs));
