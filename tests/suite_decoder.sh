@@ -92,6 +92,40 @@ for l in open(sys.argv[1]):
     M2=$TD/models/dec_qwen2_f32
     out=$(echo '"The capital of China is Beijing."' | "$R" rank -m "$M2" -q "What is the capital of China?" 2>&1)
     grep -q relevance_score <<<"$out" && ok "mxbai folder ranks with no flag" || bad "mxbai rank: $out"
+
+    # rerank serve: every request shape, with and without an instruction, scores as rerank rank does
+    "$R" serve -m "$M" --port 0 --quiet 2>"$tmp/serve.log" &
+    spid=$!
+    port=""
+    for _ in $(seq 1 400); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 $spid 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ -z "$port" ]; then
+        bad "serve on a decoder folder: $(cat "$tmp/serve.log")"
+    else
+        for instr in "" "Find the city"; do
+            if [ -n "$instr" ]; then field=", \"instruction\": \"$instr\""; flag=(--instruction "$instr"); else field=""; flag=(); fi
+            want=$(echo '"d1 text"' | "$R" rank -m "$M" -q "q text" --raw "${flag[@]}" |
+                $PY -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["relevance_score"])')
+            for shape in "/v1/rerank|{\"query\": \"q text\", \"documents\": [\"d1 text\"]$field}" \
+                         "/v2/rerank|{\"query\": \"q text\", \"documents\": [\"d1 text\"]$field}" \
+                         "/rerank|{\"query\": \"q text\", \"texts\": [\"d1 text\"], \"raw_scores\": true$field}"; do
+                path=${shape%%|*} body=${shape#*|}
+                got=$(curl -s -X POST "http://127.0.0.1:$port$path" -H 'Content-Type: application/json' -d "$body")
+                res=$($PY -c 'import json,math,sys
+j = json.loads(sys.argv[1]); want = float(sys.argv[2]); path = sys.argv[3]
+if path == "/rerank": s = j[0]["score"]
+else:
+    s = j["results"][0]["relevance_score"]; s = math.log(s / (1 - s))  # back to the raw score
+print(abs(s - want) < 2e-3)' "$got" "$want" "$path" 2>&1)
+                [ "$res" = True ] && ok "serve $path${instr:+ with instruction} = rank" || bad "serve $path $instr: $got vs $want ($res)"
+            done
+        done
+    fi
+    kill $spid 2>/dev/null; wait $spid 2>/dev/null
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"
