@@ -47,6 +47,30 @@ static bool atom_match(const rr_tok_re_atom *a, uint32_t c) {
     }
 }
 
+/* The subset matcher equals Oniguruma (which the reference runs) only where no backtracking and
+ * no Unicode table can differ: \w and \d (whose tables differ between engines) are left to
+ * Oniguruma, as are patterns that can match the empty string (Oniguruma reports empty matches,
+ * the subset skips them) and patterns where a variable-length atom is followed by an atom that
+ * could take one of its characters (giving some back could then make a match). Two atoms are
+ * known disjoint only when one is a literal the other rejects. */
+static bool subset_is_exact(const rr_tok_pattern *p) {
+    bool all_optional = true;
+    for (int k = 0; k < p->n_atoms; k++) {
+        const rr_tok_re_atom *a = &p->atoms[k];
+        if (a->min > 0) all_optional = false;
+        if (a->kind == 3 || a->kind == 4) return false;
+        for (int i = 0; (a->kind == 5 || a->kind == 6) && i < a->n_ranges; i++)
+            if (a->ranges[2 * i] == 0xFFFFFFF3u || a->ranges[2 * i] == 0xFFFFFFF4u) return false;
+        if (a->min == a->max) continue;
+        for (int j = k + 1; j < p->n_atoms; j++) {
+            const rr_tok_re_atom *b = &p->atoms[j];
+            bool disjoint = (b->kind == 0 && !atom_match(a, b->cp)) || (a->kind == 0 && !atom_match(b, a->cp));
+            if (!disjoint) return false;
+        }
+    }
+    return !all_optional;
+}
+
 /* Decodes one escape after '\' at p; returns the code point or a class marker (0xFFFFFFF2..4). */
 static int parse_escape(const char **pp, const char *end, uint32_t *out) {
     const char *p = *pp;
@@ -160,6 +184,7 @@ static rr_status parse_regex(rr_tok_pattern *p, const char *re, const char *what
         p->n_atoms++;
     }
     if (p->n_atoms == 0) goto bad;
+    if (!subset_is_exact(p)) goto bad;
     return RR_OK;
 bad:
     return rr_fail(RR_ERR_UNSUPPORTED, "%s: regex pattern \"%s\" is outside the supported subset", what, re);

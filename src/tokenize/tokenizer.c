@@ -182,6 +182,14 @@ const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id) {
     return id < t->model.n_vocab ? t->model.pieces[id] : NULL;
 }
 
+int32_t rr_tokenizer_piece_to_id(const rr_tokenizer *t, const char *piece) {
+    if (!t || !piece) return -1;
+    size_t n = strlen(piece);
+    for (int i = 0; i < t->n_added; i++) /* the first of two equal contents holds the id */
+        if (t->added[i].len == n && !memcmp(t->added[i].content, piece, n)) return t->added[i].id;
+    return n ? rr_tok_trie_get(&t->model.trie, piece, n) : -1;
+}
+
 int rr_tokenizer_vocab_size(const rr_tokenizer *t) { return t ? t->vocab_size : 0; }
 int rr_tokenizer_model_max_length(const rr_tokenizer *t) { return t ? t->model_max_length : 0; }
 
