@@ -14,35 +14,39 @@
 #include <utf8proc.h>
 
 struct rr_tok_bpe {
-    uint64_t *keys;    /* (a << 32 | b) + 1 of a mergeable pair, 0 = empty */
-    uint64_t *vals;    /* rank << 32 | merged id */
+    uint64_t *slots;   /* per slot two words, one cache line: key (a << 32 | b) + 1 of a mergeable
+                        * pair (0 = empty), then rank << 32 | merged id */
     size_t cap;
+    int shift;         /* 64 - log2(cap) */
     int32_t unk_id;    /* -1 = none */
     bool fuse_unk, ignore_merges;
     char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix ("" when unset) */
     size_t prefix_len, suffix_len;
 };
 
+/* Multiplicative hashing keeps the top bits of the product: lower bits would depend on only the
+ * low bits of the left id and pile pairs sharing a right id into one probe chain. */
 static inline size_t pair_slot(const rr_tok_bpe *b, uint64_t k) {
-    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (b->cap - 1);
+    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> b->shift);
 }
 
 static bool pair_get(const rr_tok_bpe *b, int32_t x, int32_t y, uint32_t *rank, int32_t *id) {
     uint64_t k = ((uint64_t)(uint32_t)x << 32 | (uint32_t)y) + 1;
     for (size_t i = pair_slot(b, k);; i = (i + 1) & (b->cap - 1)) {
-        if (b->keys[i] == k) {
-            *rank = (uint32_t)(b->vals[i] >> 32);
-            *id = (int32_t)(uint32_t)b->vals[i];
+        uint64_t key = b->slots[2 * i];
+        if (key == k) {
+            uint64_t v = b->slots[2 * i + 1];
+            *rank = (uint32_t)(v >> 32);
+            *id = (int32_t)(uint32_t)v;
             return true;
         }
-        if (!b->keys[i]) return false;
+        if (!key) return false;
     }
 }
 
 void rr_tok_bpe_free(rr_tok_bpe *b) {
     if (!b) return;
-    rr_free(b->keys);
-    rr_free(b->vals);
+    rr_free(b->slots);
     rr_free(b->prefix);
     rr_free(b->suffix);
     rr_free(b);
@@ -137,10 +141,10 @@ rr_status rr_tok_bpe_load(rr_tok_model *m, const cJSON *j, const char *what) {
     if (!cJSON_IsArray(merges)) return rr_fail(RR_ERR_FORMAT, "%s: BPE field \"model.merges\" must be an array", what);
     int n = cJSON_GetArraySize(merges);
     b->cap = 1024;
-    while (b->cap < (size_t)n * 2 + 2) b->cap *= 2;
-    b->keys = rr_calloc(b->cap, sizeof *b->keys);
-    b->vals = rr_malloc(b->cap * sizeof *b->vals);
-    if (!b->keys || !b->vals) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for merges", what);
+    b->shift = 64 - 10;
+    while (b->cap < (size_t)n * 2 + 2) b->cap *= 2, b->shift--;
+    b->slots = rr_calloc(2 * b->cap, sizeof *b->slots);
+    if (!b->slots) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for merges", what);
     str_ids ids = {0};
     rr_status st2 = str_ids_build(&ids, cJSON_GetObjectItemCaseSensitive(j, "vocab"));
     if (st2) {
@@ -177,10 +181,10 @@ rr_status rr_tok_bpe_load(rr_tok_model *m, const cJSON *j, const char *what) {
         }
         uint64_t k = ((uint64_t)(uint32_t)ia << 32 | (uint32_t)ic) + 1;
         size_t i = pair_slot(b, k);
-        while (b->keys[i] && b->keys[i] != k) i = (i + 1) & (b->cap - 1);
-        if (!b->keys[i]) { /* a repeated pair keeps its first (best) rank */
-            b->keys[i] = k;
-            b->vals[i] = (uint64_t)(uint32_t)rank << 32 | (uint32_t)inew;
+        while (b->slots[2 * i] && b->slots[2 * i] != k) i = (i + 1) & (b->cap - 1);
+        if (!b->slots[2 * i]) { /* a repeated pair keeps its first (best) rank */
+            b->slots[2 * i] = k;
+            b->slots[2 * i + 1] = (uint64_t)(uint32_t)rank << 32 | (uint32_t)inew;
         }
         rank++;
     }
@@ -195,11 +199,20 @@ rr_status rr_tok_bpe_load(rr_tok_model *m, const cJSON *j, const char *what) {
  * popped pair is acted on only if it is still current: both symbols alive, and the pair's rank
  * (unique per pair) unchanged. Since a position's symbol only grows, the merge order is the same
  * as the rescanning definition's. Compacts sym in place; false when out of memory. */
-static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym) {
+static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym, rr_tok_scratch *sc) {
     size_t n = sym->n, nh = 0;
-    uint32_t *next = rr_malloc(n * sizeof *next), *prev = rr_malloc(n * sizeof *prev);
-    uint64_t *heap = rr_malloc(3 * n * sizeof *heap); /* n-1 first pairs, at most 2 more per merge */
-    bool ok = next && prev && heap;
+    if (sc->link_cap < n) { /* n-1 first pairs, at most 2 more per merge: 3n heap entries */
+        size_t cap = RR_MAX(n, 2 * sc->link_cap);
+        uint32_t *l = rr_realloc(sc->link, 2 * cap * sizeof *l);
+        if (l) sc->link = l;
+        uint64_t *h = rr_realloc(sc->heap, 3 * cap * sizeof *h);
+        if (h) sc->heap = h;
+        if (!l || !h) return false;
+        sc->link_cap = cap;
+    }
+    uint32_t *next = sc->link, *prev = sc->link + n;
+    uint64_t *heap = sc->heap;
+    bool ok = true;
     int32_t *v = sym->v;
     uint32_t r;
     int32_t id;
@@ -241,9 +254,6 @@ static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym) {
         for (uint32_t i = 0; i != UINT32_MAX; i = next[i]) v[k++] = v[i];
         sym->n = k;
     }
-    rr_free(next);
-    rr_free(prev);
-    rr_free(heap);
     return ok;
 }
 
@@ -258,7 +268,9 @@ rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_t
         }
     }
     /* initial symbols: one per character */
-    rr_tok_ids sym = {0};
+    if (!sc->sym && !(sc->sym = rr_calloc(1, sizeof *sc->sym))) return rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory");
+    rr_tok_ids *sym = sc->sym;
+    sym->n = 0;
     rr_buf *tmp = &sc->tmp;
     bool last_unk = false;
     for (size_t i = 0; i < n;) {
@@ -270,21 +282,20 @@ rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_t
         if (i + l == n) rr_buf_append(tmp, b->suffix, b->suffix_len);
         int32_t id = tmp->oom ? -1 : vocab_id(m, tmp->data, tmp->len);
         if (id >= 0) {
-            rr_tok_ids_push(&sym, id);
+            rr_tok_ids_push(sym, id);
             last_unk = false;
         } else if (m->byte_fallback && m->byte_ids[(uint8_t)s[i]] >= 0) {
-            for (size_t k = 0; k < l; k++) rr_tok_ids_push(&sym, m->byte_ids[(uint8_t)s[i + k]] >= 0 ? m->byte_ids[(uint8_t)s[i + k]] : b->unk_id);
+            for (size_t k = 0; k < l; k++) rr_tok_ids_push(sym, m->byte_ids[(uint8_t)s[i + k]] >= 0 ? m->byte_ids[(uint8_t)s[i + k]] : b->unk_id);
             last_unk = false;
         } else if (b->unk_id >= 0) {
-            if (!(b->fuse_unk && last_unk)) rr_tok_ids_push(&sym, b->unk_id);
+            if (!(b->fuse_unk && last_unk)) rr_tok_ids_push(sym, b->unk_id);
             last_unk = true;
         }
         i += l;
     }
-    bool oom = sym.oom || tmp->oom || (sym.n > 1 && !merge_all(b, &sym));
-    for (size_t i = 0; !oom && i < sym.n; i++) rr_tok_ids_push(out, sym.v[i]);
+    bool oom = sym->oom || tmp->oom || (sym->n > 1 && !merge_all(b, sym, sc));
+    for (size_t i = 0; !oom && i < sym->n; i++) rr_tok_ids_push(out, sym->v[i]);
     oom = oom || out->oom;
-    rr_free(sym.v);
     return oom ? rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory") : RR_OK;
 }
 

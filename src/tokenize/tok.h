@@ -276,11 +276,17 @@ typedef struct rr_tok_scratch {
     size_t cap;
     rr_buf tmp;
     bool oom;
+    /* BPE: the symbols of one word, their links and the merge heap (bpe.c) */
+    struct rr_tok_ids *sym;
+    uint32_t *link;
+    uint64_t *heap;
+    size_t link_cap;
 } rr_tok_scratch;
 
 void rr_tok_scratch_free(rr_tok_scratch *s);
 
 /* Growable id list. */
+struct rr_tok_ids;
 typedef struct rr_tok_ids {
     int32_t *v;
     size_t n, cap;

@@ -184,6 +184,10 @@ void rr_tok_scratch_free(rr_tok_scratch *s) {
     rr_free(s->from);
     rr_free(s->id);
     rr_buf_free(&s->tmp);
+    if (s->sym) rr_free(s->sym->v);
+    rr_free(s->sym);
+    rr_free(s->link);
+    rr_free(s->heap);
     memset(s, 0, sizeof *s);
 }
 
