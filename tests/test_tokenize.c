@@ -621,7 +621,7 @@ RR_TEST(tok_load_250k_unigram) {
 RR_TEST(tok_load_qwen3_151k) {
     const char *p = fixture("fixtures/tokenizers/qwen3/tokenizer.json");
     rr_tokenizer *t = NULL;
-    /* Thread CPU time (best of 3) against the 300 ms target, wall time for information. */
+    /* Thread CPU time (best of 3), the measure of the 300 ms target; wall time for information. */
     double best = 1e9, best_wall = 1e9;
     for (int r = 0; r < 3; r++) {
         struct timespec c0, c1;
@@ -640,6 +640,10 @@ RR_TEST(tok_load_qwen3_151k) {
     CHECK_EQ_INT(rr_tokenizer_vocab_size(t), 151669);
     fprintf(stderr, "  tok_load_qwen3_151k: 11.4 MB tokenizer.json, 151643 pieces + 151387 merges, load %.1f ms CPU (%.1f ms wall)\n",
             best * 1e3, best_wall * 1e3);
+    /* The target is 300 ms; the figure above is what to compare with it. Only a regression far
+     * beyond any machine noise (sanitizer builds included) fails. */
+    CHECK_MSG(best < 2.0, "load took %.0f ms CPU (target 300 ms)", best * 1e3);
+    if (best >= 0.300) fprintf(stderr, "  NOTE: above the 300 ms target on this machine\n");
     rr_tokenizer_free(t);
 }
 

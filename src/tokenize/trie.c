@@ -1,8 +1,10 @@
 /*
  * trie.c -- the byte trie over a vocabulary that the Unigram lattice and WordPiece's longest match
- * walk (layout in tok.h). Hash-linked rather than a double array: a 250k-piece vocabulary (about
- * 1.5M nodes) builds in tens of milliseconds with no placement search, and a step is one
- * multiplicative hash and, at load factor <= 1/2, about one probe.
+ * walk and BPE looks its symbols up in (layout in tok.h). Hash-linked rather than a double array:
+ * a 250k-piece vocabulary (about 1.5M nodes) builds in tens of milliseconds with no placement
+ * search, and a step is one multiplicative hash and, at load factor <= 1/2, about one probe.
+ * rr_tok_trie_build inserts a whole key list in (roughly) sorted order so that consecutive keys
+ * share their walk.
  */
 #include "tokenize/tok.h"
 
