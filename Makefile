@@ -19,7 +19,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpoi
            -Wformat=2 -Wundef -Wvla -Wno-unused-parameter
 CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -pthread -fno-strict-aliasing $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SAN) $(EXTRA_LDFLAGS)
-LIBS    := -lcjson -lutf8proc -lcurl -lmicrohttpd -ldnnl -lm
+LIBS    := -lcjson -lutf8proc -lonig -lcurl -lmicrohttpd -ldnnl -lm
 
 # Per-file ISA flags (file stem -> flags).
 ISA_x86_avx2      := -mavx2 -mfma -mf16c
@@ -69,7 +69,7 @@ fuzz: build-fuzz/fuzz_tokenizer
 build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard src/*/*.h include/*.h)
 	@mkdir -p build-fuzz
 	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
-	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lm
+	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lonig -lm
 
 clean:
 	rm -rf build build-asan build-fuzz

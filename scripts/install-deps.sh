@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
+BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libonig-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
 TEST_PKGS="python3 python3-numpy python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
 # Node.js from Debian only where no node/npm is installed yet (a machine may carry its own, newer
 # Node.js; Debian's npm package would conflict with it)
