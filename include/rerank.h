@@ -76,6 +76,8 @@ typedef enum rr_family {
     RR_FAMILY_QWEN2 = 4,   /* Qwen2ForCausalLM decoders: mxbai-rerank-v2 ("1"/"0" logits) */
     RR_FAMILY_QWEN3_CLS = 5, /* Qwen3ForSequenceClassification: a Qwen3 reranker converted to one
                                 score row (score.weight = W[yes] - W[no]) */
+    RR_FAMILY_JINA_V3 = 6, /* jina-reranker-v3: a Qwen3 backbone read listwise (a block of documents
+                              in one prompt) plus a projector; scores are cosines in [-1, 1] */
 } rr_family;
 
 /* The prompt a decoder reranker is fed (encoders use their tokenizer's pair template). */
@@ -86,6 +88,8 @@ typedef enum rr_template {
     RR_TEMPLATE_QWEN3_RERANKER = 2, /* "qwen3-reranker": system prefix, <Instruct>/<Query>/<Document>,
                                        assistant turn with an empty think block; raw = l_yes - l_no */
     RR_TEMPLATE_MXBAI_V2 = 3,       /* "mxbai-rerank-v2": raw = l("1") - l("0") */
+    RR_TEMPLATE_JINA_V3 = 4,        /* "jina-reranker-v3": the listwise block prompt (only for that
+                                       family, which always uses it) */
 } rr_template;
 
 /* "qwen3-reranker", "mxbai-rerank-v2", "none", "auto". */
@@ -121,6 +125,7 @@ typedef struct rr_model_info {
     rr_template prompt;     /* RR_TEMPLATE_NONE for encoders */
     int n_kv_heads, head_dim; /* decoders (encoders: n_heads, hidden / n_heads) */
     const char *default_instruction; /* decoders with an instruction slot, else NULL */
+    int embed_size;         /* listwise models: floats per marker embedding (rr_seq.emb), else 0 */
 } rr_model_info;
 
 rr_model_params rr_model_default_params(void);
@@ -150,6 +155,13 @@ typedef struct rr_seq {
     const int32_t *ids;
     const int32_t *type_ids;
     int len;
+    /* Listwise models (jina-reranker-v3) only: the pass writes the projected hidden state of every
+     * marker token here, n_emb rows of rr_model_info.embed_size floats: the document markers in
+     * order (at most n_emb - 1 of them), then the query marker in the last row; the sequence's logit
+     * is then the number of document markers found, or -1 when the query marker is not there
+     * exactly once. Required for those models, ignored by the others. */
+    float *emb;
+    int n_emb;
 } rr_seq;
 
 /* Computes the raw logit of each sequence into logits[0..n). Sequences are packed without padding

@@ -33,7 +33,7 @@ int rr_golden_load(const char *name, rr_golden *g) {
         int n, nt;
         g->ids[g->n] = ids_of(cJSON_GetObjectItem(j, "input_ids"), &n);
         g->types[g->n] = ids_of(cJSON_GetObjectItem(j, "token_type_ids"), &nt);
-        g->seq[g->n] = (rr_seq){g->ids[g->n], nt == n ? g->types[g->n] : NULL, n};
+        g->seq[g->n] = (rr_seq){g->ids[g->n], nt == n ? g->types[g->n] : NULL, n, NULL, 0};
         g->logit[g->n] = (float)cJSON_GetObjectItem(j, "logit")->valuedouble;
         g->n++;
         cJSON_Delete(j);

@@ -322,7 +322,7 @@ RR_TEST(dec_bad_sequences) {
     static int32_t ids[8500];
     for (int i = 0; i < 8500; i++) ids[i] = i * 17 % 151669;
     float out;
-    rr_seq s = {ids, NULL, 0};
+    rr_seq s = {ids, NULL, 0, NULL, 0};
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
     s.len = 8192 + 256 + 1;
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
@@ -405,7 +405,7 @@ RR_TEST(dec_prompt_qwen3_reference_ids) {
     rr_prompt_free(&pr);
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
-    rr_seq s = {want, NULL, n};
+    rr_seq s = {want, NULL, n, NULL, 0};
     float raw, score, ranked;
     REQUIRE(rr_score_ids(c, &s, 1, &raw) == RR_OK);
     REQUIRE(rr_score_pairs(c, &q, &d, 1, 0, 0, &score, NULL) == RR_OK);

@@ -462,7 +462,7 @@ RR_TEST(engine_many_short_windows_in_one_pass) {
     static float got[N];
     for (int i = 0; i < N; i++) {
         ids[i][0] = 0, ids[i][1] = 5 + i % 300, ids[i][2] = 6 + (i * 7) % 300, ids[i][3] = 2;
-        seqs[i] = (rr_seq){ids[i], NULL, 2 + i % 3};
+        seqs[i] = (rr_seq){ids[i], NULL, 2 + i % 3, NULL, 0};
     }
     REQUIRE(rr_score_ids(c, seqs, N, got) == RR_OK);
     for (int i = 0; i < N; i += 37) {

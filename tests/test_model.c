@@ -125,7 +125,7 @@ RR_TEST(model_info_and_bad_sequences) {
     int32_t ids[1100];
     for (int i = 0; i < 1100; i++) ids[i] = 5;
     float out;
-    rr_seq s = {ids, NULL, 0};
+    rr_seq s = {ids, NULL, 0, NULL, 0};
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);
     s.len = 1025;
     CHECK(rr_score_ids(c, &s, 1, &out) == RR_ERR_RANGE);

@@ -77,7 +77,7 @@ static int load_file(const char *path, const char *key, rr_seq **out, int *n) {
         int32_t *ids = malloc(sizeof(int32_t) * (size_t)(len ? len : 1));
         int k = 0;
         for (cJSON *e = s->child; e; e = e->next) ids[k++] = (int32_t)e->valuedouble;
-        (*out)[i] = (rr_seq){ids, NULL, len};
+        (*out)[i] = (rr_seq){ids, NULL, len, NULL, 0};
     }
     cJSON_Delete(root);
     return 0;
@@ -141,7 +141,7 @@ int cmd_bench(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             int len = workload[1] == '1' ? 256 : 32 + (int)(rnd() % 481);
             if (len > info.max_length) len = info.max_length;
-            seqs[i] = (rr_seq){make_pair(len, q, info.vocab_size), NULL, len};
+            seqs[i] = (rr_seq){make_pair(len, q, info.vocab_size), NULL, len, NULL, 0};
         }
     } else if (load_file(workload, key, &seqs, &n)) {
         rr_model_free(m);

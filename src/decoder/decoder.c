@@ -22,6 +22,14 @@
  * models' fp32 recipe: inv_freq = fp32(1 / fp32(theta^(2i/d))), angle = fp32(p * inv_freq), whose cos
  * and sin are then taken exactly -- an angle computed in double would drift from the checkpoint's
  * behaviour by up to 5e-4 rad at position 8000. All buffers come from rr_dec_ctx_new.
+ *
+ * jina-reranker-v3 (listwise) reads the states of marker tokens anywhere in the sequence, so every
+ * layer runs every row; then, at each row holding a marker id:
+ *
+ *   h = RMSNorm(x[r]) final_norm                                   h: [H]
+ *   e = P2 relu(P1 h)                                              [H] -> [H/2] -> [E], sums in double
+ *
+ * written into the sequence's emb rows (document markers in order, the query marker last).
  */
 #include "decoder/decoder.h"
 
@@ -42,6 +50,7 @@ struct rr_dec_ctx {
     float *inv_freq;  /* [d/2] */
     float *cosb, *sinb; /* [T, d/2]: rotary tables of positions 0..longest sequence of the pass */
     void *raw;        /* one embedding row in the file's dtype */
+    double *mid;      /* [H/2] jina-reranker-v3 projector hidden layer */
     int *start;       /* [T + 1] first row of each sequence; start[n] = T */
     int *pos;         /* [T] position of each row */
     void *scratch;
@@ -69,6 +78,7 @@ rr_status rr_dec_ctx_new(const rr_model *m, int T, rr_pool *pool, rr_dec_ctx **o
     x->cosb = rr_aligned_alloc((size_t)T * (d / 2) * 4);
     x->sinb = rr_aligned_alloc((size_t)T * (d / 2) * 4);
     x->raw = rr_aligned_alloc(H * 4);
+    x->mid = rr_malloc((H / 2 + 1) * sizeof(double));
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
     size_t sb = rr_attention_scratch_bytes(rr_pool_size(pool), T, c->head_dim);
@@ -81,7 +91,7 @@ rr_status rr_dec_ctx_new(const rr_model *m, int T, rr_pool *pool, rr_dec_ctx **o
     }
     x->scratch = rr_aligned_alloc(sb);
     if (!x->x || !x->h || !x->a || !x->qkv || !x->att || !x->gu || !x->ff || !x->inv_freq || !x->cosb || !x->sinb ||
-        !x->raw || !x->start || !x->pos || !x->scratch) {
+        !x->raw || !x->mid || !x->start || !x->pos || !x->scratch) {
         rr_dec_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating decoder scratch for %d tokens", T);
     }
@@ -107,6 +117,7 @@ void rr_dec_ctx_free(rr_dec_ctx *c) {
     rr_aligned_free(c->cosb);
     rr_aligned_free(c->sinb);
     rr_aligned_free(c->raw);
+    rr_free(c->mid);
     rr_aligned_free(c->scratch);
     rr_free(c->start);
     rr_free(c->pos);
@@ -269,6 +280,48 @@ static void layer_forward(rr_dec_ctx *c, const rr_dec_layer *ly, int n, int T, i
     }
 }
 
+/* e[E] = P2 relu(P1 h) for one final-normed row h[H] */
+static void project(rr_dec_ctx *c, const float *h, float *e) {
+    const rr_dec *dm = c->m->dec;
+    int H = c->m->cfg.hidden, P = dm->proj_mid;
+    for (int i = 0; i < P; i++) {
+        const float *w = dm->proj1 + (size_t)i * H;
+        double acc = 0;
+        for (int k = 0; k < H; k++) acc += (double)w[k] * h[k];
+        c->mid[i] = acc > 0 ? (double)(float)acc : 0; /* the reference's intermediate is an fp32 tensor */
+    }
+    for (int o = 0; o < dm->embed_size; o++) {
+        const float *w = dm->proj2 + (size_t)o * P;
+        double acc = 0;
+        for (int k = 0; k < P; k++) acc += (double)w[k] * c->mid[k];
+        e[o] = (float)acc;
+    }
+}
+
+/* jina-reranker-v3: every row ran every layer; project the rows of marker tokens. raw[s] = number of
+ * document markers, or -1 without exactly one query marker. */
+static void markers_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
+    const rr_model *m = c->m;
+    const rr_dec *dm = m->dec;
+    int H = m->cfg.hidden, E = dm->embed_size;
+    float *h = c->a; /* one row of scratch: the layers are done */
+    for (int s = 0; s < n; s++) {
+        const rr_seq *q = &seqs[s];
+        int docs = 0, queries = 0;
+        for (int t = 0; t < q->len; t++) {
+            int32_t id = q->ids[t];
+            if (id != dm->doc_marker && id != dm->query_marker) continue;
+            int row;
+            if (id == dm->query_marker) row = queries++ ? -1 : q->n_emb - 1;
+            else row = docs++ < q->n_emb - 1 ? docs - 1 : -1;
+            if (row < 0 || !q->emb) continue;
+            rms_norm(h, c->x + (size_t)(c->start[s] + t) * H, dm->final_norm, H, m->cfg.eps);
+            project(c, h, q->emb + (size_t)row * E);
+        }
+        raw[s] = queries == 1 ? (float)docs : -1.0f;
+    }
+}
+
 void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
@@ -282,6 +335,11 @@ void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
     c->start[n] = T;
     embed(c, seqs, n);
     rope_tables(c, maxlen);
+    if (cf->family == RR_FAMILY_JINA_V3) {
+        for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, 0);
+        markers_forward(c, seqs, n, raw);
+        return;
+    }
     for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, l == cf->n_layers - 1);
     /* row s of x is sequence s's last token now */
     for (int s = 0; s < n; s++) {

@@ -413,6 +413,9 @@ rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
     for (int i = 0; i < n; i++) {
         rr_status s = rr_enc_check_seq(c->m, &seqs[i], i);
         if (s) return s;
+        if (c->m->cfg.family == RR_FAMILY_JINA_V3 && (!seqs[i].emb || seqs[i].n_emb < 1))
+            return rr_fail(RR_ERR_INVALID, "sequence %d: a jina-reranker-v3 pass writes marker embeddings; give it "
+                           "rr_seq.emb with n_emb >= 1 rows", i);
     }
     /* consecutive passes, each filled up to the token budget */
     int i = 0;

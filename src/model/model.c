@@ -275,7 +275,7 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s && !m->cfg.decoder && p.prompt != RR_TEMPLATE_AUTO && p.prompt != RR_TEMPLATE_NONE)
         s = rr_fail(RR_ERR_INVALID, "%s: the %s prompt template is for decoder rerankers; this is an encoder", dir,
                     rr_template_name(p.prompt));
-    if (!s && (unsigned)p.prompt > RR_TEMPLATE_MXBAI_V2)
+    if (!s && (unsigned)p.prompt > RR_TEMPLATE_JINA_V3)
         s = rr_fail(RR_ERR_INVALID, "rr_model_load: unknown prompt template %d", (int)p.prompt);
     m->n_threads = p.n_threads;
     if (!s) s = rr_st_open_dir(dir, &m->st);
@@ -321,6 +321,7 @@ void rr_model_get_info(const rr_model *m, rr_model_info *info) {
     memset(info, 0, sizeof *info);
     const rr_config *c = &m->cfg;
     info->family = c->family;
+    info->embed_size = m->dec ? m->dec->embed_size : 0;
     info->name = m->name;
     info->n_layers = c->n_layers;
     info->hidden = c->hidden;

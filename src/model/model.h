@@ -26,6 +26,7 @@ typedef struct rr_config {
     int n_kv_heads, head_dim;
     double rope_theta;
     int tied;       /* tie_word_embeddings: the lm_head rows are embed_tokens rows */
+    int embed_size; /* jina-reranker-v3: config's embedding_size, 0 when absent */
 } rr_config;
 
 /* Reads and validates config.json at `path`. */
@@ -88,6 +89,10 @@ typedef struct rr_dec {
     int n_head;             /* 2 (lm_head rows) or 1 (score.weight) */
     int32_t head_ids[2];    /* vocabulary ids of the lm_head rows, -1 for a classifier */
     rr_template prompt;     /* resolved template (never AUTO) */
+    /* jina-reranker-v3 (RR_FAMILY_JINA_V3): e = P2 relu(P1 h) at the marker tokens */
+    float *proj1, *proj2;   /* fp32 [P, H] and [E, P] (P = H / 2) */
+    int proj_mid, embed_size; /* P, E */
+    int32_t doc_marker, query_marker; /* ids of <|embed_token|> and <|rerank_token|> */
 } rr_dec;
 
 struct rr_model {

@@ -14,6 +14,11 @@
  * (Qwen3 -> Qwen3-Reranker). A decoder none of these identifies is refused. The rows the score reads
  * are looked up in the tokenizer ("yes"/"no" pieces for Qwen3-Reranker, "1"/"0" for mxbai), falling
  * back to the ids the spec measured when the folder has no tokenizer.
+ *
+ * jina-reranker-v3 (architecture JinaForRanking, or a Qwen3ForCausalLM folder whose tensors include
+ * projector.*) is a Qwen3 backbone without a vocabulary head: it reads the final-normed hidden state
+ * at two added marker tokens and projects it (projector.0 [H/2, H], ReLU, projector.2 [E, H/2], no
+ * biases). The markers' ids come from the folder's tokenizer; lm_head.*, when present, is ignored.
  */
 #include "model/model.h"
 
@@ -27,6 +32,11 @@
  * mxbai's fixed pieces, which come on top of it (79 ids). The position table allows more (RoPE), but
  * every pass holds all of a sequence's rows, so the context's scratch grows with this bound. */
 #define DEC_MAX_LENGTH (8192 + 256)
+/* Longest jina-reranker-v3 block. The reference fills a block up to the tokenizer's
+ * model_max_length (131,072 by the model card); every pass holds all of a block's rows, so rerank
+ * caps it here to keep a context's scratch bounded (about 1.2 GB for the 0.6B backbone). A request
+ * with more than this many tokens in total is cut into more blocks than the reference cuts. */
+#define V3_MAX_BLOCK 32768
 
 const char *rr_template_name(rr_template t) {
     switch (t) {
@@ -34,13 +44,14 @@ const char *rr_template_name(rr_template t) {
     case RR_TEMPLATE_NONE: return "none";
     case RR_TEMPLATE_QWEN3_RERANKER: return "qwen3-reranker";
     case RR_TEMPLATE_MXBAI_V2: return "mxbai-rerank-v2";
+    case RR_TEMPLATE_JINA_V3: return "jina-reranker-v3";
     }
     return "unknown";
 }
 
 int rr_template_parse(const char *name) {
     if (!name) return -1;
-    for (int t = RR_TEMPLATE_AUTO; t <= RR_TEMPLATE_MXBAI_V2; t++)
+    for (int t = RR_TEMPLATE_AUTO; t <= RR_TEMPLATE_JINA_V3; t++)
         if (!strcmp(name, rr_template_name((rr_template)t))) return t;
     return -1;
 }
@@ -80,7 +91,7 @@ static int json_set(const cJSON *j, const char *key) {
 }
 
 rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_config *c) {
-    int qwen3 = !strncmp(arch, "Qwen3", 5);
+    int jina = !strcmp(arch, "JinaForRanking"), qwen3 = jina || !strncmp(arch, "Qwen3", 5);
     const char *mt = rr_json_get_str(j, "model_type");
     if (mt && strcmp(mt, qwen3 ? "qwen3" : "qwen2"))
         return rr_fail(RR_ERR_UNSUPPORTED, "%s: model_type \"%s\" does not match architecture %s", path, mt, arch);
@@ -142,14 +153,16 @@ rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_
                            labels);
         c->family = RR_FAMILY_QWEN3_CLS;
     } else {
-        c->family = qwen3 ? RR_FAMILY_QWEN3 : RR_FAMILY_QWEN2;
+        /* a Qwen3ForCausalLM folder with projector.* tensors becomes RR_FAMILY_JINA_V3 at load */
+        c->family = jina ? RR_FAMILY_JINA_V3 : qwen3 ? RR_FAMILY_QWEN3 : RR_FAMILY_QWEN2;
     }
+    if (jina && (s = opt(j, path, "embedding_size", 1, 65535, 0, &c->embed_size))) return s;
     c->decoder = 1;
     c->type_vocab_size = 1;
     c->pos_offset = 0;
     if ((s = opt(j, path, "pad_token_id", 0, c->vocab_size - 1, RR_MIN(151643, c->vocab_size - 1), &c->pad_id)))
         return s;
-    c->max_length = RR_MIN(c->max_positions, DEC_MAX_LENGTH);
+    c->max_length = RR_MIN(c->max_positions, jina ? V3_MAX_BLOCK : DEC_MAX_LENGTH);
     return RR_OK;
 }
 
@@ -210,6 +223,17 @@ static int32_t piece_id(const rr_model *m, const char *piece, int32_t fallback) 
 static rr_status resolve_template(rr_model *m, const char *dir, rr_template want) {
     rr_dec *d = m->dec;
     const rr_config *c = &m->cfg;
+    if (c->family == RR_FAMILY_JINA_V3) {
+        if (want != RR_TEMPLATE_AUTO && want != RR_TEMPLATE_JINA_V3)
+            return rr_fail(RR_ERR_INVALID, "%s: a jina-reranker-v3 folder reads its own listwise prompt, not --template %s",
+                           dir, rr_template_name(want));
+        d->prompt = RR_TEMPLATE_JINA_V3;
+        d->head_ids[0] = d->head_ids[1] = -1;
+        return RR_OK;
+    }
+    if (want == RR_TEMPLATE_JINA_V3)
+        return rr_fail(RR_ERR_INVALID, "%s: the jina-reranker-v3 prompt needs a jina-reranker-v3 folder (projector.* "
+                       "tensors)", dir);
     if (want == RR_TEMPLATE_NONE)
         return rr_fail(RR_ERR_INVALID, "%s: a decoder reranker needs a prompt template (--template qwen3-reranker or "
                        "mxbai-rerank-v2), not \"none\"", dir);
@@ -278,6 +302,47 @@ static rr_status load_layer(rr_model *m, int i, rr_dec_layer *ly) {
     if ((s = rr_model_vec(m, NAME(n, "%s.%d.self_attn.q_norm.weight", p, i), d, &ly->q_norm)) ||
         (s = rr_model_vec(m, NAME(n, "%s.%d.self_attn.k_norm.weight", p, i), d, &ly->k_norm)))
         return s;
+    return RR_OK;
+}
+
+/* fp32 copy of the matrix `name`, checked to be [rows, cols]. */
+static rr_status mat_f32(rr_model *m, const char *name, int rows, int cols, float **out) {
+    rr_mat w;
+    rr_status s = rr_model_mat(m, name, rows, cols, &w);
+    if (s) return s;
+    if (!(*out = rr_malloc((size_t)rows * cols * sizeof(float)))) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < rows; r++) rr_mat_row_f32(&w, r, *out + (size_t)r * cols);
+    m->weight_bytes -= (size_t)rows * cols * rr_dtype_size(w.dtype);
+    m->weight_bytes += (size_t)rows * cols * 4;
+    return RR_OK;
+}
+
+/* jina-reranker-v3: the projector and the marker ids. embedding_size in config.json, when given,
+ * must match projector.2's rows. */
+static rr_status load_projector(rr_model *m, const char *dir, int cfg_embed) {
+    rr_dec *d = m->dec;
+    int H = m->cfg.hidden;
+    const rr_st_tensor *t2 = rr_st_find(m->st, "projector.2.weight");
+    if (!rr_st_find(m->st, "projector.0.weight") || !t2)
+        return rr_fail(RR_ERR_FORMAT, "%s: a jina-reranker-v3 model needs projector.0.weight and projector.2.weight", dir);
+    if (H % 2) return rr_fail(RR_ERR_FORMAT, "%s: hidden_size %d is odd; the projector halves it", dir, H);
+    d->proj_mid = H / 2;
+    d->embed_size = cfg_embed > 0 ? cfg_embed
+                    : t2->n_dims == 2 && t2->shape[0] > 0 && t2->shape[0] < 65536 ? (int)t2->shape[0] : 0;
+    if (d->embed_size <= 0) return rr_fail(RR_ERR_FORMAT, "%s: projector.2.weight must be a matrix [E, %d]", dir, H / 2);
+    rr_status s;
+    if ((s = mat_f32(m, "projector.0.weight", d->proj_mid, H, &d->proj1)) ||
+        (s = mat_f32(m, "projector.2.weight", d->embed_size, d->proj_mid, &d->proj2)))
+        return s;
+    if (!m->tok)
+        return rr_fail(RR_ERR_UNSUPPORTED, "%s: a jina-reranker-v3 folder needs its tokenizer.json (the marker tokens "
+                       "<|embed_token|> and <|rerank_token|> are read from it)", dir);
+    d->doc_marker = rr_tokenizer_piece_to_id(m->tok, "<|embed_token|>");
+    d->query_marker = rr_tokenizer_piece_to_id(m->tok, "<|rerank_token|>");
+    if (d->doc_marker < 0 || d->query_marker < 0 || d->doc_marker >= m->cfg.vocab_size ||
+        d->query_marker >= m->cfg.vocab_size || d->doc_marker == d->query_marker)
+        return rr_fail(RR_ERR_FORMAT, "%s: the tokenizer lacks the added tokens <|embed_token|> and <|rerank_token|> "
+                       "that jina-reranker-v3 scores at", dir);
     return RR_OK;
 }
 
@@ -427,6 +492,10 @@ rr_status rr_qwen_load(rr_model *m, const char *dir, rr_template prompt, rr_prec
     int H = c->hidden;
     if (!(m->dec = rr_calloc(1, sizeof *m->dec)) || !(m->dec->layers = rr_calloc((size_t)c->n_layers, sizeof(rr_dec_layer))))
         return rr_fail(RR_ERR_NOMEM, "out of memory");
+    if (c->family == RR_FAMILY_QWEN3 && rr_st_find(m->st, "projector.0.weight")) {
+        m->cfg.family = RR_FAMILY_JINA_V3;
+        m->cfg.max_length = RR_MIN(c->max_positions, V3_MAX_BLOCK);
+    }
     rr_status s = resolve_template(m, dir, prompt);
     if (s) return s;
     if ((s = rr_model_mat(m, "model.embed_tokens.weight", c->vocab_size, H, &m->word_emb))) return s;
@@ -436,7 +505,9 @@ rr_status rr_qwen_load(rr_model *m, const char *dir, rr_template prompt, rr_prec
     for (int i = 0; i < c->n_layers; i++)
         if ((s = load_layer(m, i, &m->dec->layers[i]))) return s;
     if ((s = rr_model_vec(m, "model.norm.weight", H, &m->dec->final_norm))) return s;
-    if ((s = load_head(m, dir))) return s;
+    if (c->family == RR_FAMILY_JINA_V3) s = load_projector(m, dir, c->embed_size);
+    else s = load_head(m, dir);
+    if (s) return s;
     if ((s = pack(m, p))) return s;
     rr_st_advise_random(m->word_t);
     return RR_OK;
@@ -461,6 +532,8 @@ void rr_qwen_free(rr_model *m) {
     rr_free(d->layers);
     rr_free(d->final_norm);
     rr_free(d->head);
+    rr_free(d->proj1);
+    rr_free(d->proj2);
     rr_free(d);
     m->dec = NULL;
 }

@@ -23,6 +23,7 @@
 #include "score/rank.h"
 
 #include "encoder/encoder.h"
+#include "score/listwise.h"
 #include "score/prompt.h"
 
 #include <math.h>
@@ -47,6 +48,7 @@ static rr_status need_tokenizer(const rr_model *m, const rr_tokenizer **t) {
 
 /* max_length: caller's value, else the tokenizer's model_max_length, never above the positions. */
 static int resolve_max_length(const rr_model *m, int want) {
+    if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_max_length(m, want);
     int cap = m->cfg.max_length;
     if (want <= 0 && m->dec) want = 8192; /* both decoder rerankers' reference default */
     if (want <= 0) {
@@ -109,7 +111,7 @@ static rr_status plan_push(rr_rank_plan *pl, const rr_encoding *e, int doc) {
     if (s) return s;
     memcpy(pl->ids + pl->len, e->ids, e->len * sizeof *e->ids);
     memcpy(pl->types + pl->len, e->type_ids, e->len * sizeof *e->type_ids);
-    pl->seqs[pl->n_seqs] = (rr_seq){(const int32_t *)(uintptr_t)pl->len, NULL, (int)e->len};
+    pl->seqs[pl->n_seqs] = (rr_seq){(const int32_t *)(uintptr_t)pl->len, NULL, (int)e->len, NULL, 0};
     pl->seq_doc[pl->n_seqs++] = doc;
     pl->len += e->len;
     pl->total_tokens += (long)e->len;
@@ -136,6 +138,7 @@ void rr_rank_plan_free(rr_rank_plan *pl) {
     rr_free(pl->seq_doc);
     rr_free(pl->ids);
     rr_free(pl->types);
+    rr_free(pl->emb);
     memset(pl, 0, sizeof *pl);
 }
 
@@ -223,6 +226,7 @@ static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
 rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *docs, int n_docs,
                              const rr_rank_params *p, rr_rank_plan *pl) {
     if (n_docs < 0 || (n_docs && !docs)) return rr_fail(RR_ERR_INVALID, "rr_rank_plan_build: bad arguments");
+    if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_plan_build(m, query, docs, n_docs, p, pl);
     ranker r;
     rr_status s = ranker_init(&r, m, query, p);
     plan_reset(pl);
@@ -260,12 +264,15 @@ static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, c
 rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
                                          const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
     if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_pairs_plan_build(m, queries, docs, instructions, n, pl);
     if (m->dec) return prompts_plan_build(m, queries, docs, instructions, n, max_length, pl);
     return rr_pairs_plan_build(m, queries, docs, n, max_length, pl);
 }
 
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
                               int max_length, rr_rank_plan *pl) {
+    if (m->cfg.family == RR_FAMILY_JINA_V3 && n >= 0 && (!n || (queries && docs)))
+        return rr_v3_pairs_plan_build(m, queries, docs, NULL, n, pl);
     if (m->dec && n >= 0 && (!n || (queries && docs)))
         return prompts_plan_build(m, queries, docs, NULL, n, max_length, pl);
     const rr_tokenizer *t;
@@ -343,9 +350,10 @@ static int cmp_result(const void *a, const void *b) {
     return x->index - y->index;
 }
 
-/* Turns per-document maximum logits into sorted, cut results. */
-static void make_results(rr_rank_result *res, int n, const rr_rank_params *p, int *n_res) {
-    if (!p->raw)
+/* Turns per-document maximum logits into sorted, cut results. listwise: the scores are cosines,
+ * never passed through a sigmoid. */
+static void make_results(rr_rank_result *res, int n, const rr_rank_params *p, int *n_res, int listwise) {
+    if (!p->raw && !listwise)
         for (int i = 0; i < n; i++) res[i].score = rr_sigmoid(res[i].score);
     if (n > 1) qsort(res, (size_t)n, sizeof *res, cmp_result);
     *n_res = p->top_n > 0 && p->top_n < n ? p->top_n : n;
@@ -354,8 +362,17 @@ static void make_results(rr_rank_result *res, int n, const rr_rank_params *p, in
 void rr_rank_plan_finish(const rr_rank_plan *pl, const float *logits, const rr_rank_params *p,
                          rr_rank_result *results, int *n_results) {
     init_results(results, pl->n_docs);
-    fold_best(pl, logits, 0, results);
-    make_results(results, pl->n_docs, p, n_results);
+    if (pl->listwise) {
+        float *sc = rr_malloc((size_t)(pl->n_docs ? pl->n_docs : 1) * sizeof *sc);
+        if (!sc || rr_v3_scores(pl, logits, sc))
+            for (int i = 0; i < pl->n_docs; i++) results[i].score = NAN;
+        else
+            for (int i = 0; i < pl->n_docs; i++) results[i].score = sc[i];
+        rr_free(sc);
+    } else {
+        fold_best(pl, logits, 0, results);
+    }
+    make_results(results, pl->n_docs, p, n_results, pl->listwise);
 }
 
 rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length, int raw,
@@ -370,6 +387,17 @@ rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_
     rr_rank_plan pl = {0};
     rr_status s = rr_pairs_plan_build_instructed(rr_ctx_model(c), queries, docs, instructions, n, max_length, &pl);
     if (!s) s = rr_plan_score(c, &pl, scores);
+    if (!s && pl.listwise) {
+        /* scores held the blocks' marker counts; each pair is one block */
+        float *cnt = rr_malloc((size_t)(n ? n : 1) * sizeof *cnt);
+        if (!cnt) s = rr_fail(RR_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(cnt, scores, (size_t)n * sizeof *cnt);
+            s = rr_v3_scores(&pl, cnt, scores);
+        }
+        rr_free(cnt);
+        raw = 1;
+    }
     if (!s && !raw)
         for (int i = 0; i < n; i++) scores[i] = rr_sigmoid(scores[i]);
     if (!s && usage) usage->total_tokens = pl.total_tokens;
@@ -385,6 +413,22 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
     rr_rank_params p;
     rr_status s = rr_rank_resolve_params(m, params, &p);
     if (s) return s;
+    if (m->cfg.family == RR_FAMILY_JINA_V3) {
+        /* blocks hold their documents' embeddings until the query is merged across blocks */
+        rr_rank_plan pl = {0};
+        float *lg = NULL;
+        s = rr_v3_plan_build(m, query, docs, n_docs, &p, &pl);
+        if (!s && !(lg = rr_malloc((size_t)(pl.n_seqs ? pl.n_seqs : 1) * sizeof *lg)))
+            s = rr_fail(RR_ERR_NOMEM, "out of memory");
+        if (!s) s = rr_plan_score(c, &pl, lg);
+        if (!s) {
+            rr_rank_plan_finish(&pl, lg, &p, results, n_results);
+            if (usage) usage->total_tokens = pl.total_tokens;
+        }
+        rr_free(lg);
+        rr_rank_plan_free(&pl);
+        return s;
+    }
     ranker r;
     s = ranker_init(&r, m, query, &p);
     float *logits = NULL;
@@ -418,7 +462,7 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
         total += pl.total_tokens;
     }
     if (!s) {
-        make_results(results, n_docs, &p, n_results);
+        make_results(results, n_docs, &p, n_results, 0);
         if (usage) usage->total_tokens = total;
     }
     ranker_free(&r);

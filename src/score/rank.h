@@ -21,6 +21,12 @@ typedef struct rr_rank_plan {
     int32_t *ids, *types; /* concatenated ids / type ids of all sequences */
     size_t len, cap;
     int seq_cap;
+    /* jina-reranker-v3 (listwise.c): one sequence per block, seq_doc = its first document, the
+     * sequence's n_emb - 1 documents follow in order; emb rows are filled by the pass */
+    int listwise, pairs;  /* pairs: each block has its own query (rr_score_pairs), no merging */
+    int emb_dim;
+    float *emb;
+    size_t emb_len, emb_cap;
 } rr_rank_plan;
 
 /* Resolved rank parameters for a model: defaults filled in, max_length capped by the model and the
