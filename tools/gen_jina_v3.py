@@ -14,8 +14,8 @@ gen writes (the suites depend on this layout):
   special tokens <|score_token|>, <|embed_token|>, <|rerank_token|> (ids 151669..151671 in that order).
 
 ref prints a JSON array: the score of every document by input index. It is written from the prose of
-shared/spec/decoder.md section 4, not from rerank's C code: the query and documents lose the marker strings, are
-tokenized alone and cut by decoding their first 512 / 2048 ids when they reach that many, are split into blocks
+shared/spec/decoder.md section 4, not from rerank's C code: the query and documents are tokenized alone and cut
+by decoding their first 512 / 2048 ids when they reach that many, lose the marker strings, are split into blocks
 (125 documents, or when the capacity max_length - 2 q_len, less each document's length, falls to 2048 or below),
 each block's prompt is tokenized whole, the backbone runs in float64 (torch) over it, the final-normed states at
 the markers go through the projector, and the block query embeddings are merged weighted by each block's best
@@ -164,7 +164,7 @@ def reference(folder, query, docs, max_length):
     ids = {t["content"]: t["id"] for t in tj["added_tokens"]}
     doc_id, query_id = ids[DOC_MARK], ids[QUERY_MARK]
     clean = lambda t: t.replace(DOC_MARK, "").replace(QUERY_MARK, "")  # noqa: E731
-    texts = [clean(query)] + [clean(d) for d in docs]
+    texts = [query] + list(docs)  # cut first, cleaned when the prompt is formatted
     enc = tokenize(folder, encode=texts)["encode"]
     limits = [MAX_QUERY] + [MAX_DOC] * len(docs)
     cut = [i for i, e in enumerate(enc) if len(e) >= limits[i]]
@@ -172,6 +172,7 @@ def reference(folder, query, docs, max_length):
     for i, t in zip(cut, dec):
         texts[i] = t
     lens = [min(len(e), lim) for e, lim in zip(enc, limits)]
+    texts = [clean(t) for t in texts]
     q, q_len, docs, dlen = texts[0], lens[0], texts[1:], lens[1:]
     blocks, cur, room = [], [], max_length - 2 * q_len
     for i in range(len(docs)):

@@ -3,9 +3,11 @@
  * holds the query, up to 125 documents and the query again, and one forward pass scores the whole
  * block from the hidden states at its marker tokens (spec: decoder.md section 4).
  *
- *   1. the query and every document lose each occurrence of the two marker strings; each is then
- *      tokenized alone and, when it reaches its limit (512 query / 2048 document tokens), replaced by
- *      the decoded text of its first limit tokens (a cut multi-byte character becomes U+FFFD);
+ *   1. the query and every document are tokenized alone (a marker string in them counts as its one
+ *      special token) and, when one reaches its limit (512 query / 2048 document tokens), replaced by
+ *      the decoded text of its first limit tokens (a cut multi-byte character becomes U+FFFD); then
+ *      every occurrence of the two marker strings is deleted from the text (the reference cuts
+ *      first and cleans when it formats the prompt, so the lengths include the markers);
  *   2. blocks in input order: capacity starts at max_length - 2 q_len and loses each document's
  *      length; a block closes at 125 documents or when capacity <= the document limit;
  *   3. each block's prompt is tokenized as a whole; the pass returns e_d at every document marker and
@@ -202,21 +204,21 @@ static void v3_free(v3 *v, int n) {
     rr_free(v->lens);
 }
 
-/* Cleans t into out, cut by the round trip through max tokens; *len = its tokens, capped. */
+/* t cut by the round trip through max tokens, then cleaned, into out; *len = its tokens, capped. */
 static rr_status clean_cut(v3 *v, rr_text t, int max, sbuf *out, int *len) {
-    out->len = 0;
-    sb_add(out, "", 0);
-    sb_clean(out, t);
-    if (out->oom) return rr_fail(RR_ERR_NOMEM, "out of memory");
-    rr_status s = rr_tokenizer_encode(v->tok, out->p, out->len, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &v->enc);
+    rr_status s = rr_tokenizer_encode(v->tok, t.text ? t.text : "", t.len, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST,
+                                      &v->enc);
     if (s) return s;
     *len = (int)RR_MIN(v->enc.len, (size_t)max);
+    rr_text src = t;
     if (v->enc.len >= (size_t)max) {
         decode(v->tok, v->enc.ids, (size_t)max, &v->raw, &v->cut);
         if (v->cut.oom || v->raw.oom) return rr_fail(RR_ERR_NOMEM, "out of memory");
-        out->len = 0;
-        sb_add(out, v->cut.p, v->cut.len);
+        src = (rr_text){v->cut.p, v->cut.len};
     }
+    out->len = 0;
+    sb_add(out, "", 0);
+    sb_clean(out, src);
     return out->oom ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
 }
 
