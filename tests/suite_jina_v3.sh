@@ -17,7 +17,8 @@ bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 
 M="$TD/models/v3_f32"
 if [ ! -d "$M" ] && [ -x "$PY" ]; then $PY tools/gen_jina_v3.py gen --out "$TD" >/dev/null 2>&1; fi
-if [ ! -d "$M" ] || ! command -v node >/dev/null || ! [ -d tests/node_modules/@anush008 ]; then
+NODE_PATH=${NODE_PATH:-}${NODE_PATH:+:}$PWD/tests/node_modules; export NODE_PATH
+if [ ! -d "$M" ] || ! command -v node >/dev/null || ! node -e "require(\"@anush008/tokenizers\")" 2>/dev/null; then
     echo "skipped: needs the v3 test models (tools/gen_jina_v3.py gen, which needs the shared tokenizer fixture),"
     echo "         node and tests/node_modules (npm install in tests/)"
     echo "0 passed, 0 failed, 1 skipped"; exit 0
