@@ -19,6 +19,8 @@ Output (the C tests depend on this layout exactly):
   DIR/full/jina_v2_bf16/             (--full) real jina-reranker-v2 shape, BF16, ~560 MB, written once per
                                      GENERATOR_VERSION; golden in DIR/golden/full_jina_v2_bf16.jsonl
   DIR/models/dec_*/, DIR/golden/dec_*.jsonl   the Qwen3/Qwen2 decoder models of tools/gen_decoder.py
+  DIR/models/v3_*/                            the jina-reranker-v3 models of tools/gen_jina_v3.py (the suite
+                                              computes its float64 references itself)
   DIR/.complete                      written last; holds GENERATOR_VERSION (tests/run_all.sh regenerates
                                      when this script is newer than it)
 
@@ -644,6 +646,8 @@ def generate(out, full):
     generate_tiny(out, shared)
     import gen_decoder  # Qwen3 / Qwen2 decoders: their own file, same DIR layout
     gen_decoder.generate(out, shared)
+    import gen_jina_v3  # jina-reranker-v3 (listwise): scaled down here; the full shape only on request
+    gen_jina_v3.generate(out, shared, False)
     if full:
         generate_full(out, shared)
     with open(os.path.join(out, ".complete"), "w") as f:
