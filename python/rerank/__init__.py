@@ -93,8 +93,6 @@ class _Progress:
 class Reranker:
     """A cross-encoder reranker loaded in process.
 
-    Reranker(model=None, *, precision="auto", threads=None, max_batch_tokens=None, revision=None)
-
     model
         A model folder (config.json, model.safetensors, tokenizer.json) or a Hugging Face repo id;
         default "jinaai/jina-reranker-v2-base-multilingual". Repo ids come from the Hugging Face
