@@ -245,12 +245,30 @@ typedef struct {
     rr_ctx **pool;      /* idle contexts */
     int n_idle, cap;
     int n_made;         /* contexts alive, idle or busy */
+    unsigned fork_gen;  /* g_fork_gen when the pool was last valid */
     PyObject *dir;
 } ModelObject;
+
+/* Bumped in a forked child. A context's worker threads do not survive fork(), so a child (a
+ * multiprocessing worker, a pre-forking server) must not use the contexts its parent made: it forgets
+ * them (their memory stays with the parent's copy) and makes its own. The pool's mutex may have been
+ * held by a parent thread at the fork, so it is re-created too. */
+static volatile unsigned g_fork_gen;
+
+static void after_fork_child(void) { g_fork_gen++; }
+
+static void pool_after_fork(ModelObject *self) {
+    if (self->fork_gen == g_fork_gen) return;
+    pthread_mutex_init(&self->mu, NULL);
+    self->pool = NULL; /* the parent's array and contexts, leaked on purpose */
+    self->n_idle = self->cap = self->n_made = 0;
+    self->fork_gen = g_fork_gen;
+}
 
 /* Borrows an idle context or makes one. Called without the GIL. */
 static rr_status ctx_get(ModelObject *self, rr_ctx **out) {
     rr_ctx *c = NULL;
+    pool_after_fork(self);
     pthread_mutex_lock(&self->mu);
     if (self->n_idle) c = self->pool[--self->n_idle];
     pthread_mutex_unlock(&self->mu);
@@ -288,6 +306,7 @@ static void ctx_put(ModelObject *self, rr_ctx *c) {
 }
 
 static void Model_dealloc(ModelObject *self) {
+    pool_after_fork(self);
     for (int i = 0; i < self->n_idle; i++) rr_ctx_free(self->pool[i]);
     free(self->pool);
     rr_model_free(self->model);
@@ -298,7 +317,10 @@ static void Model_dealloc(ModelObject *self) {
 
 static PyObject *Model_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     ModelObject *self = (ModelObject *)type->tp_alloc(type, 0);
-    if (self) pthread_mutex_init(&self->mu, NULL);
+    if (self) {
+        pthread_mutex_init(&self->mu, NULL);
+        self->fork_gen = g_fork_gen;
+    }
     return (PyObject *)self;
 }
 
@@ -767,6 +789,7 @@ static PyObject *Model_info(ModelObject *self, PyObject *unused) {
 }
 
 static PyObject *Model_contexts(ModelObject *self, PyObject *unused) {
+    pool_after_fork(self);
     pthread_mutex_lock(&self->mu);
     int n = self->n_made;
     pthread_mutex_unlock(&self->mu);
@@ -982,6 +1005,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__rerank(void);
 PyMODINIT_FUNC PyInit__rerank(void) {
     if (PyType_Ready(&ModelType) < 0) return NULL;
+    static int atfork_done;
+    if (!atfork_done && pthread_atfork(NULL, NULL, after_fork_child) == 0) atfork_done = 1;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
     Py_INCREF(&ModelType);

@@ -105,3 +105,23 @@ def test_ctrl_c_interrupts_and_object_stays_usable(model, method):
     assert t1 - t0 < 4.0
     assert model.compute_score(small) == before
     assert model.rerank("q", ["a", "b"]) == model.rerank("q", ["a", "b"])
+
+
+def test_forked_child_scores(rerank_mod):
+    """A forked child (multiprocessing's default on Linux) cannot use its parent's worker threads: it
+    makes its own contexts and gets the parent's results."""
+    model = rerank_mod.Reranker(model_dir("jina_f32"), precision="fp32", threads=2)  # a pool with workers
+    pairs = [[q, d] for q, d in zip(texts(20, seed=91), texts(20, seed=92))]
+    want = model.compute_score(pairs)
+    want_rank = model.rerank("q", [d for _, d in pairs], top_n=5)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)  # a hang kills the child instead of the suite
+        try:
+            ok = model.compute_score(pairs) == want and model.rerank("q", [d for _, d in pairs], top_n=5) == want_rank
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "child status %d" % status
+    assert model.compute_score(pairs) == want
