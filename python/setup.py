@@ -22,7 +22,7 @@ BUILD = os.path.abspath(os.environ.get("RERANK_BUILD", os.path.join(ROOT, "build
 PIC = os.path.join(BUILD, "pic")
 
 # ---- the one place that names what the extension links ------------------------------------------
-RERANK_ARCHIVES = ["librerank.a"]                      # in link order, from BUILD/pic
+RERANK_ARCHIVES = ["librerank.a"]                      # in link order, from BUILD/pic (= PIC_ARCHIVES in the Makefile)
 SYSTEM_LIBS = ["cjson", "utf8proc", "curl", "microhttpd", "m"]  # what those archives need from Debian
 # --------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ The scoring work runs in C with the GIL released; one Reranker may be shared by 
 Ctrl-C stops a long call after the forward pass in flight (KeyboardInterrupt, the object stays
 usable).
 """
+import logging
 import os
 import sys
 
@@ -28,6 +29,8 @@ from . import _rerank
 from ._rerank import DEFAULT_MODEL, __version__
 
 __all__ = ["Reranker", "pull", "DEFAULT_MODEL", "__version__"]
+
+logger = logging.getLogger(__name__)
 
 
 def pull(repo_id, revision=None, *, quiet=False):
@@ -215,11 +218,14 @@ class Reranker:
         return type, and the keyword decides: ``convert_to_numpy=False`` gives jina's shape (a
         list of Python floats, a bare float for one pair); the default gives sentence-transformers'
         numpy array. ``max_length`` (jina's keyword) truncates pairs as in ``compute_score``.
-        ``show_progress_bar=True`` draws a bar on stderr; ``batch_size`` is accepted and ignored.
+        ``show_progress_bar=True`` draws a bar on stderr (None: when the "rerank" logger's level is INFO
+        or DEBUG, as sentence-transformers decides); ``batch_size`` is accepted and ignored.
         """
         _check_batch_size(batch_size)
         single = _is_single_pair(sentences)
         pairs = [sentences] if single else sentences
+        if show_progress_bar is None:  # sentence-transformers: shown when its logger says INFO or DEBUG
+            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         progress = _Progress("Batches") if show_progress_bar else None
         try:
             scores = self._model.score_pairs(pairs, max_length, activation_fn is not None, progress)
