@@ -76,7 +76,9 @@ def test_other_thread_runs_during_long_call(model):
     during = [s for s in stamps if t0 <= s <= t1]
     gaps = [b - a for a, b in zip([t0] + during, during + [t1])]
     assert t1 - t0 > 0.5, "the call was too short to tell (%.2f s)" % (t1 - t0)
-    assert len(during) > 20 and max(gaps) < 0.25, \
+    # held for the whole call, the GIL would let the ticker run only before and after it; the margin
+    # allows for a loaded machine that leaves the ticker without a core for a while
+    assert len(during) > 10 and max(gaps) < max(0.25, 0.3 * (t1 - t0)), \
         "ticker ran %d times in %.2f s, longest gap %.3f s" % (len(during), t1 - t0, max(gaps))
 
 
@@ -101,7 +103,7 @@ def test_ctrl_c_interrupts_and_object_stays_usable(model, method):
             model.rerank("a query", [d for _, d in pairs], max_length=256)
     t1 = time.perf_counter()
     timer.join()
-    assert fired and t1 - fired[0] < 1.0, "stopped %.2f s after SIGINT" % (t1 - fired[0])
+    assert fired and t1 - fired[0] < 1.5, "stopped %.2f s after SIGINT" % (t1 - fired[0])
     assert t1 - t0 < 4.0
     assert model.compute_score(small) == before
     assert model.rerank("q", ["a", "b"]) == model.rerank("q", ["a", "b"])
