@@ -30,7 +30,8 @@ def make_pairs(model, n=100, tokens=256):
     words, documents longer than the room, so longest_first truncation fills every pair."""
     import random
     rng = random.Random(5)
-    corpus = os.path.join(ROOT, "..", "shared", "fixtures", "corpus", "multilingual_corpus.txt")
+    shared = os.environ.get("RR_SHARED", os.path.join(ROOT, "..", "shared"))
+    corpus = os.path.join(shared, "fixtures", "corpus", "multilingual_corpus.txt")
     if os.path.exists(corpus):
         with open(corpus, encoding="utf-8") as f:
             words = f.read().split()
