@@ -86,5 +86,6 @@ build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard sr
 
 clean:
 	rm -rf build build-asan build-fuzz
+	rm -rf python/build python/rerank.egg-info python/rerank/_rerank*.so
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
