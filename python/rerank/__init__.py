@@ -203,7 +203,8 @@ class Reranker:
     # -------------------------------------------------------------- sentence-transformers
 
     def predict(self, sentences, batch_size=32, show_progress_bar=None, activation_fn=None, apply_softmax=False,
-                convert_to_numpy=True, convert_to_tensor=False, *, max_length=None):
+                convert_to_numpy=True, convert_to_tensor=False, *, max_length=None, num_workers=None,
+                activation_fct=None):
         """Scores of sentence pairs, as sentence-transformers' ``CrossEncoder.predict``.
 
         ``sentences`` is one pair ``(query, document)`` or a list of pairs. With the defaults the
@@ -218,10 +219,13 @@ class Reranker:
         return type, and the keyword decides: ``convert_to_numpy=False`` gives jina's shape (a
         list of Python floats, a bare float for one pair); the default gives sentence-transformers'
         numpy array. ``max_length`` (jina's keyword) truncates pairs as in ``compute_score``.
-        ``show_progress_bar=True`` draws a bar on stderr (None: when the "rerank" logger's level is INFO
+        Older sentence-transformers keywords are accepted: ``activation_fct`` (the former name of
+        ``activation_fn``) and ``num_workers`` (ignored). ``show_progress_bar=True`` draws a bar on stderr (None: when the "rerank" logger's level is INFO
         or DEBUG, as sentence-transformers decides); ``batch_size`` is accepted and ignored.
         """
         _check_batch_size(batch_size)
+        if activation_fct is not None:  # sentence-transformers 2.x/3.x name
+            activation_fn = activation_fct if activation_fn is None else activation_fn
         single = _is_single_pair(sentences)
         pairs = [sentences] if single else sentences
         if show_progress_bar is None:  # sentence-transformers: shown when its logger says INFO or DEBUG

@@ -68,6 +68,8 @@ class Reranker:
         convert_to_tensor: Literal[False] = ...,
         *,
         max_length: int | None = ...,
+        num_workers: int | None = ...,
+        activation_fct: Callable[..., Any] | None = ...,
     ) -> np.ndarray: ...
     @overload
     def predict(
@@ -81,6 +83,8 @@ class Reranker:
         convert_to_tensor: bool = ...,
         *,
         max_length: int | None = ...,
+        num_workers: int | None = ...,
+        activation_fct: Callable[..., Any] | None = ...,
     ) -> Any: ...
     def rank(
         self,

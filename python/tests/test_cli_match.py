@@ -41,6 +41,7 @@ def test_compute_score_predict_score_equal_cli(rerank_mod, name):
     assert [g9(s) for s in m.predict(pairs, max_length=64)] == want64
     raw = cli_score(d, pairs, raw=True)
     assert [g9(s) for s in m.predict(pairs, activation_fn=lambda x: x)] == raw
+    assert [g9(s) for s in m.predict(pairs, activation_fct=lambda x: x, num_workers=2)] == raw  # older names
 
 
 @pytest.mark.parametrize("name", MODELS[:3])
@@ -138,3 +139,19 @@ def test_info(rerank_mod):
     assert info["family"] == "bert" and info["precision"] == "fp32" and info["kernels"]
     assert info["threads"] == 1 and info["max_batch_tokens"] == 2048 and info["type_vocab_size"] == 2
     assert info["n_layers"] == 2 and info["hidden"] == 64 and info["weight_bytes"] > 0
+
+
+def test_torch_activation_and_tensor(jina):
+    """activation_fn may be a torch module (as sentence-transformers users pass it) and
+    convert_to_tensor=True gives a tensor; both need PyTorch, which rerank itself never imports."""
+    torch = pytest.importorskip("torch")
+    pairs = pairs_for(seed=3, n=10)
+    logits = jina.predict(pairs, activation_fn=lambda x: x)
+    assert list(jina.predict(pairs, activation_fn=torch.nn.Identity())) == list(logits)
+    sig = jina.predict(pairs, activation_fn=torch.nn.Sigmoid())
+    assert max(abs(a - b) for a, b in zip(sig, jina.predict(pairs))) < 1e-6
+    t = jina.predict(pairs, convert_to_tensor=True)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32 and t.shape == (len(pairs),)
+    assert t.tolist() == [float(x) for x in jina.predict(pairs)]
+    one = jina.predict(tuple(pairs[0]), convert_to_tensor=True)
+    assert isinstance(one, torch.Tensor) and one.ndim == 0
