@@ -151,3 +151,15 @@ def test_hub_errors(rerank_mod, tmp_path, monkeypatch):
         rerank_mod.pull("org/name@v1", revision="v2")
     with pytest.raises(TypeError):
         rerank_mod.pull(None)
+
+
+def test_unencodable_and_nul_text(jina):
+    # a lone surrogate has no UTF-8 form: UnicodeEncodeError (a ValueError), as Hugging Face tokenizers
+    for call in (lambda: jina.compute_score([["a", "\ud800"]]), lambda: jina.rerank("\udfff", ["a"]),
+                 lambda: jina.rank("q", ["\ud800"]), lambda: jina.tokenize("x\ud800")):
+        with pytest.raises(UnicodeEncodeError):
+            call()
+    # NUL characters are text like any other: the whole string is tokenized and scored
+    ids, _ = jina.tokenize("a\x00b")
+    assert len(ids) > len(jina.tokenize("a")[0])
+    assert jina.compute_score(["a\x00b", "c"]) != jina.compute_score(["a", "c"])
