@@ -209,14 +209,7 @@ static rr_status card_template(const char *dir, rr_template *t) {
 /* The id of the vocabulary piece `piece` in the folder's tokenizer, else `fallback` (the id the spec
  * measured with the Qwen tokenizer); -1 when neither is in range. */
 static int32_t piece_id(const rr_model *m, const char *piece, int32_t fallback) {
-    if (m->tok) {
-        int n = rr_tokenizer_vocab_size(m->tok);
-        for (int32_t i = 0; i < n; i++) {
-            const char *p = rr_tokenizer_id_to_piece(m->tok, i);
-            if (p && !strcmp(p, piece)) return i;
-        }
-        return -1;
-    }
+    if (m->tok) return rr_tokenizer_piece_to_id(m->tok, piece); /* as convert_tokens_to_ids */
     return fallback < m->cfg.vocab_size ? fallback : -1;
 }
 

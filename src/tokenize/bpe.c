@@ -212,7 +212,6 @@ static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym, rr_tok_scratch *sc) 
     }
     uint32_t *next = sc->link, *prev = sc->link + n;
     uint64_t *heap = sc->heap;
-    bool ok = true;
     int32_t *v = sym->v;
     uint32_t r;
     int32_t id;
@@ -223,12 +222,12 @@ static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym, rr_tok_scratch *sc) 
         while (i_ && heap[(i_ - 1) / 2] > k_) heap[i_] = heap[(i_ - 1) / 2], i_ = (i_ - 1) / 2;    \
         heap[i_] = k_;                                                                             \
     } while (0)
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         next[i] = i + 1 < n ? (uint32_t)(i + 1) : UINT32_MAX;
         prev[i] = i ? (uint32_t)(i - 1) : UINT32_MAX;
         if (i + 1 < n && pair_get(b, v[i], v[i + 1], &r, &id)) HEAP_PUSH((uint64_t)r << 32 | i);
     }
-    while (ok && nh) {
+    while (nh) {
         uint64_t top = heap[0], last = heap[--nh];
         size_t i = 0; /* sift the last entry down from the root */
         for (;;) {
@@ -249,12 +248,10 @@ static bool merge_all(const rr_tok_bpe *b, rr_tok_ids *sym, rr_tok_scratch *sc) 
         if (next[pos] != UINT32_MAX && pair_get(b, v[pos], v[next[pos]], &r, &id)) HEAP_PUSH((uint64_t)r << 32 | pos);
     }
 #undef HEAP_PUSH
-    if (ok) {
-        size_t k = 0;
-        for (uint32_t i = 0; i != UINT32_MAX; i = next[i]) v[k++] = v[i];
-        sym->n = k;
-    }
-    return ok;
+    size_t k = 0;
+    for (uint32_t i = 0; i != UINT32_MAX; i = next[i]) v[k++] = v[i];
+    sym->n = k;
+    return true;
 }
 
 rr_status rr_tok_bpe_encode(const rr_tok_model *m, const char *s, size_t n, rr_tok_scratch *sc, rr_tok_ids *out) {
