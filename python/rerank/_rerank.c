@@ -771,6 +771,7 @@ static const char *family_name(rr_family f) {
     case RR_FAMILY_QWEN3: return "qwen3";
     case RR_FAMILY_QWEN2: return "qwen2";
     case RR_FAMILY_QWEN3_CLS: return "qwen3_cls";
+    case RR_FAMILY_JINA_V3: return "jina_v3";
     default: return "unknown";
     }
 }
