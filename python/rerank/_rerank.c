@@ -535,7 +535,7 @@ static PyObject *Model_score_pairs(ModelObject *self, PyObject *args, PyObject *
         }
         memcpy(ids + len, e.ids, e.len * sizeof *ids);
         memcpy(types + len, e.type_ids, e.len * sizeof *types);
-        seqs[i] = (rr_seq){(const int32_t *)(uintptr_t)len, NULL, (int)e.len}; /* offset until storage settles */
+        seqs[i] = (rr_seq){(const int32_t *)(uintptr_t)len, NULL, (int)e.len, NULL, 0}; /* offset until storage settles */
         order[i] = ((int64_t)e.len << 32) | i;
         len += e.len;
         if ((i + 1) % TOKENIZE_STEP == 0 && checkpoint(&k, 0, n, 0)) {
