@@ -41,7 +41,7 @@ def docs(n, seed):
         elif i == 7: out.append(" ".join(r.choice(words) for _ in range(2600)))   # > 2048 tokens
         elif i == 9: out.append("北京🙂是中国的首都。" * 500)            # cut inside a character
         elif k == 5: out.append("a <|embed_token|> b <|rerank_token|> c <|im_end|> d " + r.choice(words))
-        else: out.append(" ".join(r.choice(words) for _ in range(r.randint(3, 40))))
+        else: out.append(" ".join(r.choice(words) for _ in range(r.randint(3, 40 if n < 300 else 8))))
     return out
 for n in (1, 7, 125, 300):
     with open("%s/d%d.jsonl" % (sys.argv[1], n), "w") as f:
@@ -61,9 +61,9 @@ PYEOF
 
 # 1. fp32 within 1e-4 of the float64 reference; bf16 reported (and bounded loosely)
 for n in 1 7 125 300; do
-    # 6000 stands for model_max_length: blocks close by the capacity rule (after a long document) and, in the
-    # 300-document request, by the 125-document rule
-    ml=6000
+    # ml stands for model_max_length. 3000: the capacity rule closes blocks (each long document alone, short
+    # ones about 45 at a time); 6000: the 300 short documents close blocks by the 125-document rule
+    ml=3000; [ $n = 300 ] && ml=6000
     $PY tools/gen_jina_v3.py ref --model "$M" --query "$Q" --docs "$tmp/d$n.jsonl" --max-length $ml >"$tmp/ref$n.json" 2>"$tmp/err" ||
         { bad "reference $n docs: $(tail -3 "$tmp/err")"; continue; }
     for prec in fp32 bf16; do
@@ -84,7 +84,7 @@ for n in 1 7 125 300; do
 done
 
 # 2. a Qwen3ForCausalLM folder with projector.* is v3 by its tensors: same scores, no flag
-"$R" rank -m "$TD/models/v3_qwen3arch_f32" -q "$Q" --documents "$tmp/d7.jsonl" --precision fp32 --max-length 6000 \
+"$R" rank -m "$TD/models/v3_qwen3arch_f32" -q "$Q" --documents "$tmp/d7.jsonl" --precision fp32 --max-length 3000 \
     --no-documents >"$tmp/arch.json" 2>"$tmp/err"
 res=$(cmp_ref x "$tmp/ref7.json" "$tmp/arch.json" 1e-4)
 [ "${res#* }" = ok ] && ok "Qwen3ForCausalLM + projector.* ranks as jina-reranker-v3 (${res% *})" || bad "arch: $res $(cat "$tmp/err")"
@@ -128,7 +128,7 @@ print(abs(float(a) - float(sys.argv[2])) < 1e-6)' "$s1" "$r1" 2>&1)
 [ "$res" = True ] && ok "rerank score (pair) = rank with one document ($r1)" || bad "score: $s1 vs $r1 ($res)"
 
 # 5. rerank serve, every request shape, and two concurrent requests, = rerank rank
-"$R" serve -m "$M" --port 0 --precision fp32 --quiet 2>"$tmp/serve.log" &
+"$R" serve -m "$M" --port 0 --precision fp32 --max-length 3000 --quiet 2>"$tmp/serve.log" &
 spid=$!
 port=""
 for _ in $(seq 1 400); do
@@ -179,6 +179,19 @@ print([int(r[2][1:]) for r in run] == want)' "$tmp/run.txt" "$tmp/rank7fp32.json
     [ "$res" = True ] && ok "rerank eval ranks the candidates as rerank rank" || bad "eval order: $res"
 else
     bad "rerank eval: $(cat "$tmp/err")"
+fi
+
+# 7. RR_FULL=1: the real shape (28 layers, H 1024, projector 1024 -> 512 -> 512; about 1.2 GB, generated once)
+if [ "${RR_FULL:-0}" = 1 ]; then
+    F="$TD/models/v3_full_bf16"
+    [ -d "$F" ] || $PY tools/gen_jina_v3.py gen --out "$TD" --full >/dev/null 2>&1
+    if $PY tools/gen_jina_v3.py ref --model "$F" --query "$Q" --docs "$tmp/d7.jsonl" --max-length 3000 >"$tmp/reff.json" 2>"$tmp/err" &&
+        "$R" rank -m "$F" -q "$Q" --documents "$tmp/d7.jsonl" --precision fp32 --max-length 3000 --no-documents >"$tmp/rf.json"; then
+        res=$(cmp_ref x "$tmp/reff.json" "$tmp/rf.json" 1e-4)
+        [ "${res#* }" = ok ] && ok "full shape fp32, 7 documents: ${res% *} <= 1e-4" || bad "full shape: $res"
+    else
+        bad "full shape: $(tail -3 "$tmp/err")"
+    fi
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"
