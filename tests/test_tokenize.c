@@ -237,7 +237,7 @@ RR_TEST(tok_utf8_repair) {
     };
     for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
         rr_buf b = {0};
-        rr_tok_utf8_repair(cases[i].in, cases[i].n, &b);
+        rr_utf8_repair(cases[i].in, cases[i].n, &b);
         CHECK_MSG(b.len == strlen(cases[i].out) && !memcmp(b.data, cases[i].out, b.len), "repair case %zu", i);
         rr_buf_free(&b);
     }

@@ -122,6 +122,8 @@ rr_status rr_json_get_double(const struct cJSON *obj, const char *key, const cha
 /* Returns the string value or NULL when missing or not a string. */
 const char *rr_json_get_str(const struct cJSON *obj, const char *key);
 
+/* ------------------------------------------------------------------ rr_buf (buf.c) */
+
 /* Growable byte buffer used for JSON output and strings. */
 typedef struct rr_buf {
     char *data;
@@ -137,6 +139,16 @@ void rr_buf_json_str(rr_buf *b, const char *s, size_t n);
 /* Appends a float with enough digits to round-trip. */
 void rr_buf_float(rr_buf *b, float v);
 void rr_buf_free(rr_buf *b);
+
+/* ------------------------------------------------------------------ UTF-8 (utf8.c) */
+
+/* Length of the well-formed UTF-8 sequence at s (1..4; n > 0 bytes available), or 0 with *bad set
+ * to the length of the maximal ill-formed prefix (what one U+FFFD replaces). */
+size_t rr_utf8_seq_len(const uint8_t *s, size_t n, size_t *bad);
+/* Length of the longest valid UTF-8 prefix of s. */
+size_t rr_utf8_valid_prefix(const uint8_t *s, size_t n);
+/* Appends s to out with every maximal ill-formed subsequence replaced by U+FFFD. */
+void rr_utf8_repair(const char *s, size_t n, rr_buf *out);
 
 /* Monotonic clock in seconds. */
 double rr_now(void);

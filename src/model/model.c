@@ -8,7 +8,6 @@
  * the encoder never sees a surprise. Matrices remain views into the mapping in the file's dtype.
  */
 #include "model/model.h"
-#include "encoder/encoder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +264,7 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s) s = rr_st_open_dir(dir, &m->st);
     if (!s) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
-    if (!s) s = rr_enc_pack(m, p.precision);
+    if (!s) s = rr_model_pack(m, p.precision);
     if (s) {
         rr_model_free(m);
         return s;
@@ -288,7 +287,7 @@ static void free_layer(rr_layer *l) {
 
 void rr_model_free(rr_model *m) {
     if (!m) return;
-    rr_enc_unpack(m);
+    rr_model_unpack(m);
     if (m->layers)
         for (int i = 0; i < m->cfg.n_layers; i++) free_layer(&m->layers[i]);
     rr_free(m->layers);

@@ -245,32 +245,40 @@ rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const r
 
 /* ------------------------------------------------------------------ scoring and results */
 
-typedef struct by_len {
-    int len, idx;
-} by_len;
+/* Sort key of a sequence: length in the high half, index in the low half (so ties keep order). */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
-static int cmp_len(const void *a, const void *b) {
-    const by_len *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->idx - y->idx;
+rr_status rr_seq_order_by_len(const rr_seq *seqs, int n, int *order) {
+    if (n <= 0) return RR_OK;
+    uint64_t *keys = rr_malloc((size_t)n * sizeof *keys);
+    if (!keys) return rr_fail(RR_ERR_NOMEM, "out of memory sorting %d sequences", n);
+    for (int i = 0; i < n; i++) keys[i] = ((uint64_t)(uint32_t)RR_MAX(seqs[i].len, 0) << 32) | (uint32_t)i;
+    qsort(keys, (size_t)n, sizeof *keys, cmp_u64);
+    for (int i = 0; i < n; i++) order[i] = (int)(keys[i] & 0xffffffffu);
+    rr_free(keys);
+    return RR_OK;
 }
 
 rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
     int n = pl->n_seqs;
     if (n == 0) return RR_OK;
-    by_len *order = rr_malloc((size_t)n * sizeof *order);
+    int *order = rr_malloc((size_t)n * sizeof *order);
     rr_seq *seqs = rr_malloc((size_t)n * sizeof *seqs);
     float *out = rr_malloc((size_t)n * sizeof *out);
     rr_status s = (!order || !seqs || !out) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
     if (!s) {
         /* similar lengths side by side keep every pass evenly filled */
-        for (int i = 0; i < n; i++) order[i] = (by_len){pl->seqs[i].len, i};
-        if (n > 1) qsort(order, (size_t)n, sizeof *order, cmp_len);
-        for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i].idx];
+        s = rr_seq_order_by_len(pl->seqs, n, order);
+    }
+    if (!s) {
+        for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i]];
         s = rr_score_ids(c, seqs, n, out);
     }
     if (!s)
-        for (int i = 0; i < n; i++) logits[order[i].idx] = out[i];
+        for (int i = 0; i < n; i++) logits[order[i]] = out[i];
     rr_free(order);
     rr_free(seqs);
     rr_free(out);

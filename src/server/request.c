@@ -19,37 +19,19 @@
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-static int utf8_valid(const unsigned char *s) {
-    while (*s) {
-        unsigned c = *s;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        int len;
-        unsigned cp, min;
-        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07, min = 0x10000;
-        else return 0;
-        for (int i = 1; i < len; i++) {
-            if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
-            cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        s += len;
-    }
-    return 1;
+static int utf8_valid(const char *s) {
+    size_t n = strlen(s);
+    return rr_utf8_valid_prefix((const uint8_t *)s, n) == n;
 }
 
 static int utf8_walk(const cJSON *j, char *path, size_t cap, size_t at) {
-    if (j->string && !utf8_valid((const unsigned char *)j->string)) return 0;
-    if (cJSON_IsString(j) && j->valuestring && !utf8_valid((const unsigned char *)j->valuestring)) return 0;
+    if (j->string && !utf8_valid(j->string)) return 0;
+    if (cJSON_IsString(j) && j->valuestring && !utf8_valid(j->valuestring)) return 0;
     int i = 0;
     for (const cJSON *c = j->child; c; c = c->next, i++) {
         int n;
         if (cJSON_IsArray(j)) n = snprintf(path + at, cap - at, "[%d]", i);
-        else if (c->string && utf8_valid((const unsigned char *)c->string))
+        else if (c->string && utf8_valid(c->string))
             n = snprintf(path + at, cap - at, "%s%s", at ? "." : "", c->string);
         else n = snprintf(path + at, cap - at, "%s(a key)", at ? "." : "");
         size_t next = at + (n > 0 ? (size_t)n : 0);

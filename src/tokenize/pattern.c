@@ -66,7 +66,7 @@ static rr_status parse_regex(rr_tok_pattern *p, const char *re, const char *what
     const char *s = re, *end = re + n;
     p->atoms = rr_calloc(n + 1, sizeof *p->atoms);
     if (!p->atoms) return rr_fail(RR_ERR_NOMEM, "%s: out of memory", what);
-    if (rr_tok_utf8_valid_prefix((const uint8_t *)re, n) != n) goto bad;
+    if (rr_utf8_valid_prefix((const uint8_t *)re, n) != n) goto bad;
     while (s < end) {
         rr_tok_re_atom *a = &p->atoms[p->n_atoms];
         size_t l;

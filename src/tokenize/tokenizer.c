@@ -98,9 +98,9 @@ static rr_status encode_one(const rr_tokenizer *t, const char *text, size_t len,
     if (len > (size_t)INT32_MAX) return rr_fail(RR_ERR_RANGE, "tokenizer: text of %zu bytes is too long", len);
     if (!len) return RR_OK;
     const uint8_t *u = (const uint8_t *)text;
-    if (rr_tok_utf8_valid_prefix(u, len) != len) {
+    if (rr_utf8_valid_prefix(u, len) != len) {
         e->text.len = 0;
-        rr_tok_utf8_repair(text, len, &e->text);
+        rr_utf8_repair(text, len, &e->text);
         if (e->text.oom) return nomem();
         text = e->text.data;
         len = e->text.len;
