@@ -40,6 +40,14 @@
 extern "C" {
 #endif
 
+/* Marks what the shared library exports: everything declared with RR_API in include/ and nothing
+ * else (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define RR_API __attribute__((visibility("default")))
+#else
+#define RR_API
+#endif
+
 #define RR_VERSION "0.1.0"
 
 /* ------------------------------------------------------------------ status */
@@ -58,11 +66,11 @@ typedef enum rr_status {
 } rr_status;
 
 /* A static English name for a status ("ok", "io error", ...). */
-const char *rr_status_str(rr_status st);
+RR_API const char *rr_status_str(rr_status st);
 
 /* The message of the last failure on the calling thread ("" if none). Valid until the next failing
  * call on this thread. */
-const char *rr_errmsg(void);
+RR_API const char *rr_errmsg(void);
 
 /* ------------------------------------------------------------------ model */
 
@@ -99,14 +107,14 @@ typedef struct rr_model_info {
     size_t weight_bytes;    /* bytes of weights kept for the forward pass */
 } rr_model_info;
 
-rr_model_params rr_model_default_params(void);
+RR_API rr_model_params rr_model_default_params(void);
 
 /* Loads the model in folder `dir`: config.json plus model.safetensors or model.safetensors.index.json,
  * and tokenizer.json when present. Every tensor is checked against the config and the file before
  * use. `params` may be NULL for the defaults. */
-rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out);
-void rr_model_free(rr_model *m);
-void rr_model_get_info(const rr_model *m, rr_model_info *info);
+RR_API rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out);
+RR_API void rr_model_free(rr_model *m);
+RR_API void rr_model_get_info(const rr_model *m, rr_model_info *info);
 
 /* ------------------------------------------------------------------ scoring token ids */
 
@@ -117,9 +125,9 @@ typedef struct rr_ctx_params {
                              model's max_length */
 } rr_ctx_params;
 
-rr_ctx_params rr_ctx_default_params(void);
-rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **out);
-void rr_ctx_free(rr_ctx *c);
+RR_API rr_ctx_params rr_ctx_default_params(void);
+RR_API rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **out);
+RR_API void rr_ctx_free(rr_ctx *c);
 
 /* One already tokenized sequence, special tokens included. type_ids may be NULL (all zero). */
 typedef struct rr_seq {
@@ -132,14 +140,14 @@ typedef struct rr_seq {
  * (attention stays within each sequence) and split into passes of at most max_batch_tokens rows; the
  * result of a sequence does not depend on the others. Fails with RR_ERR_RANGE if a sequence is empty
  * or longer than the model's max_length, RR_ERR_INVALID if an id is out of range. */
-rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits);
+RR_API rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits);
 
 /* Checks one sequence against the model without scoring it: RR_ERR_RANGE if empty or longer than
  * max_length, RR_ERR_INVALID if an id or type id is out of range. */
-rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s);
+RR_API rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s);
 
 /* 1 / (1 + exp(-x)), computed without overflow. */
-float rr_sigmoid(float x);
+RR_API float rr_sigmoid(float x);
 
 /* ------------------------------------------------------------------ tokenizer */
 
@@ -159,36 +167,36 @@ typedef struct rr_encoding {
     size_t len, cap;
 } rr_encoding;
 
-void rr_encoding_free(rr_encoding *e);
+RR_API void rr_encoding_free(rr_encoding *e);
 
 /* Loads `path`: a folder holding tokenizer.json (and optionally tokenizer_config.json), or a path to a
  * tokenizer.json file. */
-rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out);
-void rr_tokenizer_free(rr_tokenizer *t);
+RR_API rr_status rr_tokenizer_load(const char *path, rr_tokenizer **out);
+RR_API void rr_tokenizer_free(rr_tokenizer *t);
 
 /* The tokenizer the model folder carried, or NULL. Owned by the model. */
-const rr_tokenizer *rr_model_tokenizer(const rr_model *m);
+RR_API const rr_tokenizer *rr_model_tokenizer(const rr_model *m);
 
 /* Encodes `text` (UTF-8, `len` bytes) and, when `pair` is not NULL, the pair (text, pair), the way the
  * Hugging Face tokenizers library does. add_special applies the post-processor (<s> ... </s>).
  * max_length > 0 truncates with `strategy`, counting special tokens. The result replaces out's
  * contents. */
-rr_status rr_tokenizer_encode(const rr_tokenizer *t, const char *text, size_t len, const char *pair,
+RR_API rr_status rr_tokenizer_encode(const rr_tokenizer *t, const char *text, size_t len, const char *pair,
                               size_t pair_len, int add_special, int max_length, rr_truncation strategy,
                               rr_encoding *out);
 
 /* Applies the post-processor to already tokenized sequences a and (optional) b, writing ids with
  * special tokens and type ids into out. */
-rr_status rr_tokenizer_post_process(const rr_tokenizer *t, const rr_encoding *a, const rr_encoding *b,
+RR_API rr_status rr_tokenizer_post_process(const rr_tokenizer *t, const rr_encoding *a, const rr_encoding *b,
                                     rr_encoding *out);
 
 /* Number of special tokens the post-processor adds to a single (pair = 0) or a pair (pair = 1). */
-int rr_tokenizer_num_special(const rr_tokenizer *t, int pair);
+RR_API int rr_tokenizer_num_special(const rr_tokenizer *t, int pair);
 /* The piece string of an id, or NULL if out of range. */
-const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id);
-int rr_tokenizer_vocab_size(const rr_tokenizer *t);
+RR_API const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id);
+RR_API int rr_tokenizer_vocab_size(const rr_tokenizer *t);
 /* model_max_length from tokenizer_config.json, or 0 when unknown. */
-int rr_tokenizer_model_max_length(const rr_tokenizer *t);
+RR_API int rr_tokenizer_model_max_length(const rr_tokenizer *t);
 
 /* ------------------------------------------------------------------ score and rank text */
 
@@ -228,12 +236,12 @@ typedef struct rr_rank_result {
     float score; /* best window's sigmoid (or logit when raw) */
 } rr_rank_result;
 
-rr_rank_params rr_rank_default_params(void);
+RR_API rr_rank_params rr_rank_default_params(void);
 
 /* Scores n (query, document) pairs with the model's tokenizer: pair template, truncation
  * longest_first at max_length (0 = default as in rr_rank_params). scores[i] is the logit when raw,
  * else its sigmoid. */
-rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length,
+RR_API rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length,
                          int raw, float *scores, rr_usage *usage);
 
 /* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
@@ -243,59 +251,8 @@ rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs,
  * document is never an error. results must hold n_docs entries; *n_results receives
  * min(top_n, n_docs) (all when top_n is 0), sorted by score descending, ties by lower index. Empty
  * documents are valid; n_docs = 0 gives no results. */
-rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, const rr_rank_params *p,
+RR_API rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, const rr_rank_params *p,
                   rr_rank_result *results, int *n_results, rr_usage *usage);
-
-/* ------------------------------------------------------------------ models by name (Hugging Face hub) */
-
-/* The model `rerank serve` and `rerank rank` use when no -m is given. */
-#define RR_DEFAULT_MODEL "jinaai/jina-reranker-v2-base-multilingual"
-
-typedef enum rr_pull_event {
-    RR_PULL_EVENT_CACHED = 0,   /* the file was already in the cache (done = total = its size) */
-    RR_PULL_EVENT_PROGRESS = 1, /* bytes arrived: done of total (total 0 when the hub gave no size) */
-    RR_PULL_EVENT_DONE = 2,     /* the file was downloaded, checked and moved into the cache */
-    RR_PULL_EVENT_ABSENT = 3,   /* an optional file the repository does not have */
-} rr_pull_event;
-
-/* Called on the pulling thread; `file` is valid during the call only. Return non-zero to stop the
- * pull with RR_ERR_CANCELLED (the partial download is kept and resumed next time). */
-typedef int (*rr_pull_progress_fn)(void *user, rr_pull_event ev, const char *file, uint64_t done,
-                                   uint64_t total);
-
-typedef struct rr_pull_params {
-    const char *revision;  /* branch, tag or commit sha; NULL = "main" */
-    const char *endpoint;  /* NULL = $HF_ENDPOINT, else https://huggingface.co */
-    const char *token;     /* NULL = $HF_TOKEN, else the file $HF_HOME/token; "" = no token */
-    const char *cache_dir; /* NULL = $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub */
-    int offline;           /* 1 = use the cache only; $HF_HUB_OFFLINE=1 has the same effect */
-    rr_pull_progress_fn progress; /* may be NULL */
-    void *progress_user;
-} rr_pull_params;
-
-rr_pull_params rr_pull_default_params(void);
-
-/* Downloads a model repository into the Hugging Face cache (the layout huggingface_hub uses, so
- * either tool reuses the other's files): config.json, tokenizer.json, tokenizer_config.json and
- * special_tokens_map.json when present, and the safetensors weights (model.safetensors, or
- * model.safetensors.index.json and every shard it names; pickle .bin weights are never fetched).
- * Files already cached are not downloaded again; interrupted transfers resume; LFS files are checked
- * against their sha256. On success writes the snapshot folder (NUL-terminated) into
- * snapshot_dir[cap], which the caller owns (NULL: not wanted; too small: RR_ERR_RANGE). Offline, succeeds only when the cache holds the
- * complete snapshot. Errors: RR_ERR_INVALID (bad repo id), RR_ERR_NOT_FOUND (unknown repository or
- * revision, no safetensors weights, not cached while offline), RR_ERR_NETWORK (unreachable, HTTP
- * error, gated without a token), RR_ERR_FORMAT (corrupted download), RR_ERR_IO (disk full). */
-rr_status rr_pull(const char *repo_id, const rr_pull_params *params, char *snapshot_dir, size_t cap);
-
-/* Turns a -m argument into a model folder in dir[cap] (caller-owned):
- *   - an existing folder: itself;
- *   - "ORG/NAME" or "ORG/NAME@REVISION": the cached snapshot of refs/REVISION (default main) when it
- *     is complete, with no network access; otherwise rr_pull() with default parameters when
- *     allow_download is set and $HF_HUB_OFFLINE is not;
- *   - NULL or "": RR_DEFAULT_MODEL.
- * Fails with RR_ERR_NOT_FOUND for a valid repo id that is not cached (and may not be downloaded),
- * RR_ERR_INVALID for a name that is neither a folder nor a repo id. */
-rr_status rr_model_resolve(const char *name_or_dir, int allow_download, char *dir, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "core/core.h"
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

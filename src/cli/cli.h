@@ -6,6 +6,7 @@
 #define RR_CLI_H
 
 #include "rerank.h"
+#include "rerank_hub.h"
 
 #include <stddef.h>
 

@@ -5,7 +5,7 @@
  * The metric semantics live in src/eval (metrics.c); this file only wires the stages together.
  */
 #include "cli/cli.h"
-#include "eval/eval.h"
+#include "rerank_eval.h"
 
 #include <errno.h>
 #include <stdio.h>

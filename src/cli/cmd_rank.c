@@ -8,7 +8,7 @@
  * for length.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>

@@ -7,7 +7,7 @@
  * synchronously with sigwait on the main thread; no async-signal handler runs.
  */
 #include "cli/cli.h"
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include <signal.h>
 #include <stdio.h>

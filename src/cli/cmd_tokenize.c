@@ -5,7 +5,7 @@
  * post-processor. Used by the tokenizer conformance suite and for debugging inputs.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 #include "rerank.h"
 
 #include <stdio.h>
@@ -94,7 +94,6 @@ int cmd_tokenize(int argc, char **argv) {
         rr_tokenizer_free(t);
         return r;
     }
-    rr_json_init();
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;

@@ -1,5 +1,5 @@
 /*
- * pull.c -- rr_pull() and rr_model_resolve(): fetch a model repository from the Hugging Face hub
+ * pull.c -- rr_pull() and rr_hub_resolve(): fetch a model repository from the Hugging Face hub
  * into the shared cache (layout in hub.h) with libcurl, or find it there.
  *
  * One file at a time:
@@ -888,7 +888,7 @@ done:
     return st;
 }
 
-rr_status rr_model_resolve(const char *name, int allow_download, char *dir, size_t cap) {
+rr_status rr_hub_resolve(const char *name, int allow_download, char *dir, size_t cap) {
     if (!name || !*name) name = RR_DEFAULT_MODEL;
     struct stat sb;
     if (stat(name, &sb) == 0) {

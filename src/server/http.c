@@ -12,7 +12,7 @@
  * which the connection is closed).
  */
 #define _GNU_SOURCE /* POLLRDHUP */
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include "core/core.h"
 #include "score/rank.h"
