@@ -78,8 +78,10 @@ $(BUILD)/librerank_eval.a: $(EVAL_OBJ)
 	ar rcs $@ $^
 
 SONAME := librerank.so.0
-$(BUILD)/librerank.so: $(CORE_OBJ)
+$(BUILD)/$(SONAME): $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(CORE_LIBS)
+$(BUILD)/librerank.so: $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/rerank: $(CLI_OBJ) $(STATIC_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIBS) $(LIBS)
