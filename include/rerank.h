@@ -24,7 +24,10 @@
  * Conventions
  * - Every fallible function returns an rr_status (RR_OK = 0, negative on failure). On failure a message
  *   naming the file, tensor or field is available from rr_errmsg() on the same thread.
- * - The library never exits the process and never prints, except through the log callback.
+ * - The library never exits the process and never prints (it links no HTTP or download code either:
+ *   those are librerank_server and librerank_hub, include/rerank_server.h and rerank_hub.h).
+ * - Parameters come in structs: take *_default_params(), change the fields you need, pass a pointer
+ *   (NULL means the defaults). Every default is written in the struct's comment.
  * - Constructors fill an out-parameter only on success. Free functions accept NULL.
  * - rr_model is immutable after load and may be shared by any number of threads. rr_ctx holds the
  *   scratch memory of one forward pass and must be used by one thread at a time.
@@ -33,6 +36,7 @@
 #ifndef RERANK_H
 #define RERANK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +52,17 @@ extern "C" {
 #define RR_API
 #endif
 
+#define RR_VERSION_MAJOR 0
+#define RR_VERSION_MINOR 1
+#define RR_VERSION_PATCH 0
 #define RR_VERSION "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if tests against the header. */
+#define RR_VERSION_NUMBER (RR_VERSION_MAJOR * 10000 + RR_VERSION_MINOR * 100 + RR_VERSION_PATCH)
+
+/* The version of the library actually linked ("0.1.0"; compare with RR_VERSION). Static string. */
+RR_API const char *rr_version(void);
+/* RR_VERSION_NUMBER of the library actually linked. */
+RR_API int rr_version_number(void);
 
 /* ------------------------------------------------------------------ status */
 
@@ -89,21 +103,27 @@ typedef enum rr_precision {
     RR_PRECISION_INT8 = 3, /* int8 weights per output channel, dynamic int8 activations */
 } rr_precision;
 
+/* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert". An
+ * out-of-range value gives "unknown". */
+RR_API const char *rr_precision_name(rr_precision p);
+RR_API const char *rr_family_name(rr_family f);
+
 typedef struct rr_model_params {
-    rr_precision precision; /* default RR_PRECISION_FP32 until faster paths land */
-    int n_threads;          /* threads for the forward pass; 0 = number of cores */
-    int load_tokenizer;     /* load tokenizer.json when present (default 1) */
+    rr_precision precision; /* default RR_PRECISION_FP32 */
+    int n_threads;          /* threads for the forward pass; default 0 = one per core */
+    bool load_tokenizer;    /* load tokenizer.json when present; default true */
 } rr_model_params;
 
+/* What rr_model_get_info reports. The strings belong to the model: valid until rr_model_free. */
 typedef struct rr_model_info {
     rr_family family;
-    const char *name;       /* folder name or repo id the model was loaded from */
+    const char *name;       /* folder the model was loaded from, as given to rr_model_load */
     int n_layers, hidden, n_heads, intermediate;
     int vocab_size, max_positions, type_vocab_size, pad_id;
     int max_length;         /* longest pair the model accepts, specials included */
     float layer_norm_eps;
     rr_precision precision; /* the precision actually in use (never AUTO) */
-    const char *kernels;    /* name of the kernel table in use, e.g. "avx512" */
+    const char *kernels;    /* name of the kernel table in use, e.g. "avx512" (a static string) */
     size_t weight_bytes;    /* bytes of weights kept for the forward pass */
 } rr_model_info;
 
@@ -121,8 +141,8 @@ RR_API void rr_model_get_info(const rr_model *m, rr_model_info *info);
 typedef struct rr_ctx rr_ctx;
 
 typedef struct rr_ctx_params {
-    int max_batch_tokens; /* token rows in one packed forward pass; default 1024, never below the
-                             model's max_length */
+    int max_batch_tokens; /* token rows in one packed forward pass; default 1024 (raised to the
+                             model's max_length when that is longer) */
 } rr_ctx_params;
 
 RR_API rr_ctx_params rr_ctx_default_params(void);
@@ -153,6 +173,12 @@ RR_API float rr_sigmoid(float x);
 
 typedef struct rr_tokenizer rr_tokenizer;
 
+/* A piece of UTF-8 text (invalid bytes are repaired as U+FFFD); need not be NUL-terminated. */
+typedef struct rr_text {
+    const char *text;
+    size_t len;
+} rr_text;
+
 typedef enum rr_truncation {
     RR_TRUNC_LONGEST_FIRST = 0,
     RR_TRUNC_ONLY_FIRST = 1,
@@ -177,21 +203,28 @@ RR_API void rr_tokenizer_free(rr_tokenizer *t);
 /* The tokenizer the model folder carried, or NULL. Owned by the model. */
 RR_API const rr_tokenizer *rr_model_tokenizer(const rr_model *m);
 
-/* Encodes `text` (UTF-8, `len` bytes) and, when `pair` is not NULL, the pair (text, pair), the way the
- * Hugging Face tokenizers library does. add_special applies the post-processor (<s> ... </s>).
- * max_length > 0 truncates with `strategy`, counting special tokens. The result replaces out's
+typedef struct rr_encode_params {
+    bool add_special;       /* apply the post-processor (<s> ... </s>); default true */
+    int max_length;         /* > 0: truncate to this many tokens, specials included; default 0 = do
+                               not truncate */
+    rr_truncation strategy; /* how to truncate a pair; default RR_TRUNC_LONGEST_FIRST */
+} rr_encode_params;
+
+RR_API rr_encode_params rr_encode_default_params(void);
+
+/* Encodes `text` and, when `pair` is not NULL, the pair (text, *pair), the way the Hugging Face
+ * tokenizers library does. `params` may be NULL for the defaults. The result replaces out's
  * contents. */
-RR_API rr_status rr_tokenizer_encode(const rr_tokenizer *t, const char *text, size_t len, const char *pair,
-                              size_t pair_len, int add_special, int max_length, rr_truncation strategy,
-                              rr_encoding *out);
+RR_API rr_status rr_tokenizer_encode(const rr_tokenizer *t, rr_text text, const rr_text *pair,
+                                     const rr_encode_params *params, rr_encoding *out);
 
 /* Applies the post-processor to already tokenized sequences a and (optional) b, writing ids with
  * special tokens and type ids into out. */
 RR_API rr_status rr_tokenizer_post_process(const rr_tokenizer *t, const rr_encoding *a, const rr_encoding *b,
                                     rr_encoding *out);
 
-/* Number of special tokens the post-processor adds to a single (pair = 0) or a pair (pair = 1). */
-RR_API int rr_tokenizer_num_special(const rr_tokenizer *t, int pair);
+/* Number of special tokens the post-processor adds to a single sequence or (pair) a pair. */
+RR_API int rr_tokenizer_num_special(const rr_tokenizer *t, bool pair);
 /* The piece string of an id, or NULL if out of range. */
 RR_API const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id);
 RR_API int rr_tokenizer_vocab_size(const rr_tokenizer *t);
@@ -204,11 +237,6 @@ typedef struct rr_usage {
     long total_tokens; /* tokens actually fed to the model, special tokens included */
 } rr_usage;
 
-typedef struct rr_text {
-    const char *text; /* UTF-8, need not be NUL-terminated */
-    size_t len;
-} rr_text;
-
 /* What rr_rank does with a document longer than the room one pair leaves for it (max_length minus
  * the query and the special tokens). */
 typedef enum rr_long_doc {
@@ -218,17 +246,18 @@ typedef enum rr_long_doc {
 } rr_long_doc;
 
 typedef struct rr_rank_params {
-    int max_length;       /* longest pair, specials included; 0 = tokenizer's model_max_length
-                             (capped by the model's position limit) */
-    int max_query_length; /* query tokens including specials; 0 = 512 */
-    int overlap;          /* tokens shared by consecutive windows of a long document; -1 = 80 */
-    int top_n;            /* results to return; 0 = all */
-    int raw;              /* 1: relevance is the raw logit; 0: its sigmoid */
+    int max_length;       /* longest pair, specials included; default 0 = the model's own limit (the
+                             tokenizer's model_max_length, capped by the position table) */
+    int max_query_length; /* query tokens including specials (at least 1); default 512, capped at
+                             max_length / 2 */
+    int overlap;          /* tokens shared by consecutive windows of a long document; default 80 */
+    int top_n;            /* results to return; default 0 = all */
+    bool raw;             /* relevance is the raw logit instead of its sigmoid; default false */
     rr_long_doc long_doc; /* default RR_LONG_DOC_WINDOW */
     int max_doc_tokens;   /* > 0: each document is first cut to this many of its own tokens (no
                              specials, before pairing with the query; Cohere's max_tokens_per_doc),
                              keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what
-                             remains is windowed or truncated as long_doc says. 0 = no cap */
+                             remains is windowed or truncated as long_doc says. Default 0 = no cap */
 } rr_rank_params;
 
 typedef struct rr_rank_result {
@@ -238,11 +267,18 @@ typedef struct rr_rank_result {
 
 RR_API rr_rank_params rr_rank_default_params(void);
 
+typedef struct rr_score_params {
+    int max_length; /* longest pair, specials included; default 0 = the model's own limit, as in
+                       rr_rank_params */
+    bool raw;       /* scores are raw logits instead of their sigmoid; default false */
+} rr_score_params;
+
+RR_API rr_score_params rr_score_default_params(void);
+
 /* Scores n (query, document) pairs with the model's tokenizer: pair template, truncation
- * longest_first at max_length (0 = default as in rr_rank_params). scores[i] is the logit when raw,
- * else its sigmoid. */
-RR_API rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length,
-                         int raw, float *scores, rr_usage *usage);
+ * longest_first at max_length. `params` may be NULL for the defaults. usage may be NULL. */
+RR_API rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n,
+                                const rr_score_params *params, float *scores, rr_usage *usage);
 
 /* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
  * max_query_length tokens, documents longer than the room left are split into overlapping windows and

@@ -9,6 +9,7 @@
 
 #include "rerank.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,7 @@ typedef struct rr_pull_params {
     const char *endpoint;  /* NULL = $HF_ENDPOINT, else https://huggingface.co */
     const char *token;     /* NULL = $HF_TOKEN, else the file $HF_HOME/token; "" = no token */
     const char *cache_dir; /* NULL = $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub */
-    int offline;           /* 1 = use the cache only; $HF_HUB_OFFLINE=1 has the same effect */
+    bool offline;          /* use the cache only (default false); $HF_HUB_OFFLINE=1 has the same effect */
     rr_pull_progress_fn progress; /* may be NULL */
     void *progress_user;
 } rr_pull_params;
@@ -63,7 +64,7 @@ RR_API rr_status rr_pull(const char *repo_id, const rr_pull_params *params, char
  *   - NULL or "": RR_DEFAULT_MODEL.
  * Fails with RR_ERR_NOT_FOUND for a valid repo id that is not cached (and may not be downloaded),
  * RR_ERR_INVALID for a name that is neither a folder nor a repo id. */
-RR_API rr_status rr_hub_resolve(const char *name_or_dir, int allow_download, char *dir, size_t cap);
+RR_API rr_status rr_hub_resolve(const char *name_or_dir, bool allow_download, char *dir, size_t cap);
 
 #ifdef __cplusplus
 }

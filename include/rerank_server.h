@@ -16,6 +16,7 @@
 
 #include "rerank.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -51,7 +52,7 @@ typedef struct rr_srv_params {
     long max_request_tokens;    /* tokens after windowing; default 1,048,576 */
     rr_rank_params rank;        /* windowing (max_length, max_query_length, overlap) */
     rr_engine_params engine;    /* workers, batch token budget, queue depth */
-    int access_log;             /* one line per request on stderr; default 1 */
+    bool access_log;            /* one line per request on stderr; default true */
 } rr_srv_params;
 
 typedef struct rr_srv rr_srv;

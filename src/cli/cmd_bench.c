@@ -169,7 +169,7 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("model %s: %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
            info.n_layers, info.hidden,
-           info.precision == RR_PRECISION_FP32 ? "fp32" : info.precision == RR_PRECISION_BF16 ? "bf16" : "int8",
+           rr_precision_name(info.precision),
            info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);

@@ -175,9 +175,8 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     }
     rr_model_info info;
     rr_model_get_info(*model, &info);
-    static const char *const prec[] = {"auto", "fp32", "bf16", "int8"};
     fprintf(stderr, "eval: model %s (%d layers, hidden %d, %s, kernels %s) loaded in %.2f s\n", info.name,
-            info.n_layers, info.hidden, (unsigned)info.precision < 4 ? prec[info.precision] : "?",
+            info.n_layers, info.hidden, rr_precision_name(info.precision),
             info.kernels ? info.kernels : "?", rr_now() - t0);
     return 0;
 }

@@ -115,7 +115,9 @@ static int print_results(const char *model, const docs *d, const rr_rank_result 
 int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
     int raw = 0, with_docs = 1;
-    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
+    rr_rank_params defaults = rr_rank_default_params();
+    long top_n = defaults.top_n, max_length = defaults.max_length, max_query = defaults.max_query_length,
+         overlap = defaults.overlap, max_doc = defaults.max_doc_tokens;
     rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
     cli_model_opts mo;
     cli_model_opts_init(&mo, RR_PRECISION_FP32);

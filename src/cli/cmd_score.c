@@ -116,7 +116,10 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
                 qs[k - i] = (rr_text){block[k].query, strlen(block[k].query)};
                 ds[k - i] = (rr_text){block[k].doc, strlen(block[k].doc)};
             }
-            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, max_length, 1, out + i, NULL);
+            rr_score_params sp = rr_score_default_params();
+            sp.max_length = max_length;
+            sp.raw = true; /* the sigmoid is taken when printing, as for token-id lines */
+            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, &sp, out + i, NULL);
             rr_free(qs);
             rr_free(ds);
             if (s) return cli_error("lines %ld-%ld: %s", first_line + i, first_line + j - 1, rr_errmsg());

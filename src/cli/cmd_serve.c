@@ -168,7 +168,7 @@ int cmd_serve(int argc, char **argv) {
     int v6 = strchr(host, ':') != NULL;
     fprintf(stderr, "rerank serve: listening on http://%s%s%s:%d (model %s, precision %s, %s)\n", v6 ? "[" : "", host,
             v6 ? "]" : "", rr_srv_port(s), p.model_name,
-            mi.precision == RR_PRECISION_BF16 ? "bf16" : mi.precision == RR_PRECISION_INT8 ? "int8" : "fp32",
+            rr_precision_name(mi.precision),
             p.api_key && *p.api_key ? "API key required" : "no API key");
     fflush(stderr);
 

@@ -888,7 +888,7 @@ done:
     return st;
 }
 
-rr_status rr_hub_resolve(const char *name, int allow_download, char *dir, size_t cap) {
+rr_status rr_hub_resolve(const char *name, bool allow_download, char *dir, size_t cap) {
     if (!name || !*name) name = RR_DEFAULT_MODEL;
     struct stat sb;
     if (stat(name, &sb) == 0) {
@@ -911,7 +911,7 @@ rr_status rr_hub_resolve(const char *name, int allow_download, char *dir, size_t
     }
     rr_pull_params p = rr_pull_default_params();
     p.revision = rev;
-    p.offline = 1;
+    p.offline = true;
     char snap[RR_HUB_PATH];
     rr_status st = rr_pull(repo, &p, snap, sizeof snap);
     if (st == RR_OK) return copy_out(snap, dir, cap);
@@ -920,6 +920,6 @@ rr_status rr_hub_resolve(const char *name, int allow_download, char *dir, size_t
     if (!allow_download)
         return rr_fail(RR_ERR_NOT_FOUND, "%s is not a folder and not in the model cache (download it with `rerank pull %s`)",
                        name, name);
-    p.offline = 0;
+    p.offline = false;
     return rr_pull(repo, &p, dir, cap);
 }

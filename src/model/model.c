@@ -18,8 +18,18 @@ typedef struct loader {
 } loader;
 
 rr_model_params rr_model_default_params(void) {
-    rr_model_params p = {RR_PRECISION_FP32, 0, 1};
+    rr_model_params p = {.precision = RR_PRECISION_FP32, .n_threads = 0, .load_tokenizer = true};
     return p;
+}
+
+const char *rr_precision_name(rr_precision p) {
+    static const char *const names[] = {"auto", "fp32", "bf16", "int8"};
+    return (unsigned)p < RR_ARRAY_LEN(names) ? names[p] : "unknown";
+}
+
+const char *rr_family_name(rr_family f) {
+    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert"};
+    return (unsigned)f < RR_ARRAY_LEN(names) ? names[f] : "unknown";
 }
 
 void rr_mat_row_f32(const rr_mat *m, int r, float *dst) {

@@ -97,15 +97,6 @@ typedef struct req {
 
 /* ------------------------------------------------------------------ answers */
 
-static const char *precision_name(rr_precision p) {
-    switch (p) {
-    case RR_PRECISION_FP32: return "fp32";
-    case RR_PRECISION_BF16: return "bf16";
-    case RR_PRECISION_INT8: return "int8";
-    default: return "auto";
-    }
-}
-
 static int is_draining(rr_srv *s) {
     pthread_mutex_lock(&s->mu);
     int d = s->draining;
@@ -158,13 +149,12 @@ static enum MHD_Result get_info(req *r) {
     rr_buf b = {0};
     rr_buf_puts(&b, "{\"model_id\":");
     rr_buf_json_str(&b, s->model_name, strlen(s->model_name));
-    static const char *const fam[] = {"jina-v2", "xlm-roberta", "bert"};
     rr_buf_printf(&b,
                   ",\"model_sha\":null,\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},"
                   "\"label2id\":{\"LABEL_0\":0}}},\"family\":\"%s\",\"model_dtype\":\"%s\",\"precision\":\"%s\","
                   "\"kernels\":",
-                  (unsigned)mi->family < 3 ? fam[mi->family] : "unknown", precision_name(mi->precision),
-                  precision_name(mi->precision));
+                  rr_family_name(mi->family), rr_precision_name(mi->precision),
+                  rr_precision_name(mi->precision));
     const char *k = mi->kernels ? mi->kernels : "";
     rr_buf_json_str(&b, k, strlen(k));
     rr_buf_printf(&b,
@@ -521,7 +511,7 @@ rr_srv_params rr_srv_default_params(void) {
     p.max_request_tokens = 1L << 20;
     p.rank = rr_rank_default_params();
     p.engine = rr_engine_default_params();
-    p.access_log = 1;
+    p.access_log = true;
     return p;
 }
 

@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     }
     float scores[3];
     rr_usage u = {0};
-    if (rr_score_pairs(c, qs, ds, 3, 0, 0, scores, &u) != RR_OK) {
+    if (rr_score_pairs(c, qs, ds, 3, NULL, scores, &u) != RR_OK) {
         fprintf(out, "score: %s\n", rr_errmsg());
         rc = 1;
         goto done;
