@@ -97,7 +97,7 @@ typedef enum rr_family {
 } rr_family;
 
 typedef enum rr_precision {
-    RR_PRECISION_AUTO = 0, /* the fastest precision this CPU supports */
+    RR_PRECISION_AUTO = 0, /* bf16 where the CPU multiplies bf16 natively, else fp32 (the default) */
     RR_PRECISION_FP32 = 1, /* exact reference path: fp32 activations and accumulation */
     RR_PRECISION_BF16 = 2, /* bf16 weights and products, fp32 accumulation */
     RR_PRECISION_INT8 = 3, /* int8 weights per output channel, dynamic int8 activations */
@@ -109,7 +109,9 @@ RR_API const char *rr_precision_name(rr_precision p);
 RR_API const char *rr_family_name(rr_family f);
 
 typedef struct rr_model_params {
-    rr_precision precision; /* default RR_PRECISION_FP32 */
+    rr_precision precision; /* default RR_PRECISION_AUTO: bf16 where the CPU multiplies bf16 natively
+                               (AVX512_BF16 or AMX-BF16, in the kernel table chosen, so $RR_ISA
+                               counts), else fp32. FP32 is the exact reference path. */
     int n_threads;          /* threads for the forward pass; default 0 = one per core */
     bool load_tokenizer;    /* load tokenizer.json when present; default true */
 } rr_model_params;

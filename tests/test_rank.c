@@ -18,7 +18,7 @@ static rr_model *load(const char *name) {
     if (stat(rr_test_data_path(rel), &st) != 0) return NULL;
     snprintf(rel, sizeof rel, "models/%s", name);
     rr_model *m = NULL;
-    rr_status s = rr_model_load(rr_test_data_path(rel), NULL, &m);
+    rr_status s = rr_model_load(rr_test_data_path(rel), rr_test_fp32(), &m);
     CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
     return m;
 }

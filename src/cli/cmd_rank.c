@@ -120,7 +120,7 @@ int cmd_rank(int argc, char **argv) {
          overlap = defaults.overlap, max_doc = defaults.max_doc_tokens;
     rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int k = cli_model_opt(&mo, argc, argv, &i);

@@ -156,7 +156,7 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
 
 int cmd_score(int argc, char **argv) {
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     int raw = 0;
     long max_length = 0;
     for (int i = 1; i < argc; i++) {

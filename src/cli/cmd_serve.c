@@ -24,7 +24,7 @@ static void usage(FILE *f) {
           "free port; the address is printed on stderr).\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
           "                         or no bearer token is accepted)\n"
-          "  --precision P          fp32 (default, as `rerank rank`), bf16, int8, or auto (fastest on this CPU)\n"
+          "  --precision P          auto (default, as `rerank rank`: bf16 where the CPU has it, else fp32), fp32, bf16, int8\n"
           "  --threads N            threads of one forward pass (default: all cores)\n"
           "  --workers N            forward passes running at once, each with its own scratch (default 1)\n"
           "  --http-threads N       HTTP threads: parsing, tokenization, answers (default 4)\n"

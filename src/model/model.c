@@ -18,7 +18,7 @@ typedef struct loader {
 } loader;
 
 rr_model_params rr_model_default_params(void) {
-    rr_model_params p = {.precision = RR_PRECISION_FP32, .n_threads = 0, .load_tokenizer = true};
+    rr_model_params p = {.precision = RR_PRECISION_AUTO, .n_threads = 0, .load_tokenizer = true};
     return p;
 }
 
