@@ -56,7 +56,7 @@ TEST_OBJ    := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 # static libraries in link order (upper layers first)
 STATIC_LIBS := $(BUILD)/librerank_server.a $(BUILD)/librerank_hub.a $(BUILD)/librerank_eval.a $(BUILD)/librerank.a
 
-.PHONY: all libs test asan clean bench fuzz
+.PHONY: all libs test asan clean bench fuzz install uninstall
 all: libs $(BUILD)/rerank $(BUILD)/run_tests
 libs: $(STATIC_LIBS) $(BUILD)/librerank.so
 
@@ -108,6 +108,46 @@ build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard sr
 	@mkdir -p build-fuzz
 	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
 	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lm
+
+# ------------------------------------------------------------------ install
+# make install PREFIX=/usr/local DESTDIR=  -- the program, the libraries (static, and librerank.so with its
+# soname link), the public headers, pkg-config files (rerank.pc for the core library; rerank-server,
+# rerank-hub and rerank-eval for the static upper layers, each requiring rerank) and the man page.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PCDIR      ?= $(LIBDIR)/pkgconfig
+VERSION    := $(shell sed -n 's/^\#define RR_VERSION "\(.*\)"/\1/p' include/rerank.h)
+HEADERS    := $(sort $(wildcard include/*.h))
+# upper layers: static only (they use core internals that librerank.so does not export), so their
+# pkg-config files name the archives and every library below them
+PC_UPPER   := server:-lmicrohttpd hub:-lcurl eval:
+PC_CORE_PRIVATE := -lcjson -lutf8proc -ldnnl -lm -pthread
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
+	install -m 755 $(BUILD)/rerank $(DESTDIR)$(BINDIR)/rerank
+	install -m 644 $(STATIC_LIBS) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/librerank.so
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 man/rerank.1 $(DESTDIR)$(MANDIR)/man1/rerank.1
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@PRIVATE@|$(PC_CORE_PRIVATE)|' rerank.pc.in >$(DESTDIR)$(PCDIR)/rerank.pc
+	for u in $(PC_UPPER); do n=$${u%%:*} dep=$${u#*:}; \
+	    { echo "prefix=$(PREFIX)"; echo "libdir=$(LIBDIR)"; echo "includedir=$(INCLUDEDIR)"; echo; \
+	      echo "Name: rerank-$$n"; echo "Description: rerank $$n layer (static; include/rerank_$$n.h)"; \
+	      echo "Version: $(VERSION)"; echo 'Cflags: -I$${includedir}'; \
+	      echo "Libs: -L\$${libdir} -l:librerank_$$n.a -l:librerank.a $$dep $(PC_CORE_PRIVATE)"; \
+	    } >$(DESTDIR)$(PCDIR)/rerank-$$n.pc; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rerank $(DESTDIR)$(MANDIR)/man1/rerank.1
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(STATIC_LIBS)) $(SONAME) librerank.so)
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(PCDIR)/,rerank.pc rerank-server.pc rerank-hub.pc rerank-eval.pc)
 
 clean:
 	rm -rf build build-asan build-fuzz
