@@ -122,8 +122,8 @@ typedef enum rr_precision {
     RR_PRECISION_INT8 = 3, /* int8 weights per output channel, dynamic int8 activations */
 } rr_precision;
 
-/* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert". An
- * out-of-range value gives "unknown". */
+/* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert", "qwen3",
+ * "qwen2", "qwen3-cls". An out-of-range value gives "unknown". */
 RR_API const char *rr_precision_name(rr_precision p);
 RR_API const char *rr_family_name(rr_family f);
 
