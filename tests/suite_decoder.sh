@@ -37,7 +37,7 @@ for name in dec_qwen3_f32 dec_qwen2_bf16 dec_qwen3_seqcls_f32; do
     $PY -c 'import json,sys
 for l in open(sys.argv[1]): print(json.dumps({"input_ids": json.loads(l)["input_ids"]}))' \
         "$TD/golden/$name.jsonl" >"$tmp/$name.in"
-    if "$R" score -m "$d" --raw <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/err"; then
+    if "$R" score -m "$d" --raw --precision fp32 <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/err"; then
         res=$($PY -c 'import json,sys
 g=[json.loads(l)["raw"] for l in open(sys.argv[1])]
 o=[json.loads(l)["score"] for l in open(sys.argv[2])]

@@ -408,7 +408,7 @@ RR_TEST(dec_prompt_qwen3_reference_ids) {
     rr_seq s = {want, NULL, n, NULL, 0};
     float raw, score, ranked;
     REQUIRE(rr_score_ids(c, &s, 1, &raw) == RR_OK);
-    REQUIRE(rr_score_pairs(c, &q, &d, 1, 0, 0, &score, NULL) == RR_OK);
+    REQUIRE(rr_score_pairs(c, &q, &d, 1, NULL, &score, NULL) == RR_OK);
     CHECK_NEAR(score, rr_sigmoid(raw), 1e-6);
     rr_rank_result res[2];
     int nr;
@@ -426,7 +426,9 @@ RR_TEST(dec_prompt_qwen3_reference_ids) {
     CHECK(fabsf(res[0].score - raw) > 1e-6f);
     rr_text instr = rp.instruction;
     float s2;
-    REQUIRE(rr_score_pairs_instructed(c, &q, &d, &instr, 1, 0, 1, &s2, NULL) == RR_OK);
+    rr_score_params sp = rr_score_default_params();
+    sp.raw = true;
+    REQUIRE(rr_score_pairs_instructed(c, &q, &d, &instr, 1, &sp, &s2, NULL) == RR_OK);
     CHECK_NEAR(s2, res[0].score, 1e-6);
     /* a long document is cut from the right to max_length */
     rp = rr_rank_default_params();

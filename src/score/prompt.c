@@ -33,7 +33,9 @@
 #define PROMPT_MAX_LENGTH 8192
 
 static rr_status encode(const rr_tokenizer *t, const char *s, size_t n, rr_encoding *out) {
-    return rr_tokenizer_encode(t, s, n, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, out);
+    rr_encode_params ep = rr_encode_default_params();
+    ep.add_special = false; /* the Qwen tokenizer adds none anyway; the reference passes False */
+    return rr_tokenizer_encode(t, (rr_text){s, n}, NULL, &ep, out);
 }
 
 static rr_status encode_str(const rr_tokenizer *t, const char *s, rr_encoding *out) {
