@@ -113,6 +113,14 @@ float rr_f16_to_f32(uint16_t h);
  * cJSON_Delete. */
 rr_status rr_json_parse(const char *text, size_t len, const char *what, struct cJSON **out);
 
+/* Parses JSON from users strictly (json_strict.c): the text must be exactly one RFC 8259 value
+ * (only whitespace after it), strings hold no raw control character, no "\u0000" (unless flags has
+ * RR_JSON_ALLOW_NUL) and only valid UTF-8, and no object repeats a key. Every refusal is
+ * RR_ERR_FORMAT with a message "<what>: ... at \"<path>\"" naming where ("documents[2].text"). */
+enum { RR_JSON_ALLOW_NUL = 1 };
+rr_status rr_json_parse_strict(const char *text, size_t len, const char *what, unsigned flags,
+                               struct cJSON **out);
+
 /* Reads an integer field. Missing: returns RR_ERR_NOT_FOUND without recording a message (callers
  * decide whether that is an error). Present but not an integer in [lo, hi]: RR_ERR_FORMAT with a
  * message naming `what` and the field. */
