@@ -9,21 +9,26 @@
 #include "cli/cli.h"
 #include "server/server.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
-    fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY] [--precision fp32|bf16|int8|auto]\n"
-          "                    [--threads N] [--workers N] [--http-threads N] [--max-batch-tokens N]\n"
-          "                    [--max-docs N] [--max-request-bytes N] [--max-request-tokens N] [--queue-depth N]\n"
-          "                    [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n\n"
+    fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY | --api-key-file FILE]\n"
+          "                    [--precision fp32|bf16|int8|auto] [--threads N] [--workers N] [--http-threads N]\n"
+          "                    [--max-batch-tokens N] [--max-docs N] [--max-request-bytes N] [--max-request-tokens N]\n"
+          "                    [--queue-depth N] [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n"
+          "                    [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--max-connections N]\n"
+          "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
           "Jina), GET /health, /info, /metrics, /v1/models. Binds 127.0.0.1:8080 by default (--port 0 picks a\n"
           "free port; the address is printed on stderr).\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
-          "                         or no bearer token is accepted)\n"
+          "                         or no bearer token is accepted; an empty key is an error). The key shows\n"
+          "                         in `ps`: prefer --api-key-file or the variable\n"
+          "  --api-key-file FILE    read the key from the first line of FILE\n"
           "  --precision P          fp32 (default, as `rerank rank`), bf16, int8, or auto (fastest on this CPU)\n"
           "  --threads N            threads of one forward pass (default: all cores)\n"
           "  --workers N            forward passes running at once, each with its own scratch (default 1)\n"
@@ -36,8 +41,32 @@ static void usage(FILE *f) {
           "  --max-length N         longest (query, window) pair in tokens (default: the model's)\n"
           "  --model-name NAME      model name in answers and /info (default: the folder name)\n"
           "  --drain-timeout S      on SIGTERM, wait at most S seconds for requests in flight (default 120)\n"
-          "  --quiet                no access log line per request\n",
+          "  --quiet                no access log line per request\n"
+          "Connection limits (against slow or hostile clients; 0 turns a timeout or the per-address limit off):\n"
+          "  --header-timeout S     a request's headers must arrive within S seconds of the connection or of\n"
+          "                         the previous answer's idle time (default 10)\n"
+          "  --body-timeout S       its body within S seconds of its headers (default 30)\n"
+          "  --idle-timeout S       a keep-alive connection may wait S seconds for its next request (default 60)\n"
+          "  --max-connections N    open connections in all (default 4096)\n"
+          "  --max-conns-per-ip N   open connections from one client address (default 256)\n"
+          "  --max-buffered-bytes N request bodies held in memory at once, all clients; past it a 503 +\n"
+          "                         Retry-After (default 256000000; at least --max-request-bytes)\n",
           f);
+}
+
+/* The first line of `path`, without its line end or surrounding blanks; an empty key is an error. */
+static int read_key_file(const char *path, char *key, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error("--api-key-file %s: cannot open: %s", path, strerror(errno));
+    if (!fgets(key, (int)cap, f)) key[0] = 0;
+    fclose(f);
+    size_t n = strlen(key);
+    if (n == cap - 1 && key[n - 1] != '\n') return cli_error("--api-key-file %s: the key is longer than %zu bytes", path, cap - 2);
+    while (n && (key[n - 1] == '\n' || key[n - 1] == '\r' || key[n - 1] == ' ' || key[n - 1] == '\t')) key[--n] = 0;
+    size_t b = strspn(key, " \t");
+    memmove(key, key + b, n - b + 1);
+    if (!*key) return cli_error("--api-key-file %s: the file holds no key", path);
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -45,7 +74,10 @@ int cmd_serve(int argc, char **argv) {
     rr_srv_params p = rr_srv_default_params();
     rr_precision prec = rr_model_default_params().precision; /* as `rerank rank`, so scores agree */
     long threads = 0, v = 0, drain_timeout = 120;
+    static char key_buf[4096];
     p.api_key = getenv("RERANK_API_KEY");
+    if (p.api_key && !*p.api_key)
+        return cli_error("RERANK_API_KEY is set but empty: give a key, or unset it to accept any client");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED_VALUE                                                                                 \
@@ -72,7 +104,30 @@ int cmd_serve(int argc, char **argv) {
             p.port = (int)v;
         } else if (!strcmp(a, "--api-key")) {
             NEED_VALUE;
+            if (!*val) return cli_error("--api-key is empty: give a key, or leave it out to accept any client");
             p.api_key = val;
+        } else if (!strcmp(a, "--api-key-file")) {
+            NEED_VALUE;
+            if (read_key_file(val, key_buf, sizeof key_buf)) return 1;
+            p.api_key = key_buf;
+        } else if (!strcmp(a, "--header-timeout")) {
+            INT_FLAG(0, 86400);
+            p.header_timeout_s = (double)v;
+        } else if (!strcmp(a, "--body-timeout")) {
+            INT_FLAG(0, 86400);
+            p.body_timeout_s = (double)v;
+        } else if (!strcmp(a, "--idle-timeout")) {
+            INT_FLAG(0, 86400);
+            p.idle_timeout_s = (double)v;
+        } else if (!strcmp(a, "--max-connections")) {
+            INT_FLAG(1, 1 << 20);
+            p.max_connections = (int)v;
+        } else if (!strcmp(a, "--max-conns-per-ip")) {
+            INT_FLAG(0, 1 << 20);
+            p.max_conns_per_ip = (int)v;
+        } else if (!strcmp(a, "--max-buffered-bytes")) {
+            INT_FLAG(64, 1L << 40);
+            p.max_buffered_bytes = (size_t)v;
         } else if (!strcmp(a, "--precision")) {
             if (!val || cli_parse_precision(val, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
             i++;
