@@ -113,21 +113,21 @@ def half_sent(port, n=6000):
              b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"query\":",
              b"GET /hea"]
     before = close_wait(port)
-    t0 = time.time()
+    t0, refused = time.time(), 0
     for i in range(n):
         try:
             s = connect(port, timeout=2.0)
             s.sendall(parts[i % 3])
             s.close()
         except OSError:
-            pass  # refused under load is fine; the question is whether the server recovers
+            refused += 1  # refused under load is fine; the question is whether the server recovers
     sent = time.time() - t0
     time.sleep(1.0)
     st, dt = health(port, timeout=1.0)
     cw = close_wait(port)
     done(st == 200 and cw <= before + 16,
-         "%d half-sent connections in %.1fs; then /health %s in %.2fs; CLOSE-WAIT %d -> %d"
-         % (n, sent, st or "timed out", dt, before, cw))
+         "%d half-sent connections in %.1fs (%d refused); then /health %s in %.2fs; CLOSE-WAIT %d -> %d"
+         % (n, sent, refused, st or "timed out", dt, before, cw))
 
 
 def slowloris(port, n=4100):
@@ -165,10 +165,14 @@ def slowloris(port, n=4100):
          % (len(socks), HOST, OTHER, 5 - fails, worst, st or "timed out", dt))
 
 
-def trickle(port, limit):
-    """Headers sent one byte every 0.5 s must be cut at the header deadline (`limit` seconds)."""
+def trickle(port, limit, part="header"):
+    """Headers (or a body) sent one byte every 0.5 s must be cut at the deadline (`limit` seconds)."""
     s = connect(port, timeout=1.0)
-    data = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 200
+    if part == "header":
+        data = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 200
+    else:
+        s.sendall(b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n")
+        data = b'{"query":"' + b"a" * 280
     t0, closed = time.time(), False
     for b in data:
         if time.time() - t0 > limit + 5:
@@ -186,8 +190,8 @@ def trickle(port, limit):
             break
     dt = time.time() - t0
     s.close()
-    done(closed and dt < limit + 2, "a header trickled at 2 bytes/s: %s after %.1fs (deadline %gs)"
-         % ("closed" if closed else "still open", dt, limit))
+    done(closed and dt < limit + 2, "a %s trickled at 2 bytes/s: %s after %.1fs (deadline %gs)"
+         % (part, "closed" if closed else "still open", dt, limit))
 
 
 def slow_bodies(port, pid, cap_mb, n=400, size=2000000):
@@ -345,7 +349,7 @@ if __name__ == "__main__":
     elif cmd == "slowloris":
         slowloris(port, int(args[0]) if args else 4100)
     elif cmd == "trickle":
-        trickle(port, float(args[0]))
+        trickle(port, float(args[0]), args[1] if len(args) > 1 else "header")
     elif cmd == "slow_bodies":
         slow_bodies(port, int(args[0]), int(args[1]))
     elif cmd == "stuck":

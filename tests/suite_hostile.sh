@@ -76,8 +76,14 @@ if start_server loris --quiet; then
     attack "slowloris from one address" slowloris "$PORT" 4100
     stop_server "$SPID"
 else bad "server starts (slowloris)"; fi
-if start_server trickle --quiet --header-timeout 2; then
-    attack "header deadline" trickle "$PORT" 2
+if start_server trickle --header-timeout 2 --body-timeout 2; then
+    attack "header deadline" trickle "$PORT" 2 header
+    attack "body deadline" trickle "$PORT" 2 body
+    sleep 0.3
+    m=$(curl -s "http://127.0.0.1:$PORT/metrics")
+    if grep -q '^rerank_http_deadline_closed_total [2-9]' <<<"$m" && grep -q '"POST /v1/rerank" 408 ' "$tmp/trickle.log"; then
+        ok "deadline closes counted in /metrics, the cut request logged as 408"
+    else bad "deadline metrics/log: $(grep deadline_closed_total <<<"$m" | tail -n 1) / $(tail -n 1 "$tmp/trickle.log")"; fi
     stop_server "$SPID"
 else bad "server starts with --header-timeout"; fi
 

@@ -77,6 +77,9 @@ struct rr_srv {
     atomic_size_t buffered; /* request body bytes held (or reserved) by all connections */
     pthread_mutex_t conn_mu; /* guards the connection list and every conn_slot */
     struct conn_slot *conns;
+    int n_conns;            /* open connections (for /metrics) */
+    uint64_t n_reaped;      /* connections closed at their deadline */
+    atomic_uint_fast64_t n_over_budget; /* requests refused by max_buffered_bytes */
     pthread_t reaper;
     int have_reaper, stop_reaper;
     pthread_cond_t reaper_cv;
@@ -90,6 +93,7 @@ typedef struct conn_slot {
     struct conn_slot *prev, *next;
     int fd;
     double deadline;        /* rr_now() seconds; 0: none (a request is being answered) */
+    int reaped;             /* closed at its deadline: its request is logged as 408 */
 } conn_slot;
 
 typedef enum phase { PH_READING, PH_WAITING, PH_DONE } phase;
@@ -218,8 +222,24 @@ static enum MHD_Result get_models(req *r) {
 }
 
 static enum MHD_Result get_metrics(req *r) {
+    rr_srv *s = r->srv;
     rr_buf b = {0};
-    rr_srv_metrics_render(&r->srv->metrics, r->srv->engine, &b);
+    rr_srv_metrics_render(&s->metrics, s->engine, &b);
+    pthread_mutex_lock(&s->conn_mu);
+    int conns = s->n_conns;
+    uint64_t reaped = s->n_reaped;
+    pthread_mutex_unlock(&s->conn_mu);
+    rr_buf_printf(&b,
+                  "# HELP rerank_http_connections Open HTTP connections.\n# TYPE rerank_http_connections gauge\n"
+                  "rerank_http_connections %d\n"
+                  "# HELP rerank_http_deadline_closed_total Connections closed at their header, body or idle deadline.\n"
+                  "# TYPE rerank_http_deadline_closed_total counter\nrerank_http_deadline_closed_total %llu\n"
+                  "# HELP rerank_http_buffered_bytes Request body bytes held or reserved (--max-buffered-bytes).\n"
+                  "# TYPE rerank_http_buffered_bytes gauge\nrerank_http_buffered_bytes %zu\n"
+                  "# HELP rerank_http_over_budget_total Requests refused with 503 by --max-buffered-bytes.\n"
+                  "# TYPE rerank_http_over_budget_total counter\nrerank_http_over_budget_total %llu\n",
+                  conns, (unsigned long long)reaped, (size_t)atomic_load(&s->buffered),
+                  (unsigned long long)atomic_load(&s->n_over_budget));
     return respond(r, 200, &b, "text/plain; version=0.0.4");
 }
 
@@ -375,6 +395,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         c->next = s->conns;
         if (s->conns) s->conns->prev = c;
         s->conns = c;
+        s->n_conns++;
         pthread_mutex_unlock(&s->conn_mu);
         return;
     }
@@ -384,6 +405,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
     pthread_mutex_unlock(&s->conn_mu);
     rr_free(c);
     *socket_context = NULL;
@@ -399,6 +421,8 @@ static void *reaper_main(void *arg) {
             if (c->deadline > 0 && now >= c->deadline && c->fd >= 0) {
                 shutdown(c->fd, SHUT_RDWR);
                 c->deadline = 0;
+                c->reaped = 1;
+                s->n_reaped++;
             }
         }
         struct timespec ts;
@@ -429,10 +453,24 @@ static int charge(req *r, size_t n) {
     rr_srv *s = r->srv;
     size_t cur = atomic_load(&s->buffered);
     do {
-        if (cur + n > s->p.max_buffered_bytes) return 0;
+        if (cur + n > s->p.max_buffered_bytes) {
+            atomic_fetch_add(&s->n_over_budget, 1);
+            return 0;
+        }
     } while (!atomic_compare_exchange_weak(&s->buffered, &cur, cur + n));
     r->charged += n;
     return 1;
+}
+
+/* True if r's connection was shut down at its deadline. */
+static int was_reaped(req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_slot *c = ci ? ci->socket_context : NULL;
+    if (!c) return 0;
+    pthread_mutex_lock(&r->srv->conn_mu);
+    int reaped = c->reaped;
+    pthread_mutex_unlock(&r->srv->conn_mu);
+    return reaped;
 }
 
 static void release_body(req *r) {
@@ -663,6 +701,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!r) return;
     *con_cls = NULL;
+    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->status && was_reaped(r))
+        r->status = 408; /* cut at its body deadline, nothing sent */
     int status = r->status ? r->status : 499;
     if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400) status = 499;
     int rerank = r->route <= ROUTE_RERANK && r->have_rq;
