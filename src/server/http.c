@@ -882,7 +882,11 @@ int rr_srv_drain(rr_srv *s, double timeout_s) {
             ok = 1;
             break;
         }
-        if (rr_now() - t0 > timeout_s) break;
+        if (rr_now() - t0 > timeout_s) {
+            /* only bodies still trickling in: nothing of theirs is with the engine, stop anyway */
+            ok = active == 0;
+            break;
+        }
         usleep(10000);
     }
     if (!ok) {
