@@ -194,9 +194,9 @@ def trickle(port, limit, part="header"):
          % (part, "closed" if closed else "still open", dt, limit))
 
 
-def slow_bodies(port, pid, cap_mb, n=400, size=2000000):
+def slow_bodies(port, pid, cap_mb, extra_mb=0, n=400, size=2000000):
     """n connections each sending 95% of a `size`-byte body, then stalling. The server's RSS
-    must stay under its RSS before + the cap + 64 MB (connection pools, thread stacks)."""
+    must stay under its RSS before + the cap + 64 MB (connection pools, thread stacks) + extra_mb."""
     base = rss_kb(pid)
     body = b"x" * int(size * 0.95)
     socks, refused = [], 0
@@ -220,10 +220,11 @@ def slow_bodies(port, pid, cap_mb, n=400, size=2000000):
     st, dt = health(port, OTHER, timeout=1.0)
     for s in socks:
         s.close()
-    limit = base + cap_mb * 1024 + 64 * 1024
+    limit = base + (cap_mb + 64 + extra_mb) * 1024
     done(peak <= limit and st == 200,
-         "%d slow %.0f MB bodies: RSS %.0f -> %.0f MB (limit %.0f MB = before + cap %d MB + 64); /health %s"
-         % (len(socks), size / 1e6, base / 1024, peak / 1024, limit / 1024, cap_mb, st or "timed out"))
+         "%d slow %.0f MB bodies: RSS %.0f -> %.0f MB (limit %.0f MB = before + cap %d MB + %d); /health %s"
+         % (len(socks), size / 1e6, base / 1024, peak / 1024, limit / 1024, cap_mb, 64 + extra_mb,
+            st or "timed out"))
 
 
 def stuck(port, n=20):
@@ -351,7 +352,7 @@ if __name__ == "__main__":
     elif cmd == "trickle":
         trickle(port, float(args[0]), args[1] if len(args) > 1 else "header")
     elif cmd == "slow_bodies":
-        slow_bodies(port, int(args[0]), int(args[1]))
+        slow_bodies(port, int(args[0]), int(args[1]), int(args[2]) if len(args) > 2 and args[2] else 0)
     elif cmd == "stuck":
         stuck(port)
     elif cmd == "framing":
