@@ -76,8 +76,6 @@ int cmd_serve(int argc, char **argv) {
     long threads = 0, v = 0, drain_timeout = 120;
     static char key_buf[4096];
     p.api_key = getenv("RERANK_API_KEY");
-    if (p.api_key && !*p.api_key)
-        return cli_error("RERANK_API_KEY is set but empty: give a key, or unset it to accept any client");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED_VALUE                                                                                 \
@@ -177,6 +175,8 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return cli_error("-m MODEL is required");
     }
+    if (p.api_key && !*p.api_key) /* --api-key "" was refused above: this one is the variable's */
+        return cli_error("RERANK_API_KEY is set but empty: give a key, or unset it to accept any client");
 
     char model_dir[4096];
     if (cli_model_dir(model, model_dir, sizeof model_dir)) return 1;
