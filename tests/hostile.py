@@ -194,6 +194,19 @@ def trickle(port, limit, part="header"):
          % (part, "closed" if closed else "still open", dt, limit))
 
 
+def idle(port, limit):
+    """A keep-alive connection that goes quiet after one answer is closed after `limit` seconds."""
+    s = connect(port)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = s.recv(4096)
+    t0 = time.time()
+    buf, closed = read_all(s, limit + 5)
+    dt = time.time() - t0
+    s.close()
+    done(first.startswith(b"HTTP/1.1 200") and closed and limit - 0.5 < dt < limit + 2,
+         "an idle keep-alive connection: %s after %.1fs (idle timeout %gs)" % ("closed" if closed else "open", dt, limit))
+
+
 def slow_bodies(port, pid, cap_mb, extra_mb=0, n=400, size=2000000):
     """n connections each sending 95% of a `size`-byte body, then stalling. The server's RSS
     must stay under its RSS before + the cap + 64 MB (connection pools, thread stacks) + extra_mb."""
@@ -351,6 +364,8 @@ if __name__ == "__main__":
         slowloris(port, int(args[0]) if args else 4100)
     elif cmd == "trickle":
         trickle(port, float(args[0]), args[1] if len(args) > 1 else "header")
+    elif cmd == "idle":
+        idle(port, float(args[0]))
     elif cmd == "slow_bodies":
         slow_bodies(port, int(args[0]), int(args[1]), int(args[2]) if len(args) > 2 and args[2] else 0)
     elif cmd == "stuck":

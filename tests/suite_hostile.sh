@@ -2,10 +2,11 @@
 # suite_hostile.sh -- `rerank serve` against clients that try to take it down (issue 14), on
 # loopback only, each attack replayed by tests/hostile.py with bounded loops and socket timeouts:
 # 6,000 half-sent connections (then /health within 1 s, no CLOSE-WAIT growth); 4,100 idle
-# connections from 127.0.0.1 while 127.0.0.2 is served; a header trickled byte by byte (cut at the
-# header deadline); 400 slow 2 MB bodies (RSS under the --max-buffered-bytes cap plus the model);
-# SIGTERM with stuck clients (exit 0); conflicting framing; Expect: 100-continue before the upload;
-# lenient JSON; empty API keys and --api-key-file; one log line per request, none with --quiet.
+# connections from 127.0.0.1 while 127.0.0.2 is served; headers and a body trickled byte by byte
+# (cut at their deadlines); an idle keep-alive connection closed; 400 slow 2 MB bodies (RSS under
+# the --max-buffered-bytes cap plus the model); SIGTERM with stuck clients (exit 0); conflicting
+# framing; Expect: 100-continue before the upload; lenient JSON; empty API keys and --api-key-file;
+# one log line per request, none with --quiet. A sanitizer report in any server log fails the suite.
 # Prints "N passed, N failed, N skipped"; SKIPs without the test model or /usr/bin/python3.
 set -u
 BUILD=${RR_BUILD:-build}
@@ -77,9 +78,10 @@ if start_server loris --quiet; then
     attack "slowloris from one address" slowloris "$PORT" 4100
     stop_server "$SPID"
 else bad "server starts (slowloris)"; fi
-if start_server trickle --header-timeout 2 --body-timeout 2; then
+if start_server trickle --header-timeout 2 --body-timeout 2 --idle-timeout 2; then
     attack "header deadline" trickle "$PORT" 2 header
     attack "body deadline" trickle "$PORT" 2 body
+    attack "idle timeout" idle "$PORT" 2
     sleep 0.3
     m=$(curl -s "http://127.0.0.1:$PORT/metrics")
     if grep -q '^rerank_http_deadline_closed_total [2-9]' <<<"$m" && grep -q '"POST /v1/rerank" 408 ' "$tmp/trickle.log"; then
