@@ -135,7 +135,7 @@ HEADERS    := $(sort $(wildcard include/*.h))
 # upper layers: static only (they use core internals that librerank.so does not export), so their
 # pkg-config files name the archives and every library below them
 PC_UPPER   := server:-lmicrohttpd hub:-lcurl eval:
-PC_CORE_PRIVATE := -lcjson -lutf8proc -ldnnl -lm -pthread
+PC_CORE_PRIVATE := -lcjson -lutf8proc -lonig -ldnnl -lm -pthread
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
