@@ -206,8 +206,8 @@ static void v3_free(v3 *v, int n) {
 
 /* t cut by the round trip through max tokens, then cleaned, into out; *len = its tokens, capped. */
 static rr_status clean_cut(v3 *v, rr_text t, int max, sbuf *out, int *len) {
-    rr_status s = rr_tokenizer_encode(v->tok, t.text ? t.text : "", t.len, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST,
-                                      &v->enc);
+    rr_text whole = {t.text ? t.text : "", t.len};
+    rr_status s = rr_tokenizer_encode(v->tok, whole, NULL, NULL, &v->enc);
     if (s) return s;
     *len = (int)RR_MIN(v->enc.len, (size_t)max);
     rr_text src = t;
@@ -289,7 +289,7 @@ static rr_status push_block(v3 *v, rr_rank_plan *pl, const char *q, rr_text inst
     sb_str(b, QUERY_MARK);
     sb_str(b, "\n</query><|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     if (b->oom) return rr_fail(RR_ERR_NOMEM, "out of memory");
-    rr_status s = rr_tokenizer_encode(v->tok, b->p, b->len, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &v->enc);
+    rr_status s = rr_tokenizer_encode(v->tok, (rr_text){b->p, b->len}, NULL, NULL, &v->enc);
     if (s) return s;
     int E = pl->emb_dim;
     if ((s = plan_grow(pl, v->enc.len, n + 1, E))) return s;
