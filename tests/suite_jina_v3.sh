@@ -122,8 +122,7 @@ s1=$(echo "{\"query\": \"$Q\", \"document\": \"The capital of China is Beijing.\
 r1=$(echo '"The capital of China is Beijing."' | "$R" rank -m "$M" -q "$Q" --precision fp32 |
     $PY -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["relevance_score"])')
 res=$($PY -c 'import json,sys
-a = sys.argv[1].split()[-1]; a = json.loads(a)
-a = a["score"] if isinstance(a, dict) else a
+a = json.loads(sys.argv[1].strip().splitlines()[-1])["score"]
 print(abs(float(a) - float(sys.argv[2])) < 1e-6)' "$s1" "$r1" 2>&1)
 [ "$res" = True ] && ok "rerank score (pair) = rank with one document ($r1)" || bad "score: $s1 vs $r1 ($res)"
 
@@ -140,6 +139,8 @@ done
 if [ -z "$port" ]; then
     bad "serve: $(cat "$tmp/serve.log")"
 else
+    info=$(curl -s "http://127.0.0.1:$port/info")
+    case "$info" in *'"family":"jina-v3"'*) ok "/info names the family jina-v3" ;; *) bad "/info: ${info:0:300}" ;; esac
     docs=$($PY -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])]))' "$tmp/d7.jsonl")
     for shape in "/v1/rerank|{\"query\": \"$Q\", \"documents\": $docs, \"return_documents\": false}" \
                  "/v2/rerank|{\"query\": \"$Q\", \"documents\": $docs}" \

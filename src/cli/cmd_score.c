@@ -158,6 +158,10 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
         }
         i = j;
     }
+    rr_model_info mi;
+    rr_model_get_info(m, &mi);
+    /* jina-reranker-v3 scores are cosines already: no sigmoid, as its reference */
+    if (mi.family == RR_FAMILY_JINA_V3) raw = 1;
     rr_buf b = {0};
     for (int k = 0; k < n; k++) {
         rr_buf_puts(&b, "{\"score\": ");

@@ -29,7 +29,7 @@ const char *rr_precision_name(rr_precision p) {
 }
 
 const char *rr_family_name(rr_family f) {
-    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "qwen3", "qwen2", "qwen3-cls"};
+    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "qwen3", "qwen2", "qwen3-cls", "jina-v3"};
     return (unsigned)f < RR_ARRAY_LEN(names) ? names[f] : "unknown";
 }
 

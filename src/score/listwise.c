@@ -331,11 +331,14 @@ rr_status rr_v3_plan_build(const rr_model *m, rr_text query, const rr_text *docs
     v3 v;
     rr_status s = v3_init(&v, m, n, pl);
     sbuf q = {0};
-    int q_len = 0, max_doc = p->max_doc_tokens > 0 ? p->max_doc_tokens : V3_MAX_DOC;
+    /* max_doc_tokens (Cohere's max_tokens_per_doc, 4096 by default there) may only lower the cut; the
+     * capacity rule keeps the reference's 2048 so that blocks do not change with the request shape */
+    int q_len = 0, cut = p->max_doc_tokens > 0 ? RR_MIN(p->max_doc_tokens, V3_MAX_DOC) : V3_MAX_DOC;
+    int max_doc = V3_MAX_DOC;
     int max_q = RR_MIN(V3_MAX_QUERY, p->max_query_length > 0 ? p->max_query_length : V3_MAX_QUERY);
     if (!s) s = clean_cut(&v, query, max_q, &q, &q_len);
     for (int i = 0; i < n && !s; i++)
-        if ((s = clean_cut(&v, docs[i], max_doc, &v.texts[i], &v.lens[i]))) rr_errmsg_prefix("document %d", i);
+        if ((s = clean_cut(&v, docs[i], cut, &v.texts[i], &v.lens[i]))) rr_errmsg_prefix("document %d", i);
     int ml = rr_v3_max_length(m, p->max_length);
     long room = (long)ml - 2L * q_len;
     int first = 0;
