@@ -131,7 +131,7 @@ print(abs(float(a) - float(sys.argv[2])) < 1e-6)' "$s1" "$r1" 2>&1)
 spid=$!
 port=""
 for _ in $(seq 1 400); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" 2>/dev/null | head -n 1)
     [ -n "$port" ] && break
     kill -0 $spid 2>/dev/null || break
     sleep 0.05
