@@ -43,9 +43,6 @@ static void usage(FILE *f) {
           "  --model-name NAME      model name in answers and /info (default: the folder name)\n"
           "  --drain-timeout S      on SIGTERM, wait at most S seconds for requests in flight (default 120)\n"
           "  --quiet                no access log line per request\n"
-          "  --template NAME        a decoder reranker's prompt (default: from the model card, else the\n"
-          "                         architecture)\n"
-          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's)\n"
           "Connection limits (against slow or hostile clients; 0 turns a timeout or the per-address limit off):\n"
           "  --header-timeout S     a request's headers must arrive within S seconds of the connection or of\n"
           "                         the previous answer's idle time (default 10)\n"
@@ -54,7 +51,11 @@ static void usage(FILE *f) {
           "  --max-connections N    open connections in all (default 4096)\n"
           "  --max-conns-per-ip N   open connections from one client address (default 256)\n"
           "  --max-buffered-bytes N request bodies held in memory at once, all clients; past it a 503 +\n"
-          "                         Retry-After (default 256000000; at least --max-request-bytes)\n",
+          "                         Retry-After (default 256000000; at least --max-request-bytes)\n"
+          "Decoder rerankers:\n"
+          "  --template NAME        a decoder reranker's prompt (default: from the model card, else the\n"
+          "                         architecture)\n"
+          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's)\n",
           f);
 }
 
@@ -102,7 +103,6 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--model-name", NULL, CLI_FLAG_STR, 0, 0, &p->model_name},
         {"--drain-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->drain_timeout},
         {"--quiet", NULL, CLI_FLAG_FALSE, 0, 0, &p->access_log},
-        {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &o->instruction},
         {"--api-key-file", NULL, CLI_FLAG_STR, 0, 0, &o->api_key_file},
         {"--header-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->header_timeout},
         {"--body-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->body_timeout},
@@ -110,6 +110,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--max-connections", NULL, CLI_FLAG_INT, 1, 1 << 20, &p->max_connections},
         {"--max-conns-per-ip", NULL, CLI_FLAG_INT, 0, 1 << 20, &p->max_conns_per_ip},
         {"--max-buffered-bytes", NULL, CLI_FLAG_SIZE, 64, 1L << 40, &p->max_buffered_bytes},
+        {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &o->instruction},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
