@@ -5,6 +5,7 @@
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
+#   make fuzz-smoke    every fuzz target for FUZZ_SECONDS (60) on its seed corpus; skips without clang
 #   make clean
 #
 # Sources are found by wildcard: every src/<module>/*.c except src/cli goes into the library, every
@@ -34,7 +35,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test asan clean bench fuzz
+.PHONY: all test asan clean bench fuzz fuzz-smoke tsan
 all: $(BUILD)/rerank $(BUILD)/run_tests
 
 $(BUILD)/obj/%.o: %.c
@@ -62,16 +63,28 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-# Fuzz targets: tests/fuzz/fuzz_<name>.c, linked with the sources they exercise (core + tokenize),
-# built with clang's libFuzzer, ASan and UBSan.
-FUZZ_SRC := $(sort $(wildcard src/core/*.c src/tokenize/*.c))
-fuzz: build-fuzz/fuzz_tokenizer
-build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard src/*/*.h include/*.h)
-	@mkdir -p build-fuzz
-	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
-	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lm
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, each linked with the whole library (plus the CLI's JSONL
+# reader) built by clang with libFuzzer's coverage, ASan and UBSan in build-fuzz/. `make fuzz-smoke`
+# runs each for FUZZ_SECONDS (60) on its seed corpus tests/fuzz/corpus/<name>/ (tests/fuzz/smoke.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+                -Iinclude -Isrc -pthread -fno-strict-aliasing
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJ     := $(LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/src/cli/jsonl.o
+fuzz: $(FUZZ_TARGETS)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(ISA_$(notdir $*)) -MMD -MP -c $< -o $@
+build-fuzz/librerank.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build-fuzz/librerank.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< build-fuzz/librerank.a -o $@ $(LIBS)
+fuzz-smoke:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CC=$(FUZZ_CC) bash tests/fuzz/smoke.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/obj/src/*/*.d)

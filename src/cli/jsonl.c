@@ -2,11 +2,15 @@
  * jsonl.c -- reads string fields of one JSON-lines object exactly, NUL characters included
  * ("\u0000" is valid JSON and real text carries it; cJSON stops strings at NUL). The line is
  * first validated by cJSON; this scanner then walks the top-level object and decodes the wanted
- * string values (escapes, surrogate pairs; a lone surrogate becomes U+FFFD).
+ * string values (escapes, surrogate pairs; a lone surrogate becomes U+FFFD). cli_json_line is the
+ * strict whole-line check every JSONL command applies first, with the server's rules.
  */
 #include "cli/cli.h"
 #include "core/core.h"
+#include "server/request.h"
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct scan {
@@ -139,7 +143,7 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
         ws(&s);
         if (s.p >= s.end || *s.p++ != ':') break;
         ws(&s);
-        if (!found && k.len == klen && !memcmp(k.data, key, klen)) {
+        if (!found && k.len == klen && (!klen || !memcmp(k.data, key, klen))) { /* k.data is NULL for "" */
             if (s.p < s.end && *s.p == '"') {
                 out->len = 0;
                 if (str(&s, out)) break;
@@ -168,4 +172,37 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
     }
     rr_buf_free(&k);
     return -1;
+}
+
+int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, size_t cap) {
+    *out = NULL;
+    err[0] = 0;
+    rr_json_init();
+    const char *end = NULL;
+    rr_json_oom_reset();
+    cJSON *j = cJSON_ParseWithLengthOpts(line, n, &end, 0);
+    if (rr_json_oom_reset()) {
+        cJSON_Delete(j);
+        snprintf(err, cap, "out of memory parsing JSON");
+        return -1;
+    }
+    size_t at = end && end >= line ? (size_t)(end - line) : 0;
+    if (!j) {
+        snprintf(err, cap, "invalid JSON near byte %zu", at);
+        return -1;
+    }
+    while (at < n && (line[at] == ' ' || line[at] == '\t' || line[at] == '\r' || line[at] == '\n')) at++;
+    if (at < n) {
+        cJSON_Delete(j);
+        snprintf(err, cap, "unexpected data after the JSON value at byte %zu", at);
+        return -1;
+    }
+    char path[256];
+    if (!rr_srv_json_utf8_ok(j, path, sizeof path)) {
+        cJSON_Delete(j);
+        snprintf(err, cap, "invalid UTF-8 at \"%s\": strings must be UTF-8", path[0] ? path : "(root)");
+        return -1;
+    }
+    *out = j;
+    return 0;
 }
