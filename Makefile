@@ -3,6 +3,7 @@
 #   make               build/librerank.a and build/rerank
 #   make test          build, generate test models, run every suite (prints "N passed, N failed")
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make tsan          engine and server tests under ThreadSanitizer (build-tsan/, tests/tsan.sh)
 #   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
 #   make fuzz-smoke    every fuzz target for FUZZ_SECONDS (60) on its seed corpus; skips without clang
@@ -63,6 +64,12 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# ThreadSanitizer build of the library, CLI and tests in build-tsan/, then the engine and server
+# unit tests and the server suite under it (tests/tsan.sh; suppressions with reasons in tests/tsan.supp).
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread -fno-omit-frame-pointer" all
+	bash tests/tsan.sh build-tsan
+
 # Fuzz targets: tests/fuzz/fuzz_<name>.c, each linked with the whole library (plus the CLI's JSONL
 # reader) built by clang with libFuzzer's coverage, ASan and UBSan in build-fuzz/. `make fuzz-smoke`
 # runs each for FUZZ_SECONDS (60) on its seed corpus tests/fuzz/corpus/<name>/ (tests/fuzz/smoke.sh).
@@ -85,6 +92,6 @@ fuzz-smoke:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CC=$(FUZZ_CC) bash tests/fuzz/smoke.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/obj/src/*/*.d)

@@ -146,6 +146,7 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
         if (!found && k.len == klen && (!klen || !memcmp(k.data, key, klen))) { /* k.data is NULL for "" */
             if (s.p < s.end && *s.p == '"') {
                 out->len = 0;
+                rr_buf_append(out, "", 0); /* NUL-terminated even when the value is "" and out is reused */
                 if (str(&s, out)) break;
                 found = 1;
             } else if (s.end - s.p >= 4 && !memcmp(s.p, "null", 4)) {
@@ -205,4 +206,26 @@ int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, siz
     }
     *out = j;
     return 0;
+}
+
+int cli_read_line(FILE *f, rr_buf *line, size_t max) {
+    line->len = 0;
+    int c = EOF;
+    size_t n = 0;
+    flockfile(f);
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (c == '\n') break;
+        if (n == max) { /* one byte too many: stop here, the rest of the line stays unread */
+            funlockfile(f);
+            return 2;
+        }
+        char ch = (char)c;
+        rr_buf_append(line, &ch, 1);
+        n++;
+    }
+    funlockfile(f);
+    if (line->oom) return -1;
+    if (c == EOF && (ferror(f) || n == 0)) return ferror(f) ? -1 : 0;
+    if (n && line->data[n - 1] == '\r') line->len = --n;
+    return 1;
 }
