@@ -63,6 +63,8 @@ rm -rf "$NOTOK"
 INPUT='"a"\n"b" junk\n';      expect_error "rank: trailing data after the JSON value" "stdin:2: unexpected data" "$R" rank -m "$M" -q q
 INPUT='"a"\n{"text": "b"}{}\n'; expect_error "rank: a second object on the line" "stdin:2: unexpected data" "$R" rank -m "$M" -q q
 INPUT='"a"\n"\xc3\x28"\n';     expect_error "rank: invalid UTF-8" "stdin:2: invalid UTF-8" "$R" rank -m "$M" -q q
+INPUT='"a"\n"b\x01c"\n';      expect_error "rank: raw control character" "stdin:2: raw control character 0x01" "$R" rank -m "$M" -q q
+INPUT='{"query": "a", "document": "b\x00c"}\n'; expect_error "score: raw NUL" "line 1: raw control character 0x00" "$R" score -m "$M"
 INPUT='"abc"\n';              expect_error "rank: line over --max-line-bytes" "stdin:1: line longer than --max-line-bytes 4" "$R" rank -m "$M" -q q --max-line-bytes 4
 INPUT='"a"\n';                expect_error "rank: bad --max-line-bytes" "--max-line-bytes" "$R" rank -m "$M" -q q --max-line-bytes 0
 INPUT='{"query": "a", "document": "b"} x\n'; expect_error "score: trailing data" "line 1: unexpected data" "$R" score -m "$M"

@@ -21,6 +21,7 @@ if setarch "$(uname -m)" -R true 2>/dev/null; then NORAND="setarch $(uname -m) -
 add_summary() { # name: adds the last "N passed, N failed[, N skipped]" line of $log
     local line
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    grep -E '^(not ok|FAIL)' "$log" | head -20
     if grep -q 'WARNING: ThreadSanitizer' "$log"; then
         grep -A30 'WARNING: ThreadSanitizer' "$log" | head -60
         echo "FAIL $1: ThreadSanitizer report"

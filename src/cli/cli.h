@@ -49,8 +49,8 @@ int cli_parse_precision(const char *s, rr_precision *out);
 struct rr_buf;
 int cli_json_get_string(const char *line, size_t n, const char *key, struct rr_buf *out);
 
-/* Parses one JSONL line with the server's rules: valid JSON, nothing but whitespace after the value,
- * every string and key valid UTF-8. Returns 0 with *out set (cJSON_Delete it), or -1 with a message
+/* Parses one JSONL line with the server's rules: valid JSON, no raw control character but tab, CR and
+ * LF, nothing but whitespace after the value, every string and key valid UTF-8. Returns 0 with *out set (cJSON_Delete it), or -1 with a message
  * in err[cap] and *out NULL. */
 struct cJSON;
 int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, size_t cap);

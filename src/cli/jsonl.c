@@ -178,6 +178,14 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
 int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, size_t cap) {
     *out = NULL;
     err[0] = 0;
+    /* JSON allows no raw control characters (cJSON takes them as whitespace, and a raw NUL would cut
+     * a key or string short): only tab, CR and LF, which JSONL lines may carry around the value */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 && line[i] != '\t' && line[i] != '\r' && line[i] != '\n') {
+            snprintf(err, cap, "raw control character 0x%02x at byte %zu (write it as \\u%04x)", (unsigned char)line[i], i,
+                     (unsigned char)line[i]);
+            return -1;
+        }
     rr_json_init();
     const char *end = NULL;
     rr_json_oom_reset();

@@ -5,6 +5,7 @@
 # sanitizer report, timeout or out-of-memory); a finding is kept in build-fuzz/findings/<name>/ with
 # the last lines of the log. Skips with a message when clang is missing, and skips fuzz_tokenizer
 # when the shared tokenizer fixtures ($RR_SHARED, default ../shared) are absent.
+# FUZZ_ONLY="name ..." limits the run to those targets; FUZZ_OUT sets the findings folder.
 # Prints "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,8 @@ CC_FUZZ=${FUZZ_CC:-clang}
 SHARED=${RR_SHARED:-../shared}
 OUT=${FUZZ_OUT:-build-fuzz/findings}
 targets=$(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/\(.*\)\.c|\1|')
+# FUZZ_ONLY="jsonl trec" runs only those targets
+if [ -n "${FUZZ_ONLY:-}" ]; then targets=$(for t in $FUZZ_ONLY; do echo "fuzz_$t"; done); fi
 n=$(echo "$targets" | wc -w)
 if ! command -v "$CC_FUZZ" >/dev/null 2>&1; then
     echo "fuzz-smoke: $CC_FUZZ not found (scripts/install-deps.sh installs clang): skipped"
