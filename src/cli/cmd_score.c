@@ -10,7 +10,7 @@
  * UTF-8) and to --max-line-bytes.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -105,22 +105,26 @@ static int parse_line(const rr_model *m, const char *line, size_t len, long line
     return rc;
 }
 
-/* Scores items [i, j) of one kind (all text or all ids) into out[i..j). */
+/* Scores items [i, j) of one kind (all text or all ids) into out[i..j). Out of memory here (not in the
+ * library) is reported at once and returned as RR_ERR_NOMEM. */
 static rr_status score_run(rr_ctx *ctx, const item *block, int i, int j, int max_length, float *out) {
     if (block[i].is_text) {
         rr_text *qs = rr_malloc((size_t)(j - i) * sizeof *qs), *ds = rr_malloc((size_t)(j - i) * sizeof *ds);
-        rr_status s = (!qs || !ds) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
+        rr_status s = (!qs || !ds) ? (cli_error("out of memory"), RR_ERR_NOMEM) : RR_OK;
         for (int k = i; k < j && !s; k++) {
             qs[k - i] = (rr_text){block[k].query, strlen(block[k].query)};
             ds[k - i] = (rr_text){block[k].doc, strlen(block[k].doc)};
         }
-        if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, max_length, 1, out + i, NULL);
+        rr_score_params sp = rr_score_default_params();
+        sp.max_length = max_length;
+        sp.raw = true; /* the sigmoid is taken when printing, as for token-id lines */
+        if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, &sp, out + i, NULL);
         rr_free(qs);
         rr_free(ds);
         return s;
     }
     rr_seq *seqs = rr_malloc((size_t)(j - i) * sizeof *seqs);
-    if (!seqs) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    if (!seqs) return cli_error("out of memory"), RR_ERR_NOMEM;
     for (int k = i; k < j; k++) seqs[k - i] = block[k].seq;
     rr_status s = rr_score_ids(ctx, seqs, j - i, out + i);
     rr_free(seqs);
@@ -149,7 +153,9 @@ static int score_block(rr_ctx *ctx, item *block, int n, long first_line, int raw
     while (i < n) {
         int j = i;
         while (j < n && block[j].is_text == block[i].is_text) j++;
-        if (score_run(ctx, block, i, j, max_length, out)) {
+        rr_status s = score_run(ctx, block, i, j, max_length, out);
+        if (s == RR_ERR_NOMEM) return cli_error("lines %ld-%ld: out of memory", first_line + i, first_line + j - 1);
+        if (s) {
             for (int k = i; k < j; k++)
                 if (score_run(ctx, block, k, k + 1, max_length, out)) {
                     int rc = write_scores(out, k, raw);
@@ -163,7 +169,7 @@ static int score_block(rr_ctx *ctx, item *block, int n, long first_line, int raw
 
 int cmd_score(int argc, char **argv) {
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     int raw = 0;
     long max_length = 0, max_line = (long)CLI_MAX_LINE_BYTES;
     for (int i = 1; i < argc; i++) {

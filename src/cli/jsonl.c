@@ -3,11 +3,10 @@
  * ("\u0000" is valid JSON and real text carries it; cJSON stops strings at NUL). The line is
  * first validated by cJSON; this scanner then walks the top-level object and decodes the wanted
  * string values (escapes, surrogate pairs; a lone surrogate becomes U+FFFD). cli_json_line is the
- * strict whole-line check every JSONL command applies first, with the server's rules.
+ * strict whole-line check every JSONL command applies first (strict JSON, UTF-8, no raw control bytes).
  */
 #include "cli/cli.h"
-#include "core/core.h"
-#include "server/request.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -175,26 +174,46 @@ int cli_json_get_string(const char *line, size_t n, const char *key, rr_buf *out
     return -1;
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n) (shortest forms, no surrogates, at most U+10FFFF),
+ * 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0], cp, min;
+    size_t len;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07, min = 0x10000;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : len;
+}
+
 int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, size_t cap) {
     *out = NULL;
     err[0] = 0;
     /* JSON allows no raw control characters (cJSON takes them as whitespace, and a raw NUL would cut
-     * a key or string short): only tab, CR and LF, which JSONL lines may carry around the value */
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)line[i] < 0x20 && line[i] != '\t' && line[i] != '\r' && line[i] != '\n') {
-            snprintf(err, cap, "raw control character 0x%02x at byte %zu (write it as \\u%04x)", (unsigned char)line[i], i,
-                     (unsigned char)line[i]);
+     * a key or string short): only tab, CR and LF, which JSONL lines may carry around the value.
+     * Every byte must be valid UTF-8, as the server requires of every string: escapes cannot make
+     * invalid UTF-8 (cJSON refuses lone surrogate escapes), so checking the raw bytes is enough. */
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') {
+            snprintf(err, cap, "raw control character 0x%02x at byte %zu (write it as \\u%04x)", c, i, c);
             return -1;
         }
-    rr_json_init();
-    const char *end = NULL;
-    rr_json_oom_reset();
-    cJSON *j = cJSON_ParseWithLengthOpts(line, n, &end, 0);
-    if (rr_json_oom_reset()) {
-        cJSON_Delete(j);
-        snprintf(err, cap, "out of memory parsing JSON");
-        return -1;
+        size_t k = utf8_seq((const unsigned char *)line + i, n - i);
+        if (!k) {
+            snprintf(err, cap, "invalid UTF-8 at byte %zu: text must be UTF-8", i);
+            return -1;
+        }
+        i += k;
     }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(line, n, &end, 0);
     size_t at = end && end >= line ? (size_t)(end - line) : 0;
     if (!j) {
         snprintf(err, cap, "invalid JSON near byte %zu", at);
@@ -204,12 +223,6 @@ int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, siz
     if (at < n) {
         cJSON_Delete(j);
         snprintf(err, cap, "unexpected data after the JSON value at byte %zu", at);
-        return -1;
-    }
-    char path[256];
-    if (!rr_srv_json_utf8_ok(j, path, sizeof path)) {
-        cJSON_Delete(j);
-        snprintf(err, cap, "invalid UTF-8 at \"%s\": strings must be UTF-8", path[0] ? path : "(root)");
         return -1;
     }
     *out = j;

@@ -5,7 +5,7 @@
  * must give finite values in [0, 1] (a run written and read back must also give the same values).
  */
 #include "core/core.h"
-#include "eval/eval.h"
+#include "rerank_eval.h"
 
 #include <math.h>
 
