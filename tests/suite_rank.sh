@@ -68,7 +68,7 @@ INPUT='{"query": "a", "document": "b\x00c"}\n'; expect_error "score: raw NUL" "l
 INPUT='"abc"\n';              expect_error "rank: line over --max-line-bytes" "stdin:1: line longer than --max-line-bytes 4" "$R" rank -m "$M" -q q --max-line-bytes 4
 INPUT='"a"\n';                expect_error "rank: bad --max-line-bytes" "--max-line-bytes" "$R" rank -m "$M" -q q --max-line-bytes 0
 INPUT='{"query": "a", "document": "b"} x\n'; expect_error "score: trailing data" "line 1: unexpected data" "$R" score -m "$M"
-INPUT='{"query": "a", "document": "\xff"}\n'; expect_error "score: invalid UTF-8" "line 1: invalid UTF-8 at byte 29" "$R" score -m "$M"
+INPUT='{"query": "a", "document": "\xff"}\n'; expect_error "score: invalid UTF-8" "line 1: invalid UTF-8 at byte 28" "$R" score -m "$M"
 INPUT='{"query": "a", "document": "b"}\n'; expect_error "score: line over --max-line-bytes" "line 1: longer than --max-line-bytes 8" "$R" score -m "$M" --max-line-bytes 8
 # a bad line stops `rerank score`, after every line before it is written (output line i answers input line i)
 for bad_line in '{"query": "x"}' '{"query": "x", "document": "y"} trailing' '{"input_ids": [0, 99999999, 2]}' ''; do

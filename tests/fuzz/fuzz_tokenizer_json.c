@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char text[] = "Hello wORLD, caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 <s> [SEP] 12,345 \xF0\x9F\x98\x80!";
     rr_encoding e = {0};
     for (int pair = 0; pair < 2; pair++)
-        if (rr_tokenizer_encode(t, text, sizeof text - 1, pair ? text : NULL, pair ? 5 : 0, 1, 64,
-                                RR_TRUNC_LONGEST_FIRST, &e) == RR_OK)
+        if (rr_tokenizer_encode(t, (rr_text){text, sizeof text - 1}, pair ? &(rr_text){text, 5} : NULL,
+                                &(rr_encode_params){1, 64, RR_TRUNC_LONGEST_FIRST}, &e) == RR_OK)
             for (size_t i = 0; i < e.len; i++)
                 if (e.ids[i] < 0 || e.ids[i] >= rr_tokenizer_vocab_size(t)) abort();
     rr_encoding_free(&e);
