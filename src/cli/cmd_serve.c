@@ -3,6 +3,10 @@
  * server (src/server) until SIGTERM or SIGINT, then drains: every request already received is
  * answered before the process exits 0.
  *
+ * The port is bound before the model is loaded (always: there is no reason to hide a loading
+ * process from its supervisor), so /health answers 200 and /ready 503 while a large model maps;
+ * the "listening on" line is printed once the model is loaded and /ready turns 200.
+ *
  * Signals are blocked before any thread starts (so every thread inherits the mask) and taken
  * synchronously with sigwait on the main thread; no async-signal handler runs.
  */
@@ -18,10 +22,12 @@ static void usage(FILE *f) {
     fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY] [--precision fp32|bf16|int8|auto]\n"
           "                    [--threads N] [--workers N] [--http-threads N] [--max-batch-tokens N]\n"
           "                    [--max-docs N] [--max-request-bytes N] [--max-request-tokens N] [--queue-depth N]\n"
-          "                    [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n\n"
+          "                    [--max-length N] [--served-model-name NAME] [--drain-timeout S]\n"
+          "                    [--log-format text|json] [--quiet]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
-          "Jina), GET /health, /info, /metrics, /v1/models. Binds 127.0.0.1:8080 by default (--port 0 picks a\n"
-          "free port; the address is printed on stderr).\n\n"
+          "Jina), GET /health (liveness), /ready (readiness), /info, /metrics, /v1/models, /openapi.json, /docs.\n"
+          "Binds 127.0.0.1:8080 by default (--port 0 picks a free port; the address is printed on stderr). The\n"
+          "port is bound before the model loads: meanwhile /health is 200, /ready and the rerank routes 503.\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
           "                         or no bearer token is accepted)\n"
           "  --precision P          fp32 (default, as `rerank rank`), bf16, int8, or auto (fastest on this CPU)\n"
@@ -34,8 +40,12 @@ static void usage(FILE *f) {
           "  --max-request-tokens N tokens of one request after windowing, more is a 413 (default 1048576)\n"
           "  --queue-depth N        requests queued or running, more is a 429 + Retry-After (default 128)\n"
           "  --max-length N         longest (query, window) pair in tokens (default: the model's)\n"
-          "  --model-name NAME      model name in answers and /info (default: the folder name)\n"
+          "  --served-model-name NAME  model name in answers and /info (default: the folder name;\n"
+          "                         --model-name is the same flag)\n"
           "  --drain-timeout S      on SIGTERM, wait at most S seconds for requests in flight (default 120)\n"
+          "  --log-format F         access log on stderr: text (default) or json, one object per line with\n"
+          "                         time, method, route, status, documents, tokens, queue_ms, total_ms,\n"
+          "                         request_id (X-Request-Id as sent, or generated)\n"
           "  --quiet                no access log line per request\n",
           f);
 }
@@ -103,12 +113,17 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--max-length")) {
             INT_FLAG(8, 1 << 20);
             p.rank.max_length = (int)v;
-        } else if (!strcmp(a, "--model-name")) {
+        } else if (!strcmp(a, "--served-model-name") || !strcmp(a, "--model-name")) {
             NEED_VALUE;
             p.model_name = val;
         } else if (!strcmp(a, "--drain-timeout")) {
             INT_FLAG(0, 86400);
             drain_timeout = v;
+        } else if (!strcmp(a, "--log-format")) {
+            NEED_VALUE;
+            if (!strcmp(val, "json")) p.log_json = 1;
+            else if (!strcmp(val, "text")) p.log_json = 0;
+            else return cli_error("--log-format expects text or json, not '%s'", val);
         } else if (!strcmp(a, "--quiet")) {
             p.access_log = 0;
         } else {
@@ -142,13 +157,6 @@ int cmd_serve(int argc, char **argv) {
         }
         p.model_name = base;
     }
-    rr_model *m = NULL;
-    if (rr_model_load(model_dir, &mp, &m)) return cli_error("%s", rr_errmsg());
-    if (!rr_model_tokenizer(m)) {
-        rr_model_free(m);
-        return cli_error("%s: no tokenizer.json: the server needs the model's tokenizer", model_dir);
-    }
-
     /* block the signals before threads exist, then wait for them here */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -158,14 +166,29 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     rr_srv *s = NULL;
-    if (rr_srv_start(m, &p, &s)) {
+    if (rr_srv_start(NULL, &p, &s)) return cli_error("%s", rr_errmsg());
+    const char *host = p.host && *p.host ? p.host : "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    fprintf(stderr, "rerank serve: bound %s%s%s port %d; loading %s (GET /ready answers 503 until it is loaded)\n",
+            v6 ? "[" : "", host, v6 ? "]" : "", rr_srv_port(s), model_dir);
+    fflush(stderr);
+
+    rr_model *m = NULL;
+    if (rr_model_load(model_dir, &mp, &m)) {
+        int rc = cli_error("%s", rr_errmsg());
+        rr_srv_free(s);
+        return rc;
+    }
+    if (!rr_model_tokenizer(m) || rr_srv_set_model(s, m)) {
+        int rc = rr_model_tokenizer(m) ? cli_error("%s", rr_errmsg())
+                                       : cli_error("%s: no tokenizer.json: the server needs the model's tokenizer",
+                                                   model_dir);
+        rr_srv_free(s);
         rr_model_free(m);
-        return cli_error("%s", rr_errmsg());
+        return rc;
     }
     rr_model_info mi;
     rr_model_get_info(m, &mi);
-    const char *host = p.host && *p.host ? p.host : "127.0.0.1";
-    int v6 = strchr(host, ':') != NULL;
     fprintf(stderr, "rerank serve: listening on http://%s%s%s:%d (model %s, precision %s, %s)\n", v6 ? "[" : "", host,
             v6 ? "]" : "", rr_srv_port(s), p.model_name,
             mi.precision == RR_PRECISION_BF16 ? "bf16" : mi.precision == RR_PRECISION_INT8 ? "int8" : "fp32",

@@ -30,14 +30,20 @@ typedef struct rr_srv_params {
     rr_rank_params rank;        /* windowing (max_length, max_query_length, overlap) */
     rr_engine_params engine;    /* workers, batch token budget, queue depth */
     int access_log;             /* one line per request on stderr; default 1 */
+    int log_json;               /* access log as one JSON object per line (deploy.h) */
 } rr_srv_params;
 
 typedef struct rr_srv rr_srv;
 
 rr_srv_params rr_srv_default_params(void);
 
-/* Binds and starts serving `m` (which must outlive the server). */
+/* Binds and starts serving `m` (which must outlive the server). With m == NULL the server binds
+ * and answers /health (200), /ready (503), /metrics, /openapi.json and /docs, and every route that
+ * needs the model with 503 + Retry-After, until rr_srv_set_model: a startup probe sees the process
+ * while a large model loads. */
 rr_status rr_srv_start(const rr_model *m, const rr_srv_params *p, rr_srv **out);
+/* Gives a server started without a model its model (once); /ready turns 200. */
+rr_status rr_srv_set_model(rr_srv *s, const rr_model *m);
 /* The port actually bound. */
 int rr_srv_port(const rr_srv *s);
 /* Stops accepting connections, answers every request already received (new requests on open
