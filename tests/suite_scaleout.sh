@@ -12,7 +12,9 @@
 #   - /metrics: each live replica's rerank_requests_total{route="/v1/rerank",code="200"} equals the
 #     200 lines of its own log, and these counts (the killed and drained processes' from their
 #     logs, as their /metrics died with them) add up to the requests the clients sent;
-#   - the drained replica exited 0, and both restarted replicas answered traffic again.
+#   - the drained replica exited 0, and both restarted replicas answered traffic again;
+#   - `rerank eval --server` through the pool, while a third replica is drained and restarted, gives
+#     the same metrics, query by query, as `rerank eval -m` on 60 XQuAD-de questions.
 # Prints "N passed, N failed, N skipped"; SKIPs where nginx or the test model is missing.
 set -u
 BUILD=${RR_BUILD:-build}
@@ -222,6 +224,43 @@ PYEOF
 cat "$tmp/verdict.txt"
 pass=$((pass + $(grep -c '^ok - ' "$tmp/verdict.txt"))) fail=$((fail + $(grep -c '^not ok - ' "$tmp/verdict.txt")))
 grep -q '^ok - every client' "$tmp/verdict.txt" || "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["failures"])' "$tmp/clients.json"
+
+# ---------------------------------------------------------------- rerank eval --server through the pool
+# 60 XQuAD-de questions, BM25 top 10, top 5 reranked: through nginx (8 requests in flight, replica 2
+# drained and restarted meanwhile) the metrics must equal a local -m run's, query by query.
+E=${RR_SHARED:-../shared}/fixtures/eval/xquad-de
+[ -d "$E" ] || E=/work/shared/fixtures/eval/xquad-de
+if [ ! -f "$E/corpus.jsonl" ]; then
+    skp "eval --server: XQuAD fixture not found (../shared/fixtures/eval/xquad-de)"
+else
+    mini=$tmp/xquad-de-60
+    mkdir -p "$mini/qrels"
+    cp "$E/corpus.jsonl" "$mini/"
+    head -n 60 "$E/queries.jsonl" >"$mini/queries.jsonl"
+    head -n 61 "$E/qrels/test.tsv" >"$mini/qrels/test.tsv"
+    args=(--data "$mini" --bm25 10 --top-k 5 --metrics ndcg@10,recall@5,mrr@10,map)
+    "$BIN" eval --server "http://127.0.0.1:$NPORT" --concurrency 8 "${args[@]}" --json "$tmp/eval.server.json" \
+        >/dev/null 2>"$tmp/eval.server.err" &
+    EPID=$!
+    sleep 0.5
+    kill -TERM "${PID[2]}"; wait "${PID[2]}" 2>/dev/null
+    start_replica 2 2
+    wait "$EPID"
+    erc=$?
+    "$BIN" eval -m "$MODEL" "${args[@]}" --json "$tmp/eval.local.json" >/dev/null 2>"$tmp/eval.local.err"
+    lrc=$?
+    if [ "$erc" = 0 ] && [ "$lrc" = 0 ] && "$PY" - "$tmp/eval.server.json" "$tmp/eval.local.json" <<'PYEOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["num_queries"] == b["num_queries"] == 60, (a["num_queries"], b["num_queries"])
+assert a["mean"] == b["mean"], (a["mean"], b["mean"])
+assert a["per_query"] == b["per_query"]
+print("# eval --server = eval -m: " + json.dumps(a["mean"]))
+PYEOF
+    then ok "rerank eval --server through the pool (a replica drained meanwhile) = rerank eval -m on 60 XQuAD-de questions"
+    else bad "eval --server ($erc) vs -m ($lrc): $(tail -3 "$tmp/eval.server.err" "$tmp/eval.local.err")"; fi
+    grep -h "reranked" "$tmp/eval.server.err" "$tmp/eval.local.err" | sed 's/^/# /'
+fi
 
 for i in 0 1 2; do kill -TERM "${PID[$i]}" 2>/dev/null; done
 for i in 0 1 2; do wait "${PID[$i]}" 2>/dev/null; done

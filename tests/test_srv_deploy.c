@@ -207,3 +207,94 @@ RR_TEST(srv_deploy_request_ids) {
     long_id[sizeof long_id - 1] = 0;
     CHECK(!rr_srv_request_id_ok(long_id, out));
 }
+
+/* ------------------------------------------------------------------ rr_remote_rank */
+
+typedef struct later {
+    rr_srv *s;
+    const rr_model *m;
+} later;
+
+static void *set_model_later(void *ud) {
+    later *l = ud;
+    usleep(400 * 1000);
+    rr_srv_set_model(l->s, l->m);
+    return NULL;
+}
+
+RR_TEST(srv_deploy_remote_rank_equals_rr_rank_and_retries_503) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m = NULL;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_ctx *ctx = NULL;
+    REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
+    rr_srv_params p = rr_srv_default_params();
+    p.port = 0;
+    p.access_log = 0;
+    rr_srv *s = NULL;
+    REQUIRE(rr_srv_start(NULL, &p, &s) == RR_OK); /* loading: 503 until set_model_later */
+    later l = {s, m};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, set_model_later, &l) == 0);
+
+    static const char *const qtext[] = {"capital of France", "yellow fruit", "Fluss in Paris"};
+    static const char *const dtext[] = {"Paris is the capital of France.", "Bananas are yellow.",
+                                        "Die Seine fliesst durch Paris.", "東京は日本の首都です。", ""};
+    enum { NQ = 3, ND = 5 };
+    rr_text docs[ND];
+    for (int i = 0; i < ND; i++) docs[i] = (rr_text){dtext[i], strlen(dtext[i])};
+    rr_rank_result got[NQ][ND], want[ND];
+    rr_remote_query qs[NQ];
+    for (int q = 0; q < NQ; q++)
+        qs[q] = (rr_remote_query){.query = {qtext[q], strlen(qtext[q])}, .docs = docs, .n_docs = ND, .results = got[q]};
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", rr_srv_port(s));
+    rr_remote_params rp = rr_remote_default_params();
+    rp.url = url;
+    rp.concurrency = 2;
+    rp.raw = 1;
+    double t0 = rr_now();
+    rr_status st = rr_remote_rank(&rp, qs, NQ, NULL, NULL);
+    CHECK_MSG(st == RR_OK, "rr_remote_rank: %s", rr_errmsg());
+    CHECK(rr_now() - t0 > 0.3); /* it had to wait out the loading 503s */
+    pthread_join(t, NULL);
+    rr_rank_params kp = rr_rank_default_params();
+    kp.raw = 1;
+    for (int q = 0; st == RR_OK && q < NQ; q++) {
+        int n = 0;
+        rr_usage u = {0};
+        REQUIRE(rr_rank(ctx, qs[q].query, docs, ND, &kp, want, &n, &u) == RR_OK);
+        CHECK_EQ_INT(qs[q].n_results, n);
+        CHECK_EQ_INT(qs[q].total_tokens, u.total_tokens);
+        for (int i = 0; i < n; i++) {
+            CHECK_EQ_INT(got[q][i].index, want[i].index);
+            CHECK(got[q][i].score == want[i].score); /* the float round-trips exactly through JSON */
+        }
+    }
+
+    /* top_n, a full URL, and a client error that is not retried: the server's detail is quoted */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v2/rerank", rr_srv_port(s));
+    rp.top_n = 2;
+    qs[0].n_results = 0;
+    CHECK(rr_remote_rank(&rp, qs, 1, NULL, NULL) == RR_OK);
+    CHECK_EQ_INT(qs[0].n_results, 2);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/nope/rerank", rr_srv_port(s));
+    t0 = rr_now();
+    CHECK(rr_remote_rank(&rp, qs, 1, NULL, NULL) == RR_ERR_NETWORK);
+    CHECK(strstr(rr_errmsg(), "HTTP 404") && strstr(rr_errmsg(), "no route"));
+    CHECK(rr_now() - t0 < 1.0);
+    rp.url = "ftp://x";
+    CHECK(rr_remote_rank(&rp, qs, 1, NULL, NULL) == RR_ERR_INVALID);
+
+    /* nothing listening: connection errors are retried, then reported */
+    int port = rr_srv_port(s);
+    rr_srv_free(s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    rp.url = url;
+    rp.max_retries = 2;
+    CHECK(rr_remote_rank(&rp, qs, 1, NULL, NULL) == RR_ERR_NETWORK);
+    CHECK(strstr(rr_errmsg(), "retries exhausted") != NULL);
+    rr_ctx_free(ctx);
+    rr_model_free(m);
+}

@@ -5,7 +5,8 @@
  * result is one JSON object: {"model", "usage": {"total_tokens", "prompt_tokens"}, "results":
  * [{"index", "relevance_score", "document": {"text"}}]}, best first. Long documents are windowed by
  * the library (rr_rank), or truncated with --truncate / capped with --max-doc-tokens, never rejected
- * for length.
+ * for length. With --server URL the documents are ranked by a Jina / Cohere /v1/rerank server (a
+ * `rerank serve` pool, or another provider) instead of a local model (rr_remote_rank).
  */
 #include "cli/cli.h"
 #include "core/core.h"
@@ -23,14 +24,21 @@ static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
-          "                   [--batch-tokens N]\n\n"
+          "                   [--batch-tokens N]\n"
+          "       rerank rank --server URL [-m NAME] -q QUERY [--documents FILE|-] [--top-n N] [--raw]\n"
+          "                   [--max-doc-tokens N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
           "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
-          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
+          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n"
+          "--server URL scores through a server speaking the Jina / Cohere POST /v1/rerank shape instead\n"
+          "(URL: http://host:port, or a full URL ending in rerank); -m is then the request's model name,\n"
+          "--api-key (default $RERANK_API_KEY) its bearer token, and 429/502/503/504 answers and\n"
+          "connection errors are retried with backoff up to --retries times (default 8). Windowing is the\n"
+          "server's: --max-length, --max-query-length, --overlap and --truncate do not apply.\n",
           f);
 }
 
@@ -117,6 +125,8 @@ int cmd_rank(int argc, char **argv) {
     int raw = 0, with_docs = 1;
     long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
     rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
+    const char *server = NULL, *api_key = getenv("RERANK_API_KEY");
+    long retries = 8;
     cli_model_opts mo;
     cli_model_opts_init(&mo, RR_PRECISION_FP32);
     for (int i = 1; i < argc; i++) {
@@ -155,6 +165,15 @@ int cmd_rank(int argc, char **argv) {
         } else if (!strcmp(a, "--max-doc-tokens")) {
             if (cli_parse_int(a, v, 1, INT_MAX, &max_doc)) return 1;
             i++;
+        } else if (!strcmp(a, "--server")) {
+            if (!v) return cli_error("%s needs a URL", a);
+            server = v, i++;
+        } else if (!strcmp(a, "--api-key")) {
+            if (!v) return cli_error("%s needs a value", a);
+            api_key = v, i++;
+        } else if (!strcmp(a, "--retries")) {
+            if (cli_parse_int(a, v, 0, 1000, &retries)) return 1;
+            i++;
         } else if (!strcmp(a, "--raw")) {
             raw = 1;
         } else if (!strcmp(a, "--no-documents")) {
@@ -168,6 +187,10 @@ int cmd_rank(int argc, char **argv) {
         usage(stderr);
         return cli_error("-q QUERY is required");
     }
+
+    if (server && (max_length || max_query || overlap >= 0 || long_doc != RR_LONG_DOC_WINDOW))
+        return cli_error("--max-length, --max-query-length, --overlap and --truncate are the server's settings: "
+                         "not with --server");
 
     docs d = {0};
     FILE *f = strcmp(docs_path, "-") ? fopen(docs_path, "r") : stdin;
@@ -183,6 +206,26 @@ int cmd_rank(int argc, char **argv) {
     rr_ctx *ctx = NULL;
     rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
     if (!res) rc = cli_error("out of memory");
+    if (!rc && server) {
+        rr_remote_params rp = rr_remote_default_params();
+        rp.url = server;
+        rp.api_key = api_key;
+        rp.model = mo.model;
+        rp.raw = raw;
+        rp.top_n = (int)top_n;
+        rp.max_doc_tokens = (int)max_doc;
+        rp.max_retries = (int)retries;
+        rr_remote_query q = {.query = {query, strlen(query)}, .docs = d.v, .n_docs = d.n, .results = res};
+        if (rr_remote_rank(&rp, &q, 1, NULL, NULL))
+            rc = cli_error("%s", rr_errmsg());
+        else {
+            rr_usage u = {q.total_tokens};
+            rc = print_results(mo.model ? mo.model : server, &d, res, q.n_results, &u, with_docs);
+        }
+        rr_free(res);
+        docs_free(&d);
+        return rc;
+    }
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
         rr_rank_params rp = rr_rank_default_params();
