@@ -7,8 +7,9 @@
 # back and compared with `rerank rank`), and the offline checks of the deployment files: deploy/k8s
 # (kubectl client-side dry run where it works without a cluster, and a cross-check of every probe
 # path, port, flag and environment variable against `rerank serve --help` and the server's routes),
-# deploy/rerank.service (systemd-analyze verify), the Dockerfile (hadolint-free static checks; a
-# build only where a builder and a base image are available offline).
+# deploy/rerank.service (systemd-analyze verify, its ExecStart run), the Dockerfile (static checks:
+# stages, non-root user, health check route, runtime packages of every linked library; a build
+# and run only where a builder and the Debian base images are available offline).
 # Prints "N passed, N failed, N skipped"; SKIPs what needs a missing tool.
 set -u
 BUILD=${RR_BUILD:-build}
@@ -148,6 +149,160 @@ PYEOF
     fi
 fi
 
-# DEPLOYMENT-FILES (deploy/k8s, deploy/rerank.service, Dockerfile)
+# ---------------------------------------------------------------- deployment files
+# run_args NAME ARGS...: runs `rerank ARGS` as the deployment would (the model swapped for the test
+# model, the port for a free one, the host for 127.0.0.1) and checks that it starts and that /health
+# and /ready answer 200
+run_args() {
+    local name=$1; shift
+    local a=() prev=""
+    for x in "$@"; do
+        case "$prev" in
+        -m | --model) x=$MODEL ;;
+        --port) x=0 ;;
+        --host) x=127.0.0.1 ;;
+        esac
+        a+=("$x"); prev=$x
+    done
+    HF_HOME=$tmp/hf HF_HUB_OFFLINE=1 "$BIN" "${a[@]}" 2>"$tmp/$name.log" &
+    local pid=$! port=""
+    pids+=("$pid")
+    for _ in $(seq 1 200); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    local h r
+    h=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
+    r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    [ -n "$port" ] && [ "$h" = 200 ] && [ "$r" = 200 ]
+}
+
+if [ "$have_model" = 1 ] && [ -x "$PY" ] && "$PY" -c 'import yaml' 2>/dev/null; then
+    "$BIN" serve --help >"$tmp/serve.help"
+    "$BIN" pull --help >"$tmp/pull.help" 2>&1
+    if start_server metrics --quiet; then
+        curl -s "http://127.0.0.1:$PORT/metrics" >"$tmp/metrics.txt"
+        kill "$SPID"; wait "$SPID" 2>/dev/null
+    fi
+    # kubectl renders the kustomization offline; a client-side dry run (`kubectl apply --dry-run=client`)
+    # needs an API server for the schemas, so without a cluster the parsed checks below stand in for it
+    if command -v kubectl >/dev/null && kubectl kustomize deploy/k8s >"$tmp/k8s.yaml" 2>"$tmp/kustomize.err"; then
+        ok "kubectl kustomize deploy/k8s renders ($(grep -c '^kind:' "$tmp/k8s.yaml") objects)"
+    else
+        command -v kubectl >/dev/null && bad "kubectl kustomize deploy/k8s: $(cat "$tmp/kustomize.err")"
+        command -v kubectl >/dev/null || skp "kubectl not installed: manifests parsed directly"
+        for f in deployment service hpa pdb; do cat "deploy/k8s/$f.yaml"; echo "---"; done >"$tmp/k8s.yaml"
+    fi
+    k8s_check() { # RENDERED: the checker's ok/not ok lines in $tmp/k8s.out
+        "$PY" tests/deploy_k8s_check.py "$1" deploy/k8s/prometheus-adapter-rules.yaml "$tmp/serve.help" \
+            "$tmp/pull.help" src/server/openapi.json "$tmp/metrics.txt" >"$tmp/k8s.out" 2>&1
+    }
+    k8s_check "$tmp/k8s.yaml"
+    grep -v '^ARGS ' "$tmp/k8s.out"
+    tally "$tmp/k8s.out"
+    args=$(sed -n 's/^ARGS //p' "$tmp/k8s.out")
+    if [ -n "$args" ]; then
+        mapfile -t argv < <("$PY" -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$args")
+        run_args k8s "${argv[@]}" && ok "the Deployment's serve arguments start a server whose probes answer 200" ||
+            bad "the Deployment's serve arguments: $(tail -3 "$tmp/k8s.log")"
+    fi
+    # the checks are not vacuous: a wrong probe path, an unknown flag and a short grace period fail
+    sed 's|path: /ready|path: /readyz|' "$tmp/k8s.yaml" >"$tmp/k8s.bad1.yaml"
+    sed 's|- --log-format|- --log-formats|' "$tmp/k8s.yaml" >"$tmp/k8s.bad2.yaml"
+    sed 's|terminationGracePeriodSeconds: 90|terminationGracePeriodSeconds: 30|' "$tmp/k8s.yaml" >"$tmp/k8s.bad3.yaml"
+    for b in 1 2 3; do
+        if k8s_check "$tmp/k8s.bad$b.yaml"; then bad "a broken manifest ($b) passes the checks"; else ok "a broken manifest ($b) fails: $(grep -m1 "^not ok" "$tmp/k8s.out" | cut -c10-)"; fi
+    done
+else
+    skp "deploy/k8s checks: need the test model and Debian's python3-yaml"
+fi
+
+# systemd unit: `systemd-analyze verify` must print nothing (it warns, exit 0, on unknown keys and
+# bad values); the binary path is this build's, as the unit's must exist
+if command -v systemd-analyze >/dev/null; then
+    unit=$tmp/rerank.service
+    sed "s|/usr/local/bin/rerank|$PWD/$BIN|" deploy/rerank.service >"$unit"
+    out=$(systemd-analyze verify "$unit" 2>&1)
+    rc=$?
+    if [ $rc = 0 ] && [ -z "$out" ]; then ok "systemd-analyze verify deploy/rerank.service"; else bad "systemd-analyze verify: $out"; fi
+    sed 's/^ProtectSystem=strict/ProtectSystem=strictly/' "$unit" >"$tmp/bad.service"
+    out=$(systemd-analyze verify "$tmp/bad.service" 2>&1)
+    [ -n "$out" ] && ok "systemd-analyze verify flags a bad value" || bad "systemd-analyze verify missed ProtectSystem=strictly"
+    for k in DynamicUser=yes ProtectSystem=strict StateDirectory=rerank Environment=HF_HOME=/var/lib/rerank; do
+        grep -qx "$k" deploy/rerank.service && ok "unit has $k" || bad "unit has $k"
+    done
+    stop=$(sed -n 's/^TimeoutStopSec=//p' deploy/rerank.service)
+    drain=$(sed -n 's/^ExecStart=.*--drain-timeout \([0-9]*\).*/\1/p' deploy/rerank.service)
+    [ -n "$stop" ] && [ -n "$drain" ] && [ "$stop" -gt "$drain" ] && ok "TimeoutStopSec $stop > --drain-timeout $drain" ||
+        bad "TimeoutStopSec ($stop) must exceed --drain-timeout ($drain)"
+    if [ "$have_model" = 1 ]; then
+        read -ra exec_argv < <(sed -n 's/^ExecStart=[^ ]* //p' deploy/rerank.service)
+        run_args unit "${exec_argv[@]}" && ok "the unit's ExecStart arguments start a server (/health, /ready 200)" ||
+            bad "the unit's ExecStart arguments: $(tail -3 "$tmp/unit.log")"
+    fi
+else
+    skp "systemd unit: systemd-analyze not installed"
+fi
+
+# Dockerfile: static checks always; a build only where a daemon or rootless builder runs and the
+# Debian base image is present offline (no registry is reachable from here)
+if [ -x "$PY" ]; then
+    "$PY" - Dockerfile src/server/openapi.json "$BIN" >"$tmp/docker.out" 2>&1 <<'PYEOF'
+import json, re, subprocess, sys
+text = open(sys.argv[1]).read()
+gets = {p for p, o in json.load(open(sys.argv[2])).get("paths", {}).items() if "get" in o}
+def check(c, what):
+    print(("ok - " if c else "not ok - ") + "Dockerfile: " + what)
+lines = re.sub(r"\\\n", " ", text).splitlines()
+froms = [l.split()[1] for l in lines if l.startswith("FROM ")]
+check(len(froms) >= 2 and all(f.startswith("debian:12") for f in froms), "multi-stage on Debian 12 (%s)" % froms)
+stages = re.split(r"^FROM ", text, flags=re.M)
+final = re.sub(r"\\\n", " ", stages[-1])
+user = [l.split()[1] for l in final.splitlines() if l.startswith("USER ")]
+check(user and not user[-1].startswith(("root", "0")), "the final stage runs as a non-root user (%s)" % user)
+check("scripts/install-deps.sh --build" in stages[1] and "make" in stages[1], "the build stage uses the README's commands")
+check(not re.search(r"build-essential|-dev\b", final), "the final stage installs no compiler or -dev package")
+m = re.search(r"HEALTHCHECK .*?(https?://[^/\s]+)(/\S*)", final)
+check(m and m.group(2) in gets, "HEALTHCHECK asks a GET route of the server (%s)" % (m.group(2) if m else None))
+check(re.search(r"^VOLUME ", final, re.M) and "HF_HOME" in final, "the model cache (HF_HOME) is a volume")
+# every library the binary links comes from a package the final stage installs (or the base's libc)
+need = re.findall(r"NEEDED.*\[(.*)\]", subprocess.run(["readelf", "-d", sys.argv[3]], capture_output=True, text=True).stdout)
+installed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", " ".join(l for l in final.splitlines() if "apt-get install" in l or l.strip().startswith("lib"))))
+missing = []
+for lib in need:
+    if lib.startswith(("libc.so", "libm.so")):
+        continue
+    owner = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True).stdout.split(":")[0]
+    if owner not in installed:
+        missing.append("%s (%s)" % (lib, owner))
+check(need and not missing, "the final stage installs the package of every linked library%s" % (": missing " + ", ".join(missing) if missing else ""))
+PYEOF
+    cat "$tmp/docker.out"
+    tally "$tmp/docker.out"
+fi
+builder=""
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then builder=docker
+elif command -v podman >/dev/null; then builder=podman; fi
+if [ -z "$builder" ]; then
+    skp "docker build: no running docker daemon and no podman here"
+elif ! $builder image inspect debian:12 >/dev/null 2>&1 || ! $builder image inspect debian:12-slim >/dev/null 2>&1; then
+    skp "docker build: the debian:12 and debian:12-slim base images are not present locally and no registry is reachable"
+elif [ "${RR_DOCKER_BUILD:-1}" = 1 ]; then
+    if $builder build -t rerank-test:latest . >"$tmp/docker.build" 2>&1; then
+        ok "$builder build"
+        cid=$($builder run -d -p 127.0.0.1::8080 -v "$PWD/$MODEL:/m:ro" rerank-test:latest serve -m /m --host 0.0.0.0 --port 8080)
+        hp=$($builder port "$cid" 8080 | head -1 | sed 's/.*://')
+        code=""
+        for _ in $(seq 1 100); do code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/ready"); [ "$code" = 200 ] && break; sleep 0.2; done
+        [ "$code" = 200 ] && ok "the image serves (/ready 200)" || bad "the image serves: /ready $code"
+        [ "$($builder exec "$cid" id -u)" != 0 ] && ok "the container runs as non-root" || bad "the container runs as root"
+        $builder rm -f "$cid" >/dev/null
+    else
+        bad "$builder build: $(tail -5 "$tmp/docker.build")"
+    fi
+fi
 
 finish
