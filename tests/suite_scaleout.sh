@@ -229,9 +229,8 @@ grep -q '^ok - every client' "$tmp/verdict.txt" || "$PY" -c 'import json,sys; pr
 # 60 XQuAD-de questions, BM25 top 10, top 5 reranked: through nginx (8 requests in flight, replica 2
 # drained and restarted meanwhile) the metrics must equal a local -m run's, query by query.
 E=${RR_SHARED:-../shared}/fixtures/eval/xquad-de
-[ -d "$E" ] || E=/work/shared/fixtures/eval/xquad-de
 if [ ! -f "$E/corpus.jsonl" ]; then
-    skp "eval --server: XQuAD fixture not found (../shared/fixtures/eval/xquad-de)"
+    skp "eval --server: XQuAD fixture not found ($E; set RR_SHARED)"
 else
     mini=$tmp/xquad-de-60
     mkdir -p "$mini/qrels"
