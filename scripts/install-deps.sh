@@ -15,6 +15,8 @@ TEST_PKGS="python3 python3-numpy python3-torch python3-sentencepiece clang libcl
 # deployment tests: nginx in front of replicas (suite_scaleout.sh), headless Chromium for /docs, YAML
 # for the Kubernetes manifests, systemd-analyze for the unit (suite_deploy.sh)
 TEST_PKGS="$TEST_PKGS nginx chromium chromium-driver python3-yaml systemd"
+# the image build test: podman, and debootstrap for deploy/debian-base-image.sh where no registry is reachable
+TEST_PKGS="$TEST_PKGS podman debootstrap"
 # kubectl from Debian only where none is installed (a machine may carry a newer one of its own)
 command -v kubectl >/dev/null || TEST_PKGS="$TEST_PKGS kubernetes-client"
 # Node.js from Debian only where no node/npm is installed yet (a machine may carry its own, newer
