@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """scaleout_client.py -- the load of tests/suite_scaleout.sh: N client threads, each on its own
-keep-alive connection to the nginx pool, send POST /v1/rerank for SECONDS, cycling through the
+keep-alive connection to the nginx pool, send POST /v1/rerank until the file STOP exists (or for
+at most SECONDS), cycling through the
 prepared requests, each with a unique X-Request-Id. Every answer is checked against the expected
 ranking (computed beforehand with `rerank rank`): indices in order and scores equal.
 
-usage: scaleout_client.py HOST:PORT CASES.json SECONDS CLIENTS OUT.json
+usage: scaleout_client.py HOST:PORT CASES.json SECONDS CLIENTS OUT.json STOP
 CASES.json: [{"body": {...}, "expect": [{"index", "relevance_score"}, ...]}, ...]
 OUT.json:   {"sent", "ok", "ids": [...], "failures": [the first 20 problems]}
 A request that gets no answer (connection error) counts as a failure, never silently retried here:
@@ -12,13 +13,14 @@ retrying is nginx's job.
 """
 import http.client
 import json
+import os
 import sys
 import threading
 import time
 
 host, port = sys.argv[1].rsplit(":", 1)
 cases = json.load(open(sys.argv[2]))
-seconds, n_clients, out_path = float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+seconds, n_clients, out_path, stop_path = float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 bodies = [json.dumps(c["body"]).encode() for c in cases]
 deadline = time.monotonic() + seconds
 lock = threading.Lock()
@@ -45,7 +47,7 @@ def client(t):
     global sent, ok
     conn = None
     n = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not os.path.exists(stop_path):
         k = (t + n) % len(bodies)
         rid = "c%02d-%05d" % (t, n)
         n += 1

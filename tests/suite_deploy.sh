@@ -124,10 +124,11 @@ PYEOF
             skp "/docs in a browser: needs Debian's chromium and playwright-core in tests/node_modules"
         else
             query="capital of France"
+            case "$SHOT" in /*) shot_abs=$SHOT ;; *) shot_abs=$PWD/$SHOT ;; esac
             printf '%s\n' "Berlin is the capital of Germany." "Paris is the capital of France." "Bananas are yellow." \
                 "Die Hauptstadt Frankreichs ist Paris." >"$tmp/docs.txt"
             (cd tests && DOCS_QUERY="$query" DOCS_DOCUMENTS="$(cat "$tmp/docs.txt")" timeout 180 \
-                node deploy_check.mjs browser "$PORT" "$OLDPWD/$SHOT") >"$tmp/page.json" 2>"$tmp/page.err"
+                node deploy_check.mjs browser "$PORT" "$shot_abs") >"$tmp/page.json" 2>"$tmp/page.err"
             tally "$tmp/page.json"
             grep '^not ok' "$tmp/page.json"
             "$PY" -c 'import json,sys; [print(json.dumps(l)) for l in open(sys.argv[1]).read().splitlines()]' "$tmp/docs.txt" >"$tmp/docs.jsonl"
@@ -249,8 +250,10 @@ fi
 
 # Dockerfile: static checks always; a build only where a daemon or rootless builder runs and the
 # Debian base image is present offline (no registry is reachable from here)
+# a sanitizer build links its runtime: the library check is about the Dockerfile's plain `make`
+ASAN=$(readelf -d "$BIN" 2>/dev/null | grep -q 'libasan\|libubsan' && echo 1 || true)
 if [ -x "$PY" ]; then
-    "$PY" - Dockerfile src/server/openapi.json "$BIN" >"$tmp/docker.out" 2>&1 <<'PYEOF'
+    RR_ASAN=$ASAN "$PY" - Dockerfile src/server/openapi.json "$BIN" >"$tmp/docker.out" 2>&1 <<'PYEOF'
 import json, re, subprocess, sys
 text = open(sys.argv[1]).read()
 gets = {p for p, o in json.load(open(sys.argv[2])).get("paths", {}).items() if "get" in o}
@@ -278,7 +281,11 @@ for lib in need:
     owner = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True).stdout.split(":")[0]
     if owner not in installed:
         missing.append("%s (%s)" % (lib, owner))
-check(need and not missing, "the final stage installs the package of every linked library%s" % (": missing " + ", ".join(missing) if missing else ""))
+import os
+if os.environ.get("RR_ASAN"):
+    print("# sanitizer build: linked libraries not checked against the Dockerfile")
+else:
+    check(need and not missing, "the final stage installs the package of every linked library%s" % (": missing " + ", ".join(missing) if missing else ""))
 PYEOF
     cat "$tmp/docker.out"
     tally "$tmp/docker.out"
