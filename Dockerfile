@@ -14,11 +14,11 @@ COPY . .
 RUN make clean && make -j"$(nproc)" build/rerank && strip build/rerank
 
 FROM debian:12-slim
-# the libraries build/rerank links (readelf -d: cjson, utf8proc, curl, microhttpd), CA certificates
-# for `rerank pull`, curl for the health check
+# the libraries build/rerank links (readelf -d: cjson, utf8proc, oniguruma, curl, microhttpd), CA
+# certificates for `rerank pull`, curl for the health check
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       libcjson1 libutf8proc2 libcurl4 libmicrohttpd12 ca-certificates curl \
+       libcjson1 libutf8proc2 libonig5 libcurl4 libmicrohttpd12 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /models --no-create-home rerank \
     && mkdir -p /models && chown rerank:rerank /models

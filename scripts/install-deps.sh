@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
-TEST_PKGS="python3 python3-numpy python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
+BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libonig-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
+# the Python package (python/, `make python`, `pip install --no-index --no-build-isolation ./python`)
+BUILD_PKGS="$BUILD_PKGS python3-dev python3-setuptools python3-wheel python3-numpy python3-venv"
+TEST_PKGS="python3 python3-numpy python3-pytest python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
 # deployment tests: nginx in front of replicas (suite_scaleout.sh), headless Chromium for /docs, YAML
 # for the Kubernetes manifests, systemd-analyze for the unit (suite_deploy.sh)
 TEST_PKGS="$TEST_PKGS nginx chromium chromium-driver python3-yaml systemd"
