@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "core/core.h"
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -121,7 +121,7 @@ RR_TEST(server_matches_rr_rank) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     rr_srv_params p = rr_srv_default_params();
@@ -179,7 +179,7 @@ RR_TEST(server_concurrent_requests_batch_without_changing_scores) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     char *longd = long_doc();
@@ -214,7 +214,7 @@ RR_TEST(server_limits_and_auth) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_srv_params p = rr_srv_default_params();
     p.port = 0;
     p.access_log = 0;
@@ -273,7 +273,7 @@ RR_TEST(server_truncation_fields_match_rr_rank) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     rr_srv_params sp = rr_srv_default_params();

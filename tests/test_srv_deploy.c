@@ -9,7 +9,8 @@
 #include "check.h"
 #include "core/core.h"
 #include "server/deploy.h"
-#include "server/server.h"
+#include "rerank_hub.h"
+#include "rerank_server.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

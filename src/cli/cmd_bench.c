@@ -98,7 +98,7 @@ int cmd_bench(int argc, char **argv) {
     const char *workload = "w1", *key = "w1";
     long repeat = 3, seconds = 0;
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_AUTO);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int k = cli_model_opt(&mo, argc, argv, &i);
@@ -169,7 +169,7 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("model %s: %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
            info.n_layers, info.hidden,
-           info.precision == RR_PRECISION_FP32 ? "fp32" : info.precision == RR_PRECISION_BF16 ? "bf16" : "int8",
+           rr_precision_name(info.precision),
            info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);

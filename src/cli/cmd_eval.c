@@ -8,7 +8,7 @@
  * and so the same metrics, for the same model (the server is asked for raw logits, as -m uses).
  */
 #include "cli/cli.h"
-#include "eval/eval.h"
+#include "rerank_eval.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -57,7 +57,7 @@ static void eval_usage(FILE *f) {
             "                      (tools, sql: recall@3; code: mrr@10)\n"
             "  --top-k N           keep the first stage's top N per query: the reranking depth\n"
             "                      (default 100 with -m or --server, else all)\n"
-            "  --precision P       fp32 | bf16 | int8 | auto (with -m; default fp32)\n"
+            "  --precision P       fp32 | bf16 | int8 | auto (with -m; default auto: bf16 where the CPU has it)\n"
             "  --threads N         threads for the model (default: all cores)\n"
             "  --max-length N      longest (query, document window) pair in tokens (default: the model's)\n"
             "  --batch-tokens N    tokens per forward pass (default: the library's)\n"
@@ -187,9 +187,8 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     }
     rr_model_info info;
     rr_model_get_info(*model, &info);
-    static const char *const prec[] = {"auto", "fp32", "bf16", "int8"};
     fprintf(stderr, "eval: model %s (%d layers, hidden %d, %s, kernels %s) loaded in %.2f s\n", info.name,
-            info.n_layers, info.hidden, (unsigned)info.precision < 4 ? prec[info.precision] : "?",
+            info.n_layers, info.hidden, rr_precision_name(info.precision),
             info.kernels ? info.kernels : "?", rr_now() - t0);
     return 0;
 }
@@ -423,8 +422,8 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 }
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = RR_PRECISION_FP32, .retries = 8,
-                     .api_key = getenv("RERANK_API_KEY")};
+    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = rr_model_default_params().precision,
+                     .retries = 8, .api_key = getenv("RERANK_API_KEY")};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -9,7 +9,7 @@
  * `rerank serve` pool, or another provider) instead of a local model (rr_remote_rank).
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -122,62 +122,42 @@ static int print_results(const char *model, const docs *d, const rr_rank_result 
 
 int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
-    int raw = 0, with_docs = 1;
-    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
-    rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
+    bool with_docs = true;
+    rr_rank_params rp = rr_rank_default_params();
     const char *server = NULL, *api_key = getenv("RERANK_API_KEY");
-    long retries = 8;
+    int retries = 8;
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
+    const cli_flag flags[] = {
+        {"--query", "-q", CLI_FLAG_STR, 0, 0, &query},
+        {"--documents", NULL, CLI_FLAG_STR, 0, 0, &docs_path},
+        {"--top-n", NULL, CLI_FLAG_INT, 0, 1 << 30, &rp.top_n},
+        {"--max-length", NULL, CLI_FLAG_INT, 1, 1 << 20, &rp.max_length},
+        {"--max-query-length", NULL, CLI_FLAG_INT, 1, 1 << 20, &rp.max_query_length},
+        {"--overlap", NULL, CLI_FLAG_INT, 0, 1 << 20, &rp.overlap},
+        {"--max-doc-tokens", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_doc_tokens},
+        {"--raw", NULL, CLI_FLAG_TRUE, 0, 0, &rp.raw},
+        {"--no-documents", NULL, CLI_FLAG_FALSE, 0, 0, &with_docs},
+        {"--server", NULL, CLI_FLAG_STR, 0, 0, &server},
+        {"--api-key", NULL, CLI_FLAG_STR, 0, 0, &api_key},
+        {"--retries", NULL, CLI_FLAG_INT, 0, 1000, &retries},
+    };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int k = cli_model_opt(&mo, argc, argv, &i);
+        if (k == 0) k = cli_flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, &i);
         if (k < 0) return 1;
         if (k) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--query")) {
-            if (!v) return cli_error("%s needs a value", a);
-            query = v, i++;
-        } else if (!strcmp(a, "--documents")) {
-            if (!v) return cli_error("%s needs a value", a);
-            docs_path = v, i++;
-        } else if (!strcmp(a, "--top-n")) {
-            if (cli_parse_int(a, v, 0, 1 << 30, &top_n)) return 1;
-            i++;
-        } else if (!strcmp(a, "--max-length")) {
-            if (cli_parse_int(a, v, 1, 1 << 20, &max_length)) return 1;
-            i++;
-        } else if (!strcmp(a, "--max-query-length")) {
-            if (cli_parse_int(a, v, 1, 1 << 20, &max_query)) return 1;
-            i++;
-        } else if (!strcmp(a, "--overlap")) {
-            if (cli_parse_int(a, v, 0, 1 << 20, &overlap)) return 1;
-            i++;
         } else if (!strcmp(a, "--truncate")) {
             /* the direction is optional: a following "right" or "left" is taken as it */
-            long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+            rp.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
             if (v && (!strcasecmp(v, "right") || !strcasecmp(v, "left"))) {
-                if (!strcasecmp(v, "left")) long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+                if (!strcasecmp(v, "left")) rp.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
                 i++;
             }
-        } else if (!strcmp(a, "--max-doc-tokens")) {
-            if (cli_parse_int(a, v, 1, INT_MAX, &max_doc)) return 1;
-            i++;
-        } else if (!strcmp(a, "--server")) {
-            if (!v) return cli_error("%s needs a URL", a);
-            server = v, i++;
-        } else if (!strcmp(a, "--api-key")) {
-            if (!v) return cli_error("%s needs a value", a);
-            api_key = v, i++;
-        } else if (!strcmp(a, "--retries")) {
-            if (cli_parse_int(a, v, 0, 1000, &retries)) return 1;
-            i++;
-        } else if (!strcmp(a, "--raw")) {
-            raw = 1;
-        } else if (!strcmp(a, "--no-documents")) {
-            with_docs = 0;
         } else {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
@@ -188,7 +168,9 @@ int cmd_rank(int argc, char **argv) {
         return cli_error("-q QUERY is required");
     }
 
-    if (server && (max_length || max_query || overlap >= 0 || long_doc != RR_LONG_DOC_WINDOW))
+    rr_rank_params dp = rr_rank_default_params();
+    if (server && (rp.max_length != dp.max_length || rp.max_query_length != dp.max_query_length ||
+                   rp.overlap != dp.overlap || rp.long_doc != dp.long_doc))
         return cli_error("--max-length, --max-query-length, --overlap and --truncate are the server's settings: "
                          "not with --server");
 
@@ -207,16 +189,16 @@ int cmd_rank(int argc, char **argv) {
     rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
     if (!res) rc = cli_error("out of memory");
     if (!rc && server) {
-        rr_remote_params rp = rr_remote_default_params();
-        rp.url = server;
-        rp.api_key = api_key;
-        rp.model = mo.model;
-        rp.raw = raw;
-        rp.top_n = (int)top_n;
-        rp.max_doc_tokens = (int)max_doc;
-        rp.max_retries = (int)retries;
+        rr_remote_params xp = rr_remote_default_params();
+        xp.url = server;
+        xp.api_key = api_key;
+        xp.model = mo.model;
+        xp.raw = rp.raw;
+        xp.top_n = rp.top_n;
+        xp.max_doc_tokens = rp.max_doc_tokens;
+        xp.max_retries = retries;
         rr_remote_query q = {.query = {query, strlen(query)}, .docs = d.v, .n_docs = d.n, .results = res};
-        if (rr_remote_rank(&rp, &q, 1, NULL, NULL))
+        if (rr_remote_rank(&xp, &q, 1, NULL, NULL))
             rc = cli_error("%s", rr_errmsg());
         else {
             rr_usage u = {q.total_tokens};
@@ -228,14 +210,6 @@ int cmd_rank(int argc, char **argv) {
     }
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
-        rr_rank_params rp = rr_rank_default_params();
-        rp.top_n = (int)top_n;
-        rp.max_length = (int)max_length;
-        rp.max_query_length = (int)max_query;
-        rp.overlap = (int)overlap;
-        rp.long_doc = long_doc;
-        rp.max_doc_tokens = (int)max_doc;
-        rp.raw = raw;
         rr_usage u = {0};
         int n_res = 0;
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))

@@ -8,7 +8,7 @@
  * been answered.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -106,12 +106,20 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
         while (j < n && block[j].is_text == block[i].is_text) j++;
         if (block[i].is_text) {
             rr_text *qs = rr_malloc((size_t)(j - i) * sizeof *qs), *ds = rr_malloc((size_t)(j - i) * sizeof *ds);
-            rr_status s = (!qs || !ds) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
+            if (!qs || !ds) {
+                rr_free(qs);
+                rr_free(ds);
+                return cli_error("lines %ld-%ld: out of memory", first_line + i, first_line + j - 1);
+            }
+            rr_status s = RR_OK;
             for (int k = i; k < j && !s; k++) {
                 qs[k - i] = (rr_text){block[k].query, strlen(block[k].query)};
                 ds[k - i] = (rr_text){block[k].doc, strlen(block[k].doc)};
             }
-            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, max_length, 1, out + i, NULL);
+            rr_score_params sp = rr_score_default_params();
+            sp.max_length = max_length;
+            sp.raw = true; /* the sigmoid is taken when printing, as for token-id lines */
+            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, &sp, out + i, NULL);
             rr_free(qs);
             rr_free(ds);
             if (s) return cli_error("lines %ld-%ld: %s", first_line + i, first_line + j - 1, rr_errmsg());
@@ -148,7 +156,7 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
 
 int cmd_score(int argc, char **argv) {
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     int raw = 0;
     long max_length = 0;
     for (int i = 1; i < argc; i++) {

@@ -11,7 +11,7 @@
  * synchronously with sigwait on the main thread; no async-signal handler runs.
  */
 #include "cli/cli.h"
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ static void usage(FILE *f) {
           "port is bound before the model loads: meanwhile /health is 200, /ready and the rerank routes 503.\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
           "                         or no bearer token is accepted)\n"
-          "  --precision P          fp32 (default, as `rerank rank`), bf16, int8, or auto (fastest on this CPU)\n"
+          "  --precision P          auto (default, as `rerank rank`: bf16 where the CPU has it, else fp32), fp32, bf16, int8\n"
           "  --threads N            threads of one forward pass (default: all cores)\n"
           "  --workers N            forward passes running at once, each with its own scratch (default 1)\n"
           "  --http-threads N       HTTP threads: parsing, tokenization, answers (default 4)\n"
@@ -50,113 +50,84 @@ static void usage(FILE *f) {
           f);
 }
 
-int cmd_serve(int argc, char **argv) {
-    const char *model = NULL;
-    rr_srv_params p = rr_srv_default_params();
-    rr_precision prec = rr_model_default_params().precision; /* as `rerank rank`, so scores agree */
-    long threads = 0, v = 0, drain_timeout = 120;
-    p.api_key = getenv("RERANK_API_KEY");
+/* The serve-specific flags; -m, --precision, --threads (and --batch-tokens, an alias of
+ * --max-batch-tokens here) are the shared model options. */
+typedef struct serve_opts {
+    rr_srv_params p;
+    long drain_timeout;
+    const char *log_format;
+    cli_model_opts mo;
+} serve_opts;
+
+static int parse_args(int argc, char **argv, serve_opts *o) {
+    rr_srv_params *p = &o->p;
+    const cli_flag flags[] = {
+        {"--host", NULL, CLI_FLAG_STR, 0, 0, &p->host},
+        {"--port", "-p", CLI_FLAG_INT, 0, 65535, &p->port},
+        {"--api-key", NULL, CLI_FLAG_STR, 0, 0, &p->api_key},
+        {"--workers", NULL, CLI_FLAG_INT, 1, 64, &p->engine.n_workers},
+        {"--http-threads", NULL, CLI_FLAG_INT, 1, 256, &p->http_threads},
+        {"--max-batch-tokens", NULL, CLI_FLAG_INT, 16, 1 << 24, &p->engine.max_batch_tokens},
+        {"--max-docs", NULL, CLI_FLAG_INT, 1, 1 << 24, &p->max_docs},
+        {"--max-request-bytes", NULL, CLI_FLAG_SIZE, 64, 1L << 32, &p->max_request_bytes},
+        {"--max-request-tokens", NULL, CLI_FLAG_LONG, 1, 1L << 34, &p->max_request_tokens},
+        {"--queue-depth", NULL, CLI_FLAG_INT, 1, 1 << 20, &p->engine.queue_depth},
+        {"--max-length", NULL, CLI_FLAG_INT, 8, 1 << 20, &p->rank.max_length},
+        {"--served-model-name", "--model-name", CLI_FLAG_STR, 0, 0, &p->model_name},
+        {"--log-format", NULL, CLI_FLAG_STR, 0, 0, &o->log_format},
+        {"--drain-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->drain_timeout},
+        {"--quiet", NULL, CLI_FLAG_FALSE, 0, 0, &p->access_log},
+    };
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VALUE                                                                                 \
-    do {                                                                                           \
-        if (!val) return cli_error("%s needs a value", a);                                         \
-        i++;                                                                                       \
-    } while (0)
-#define INT_FLAG(lo, hi)                                                                           \
-    do {                                                                                           \
-        if (cli_parse_int(a, val, lo, hi, &v)) return 1;                                           \
-        i++;                                                                                       \
-    } while (0)
+        const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            NEED_VALUE;
-            model = val;
-        } else if (!strcmp(a, "--host")) {
-            NEED_VALUE;
-            p.host = val;
-        } else if (!strcmp(a, "--port") || !strcmp(a, "-p")) {
-            INT_FLAG(0, 65535);
-            p.port = (int)v;
-        } else if (!strcmp(a, "--api-key")) {
-            NEED_VALUE;
-            p.api_key = val;
-        } else if (!strcmp(a, "--precision")) {
-            if (!val || cli_parse_precision(val, &prec)) return cli_error("--precision expects fp32, bf16, int8 or auto");
-            i++;
-        } else if (!strcmp(a, "--threads")) {
-            INT_FLAG(0, 1024);
-            threads = v;
-        } else if (!strcmp(a, "--workers")) {
-            INT_FLAG(1, 64);
-            p.engine.n_workers = (int)v;
-        } else if (!strcmp(a, "--http-threads")) {
-            INT_FLAG(1, 256);
-            p.http_threads = (int)v;
-        } else if (!strcmp(a, "--max-batch-tokens")) {
-            INT_FLAG(16, 1 << 24);
-            p.engine.max_batch_tokens = (int)v;
-        } else if (!strcmp(a, "--max-docs")) {
-            INT_FLAG(1, 1 << 24);
-            p.max_docs = (int)v;
-        } else if (!strcmp(a, "--max-request-bytes")) {
-            INT_FLAG(64, 1L << 32);
-            p.max_request_bytes = (size_t)v;
-        } else if (!strcmp(a, "--max-request-tokens")) {
-            INT_FLAG(1, 1L << 34);
-            p.max_request_tokens = v;
-        } else if (!strcmp(a, "--queue-depth")) {
-            INT_FLAG(1, 1 << 20);
-            p.engine.queue_depth = (int)v;
-        } else if (!strcmp(a, "--max-length")) {
-            INT_FLAG(8, 1 << 20);
-            p.rank.max_length = (int)v;
-        } else if (!strcmp(a, "--served-model-name") || !strcmp(a, "--model-name")) {
-            NEED_VALUE;
-            p.model_name = val;
-        } else if (!strcmp(a, "--drain-timeout")) {
-            INT_FLAG(0, 86400);
-            drain_timeout = v;
-        } else if (!strcmp(a, "--log-format")) {
-            NEED_VALUE;
-            if (!strcmp(val, "json")) p.log_json = 1;
-            else if (!strcmp(val, "text")) p.log_json = 0;
-            else return cli_error("--log-format expects text or json, not '%s'", val);
-        } else if (!strcmp(a, "--quiet")) {
-            p.access_log = 0;
-        } else {
+        }
+        int k = cli_model_opt(&o->mo, argc, argv, &i);
+        if (k == 0) k = cli_flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, &i);
+        if (k < 0) return 1;
+        if (k == 0) {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
         }
-#undef NEED_VALUE
-#undef INT_FLAG
     }
-    if (!model) {
+    if (o->mo.batch_tokens) p->engine.max_batch_tokens = (int)o->mo.batch_tokens;
+    if (o->log_format && strcmp(o->log_format, "text") && strcmp(o->log_format, "json"))
+        return cli_error("--log-format expects text or json, not '%s'", o->log_format);
+    p->log_json = o->log_format && !strcmp(o->log_format, "json");
+    if (!o->mo.model) {
         usage(stderr);
         return cli_error("-m MODEL is required");
     }
+    return -1; /* go on */
+}
 
-    char model_dir[4096];
-    if (cli_model_dir(model, model_dir, sizeof model_dir)) return 1;
-    rr_model_params mp = rr_model_default_params();
-    mp.precision = prec;
-    mp.n_threads = (int)threads;
-    /* the name clients see: the repo id as given, or the folder's last component */
-    char name[256];
-    if (!p.model_name) {
-        const char *base = model;
-        if (strcmp(model_dir, model) == 0 || strchr(model, '/') == NULL || model[0] == '.' || model[0] == '/') {
-            size_t n = strlen(model);
-            while (n > 1 && model[n - 1] == '/') n--;
-            size_t b = n;
-            while (b > 0 && model[b - 1] != '/') b--;
-            snprintf(name, sizeof name, "%.*s", (int)(n - b), model + b);
-            base = name;
-        }
-        p.model_name = base;
-    }
+/* The name clients see: the repo id as given, or the folder's last component. */
+static const char *model_name_of(const char *model, const char *model_dir, char *name, size_t cap) {
+    if (strcmp(model_dir, model) && strchr(model, '/') && model[0] != '.' && model[0] != '/') return model;
+    size_t n = strlen(model);
+    while (n > 1 && model[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && model[b - 1] != '/') b--;
+    snprintf(name, cap, "%.*s", (int)(n - b), model + b);
+    return name;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o = {.p = rr_srv_default_params(), .drain_timeout = 120};
+    /* as `rerank rank`, so scores agree */
+    cli_model_opts_init(&o.mo, rr_model_default_params().precision);
+    o.p.api_key = getenv("RERANK_API_KEY");
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    rr_srv_params p = o.p;
+    long drain_timeout = o.drain_timeout;
+
+    char model_dir[4096], name[256];
+    if (cli_model_dir(o.mo.model, model_dir, sizeof model_dir)) return 1;
+    if (!p.model_name) p.model_name = model_name_of(o.mo.model, model_dir, name, sizeof name);
+
     /* block the signals before threads exist, then wait for them here */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -174,15 +145,13 @@ int cmd_serve(int argc, char **argv) {
     fflush(stderr);
 
     rr_model *m = NULL;
-    if (rr_model_load(model_dir, &mp, &m)) {
-        int rc = cli_error("%s", rr_errmsg());
+    if (cli_model_open(&o.mo, true, &m, NULL)) {
         rr_srv_free(s);
-        return rc;
+        return 1;
     }
     if (!rr_model_tokenizer(m) || rr_srv_set_model(s, m)) {
-        int rc = rr_model_tokenizer(m) ? cli_error("%s", rr_errmsg())
-                                       : cli_error("%s: no tokenizer.json: the server needs the model's tokenizer",
-                                                   model_dir);
+        rc = rr_model_tokenizer(m) ? cli_error("%s", rr_errmsg())
+                                   : cli_error("%s: no tokenizer.json: the server needs the model's tokenizer", model_dir);
         rr_srv_free(s);
         rr_model_free(m);
         return rc;
@@ -191,15 +160,14 @@ int cmd_serve(int argc, char **argv) {
     rr_model_get_info(m, &mi);
     fprintf(stderr, "rerank serve: listening on http://%s%s%s:%d (model %s, precision %s, %s)\n", v6 ? "[" : "", host,
             v6 ? "]" : "", rr_srv_port(s), p.model_name,
-            mi.precision == RR_PRECISION_BF16 ? "bf16" : mi.precision == RR_PRECISION_INT8 ? "int8" : "fp32",
+            rr_precision_name(mi.precision),
             p.api_key && *p.api_key ? "API key required" : "no API key");
     fflush(stderr);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "rerank serve: %s: draining requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    int rc = rr_srv_drain(s, (double)drain_timeout);
-    if (rc) {
+    if (rr_srv_drain(s, (double)drain_timeout)) {
         fprintf(stderr, "rerank serve: requests still running after %lds; exiting anyway\n", drain_timeout);
         return 1; /* the engine still holds requests: no clean teardown possible */
     }

@@ -7,6 +7,7 @@
  * This is a network client, not part of scoring: the library's forward pass never calls it.
  */
 #include "core/core.h"
+#include "rerank_hub.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

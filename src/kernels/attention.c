@@ -1,6 +1,6 @@
 /*
- * attention.c -- the drivers of the attention and element-wise kernels: they split the work into
- * items for the pool and hand each to the chosen table.
+ * attention.c -- the drivers of the attention kernels: they split the work into items for the pool
+ * and hand each to the chosen table.
  *
  * Attention work items are (sequence, head, query tile of RR_KERN_ATTN_QT rows, or the table's
  * attn_qt_bf16_d64 for its bf16 head-dim-64 kernel); a sequence of S tokens gives
@@ -143,46 +143,4 @@ void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, con
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
-}
-
-/* ------------------------------------------------------------------ element-wise */
-
-typedef struct {
-    const rr_kern_table *k;
-    int rows, n, rows_per;
-    const float *x, *r, *g, *b;
-    int ldx, ldr, ldy;
-    float eps;
-    float *y;
-} ln_job;
-
-static void ln_item(void *arg, int item, int tid) {
-    ln_job *j = arg;
-    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
-    for (int i = r0; i < r1; i++)
-        j->k->layernorm(j->x + (size_t)i * j->ldx, j->r ? j->r + (size_t)i * j->ldr : NULL, j->g, j->b, j->eps,
-                        j->y + (size_t)i * j->ldy, j->n);
-}
-
-void rr_layernorm(const rr_kern_table *k, int rows, int n, const float *x, int ldx, const float *r,
-                  int ldr, const float *g, const float *b, float eps, float *y, int ldy, rr_pool *pool) {
-    if (rows <= 0) return;
-    if (!k) k = rr_kern_get();
-    ln_job j = {k, rows, n, 0, x, r, g, b, ldx, ldr, ldy, eps, y};
-    int nt = rr_pool_size(pool);
-    /* about 64 KiB of input per item, at least 4 items per thread when there are enough rows */
-    int per = RR_MAX(1, (16384 + n - 1) / RR_MAX(n, 1));
-    per = RR_MIN(per, RR_MAX(1, rows / (4 * nt)));
-    j.rows_per = per;
-    rr_pool_run(pool, (rows + per - 1) / per, ln_item, &j);
-}
-
-void rr_gelu(const rr_kern_table *k, float *x, size_t n) {
-    if (!k) k = rr_kern_get();
-    k->gelu(x, n);
-}
-
-void rr_tanh(const rr_kern_table *k, float *x, size_t n) {
-    if (!k) k = rr_kern_get();
-    k->tanh_(x, n);
 }

@@ -8,7 +8,6 @@
  * the encoder never sees a surprise. Matrices remain views into the mapping in the file's dtype.
  */
 #include "model/model.h"
-#include "encoder/encoder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +18,18 @@ typedef struct loader {
 } loader;
 
 rr_model_params rr_model_default_params(void) {
-    rr_model_params p = {RR_PRECISION_FP32, 0, 1};
+    rr_model_params p = {.precision = RR_PRECISION_AUTO, .n_threads = 0, .load_tokenizer = true};
     return p;
+}
+
+const char *rr_precision_name(rr_precision p) {
+    static const char *const names[] = {"auto", "fp32", "bf16", "int8"};
+    return (unsigned)p < RR_ARRAY_LEN(names) ? names[p] : "unknown";
+}
+
+const char *rr_family_name(rr_family f) {
+    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert"};
+    return (unsigned)f < RR_ARRAY_LEN(names) ? names[f] : "unknown";
 }
 
 void rr_mat_row_f32(const rr_mat *m, int r, float *dst) {
@@ -265,7 +274,7 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s) s = rr_st_open_dir(dir, &m->st);
     if (!s) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
-    if (!s) s = rr_enc_pack(m, p.precision);
+    if (!s) s = rr_model_pack(m, p.precision);
     if (s) {
         rr_model_free(m);
         return s;
@@ -288,7 +297,7 @@ static void free_layer(rr_layer *l) {
 
 void rr_model_free(rr_model *m) {
     if (!m) return;
-    rr_enc_unpack(m);
+    rr_model_unpack(m);
     if (m->layers)
         for (int i = 0; i < m->cfg.n_layers; i++) free_layer(&m->layers[i]);
     rr_free(m->layers);

@@ -48,7 +48,7 @@ typedef struct rr_layer {
     rr_mat w2;              /* [H, I] FFN down */
     float *b2;              /* [H] */
     float *ln2_g, *ln2_b;   /* [H] post-FFN LayerNorm */
-    /* packed for the kernels by rr_enc_pack (encoder.c); own their weights and biases */
+    /* packed for the kernels by rr_model_pack (pack.c); own their weights and biases */
     rr_linear *lin_qkv;     /* [3H, H] = wq | wk | wv, bias bqkv */
     rr_linear *lin_o;       /* [H, H], bias bo */
     rr_linear *lin_1;       /* [I, H], bias b1 */
@@ -77,5 +77,13 @@ struct rr_model {
     size_t weight_bytes;
     rr_tokenizer *tok;      /* NULL when the folder has no tokenizer.json */
 };
+
+/* Packs every layer's matrices for the kernel table in use at precision p (AUTO: the table's best)
+ * and sets m->kern and m->precision; afterwards the forward pass reads only the packed copies and
+ * the mapped matrices of the layers are released from memory (madvise). Called once by
+ * rr_model_load (pack.c). */
+rr_status rr_model_pack(rr_model *m, rr_precision p);
+/* Frees what rr_model_pack made (safe on a partly packed model). */
+void rr_model_unpack(rr_model *m);
 
 #endif

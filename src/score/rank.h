@@ -47,4 +47,8 @@ void rr_rank_plan_free(rr_rank_plan *plan);
  * token budget; logits[i] belongs to plan->seqs[i]. */
 rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *plan, float *logits);
 
+/* Writes into order[0..n) the indices of seqs sorted by length, ties by index (the order both
+ * rr_plan_score and the engine's batcher feed sequences in, so passes are evenly filled). */
+rr_status rr_seq_order_by_len(const rr_seq *seqs, int n, int *order);
+
 #endif

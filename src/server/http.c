@@ -12,7 +12,7 @@
  * which the connection is closed).
  */
 #define _GNU_SOURCE /* POLLRDHUP */
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include "core/core.h"
 #include "score/rank.h"
@@ -106,13 +106,25 @@ typedef struct req {
 
 /* ------------------------------------------------------------------ answers */
 
-static const char *precision_name(rr_precision p) {
-    switch (p) {
-    case RR_PRECISION_FP32: return "fp32";
-    case RR_PRECISION_BF16: return "bf16";
-    case RR_PRECISION_INT8: return "int8";
-    default: return "auto";
-    }
+/* The one table from a library failure to the HTTP status answering it. The same rr_status means
+ * different things at different steps of a request: a range error while queueing is the queue being
+ * full (429), while scoring it would be our fault (500). Unlisted pairs get the stage's default. */
+typedef enum stage { STAGE_PLAN, STAGE_QUEUE, STAGE_SCORE } stage;
+
+static int http_status(stage at, rr_status st) {
+    static const struct {
+        stage at;
+        rr_status st;
+        int http;
+    } table[] = {
+        {STAGE_PLAN, RR_ERR_INVALID, 422},    /* the documents cannot be tokenized or windowed as sent */
+        {STAGE_QUEUE, RR_ERR_RANGE, 429},     /* queue_depth requests already wait: retry later */
+        {STAGE_SCORE, RR_ERR_CANCELLED, 499}, /* the client hung up: nothing is sent */
+    };
+    static const int fallback[] = {[STAGE_PLAN] = 500, [STAGE_QUEUE] = 503, [STAGE_SCORE] = 500};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].at == at && table[i].st == st) return table[i].http;
+    return fallback[at];
 }
 
 static int is_draining(rr_srv *s) {
@@ -168,13 +180,12 @@ static enum MHD_Result get_info(req *r) {
     rr_buf b = {0};
     rr_buf_puts(&b, "{\"model_id\":");
     rr_buf_json_str(&b, s->model_name, strlen(s->model_name));
-    static const char *const fam[] = {"jina-v2", "xlm-roberta", "bert"};
     rr_buf_printf(&b,
                   ",\"model_sha\":null,\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},"
                   "\"label2id\":{\"LABEL_0\":0}}},\"family\":\"%s\",\"model_dtype\":\"%s\",\"precision\":\"%s\","
                   "\"kernels\":",
-                  (unsigned)mi->family < 3 ? fam[mi->family] : "unknown", precision_name(mi->precision),
-                  precision_name(mi->precision));
+                  rr_family_name(mi->family), rr_precision_name(mi->precision),
+                  rr_precision_name(mi->precision));
     const char *k = mi->kernels ? mi->kernels : "";
     rr_buf_json_str(&b, k, strlen(k));
     rr_buf_printf(&b,
@@ -268,13 +279,13 @@ static void job_done(rr_engine_job *job, void *ud) {
 static enum MHD_Result rerank_answer(req *r) {
     rr_srv *s = r->srv;
     if (r->job.status == RR_ERR_CANCELLED) {
-        r->status = 499; /* client closed the connection: nothing to send */
+        r->status = http_status(STAGE_SCORE, r->job.status); /* client closed the connection: nothing to send */
         return MHD_NO;
     }
     if (r->job.status != RR_OK) {
         char msg[320];
         snprintf(msg, sizeof msg, "scoring failed: %s", r->job.errmsg);
-        return respond_error(r, 500, msg);
+        return respond_error(r, http_status(STAGE_SCORE, r->job.status), msg);
     }
     rr_rank_params rp = s->rank;
     rp.top_n = r->rq.top_n;
@@ -316,7 +327,7 @@ static enum MHD_Result rerank_start(req *r) {
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);
     if (rs != RR_OK) {
         snprintf(err, sizeof err, "%s", rr_errmsg());
-        return respond_error(r, rs == RR_ERR_NOMEM ? 500 : rs == RR_ERR_INVALID ? 422 : 500, err);
+        return respond_error(r, http_status(STAGE_PLAN, rs), err);
     }
     r->have_plan = 1;
     if (s->p.max_request_tokens > 0 && r->plan.total_tokens > s->p.max_request_tokens) {
@@ -342,7 +353,7 @@ static enum MHD_Result rerank_start(req *r) {
     if (rs != RR_OK) {
         r->ph = PH_DONE;
         snprintf(err, sizeof err, "%s", rr_errmsg());
-        return respond_error(r, rs == RR_ERR_RANGE ? 429 : 503, err);
+        return respond_error(r, http_status(STAGE_QUEUE, rs), err);
     }
     pthread_mutex_lock(&r->mu);
     int now = r->engine_done;
@@ -380,115 +391,129 @@ static void set_early(req *r, int status, const char *msg) {
     snprintf(r->early_msg, sizeof r->early_msg, "%s", msg);
 }
 
+/* libmicrohttpd calls on_request in three phases per request; each is one step below. */
+
+/* Phase 1, headers only: a new request object, then the checks that need no body (route, method,
+ * API key, Content-Length). A failed check is answered once the body is read (or dropped). */
+static req *request_begin(rr_srv *s, struct MHD_Connection *conn, const char *url, const char *method) {
+    req *r = rr_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->fd = -1;
+    r->t_start = rr_now();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    r->wall_start = (double)wall.tv_sec + wall.tv_nsec * 1e-9;
+    r->id = atomic_fetch_add(&s->next_id, 1) + 1;
+    r->route = route_of(url);
+    snprintf(r->what, sizeof r->what, "%s %s", method, url);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    if (!rr_srv_request_id_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->request_id))
+        rr_srv_request_id(r->id, r->request_id);
+    for (char *c = r->what; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '"' || (unsigned char)*c >= 0x7f) *c = '?';
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->active++;
+    s->last_activity = r->t_start;
+    pthread_mutex_unlock(&s->mu);
+    r->counted_active = 1;
+
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    r->is_post = !strcmp(method, "POST");
+    if (r->route == ROUTE_NOT_FOUND) {
+        char m[200];
+        snprintf(m, sizeof m, "no route for %s %.120s (try POST /v1/rerank)", method, url);
+        set_early(r, 404, m);
+    } else if (r->route <= ROUTE_RERANK ? !r->is_post : !is_get) {
+        set_early(r, 405, r->route <= ROUTE_RERANK ? "use POST on this route" : "use GET on this route");
+    } else if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY && r->route != ROUTE_OPENAPI &&
+               r->route != ROUTE_DOCS && s->p.api_key && *s->p.api_key &&
+               !rr_srv_auth_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                               s->p.api_key)) {
+        set_early(r, 401, "missing or invalid API key: send \"Authorization: Bearer <key>\"");
+    } else if ((r->route <= ROUTE_RERANK || r->route == ROUTE_INFO || r->route == ROUTE_MODELS) &&
+               !atomic_load_explicit(&s->ready, memory_order_acquire)) {
+        set_early(r, 503, "the model is still loading: retry shortly (GET /ready answers 200 once it is loaded)");
+    } else if (r->is_post) {
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->p.max_request_bytes) {
+            char m[200];
+            snprintf(m, sizeof m, "request body of %s bytes is over the limit of %zu bytes (--max-request-bytes)", cl,
+                     s->p.max_request_bytes);
+            set_early(r, 413, m);
+        }
+    }
+    return r;
+}
+
+/* Phase 2, once per chunk of the body: kept up to max_request_bytes; past the limit, or after an
+ * early refusal, read and dropped so the client gets the answer instead of a reset (within reason). */
+static enum MHD_Result request_body(req *r, const char *data, size_t n) {
+    rr_srv *s = r->srv;
+    if (!r->early_status && r->body.len + n > s->p.max_request_bytes) {
+        char m[200];
+        snprintf(m, sizeof m, "request body is over the limit of %zu bytes (--max-request-bytes)", s->p.max_request_bytes);
+        set_early(r, 413, m);
+        rr_buf_free(&r->body);
+    }
+    if (r->early_status) {
+        r->discarded += n;
+        if (r->discarded > 4 * s->p.max_request_bytes + (64u << 20)) {
+            r->ph = PH_DONE;
+            return respond_error(r, r->early_status, r->early_msg);
+        }
+        return MHD_YES;
+    }
+    rr_buf_append(&r->body, data, n);
+    if (r->body.oom) set_early(r, 500, "out of memory reading the request body");
+    return MHD_YES;
+}
+
+/* Phase 3, the body is complete: answer a GET or an early refusal at once, or start a rerank
+ * (which suspends the connection until the engine is done). */
+static enum MHD_Result request_complete(req *r) {
+    r->ph = PH_DONE;
+    if (r->early_status) return respond_error(r, r->early_status, r->early_msg);
+    switch (r->route) {
+    case ROUTE_HEALTH: return get_health(r);
+    case ROUTE_INFO: return get_info(r);
+    case ROUTE_METRICS: return get_metrics(r);
+    case ROUTE_MODELS: return get_models(r);
+    case ROUTE_READY: return get_ready(r);
+    case ROUTE_OPENAPI: {
+        size_t n;
+        const char *d = rr_srv_openapi_json(&n);
+        return get_static(r, d, n, "application/json");
+    }
+    case ROUTE_DOCS: {
+        size_t n;
+        const char *d = rr_srv_docs_html(&n);
+        return get_static(r, d, n, "text/html; charset=utf-8");
+    }
+    default: break;
+    }
+    rr_srv_metrics_inflight(&r->srv->metrics, 1);
+    r->in_flight = 1;
+    return rerank_start(r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-    rr_srv *s = cls;
     req *r = *con_cls;
     (void)version;
     if (!r) {
-        r = rr_calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
-        r->srv = s;
-        r->conn = conn;
-        r->fd = -1;
-        r->t_start = rr_now();
-        struct timespec wall;
-        clock_gettime(CLOCK_REALTIME, &wall);
-        r->wall_start = (double)wall.tv_sec + wall.tv_nsec * 1e-9;
-        r->id = atomic_fetch_add(&s->next_id, 1) + 1;
-        r->route = route_of(url);
-        snprintf(r->what, sizeof r->what, "%s %s", method, url);
-        snprintf(r->method, sizeof r->method, "%s", method);
-        if (!rr_srv_request_id_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->request_id))
-            rr_srv_request_id(r->id, r->request_id);
-        for (char *c = r->what; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == '"' || (unsigned char)*c >= 0x7f) *c = '?';
-        pthread_mutex_init(&r->mu, NULL);
-        *con_cls = r;
-        pthread_mutex_lock(&s->mu);
-        s->active++;
-        s->last_activity = r->t_start;
-        pthread_mutex_unlock(&s->mu);
-        r->counted_active = 1;
-
-        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        r->is_post = !strcmp(method, "POST");
-        if (r->route == ROUTE_NOT_FOUND) {
-            char m[200];
-            snprintf(m, sizeof m, "no route for %s %.120s (try POST /v1/rerank)", method, url);
-            set_early(r, 404, m);
-        } else if (r->route <= ROUTE_RERANK ? !r->is_post : !is_get) {
-            set_early(r, 405, r->route <= ROUTE_RERANK ? "use POST on this route" : "use GET on this route");
-        } else if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY && r->route != ROUTE_OPENAPI &&
-                   r->route != ROUTE_DOCS && s->p.api_key && *s->p.api_key &&
-                   !rr_srv_auth_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-                                   s->p.api_key)) {
-            set_early(r, 401, "missing or invalid API key: send \"Authorization: Bearer <key>\"");
-        } else if ((r->route <= ROUTE_RERANK || r->route == ROUTE_INFO || r->route == ROUTE_MODELS) &&
-                   !atomic_load_explicit(&s->ready, memory_order_acquire)) {
-            set_early(r, 503, "the model is still loading: retry shortly (GET /ready answers 200 once it is loaded)");
-        } else if (r->is_post) {
-            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > s->p.max_request_bytes) {
-                char m[200];
-                snprintf(m, sizeof m, "request body of %s bytes is over the limit of %zu bytes (--max-request-bytes)",
-                         cl, s->p.max_request_bytes);
-                set_early(r, 413, m);
-            }
-        }
-        return MHD_YES;
+        *con_cls = r = request_begin(cls, conn, url, method);
+        return r ? MHD_YES : MHD_NO;
     }
-
     if (r->ph == PH_READING && *upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!r->early_status && r->body.len + n > s->p.max_request_bytes) {
-            char m[200];
-            snprintf(m, sizeof m, "request body is over the limit of %zu bytes (--max-request-bytes)",
-                     s->p.max_request_bytes);
-            set_early(r, 413, m);
-            rr_buf_free(&r->body);
-        }
-        if (r->early_status) {
-            /* read and drop, so the client gets the answer instead of a reset, within reason */
-            r->discarded += n;
-            if (r->discarded > 4 * s->p.max_request_bytes + (64u << 20)) {
-                r->ph = PH_DONE;
-                return respond_error(r, r->early_status, r->early_msg);
-            }
-            return MHD_YES;
-        }
-        rr_buf_append(&r->body, upload_data, n);
-        if (r->body.oom) set_early(r, 500, "out of memory reading the request body");
-        return MHD_YES;
+        return request_body(r, upload_data, n);
     }
-
-    if (r->ph == PH_READING) {
-        r->ph = PH_DONE;
-        if (r->early_status) return respond_error(r, r->early_status, r->early_msg);
-        switch (r->route) {
-        case ROUTE_HEALTH: return get_health(r);
-        case ROUTE_INFO: return get_info(r);
-        case ROUTE_METRICS: return get_metrics(r);
-        case ROUTE_MODELS: return get_models(r);
-        case ROUTE_READY: return get_ready(r);
-        case ROUTE_OPENAPI: {
-            size_t n;
-            const char *d = rr_srv_openapi_json(&n);
-            return get_static(r, d, n, "application/json");
-        }
-        case ROUTE_DOCS: {
-            size_t n;
-            const char *d = rr_srv_docs_html(&n);
-            return get_static(r, d, n, "text/html; charset=utf-8");
-        }
-        default: break;
-        }
-        rr_srv_metrics_inflight(&s->metrics, 1);
-        r->in_flight = 1;
-        return rerank_start(r);
-    }
+    if (r->ph == PH_READING) return request_complete(r);
     if (r->ph == PH_WAITING) {
         /* resumed by job_done */
         r->ph = PH_DONE;
@@ -597,7 +622,7 @@ rr_srv_params rr_srv_default_params(void) {
     p.max_request_tokens = 1L << 20;
     p.rank = rr_rank_default_params();
     p.engine = rr_engine_default_params();
-    p.access_log = 1;
+    p.access_log = true;
     return p;
 }
 

@@ -1,5 +1,6 @@
 /*
- * server.h -- `rerank serve`: a Jina / Cohere / TEI compatible HTTP reranking server over the engine.
+ * rerank_server.h -- `rerank serve` as a library (librerank_server, which links libmicrohttpd): a
+ * Jina / Cohere / TEI compatible HTTP reranking server over a cross-request batching engine.
  *
  * Threads and their rules (see docs/ARCHITECTURE.md, "Server"):
  *   - libmicrohttpd's thread pool (http_threads) reads requests, checks auth and limits, parses JSON,
@@ -10,13 +11,35 @@
  * A suspended connection whose client hangs up is noticed by the batcher (poll POLLRDHUP on its
  * socket) and its pending windows are dropped.
  */
-#ifndef RR_SRV_SERVER_H
-#define RR_SRV_SERVER_H
+#ifndef RERANK_SERVER_H
+#define RERANK_SERVER_H
 
-#include "engine/engine.h"
 #include "rerank.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ engine parameters */
+
+/* Scores n sequences into logits[0..n) on worker `worker`; returns rr_status. Used by tests to run
+ * the engine without a model; NULL means rr_score_ids on the worker's own rr_ctx. */
+typedef rr_status (*rr_engine_score_fn)(void *ud, int worker, const rr_seq *seqs, int n, float *logits);
+
+typedef struct rr_engine_params {
+    int n_workers;          /* worker threads, each with its own rr_ctx; default 1 */
+    int max_batch_tokens;   /* token budget of one batch across requests; default 8192 */
+    int queue_depth;        /* most jobs waiting or running; more are refused (RR_ERR_RANGE); default 128 */
+    rr_engine_score_fn score; /* NULL: the model */
+    void *score_ud;
+} rr_engine_params;
+
+RR_API rr_engine_params rr_engine_default_params(void);
+
+/* ------------------------------------------------------------------ server */
 
 typedef struct rr_srv_params {
     const char *host;           /* default "127.0.0.1" */
@@ -29,28 +52,32 @@ typedef struct rr_srv_params {
     long max_request_tokens;    /* tokens after windowing; default 1,048,576 */
     rr_rank_params rank;        /* windowing (max_length, max_query_length, overlap) */
     rr_engine_params engine;    /* workers, batch token budget, queue depth */
-    int access_log;             /* one line per request on stderr; default 1 */
-    int log_json;               /* access log as one JSON object per line (deploy.h) */
+    bool access_log;            /* one line per request on stderr; default true */
+    bool log_json;              /* the access log as one JSON object per line (`--log-format json`) */
 } rr_srv_params;
 
 typedef struct rr_srv rr_srv;
 
-rr_srv_params rr_srv_default_params(void);
+RR_API rr_srv_params rr_srv_default_params(void);
 
 /* Binds and starts serving `m` (which must outlive the server). With m == NULL the server binds
  * and answers /health (200), /ready (503), /metrics, /openapi.json and /docs, and every route that
  * needs the model with 503 + Retry-After, until rr_srv_set_model: a startup probe sees the process
  * while a large model loads. */
-rr_status rr_srv_start(const rr_model *m, const rr_srv_params *p, rr_srv **out);
+RR_API rr_status rr_srv_start(const rr_model *m, const rr_srv_params *p, rr_srv **out);
 /* Gives a server started without a model its model (once); /ready turns 200. */
-rr_status rr_srv_set_model(rr_srv *s, const rr_model *m);
+RR_API rr_status rr_srv_set_model(rr_srv *s, const rr_model *m);
 /* The port actually bound. */
-int rr_srv_port(const rr_srv *s);
+RR_API int rr_srv_port(const rr_srv *s);
 /* Stops accepting connections, answers every request already received (new requests on open
  * connections still get answered, with Connection: close), waits up to timeout_s for the engine to
  * finish, then stops. Returns 0 if everything in flight was answered. */
-int rr_srv_drain(rr_srv *s, double timeout_s);
+RR_API int rr_srv_drain(rr_srv *s, double timeout_s);
 /* Stops (draining first if rr_srv_drain was not called) and frees. NULL is fine. */
-void rr_srv_free(rr_srv *s);
+RR_API void rr_srv_free(rr_srv *s);
 
-#endif /* RR_SRV_SERVER_H */
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RERANK_SERVER_H */
