@@ -273,13 +273,23 @@ check(m and m.group(2) in gets, "HEALTHCHECK asks a GET route of the server (%s)
 check(re.search(r"^VOLUME ", final, re.M) and "HF_HOME" in final, "the model cache (HF_HOME) is a volume")
 # every library the binary links comes from a package the final stage installs (or the base's libc)
 need = re.findall(r"NEEDED.*\[(.*)\]", subprocess.run(["readelf", "-d", sys.argv[3]], capture_output=True, text=True).stdout)
+import os
+paths = {}
+for l in subprocess.run(["ldd", sys.argv[3]], capture_output=True, text=True).stdout.splitlines():
+    m2 = re.match(r"\s*(\S+) => (/\S+)", l) or re.match(r"\s*(/\S+/(\S+)) \(", l)
+    if m2 and "=>" in l:
+        paths[m2.group(1)] = m2.group(2)
+    elif m2:
+        paths[m2.group(2)] = m2.group(1)
 installed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", " ".join(l for l in final.splitlines() if "apt-get install" in l or l.strip().startswith("lib"))))
 missing = []
 for lib in need:
-    if lib.startswith(("libc.so", "libm.so")):
-        continue
-    owner = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True).stdout.split(":")[0]
-    if owner not in installed:
+    # the file the loader really uses (ldd), so a library several packages ship resolves to this one
+    path = paths.get(lib, "*/" + lib)
+    owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True).stdout.split(":")[0]
+    if not owner:
+        owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True, text=True).stdout.split(":")[0]
+    if owner not in installed and owner != "libc6":  # libc6 (libc, libm, the loader) is in every base image
         missing.append("%s (%s)" % (lib, owner))
 import os
 if os.environ.get("RR_ASAN"):
