@@ -58,7 +58,7 @@ TEST_OBJ    := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 # static libraries in link order (upper layers first)
 STATIC_LIBS := $(BUILD)/librerank_server.a $(BUILD)/librerank_hub.a $(BUILD)/librerank_eval.a $(BUILD)/librerank.a
 
-.PHONY: all libs test asan clean bench fuzz install uninstall pic python
+.PHONY: all libs test asan clean bench fuzz install uninstall print-core-libs pic python
 all: libs $(BUILD)/rerank $(BUILD)/run_tests
 libs: $(STATIC_LIBS) $(BUILD)/librerank.so
 
@@ -143,7 +143,7 @@ HEADERS    := $(sort $(wildcard include/*.h))
 # upper layers: static only (they use core internals that librerank.so does not export), so their
 # pkg-config files name the archives and every library below them
 PC_UPPER   := server:-lmicrohttpd hub:-lcurl eval:
-PC_CORE_PRIVATE := -lcjson -lutf8proc -ldnnl -lm -pthread
+PC_CORE_PRIVATE := $(CORE_LIBS) -pthread
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
@@ -161,6 +161,10 @@ install: all
 	      echo "Version: $(VERSION)"; echo 'Cflags: -I$${includedir}'; \
 	      echo "Libs: -L\$${libdir} -l:librerank_$$n.a -l:librerank.a $$dep $(PC_CORE_PRIVATE)"; \
 	    } >$(DESTDIR)$(PCDIR)/rerank-$$n.pc; done
+
+# what a program linking librerank.a needs besides it (tests/suite_corelib.sh asks here)
+print-core-libs:
+	@echo $(PC_CORE_PRIVATE)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rerank $(DESTDIR)$(MANDIR)/man1/rerank.1

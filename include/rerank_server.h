@@ -44,7 +44,7 @@ RR_API rr_engine_params rr_engine_default_params(void);
 typedef struct rr_srv_params {
     const char *host;           /* default "127.0.0.1" */
     int port;                   /* default 8080; 0 picks a free port (see rr_srv_port) */
-    const char *api_key;        /* NULL/"": any (or no) bearer token is accepted */
+    const char *api_key;        /* NULL: any (or no) bearer token is accepted; "" is refused */
     const char *model_name;     /* reported in answers and /info; default: the model's name */
     int http_threads;           /* libmicrohttpd pool; default 4 */
     int max_docs;               /* documents per request; default 1000 */
@@ -54,6 +54,17 @@ typedef struct rr_srv_params {
     rr_engine_params engine;    /* workers, batch token budget, queue depth */
     bool access_log;            /* one line per request on stderr; default true */
     bool log_json;              /* the access log as one JSON object per line (`--log-format json`) */
+
+    /* The connection edge (docs/ARCHITECTURE.md, "Hostile clients"). Deadlines are absolute, so a
+     * client trickling one byte at a time cannot stretch them; 0 turns one off. */
+    double header_timeout_s;    /* connect (or end of the previous answer) to end of headers; default 10 */
+    double body_timeout_s;      /* end of headers to end of body; default 30 */
+    double idle_timeout_s;      /* keep-alive connection with no request, and any stall while
+                                 * sending an answer; default 60 */
+    int max_connections;        /* open connections in all; default 4096 */
+    int max_conns_per_ip;       /* open connections from one address; default 256 (0: no limit) */
+    size_t max_buffered_bytes;  /* request bodies held at once, all connections; past it a 503 +
+                                 * Retry-After; default 256,000,000 */
 } rr_srv_params;
 
 typedef struct rr_srv rr_srv;
@@ -71,7 +82,8 @@ RR_API rr_status rr_srv_set_model(rr_srv *s, const rr_model *m);
 RR_API int rr_srv_port(const rr_srv *s);
 /* Stops accepting connections, answers every request already received (new requests on open
  * connections still get answered, with Connection: close), waits up to timeout_s for the engine to
- * finish, then stops. Returns 0 if everything in flight was answered. */
+ * finish, then stops. A connection that has not sent a whole request (a stuck or half-sent one) is
+ * not waited for: it is closed. Returns 0 if everything in flight was answered. */
 RR_API int rr_srv_drain(rr_srv *s, double timeout_s);
 /* Stops (draining first if rr_srv_drain was not called) and frees. NULL is fine. */
 RR_API void rr_srv_free(rr_srv *s);

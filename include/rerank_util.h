@@ -58,6 +58,15 @@ RR_API double rr_now(void);
  * cJSON_Delete. */
 RR_API rr_status rr_json_parse(const char *text, size_t len, const char *what, struct cJSON **out);
 
+/* Parses JSON from users strictly (src/core/json_strict.c): the text must be exactly one RFC 8259
+ * value (only whitespace after it), strings hold no raw control character, no "\u0000" (unless
+ * flags has RR_JSON_ALLOW_NUL) and only valid UTF-8, and no object repeats a key. Every refusal is
+ * RR_ERR_FORMAT with a message "<what>: ... at \"<path>\"" naming where ("documents[2].text"). The
+ * server reads request bodies with it; JSON-lines readers may too. */
+enum { RR_JSON_ALLOW_NUL = 1 };
+RR_API rr_status rr_json_parse_strict(const char *text, size_t len, const char *what, unsigned flags,
+                                      struct cJSON **out);
+
 /* ------------------------------------------------------------------ rr_buf (JSON out) */
 
 /* Growable byte buffer used for JSON output and strings. */

@@ -16,7 +16,7 @@ for f in "$BUILD/librerank.a" "$BUILD/librerank.so" "$BUILD/rerank"; do
     [ -f "$f" ] || { echo "FAIL $f not built"; echo "0 passed, 1 failed"; exit 1; }
 done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-CORE_LIBS="-lcjson -lutf8proc -ldnnl -lm -pthread"
+CORE_LIBS=$(make -s --no-print-directory print-core-libs)   # the core's own dependencies, from the Makefile
 
 # 1. the archive itself references no HTTP or download code, and no printing or exiting
 und=$(nm -u "$BUILD/librerank.a" 2>/dev/null | awk '{print $NF}' | sort -u)

@@ -13,23 +13,28 @@
 #include "cli/cli.h"
 #include "rerank_server.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
-    fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY] [--precision fp32|bf16|int8|auto]\n"
-          "                    [--threads N] [--workers N] [--http-threads N] [--max-batch-tokens N]\n"
-          "                    [--max-docs N] [--max-request-bytes N] [--max-request-tokens N] [--queue-depth N]\n"
-          "                    [--max-length N] [--served-model-name NAME] [--drain-timeout S]\n"
-          "                    [--log-format text|json] [--quiet]\n\n"
+    fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY | --api-key-file FILE]\n"
+          "                    [--precision fp32|bf16|int8|auto] [--threads N] [--workers N] [--http-threads N]\n"
+          "                    [--max-batch-tokens N] [--max-docs N] [--max-request-bytes N] [--max-request-tokens N]\n"
+          "                    [--queue-depth N] [--max-length N] [--served-model-name NAME] [--drain-timeout S]\n"
+          "                    [--log-format text|json] [--quiet]\n"
+          "                    [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--max-connections N]\n"
+          "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
           "Jina), GET /health (liveness), /ready (readiness), /info, /metrics, /v1/models, /openapi.json, /docs.\n"
           "Binds 127.0.0.1:8080 by default (--port 0 picks a free port; the address is printed on stderr). The\n"
           "port is bound before the model loads: meanwhile /health is 200, /ready and the rerank routes 503.\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
-          "                         or no bearer token is accepted)\n"
+          "                         or no bearer token is accepted; an empty key is an error). The key shows\n"
+          "                         in `ps`: prefer --api-key-file or the variable\n"
+          "  --api-key-file FILE    read the key from the first line of FILE\n"
           "  --precision P          auto (default, as `rerank rank`: bf16 where the CPU has it, else fp32), fp32, bf16, int8\n"
           "  --threads N            threads of one forward pass (default: all cores)\n"
           "  --workers N            forward passes running at once, each with its own scratch (default 1)\n"
@@ -46,7 +51,16 @@ static void usage(FILE *f) {
           "  --log-format F         access log on stderr: text (default) or json, one object per line with\n"
           "                         time, method, route, status, documents, tokens, queue_ms, total_ms,\n"
           "                         request_id (X-Request-Id as sent, or generated)\n"
-          "  --quiet                no access log line per request\n",
+          "  --quiet                no access log line per request\n"
+          "Connection limits (against slow or hostile clients; 0 turns a timeout or the per-address limit off):\n"
+          "  --header-timeout S     a request's headers must arrive within S seconds of the connection or of\n"
+          "                         the previous answer's idle time (default 10)\n"
+          "  --body-timeout S       its body within S seconds of its headers (default 30)\n"
+          "  --idle-timeout S       a keep-alive connection may wait S seconds for its next request (default 60)\n"
+          "  --max-connections N    open connections in all (default 4096)\n"
+          "  --max-conns-per-ip N   open connections from one client address (default 256)\n"
+          "  --max-buffered-bytes N request bodies held in memory at once, all clients; past it a 503 +\n"
+          "                         Retry-After (default 256000000; at least --max-request-bytes)\n",
           f);
 }
 
@@ -56,8 +70,26 @@ typedef struct serve_opts {
     rr_srv_params p;
     long drain_timeout;
     const char *log_format;
+    long header_timeout, body_timeout, idle_timeout; /* whole seconds, into p's doubles */
+    const char *api_key_file;
     cli_model_opts mo;
 } serve_opts;
+
+/* The first line of `path`, without its line end or surrounding blanks; an empty key is an error. */
+static int read_key_file(const char *path, char *key, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error("--api-key-file %s: cannot open: %s", path, strerror(errno));
+    if (!fgets(key, (int)cap, f)) key[0] = 0;
+    fclose(f);
+    size_t n = strlen(key);
+    if (n == cap - 1 && key[n - 1] != '\n')
+        return cli_error("--api-key-file %s: the key is longer than %zu bytes", path, cap - 2);
+    while (n && (key[n - 1] == '\n' || key[n - 1] == '\r' || key[n - 1] == ' ' || key[n - 1] == '\t')) key[--n] = 0;
+    size_t b = strspn(key, " \t");
+    memmove(key, key + b, n - b + 1);
+    if (!*key) return cli_error("--api-key-file %s: the file holds no key", path);
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, serve_opts *o) {
     rr_srv_params *p = &o->p;
@@ -77,6 +109,13 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--log-format", NULL, CLI_FLAG_STR, 0, 0, &o->log_format},
         {"--drain-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->drain_timeout},
         {"--quiet", NULL, CLI_FLAG_FALSE, 0, 0, &p->access_log},
+        {"--api-key-file", NULL, CLI_FLAG_STR, 0, 0, &o->api_key_file},
+        {"--header-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->header_timeout},
+        {"--body-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->body_timeout},
+        {"--idle-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->idle_timeout},
+        {"--max-connections", NULL, CLI_FLAG_INT, 1, 1 << 20, &p->max_connections},
+        {"--max-conns-per-ip", NULL, CLI_FLAG_INT, 0, 1 << 20, &p->max_conns_per_ip},
+        {"--max-buffered-bytes", NULL, CLI_FLAG_SIZE, 64, 1L << 40, &p->max_buffered_bytes},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -84,6 +123,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--api-key") && i + 1 < argc && !argv[i + 1][0])
+            return cli_error("--api-key is empty: give a key, or leave it out to accept any client");
         int k = cli_model_opt(&o->mo, argc, argv, &i);
         if (k == 0) k = cli_flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, &i);
         if (k < 0) return 1;
@@ -99,6 +140,17 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     if (!o->mo.model) {
         usage(stderr);
         return cli_error("-m MODEL is required");
+    }
+    p->header_timeout_s = (double)o->header_timeout;
+    p->body_timeout_s = (double)o->body_timeout;
+    p->idle_timeout_s = (double)o->idle_timeout;
+    if (o->api_key_file) {
+        static char key[4096];
+        if (read_key_file(o->api_key_file, key, sizeof key)) return 1;
+        p->api_key = key;
+    } else if (p->api_key && !*p->api_key) {
+        /* --api-key "" was refused in the loop: this one is the variable's */
+        return cli_error("RERANK_API_KEY is set but empty: give a key, or unset it to accept any client");
     }
     return -1; /* go on */
 }
@@ -116,6 +168,9 @@ static const char *model_name_of(const char *model, const char *model_dir, char 
 
 int cmd_serve(int argc, char **argv) {
     serve_opts o = {.p = rr_srv_default_params(), .drain_timeout = 120};
+    o.header_timeout = (long)o.p.header_timeout_s;
+    o.body_timeout = (long)o.p.body_timeout_s;
+    o.idle_timeout = (long)o.p.idle_timeout_s;
     /* as `rerank rank`, so scores agree */
     cli_model_opts_init(&o.mo, rr_model_default_params().precision);
     o.p.api_key = getenv("RERANK_API_KEY");

@@ -96,7 +96,8 @@ rr_status rr_json_get_double(const struct cJSON *obj, const char *key, const cha
 /* Returns the string value or NULL when missing or not a string. */
 const char *rr_json_get_str(const struct cJSON *obj, const char *key);
 
-/* rr_buf (buf.c), rr_file_read, rr_now, rr_json_parse and the allocator are declared in rerank_util.h. */
+/* rr_buf (buf.c), rr_file_read, rr_now, rr_json_parse, rr_json_parse_strict and the allocator are
+ * declared in rerank_util.h. */
 
 /* ------------------------------------------------------------------ UTF-8 (utf8.c) */
 

@@ -4,8 +4,9 @@
  * Leniency rules, from what real clients send (spec/api.md §0): documents may be strings, {text,...}
  * objects or a mix; query may be a string or {text}; top_n may be missing, null, 0 or larger than
  * the document count; every optional field may be null; unknown fields are ignored. What is present
- * must have the right type, and a wrong one is a 422 naming the field. Strings must be valid UTF-8
- * (cJSON does not check), else 400.
+ * must have the right type, and a wrong one is a 422 naming the field. The JSON itself is read
+ * strictly (rr_json_parse_strict): one value and nothing after it, valid UTF-8, no raw control
+ * character, no "\u0000", no repeated key, else 400 with the JSON path.
  */
 #include "server/request.h"
 
@@ -153,11 +154,11 @@ static char *join_fields(const cJSON *doc, const cJSON *fields) {
  * failure the caller frees the half-built request. */
 #define ERR(status, ...) return (snprintf(err, cap, __VA_ARGS__), (status))
 
-/* The body: valid JSON, an object, UTF-8 in every string. */
+/* The body: strict JSON (rr_json_parse_strict), an object, UTF-8 in every string. */
 static int parse_body(const char *body, size_t len, rr_srv_request *r, char *err, size_t cap) {
     char path[256];
     if (len == 0) ERR(400, "empty request body: expected a JSON object");
-    rr_status js = rr_json_parse(body, len, "request body", &r->root);
+    rr_status js = rr_json_parse_strict(body, len, "request body", 0, &r->root);
     if (js != RR_OK) {
         if (js == RR_ERR_NOMEM) ERR(500, "out of memory parsing the request");
         ERR(400, "%s", rr_errmsg());
