@@ -11,7 +11,7 @@
 #   make clean
 #
 # Libraries, one per layer (docs/ARCHITECTURE.md), each with its public header in include/:
-#   librerank.a / librerank.so  core, tokenize, model, kernels, encoder, score   rerank.h, rerank_util.h
+#   librerank.a / librerank.so  core, tokenize, model, kernels, decoder, encoder, score rerank.h, rerank_util.h
 #   librerank_server.a          engine, server (libmicrohttpd)                   rerank_server.h
 #   librerank_hub.a             hub (libcurl)                                    rerank_hub.h
 #   librerank_eval.a            eval                                             rerank_eval.h
@@ -41,7 +41,7 @@ ISA_x86_avx512    := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_x86_avx512bf16:= -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c
 ISA_x86_amx       := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mamx-tile -mamx-bf16 -mamx-int8 -mfma -mf16c
 
-CORE_MODS   := core tokenize model kernels encoder score
+CORE_MODS   := core tokenize model kernels decoder encoder score
 CORE_SRC    := $(sort $(foreach m,$(CORE_MODS),$(wildcard src/$(m)/*.c)))
 SERVER_SRC  := $(sort $(wildcard src/engine/*.c src/server/*.c))
 HUB_SRC     := $(sort $(wildcard src/hub/*.c))

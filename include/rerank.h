@@ -94,7 +94,26 @@ typedef enum rr_family {
     RR_FAMILY_JINA_V2 = 0, /* jina-reranker-v2: fused Wqkv, mixer/norm1/mlp/norm2 names */
     RR_FAMILY_XLMR = 1,    /* standard HF XLM-RoBERTa: bge-reranker-*, mmarco-mMiniLMv2 */
     RR_FAMILY_BERT = 2,    /* BERT cross-encoders: ms-marco-MiniLM; token types, pooler head */
+    RR_FAMILY_QWEN3 = 3,   /* Qwen3ForCausalLM decoders: Qwen3-Reranker (yes/no logits) */
+    RR_FAMILY_QWEN2 = 4,   /* Qwen2ForCausalLM decoders: mxbai-rerank-v2 ("1"/"0" logits) */
+    RR_FAMILY_QWEN3_CLS = 5, /* Qwen3ForSequenceClassification: a Qwen3 reranker converted to one
+                                score row (score.weight = W[yes] - W[no]) */
 } rr_family;
+
+/* The prompt a decoder reranker is fed (encoders use their tokenizer's pair template). */
+typedef enum rr_template {
+    RR_TEMPLATE_AUTO = 0,           /* decided at load: the model card (README.md) in the folder, else
+                                       the architecture (Qwen3 -> Qwen3-Reranker); else refused */
+    RR_TEMPLATE_NONE = 1,           /* an encoder: the tokenizer's own pair template */
+    RR_TEMPLATE_QWEN3_RERANKER = 2, /* "qwen3-reranker": system prefix, <Instruct>/<Query>/<Document>,
+                                       assistant turn with an empty think block; raw = l_yes - l_no */
+    RR_TEMPLATE_MXBAI_V2 = 3,       /* "mxbai-rerank-v2": raw = l("1") - l("0") */
+} rr_template;
+
+/* "qwen3-reranker", "mxbai-rerank-v2", "none", "auto". */
+RR_API const char *rr_template_name(rr_template t);
+/* Parses a name as rr_template_name writes it; -1 when unknown. */
+RR_API int rr_template_parse(const char *name);
 
 typedef enum rr_precision {
     RR_PRECISION_AUTO = 0, /* bf16 where the CPU multiplies bf16 natively, else fp32 (the default) */
@@ -103,8 +122,8 @@ typedef enum rr_precision {
     RR_PRECISION_INT8 = 3, /* int8 weights per output channel, dynamic int8 activations */
 } rr_precision;
 
-/* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert". An
- * out-of-range value gives "unknown". */
+/* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert", "qwen3",
+ * "qwen2", "qwen3-cls". An out-of-range value gives "unknown". */
 RR_API const char *rr_precision_name(rr_precision p);
 RR_API const char *rr_family_name(rr_family f);
 
@@ -114,6 +133,8 @@ typedef struct rr_model_params {
                                counts), else fp32. FP32 is the exact reference path. */
     int n_threads;          /* threads for the forward pass; default 0 = one per core */
     bool load_tokenizer;    /* load tokenizer.json when present; default true */
+    rr_template prompt;     /* decoders: the prompt template; default AUTO decides from the folder.
+                               Anything but AUTO/NONE on an encoder is refused */
 } rr_model_params;
 
 /* What rr_model_get_info reports. The strings belong to the model: valid until rr_model_free. */
@@ -127,6 +148,9 @@ typedef struct rr_model_info {
     rr_precision precision; /* the precision actually in use (never AUTO) */
     const char *kernels;    /* name of the kernel table in use, e.g. "avx512" (a static string) */
     size_t weight_bytes;    /* bytes of weights kept for the forward pass */
+    rr_template prompt;     /* RR_TEMPLATE_NONE for encoders */
+    int n_kv_heads, head_dim; /* decoders (encoders: n_heads, hidden / n_heads) */
+    const char *default_instruction; /* decoders with an instruction slot, else NULL */
 } rr_model_info;
 
 RR_API rr_model_params rr_model_default_params(void);
@@ -263,6 +287,8 @@ typedef struct rr_rank_params {
                              specials, before pairing with the query; Cohere's max_tokens_per_doc),
                              keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what
                              remains is windowed or truncated as long_doc says. Default 0 = no cap */
+    rr_text instruction;  /* decoder prompts: the task instruction; text NULL (default) = the
+                             template's default. Encoders ignore it */
 } rr_rank_params;
 
 typedef struct rr_rank_result {
@@ -284,6 +310,15 @@ RR_API rr_score_params rr_score_default_params(void);
  * longest_first at max_length. `params` may be NULL for the defaults. usage may be NULL. */
 RR_API rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n,
                                 const rr_score_params *params, float *scores, rr_usage *usage);
+
+/* rr_score_pairs with an instruction per pair for decoder prompts (instructions may be NULL; an entry
+ * whose text is NULL means the template's default instruction). Encoders ignore the instructions.
+ * For a decoder each pair becomes the template's whole prompt, its body cut as the reference code
+ * cuts it, and scores[i] is sigmoid(raw) with raw = l_yes - l_no (Qwen3-Reranker) or l("1") - l("0")
+ * (mxbai-rerank-v2). */
+RR_API rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_text *docs,
+                                           const rr_text *instructions, int n, const rr_score_params *params,
+                                           float *scores, rr_usage *usage);
 
 /* Ranks n_docs documents for one query as jina-reranker-v2's rerank() does: the query is cut to
  * max_query_length tokens, documents longer than the room left are split into overlapping windows and

@@ -45,8 +45,9 @@ typedef struct rr_pull_params {
 RR_API rr_pull_params rr_pull_default_params(void);
 
 /* Downloads a model repository into the Hugging Face cache (the layout huggingface_hub uses, so
- * either tool reuses the other's files): config.json, tokenizer.json, tokenizer_config.json and
- * special_tokens_map.json when present, and the safetensors weights (model.safetensors, or
+ * either tool reuses the other's files): config.json, tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json and README.md (the model card, which names decoder rerankers) when
+ * present, and the safetensors weights (model.safetensors, or
  * model.safetensors.index.json and every shard it names; pickle .bin weights are never fetched).
  * Files already cached are not downloaded again; interrupted transfers resume; LFS files are checked
  * against their sha256. On success writes the snapshot folder (NUL-terminated) into

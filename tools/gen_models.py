@@ -18,6 +18,7 @@ Output (the C tests depend on this layout exactly):
                                      {"input_ids": [...], "token_type_ids": [...], "logit": x}
   DIR/full/jina_v2_bf16/             (--full) real jina-reranker-v2 shape, BF16, ~560 MB, written once per
                                      GENERATOR_VERSION; golden in DIR/golden/full_jina_v2_bf16.jsonl
+  DIR/models/dec_*/, DIR/golden/dec_*.jsonl   the Qwen3/Qwen2 decoder models of tools/gen_decoder.py
   DIR/.complete                      written last; holds GENERATOR_VERSION (tests/run_all.sh regenerates
                                      when this script is newer than it)
 
@@ -47,7 +48,7 @@ import zlib
 import numpy as np
 import torch
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the decoder models of tools/gen_decoder.py
 
 # Tiny shapes shared by the three families; per-family fields below.
 TINY = dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=128)
@@ -641,6 +642,8 @@ def generate(out, full):
     shared = shared_dir()
     print("gen_models: writing into %s (tokenizers: %s)" % (out, shared or "none, ../shared missing"))
     generate_tiny(out, shared)
+    import gen_decoder  # Qwen3 / Qwen2 decoders: their own file, same DIR layout
+    gen_decoder.generate(out, shared)
     if full:
         generate_full(out, shared)
     with open(os.path.join(out, ".complete"), "w") as f:

@@ -771,6 +771,9 @@ static const char *family_name(rr_family f) {
     case RR_FAMILY_JINA_V2: return "jina_v2";
     case RR_FAMILY_XLMR: return "xlmr";
     case RR_FAMILY_BERT: return "bert";
+    case RR_FAMILY_QWEN3: return "qwen3";
+    case RR_FAMILY_QWEN2: return "qwen2";
+    case RR_FAMILY_QWEN3_CLS: return "qwen3_cls";
     default: return "unknown";
     }
 }

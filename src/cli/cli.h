@@ -29,6 +29,7 @@ typedef struct cli_model_opts {
     rr_precision precision; /* --precision */
     long threads;           /* --threads (0 = cores) */
     long batch_tokens;      /* --batch-tokens (0 = default) */
+    rr_template prompt;     /* --template (decoder rerankers; default: decided from the folder) */
 } cli_model_opts;
 void cli_model_opts_init(cli_model_opts *o, rr_precision default_precision);
 /* If argv[*i] is a shared option, consumes it and its value (advancing *i) and returns 1; returns 0

@@ -156,7 +156,13 @@ int cmd_bench(int argc, char **argv) {
         tokens += seqs[i].len;
         lmin = seqs[i].len < lmin ? seqs[i].len : lmin;
         lmax = seqs[i].len > lmax ? seqs[i].len : lmax;
-        flops += L * (2 * S * (4 * H * H + 2 * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+        if (info.prompt == RR_TEMPLATE_NONE) {
+            flops += L * (2 * S * (4 * H * H + 2 * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+        } else {
+            /* decoder: Q|K|V and O over head_dim-wide heads, gate|up|down, causal scores and values */
+            double A = (double)info.n_heads * info.head_dim, KV = (double)info.n_kv_heads * info.head_dim;
+            flops += L * (2 * S * (H * (A + 2 * KV) + A * H + 3 * H * I) + 2 * S * S * A);
+        }
     }
     rr_ctx_params cp = rr_ctx_default_params();
     if (mo.batch_tokens) cp.max_batch_tokens = (int)mo.batch_tokens;

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
-          "                   [--batch-tokens N]\n"
+          "                   [--batch-tokens N] [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n"
           "       rerank rank --server URL [-m NAME] -q QUERY [--documents FILE|-] [--top-n N] [--raw]\n"
           "                   [--max-doc-tokens N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
@@ -33,6 +33,9 @@ static void usage(FILE *f) {
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
           "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
+          "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
+          "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
+          "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
           "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n"
           "--server URL scores through a server speaking the Jina / Cohere POST /v1/rerank shape instead\n"
           "(URL: http://host:port, or a full URL ending in rerank); -m is then the request's model name,\n"
@@ -126,6 +129,7 @@ int cmd_rank(int argc, char **argv) {
     rr_rank_params rp = rr_rank_default_params();
     const char *server = NULL, *api_key = getenv("RERANK_API_KEY");
     int retries = 8;
+    const char *instruction = NULL;
     cli_model_opts mo;
     cli_model_opts_init(&mo, rr_model_default_params().precision);
     const cli_flag flags[] = {
@@ -141,6 +145,7 @@ int cmd_rank(int argc, char **argv) {
         {"--server", NULL, CLI_FLAG_STR, 0, 0, &server},
         {"--api-key", NULL, CLI_FLAG_STR, 0, 0, &api_key},
         {"--retries", NULL, CLI_FLAG_INT, 0, 1000, &retries},
+        {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &instruction},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -210,6 +215,7 @@ int cmd_rank(int argc, char **argv) {
     }
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
+        if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};
         rr_usage u = {0};
         int n_res = 0;
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))

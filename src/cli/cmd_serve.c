@@ -26,7 +26,8 @@ static void usage(FILE *f) {
           "                    [--queue-depth N] [--max-length N] [--served-model-name NAME] [--drain-timeout S]\n"
           "                    [--log-format text|json] [--quiet]\n"
           "                    [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--max-connections N]\n"
-          "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n\n"
+          "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n"
+          "                    [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
           "Jina), GET /health (liveness), /ready (readiness), /info, /metrics, /v1/models, /openapi.json, /docs.\n"
           "Binds 127.0.0.1:8080 by default (--port 0 picks a free port; the address is printed on stderr). The\n"
@@ -60,7 +61,11 @@ static void usage(FILE *f) {
           "  --max-connections N    open connections in all (default 4096)\n"
           "  --max-conns-per-ip N   open connections from one client address (default 256)\n"
           "  --max-buffered-bytes N request bodies held in memory at once, all clients; past it a 503 +\n"
-          "                         Retry-After (default 256000000; at least --max-request-bytes)\n",
+          "                         Retry-After (default 256000000; at least --max-request-bytes)\n"
+          "Decoder rerankers:\n"
+          "  --template NAME        a decoder reranker's prompt (default: from the model card, else the\n"
+          "                         architecture)\n"
+          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's)\n",
           f);
 }
 
@@ -73,6 +78,7 @@ typedef struct serve_opts {
     long header_timeout, body_timeout, idle_timeout; /* whole seconds, into p's doubles */
     const char *api_key_file;
     cli_model_opts mo;
+    const char *instruction; /* decoder prompts' instruction for every request that sends none */
 } serve_opts;
 
 /* The first line of `path`, without its line end or surrounding blanks; an empty key is an error. */
@@ -116,6 +122,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--max-connections", NULL, CLI_FLAG_INT, 1, 1 << 20, &p->max_connections},
         {"--max-conns-per-ip", NULL, CLI_FLAG_INT, 0, 1 << 20, &p->max_conns_per_ip},
         {"--max-buffered-bytes", NULL, CLI_FLAG_SIZE, 64, 1L << 40, &p->max_buffered_bytes},
+        {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &o->instruction},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -178,6 +185,7 @@ int cmd_serve(int argc, char **argv) {
     if (rc >= 0) return rc;
     rr_srv_params p = o.p;
     long drain_timeout = o.drain_timeout;
+    if (o.instruction) p.rank.instruction = (rr_text){o.instruction, strlen(o.instruction)};
 
     char model_dir[4096], name[256];
     if (cli_model_dir(o.mo.model, model_dir, sizeof model_dir)) return 1;

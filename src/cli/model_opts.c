@@ -1,6 +1,6 @@
 /*
  * model_opts.c -- command-line options: the ones every model-running command shares (-m,
- * --precision, --threads, --batch-tokens), the one way they open a model (resolve the name, a
+ * --precision, --threads, --batch-tokens, --template), the one way they open a model (resolve the name, a
  * folder or a repo id pulled when missing; load; create a context), and the table-driven parser of
  * each command's other flags.
  */
@@ -23,6 +23,11 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i) {
             return cli_error("--precision expects fp32, bf16, int8 or auto"), -1;
     } else if (!strcmp(a, "--threads")) {
         if (cli_parse_int(a, v, 0, 1024, &o->threads)) return -1;
+    } else if (!strcmp(a, "--template")) {
+        int t = rr_template_parse(v);
+        if (!v || t < 0 || t == RR_TEMPLATE_NONE)
+            return cli_error("--template expects qwen3-reranker, mxbai-rerank-v2 or auto"), -1;
+        o->prompt = (rr_template)t;
     } else if (!strcmp(a, "--batch-tokens")) {
         if (cli_parse_int(a, v, 1, 1 << 24, &o->batch_tokens)) return -1;
     } else {
@@ -67,6 +72,7 @@ int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr
     mp.precision = o->precision;
     mp.n_threads = (int)o->threads;
     mp.load_tokenizer = load_tokenizer;
+    mp.prompt = o->prompt;
     if (rr_model_load(dir, &mp, m)) return cli_error("%s", rr_errmsg());
     if (!ctx) return 0;
     rr_ctx_params cp = rr_ctx_default_params();

@@ -23,6 +23,8 @@
  */
 #include "encoder/encoder.h"
 
+#include "decoder/decoder.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct rr_ctx {
     rr_pool *pool;  /* m->n_threads threads (0 = cores), caller included */
     int *start;     /* [T + 1] first row of each sequence in the pass */
     int *pos;       /* [T] position id of each row */
+    rr_dec_ctx *dec; /* decoders: their own scratch (decoder.c); the buffers above stay NULL */
 };
 
 rr_ctx_params rr_ctx_default_params(void) {
@@ -64,6 +67,16 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     if (!x) return rr_fail(RR_ERR_NOMEM, "out of memory");
     x->m = m;
     x->max_tokens = T;
+    rr_status st = rr_pool_new(m->n_threads, &x->pool);
+    if (!st && m->dec) st = rr_dec_ctx_new(m, T, x->pool, &x->dec);
+    if (st) {
+        rr_ctx_free(x);
+        return st;
+    }
+    if (m->dec) {
+        *out = x;
+        return RR_OK;
+    }
     x->x = rr_aligned_alloc((size_t)T * H * 4);
     x->qkv = rr_aligned_alloc((size_t)T * 3 * H * 4);
     x->att = rr_aligned_alloc((size_t)T * H * 4);
@@ -74,11 +87,6 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->logit = rr_aligned_alloc((size_t)T * 4);
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
-    rr_status st = rr_pool_new(m->n_threads, &x->pool);
-    if (st) {
-        rr_ctx_free(x);
-        return st;
-    }
     size_t sb = rr_attention_scratch_bytes(rr_pool_size(x->pool), T, c->hidden / c->n_heads);
     for (int l = 0; l < c->n_layers; l++) {
         const rr_layer *ly = &m->layers[l];
@@ -99,6 +107,7 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
 
 void rr_ctx_free(rr_ctx *c) {
     if (!c) return;
+    rr_dec_ctx_free(c->dec);
     rr_aligned_free(c->x);
     rr_aligned_free(c->qkv);
     rr_aligned_free(c->att);
@@ -269,7 +278,8 @@ rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
     while (i < n) {
         int j = i, T = 0;
         while (j < n && T + seqs[j].len <= c->max_tokens) T += seqs[j++].len;
-        forward_pass(c, seqs + i, j - i, logits + i);
+        if (c->dec) rr_dec_forward(c->dec, seqs + i, j - i, logits + i);
+        else forward_pass(c, seqs + i, j - i, logits + i);
         i = j;
     }
     return RR_OK;

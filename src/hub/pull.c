@@ -691,7 +691,8 @@ static rr_status index_shards(const char *index_path, cJSON **out) {
 }
 
 static const char *const g_required[] = {"config.json", "tokenizer.json"};
-static const char *const g_optional[] = {"tokenizer_config.json", "special_tokens_map.json"};
+/* README.md: the model card names decoder rerankers whose prompt the architecture does not tell */
+static const char *const g_optional[] = {"tokenizer_config.json", "special_tokens_map.json", "README.md"};
 
 static rr_status fetch_all(pull *P) {
     int absent;

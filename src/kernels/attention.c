@@ -54,6 +54,7 @@ static void attn_item_first(void *arg, int item, int tid) {
     int s = item / j->n_heads, h = item % j->n_heads;
     int H = j->n_heads * j->d, t0 = j->cu[s];
     rr_kern_attn a;
+    a.causal = a.q_pos = 0;
     a.q = j->qkv + (size_t)t0 * j->ldqkv + (size_t)h * j->d;
     a.k = a.q + H;
     a.v = a.q + 2 * H;
@@ -85,6 +86,7 @@ static void attn_item(void *arg, int item, int tid) {
     int H = j->n_heads * j->d;
     int t0 = j->cu[s], q0 = t0 + qt * j->qt;
     rr_kern_attn a;
+    a.causal = a.q_pos = 0;
     a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
     a.k = j->qkv + (size_t)t0 * j->ldqkv + H + (size_t)h * j->d;
     a.v = j->qkv + (size_t)t0 * j->ldqkv + 2 * H + (size_t)h * j->d;
@@ -143,4 +145,100 @@ void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, con
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
+}
+
+/* ------------------------------------------------------------------ causal grouped-query attention */
+
+typedef struct {
+    const rr_kern_table *k;
+    const float *q, *kk, *v;
+    int ld;
+    const int *cu;
+    int n_seq, n_heads, n_rep, d;
+    float scale;
+    float *ctx;
+    int ldctx;
+    int bf16, qt;
+    const int *first; /* [n_seq + 1] first item of each sequence; NULL: last-token mode */
+    float *thread_scratch;
+    size_t per_thread;
+} causal_job;
+
+static void causal_item(void *arg, int item, int tid) {
+    causal_job *j = arg;
+    int s, h, q0, nq, nk, qpos;
+    if (j->first) {
+        int lo = 0, hi = j->n_seq - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (j->first[mid] <= item) lo = mid;
+            else hi = mid - 1;
+        }
+        s = lo;
+        int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
+        int n_qt = (len + j->qt - 1) / j->qt;
+        h = rel / n_qt;
+        qpos = (rel % n_qt) * j->qt;
+        nq = RR_MIN(j->qt, len - qpos);
+        nk = qpos + nq; /* keys past the tile's last row are masked for every row: not read */
+        q0 = j->cu[s] + qpos;
+    } else {
+        s = item / j->n_heads, h = item % j->n_heads;
+        nk = j->cu[s + 1] - j->cu[s];
+        qpos = nk - 1, nq = 1;
+        q0 = j->cu[s + 1] - 1;
+    }
+    int g = h / j->n_rep, t0 = j->cu[s];
+    rr_kern_attn a;
+    a.q = j->q + (size_t)q0 * j->ld + (size_t)h * j->d;
+    a.k = j->kk + (size_t)t0 * j->ld + (size_t)g * j->d;
+    a.v = j->v + (size_t)t0 * j->ld + (size_t)g * j->d;
+    a.ld = j->ld;
+    a.nq = nq;
+    a.nk = nk;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = j->bf16;
+    a.o = j->ctx + (size_t)(j->first ? q0 : s) * j->ldctx + (size_t)h * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    a.causal = j->first != NULL;
+    a.q_pos = qpos;
+    if (nk > 0) j->k->attn(&a);
+}
+
+void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                         const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
+                         float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
+                         rr_pool *pool) {
+    if (n_seq <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(q && kk && v && cu_seqlens && ctx && scratch && n_heads > 0 && n_kv_heads > 0 && head_dim > 0);
+    RR_ASSERT(n_heads % n_kv_heads == 0 && ldctx >= n_heads * head_dim);
+    causal_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.cu = cu_seqlens, j.n_seq = n_seq;
+    j.n_heads = n_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    int total;
+    if (last_only) {
+        total = n_seq * n_heads;
+    } else {
+        int *first = scratch;
+        total = 0;
+        for (int s = 0; s < n_seq; s++) {
+            int len = cu_seqlens[s + 1] - cu_seqlens[s];
+            RR_ASSERT(len >= 0);
+            first[s] = total;
+            total += n_heads * ((len + j.qt - 1) / j.qt);
+        }
+        first[n_seq] = total;
+        j.first = first;
+    }
+    rr_pool_run(pool, total, causal_item, &j);
 }

@@ -472,6 +472,8 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
         for (int i = 0; i < nq; i++) {
             float *s = S + i * ATT_KT;
             for (int jj = nkt; jj < ATT_KT; jj++) s[jj] = -INFINITY;
+            if (a->causal) /* keys after this row's position; key 0 (first tile) always remains */
+                for (int jj = RR_MAX(0, a->q_pos + i + 1 - j0); jj < nkt; jj++) s[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < ATT_NV; v++) vmx = vmax(vmx, vload(s + v * VW));
             float m = vhmax(vmx);

@@ -79,6 +79,8 @@ typedef struct rr_kern_attn {
     float *o;           /* output rows, this head */
     int ldo;
     float *scratch;     /* rr_kern_attn_scratch_floats(d) floats, 64-byte aligned, this thread's */
+    int causal;         /* decoders: query row i sees keys [0, q_pos + i] only (key 0 is always seen) */
+    int q_pos;          /* causal: the key index of query row 0 */
 } rr_kern_attn;
 
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */

@@ -23,6 +23,7 @@
 #include "score/rank.h"
 
 #include "encoder/encoder.h"
+#include "score/prompt.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@
 
 rr_rank_params rr_rank_default_params(void) {
     rr_rank_params p = {.max_length = 0, .max_query_length = 512, .overlap = 80, .top_n = 0, .raw = false,
-                        .long_doc = RR_LONG_DOC_WINDOW, .max_doc_tokens = 0};
+                        .long_doc = RR_LONG_DOC_WINDOW, .max_doc_tokens = 0, .instruction = {NULL, 0}};
     return p;
 }
 
@@ -51,6 +52,7 @@ static rr_status need_tokenizer(const rr_model *m, const rr_tokenizer **t) {
 /* max_length: caller's value, else the tokenizer's model_max_length, never above the positions. */
 static int resolve_max_length(const rr_model *m, int want) {
     int cap = m->cfg.max_length;
+    if (want <= 0 && m->dec) want = 8192; /* both decoder rerankers' reference default */
     if (want <= 0) {
         const rr_tokenizer *t = rr_model_tokenizer(m);
         want = t ? rr_tokenizer_model_max_length(t) : 0;
@@ -150,16 +152,24 @@ typedef struct ranker {
     rr_long_doc long_doc;
     int max_doc;        /* cap on a document's own tokens; 0 = none */
     rr_encode_params bare; /* no specials, no truncation: the windows are cut here */
+    int dec;            /* a decoder: documents become whole prompts (prompt.c) */
+    rr_prompt pr;
 } ranker;
 
 static void ranker_free(ranker *r) {
     rr_encoding_free(&r->q);
     rr_encoding_free(&r->d);
     rr_encoding_free(&r->seq);
+    rr_prompt_free(&r->pr);
 }
 
 static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const rr_rank_params *p) {
     memset(r, 0, sizeof *r);
+    if (m->dec) {
+        /* the reference code cuts the prompt's body; windows and document caps are encoder-only */
+        r->dec = 1;
+        return rr_prompt_init(&r->pr, m, query, p->instruction, p->max_length);
+    }
     r->bare = rr_encode_default_params();
     r->bare.add_special = false;
     rr_status s = need_tokenizer(m, &r->tok);
@@ -191,6 +201,10 @@ static rr_status window_push(ranker *r, rr_rank_plan *pl, size_t from, size_t n,
 /* Tokenizes document `doc` and appends its sequences: the document's tokens [off, off + L) after the
  * max_doc cap, then one pair if they fit, else windows or one truncated pair. */
 static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
+    if (r->dec) {
+        rr_status s = rr_prompt_doc(&r->pr, d, &r->seq);
+        return s ? s : plan_push(pl, &r->seq, doc);
+    }
     rr_status s = rr_tokenizer_encode(r->tok, d, NULL, &r->bare, &r->d);
     if (s) return s;
     size_t off = 0, L = r->d.len, M = (size_t)r->room;
@@ -226,8 +240,39 @@ rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *do
     return RR_OK;
 }
 
+/* Decoders: one whole prompt per pair, each with its own query and instruction. */
+static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs,
+                                    const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+    rr_encoding e = {0};
+    rr_status s = RR_OK;
+    plan_reset(pl);
+    for (int i = 0; i < n && !s; i++) {
+        rr_prompt pr;
+        rr_text instr = instructions ? instructions[i] : (rr_text){NULL, 0};
+        s = rr_prompt_init(&pr, m, queries[i], instr, resolve_max_length(m, max_length));
+        if (!s) s = rr_prompt_doc(&pr, docs[i], &e);
+        if (!s) s = plan_push(pl, &e, i);
+        else rr_errmsg_prefix("pair %d", i);
+        rr_prompt_free(&pr);
+    }
+    rr_encoding_free(&e);
+    if (s) return s;
+    pl->n_docs = n;
+    plan_seal(pl);
+    return RR_OK;
+}
+
+rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
+                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+    if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    if (m->dec) return prompts_plan_build(m, queries, docs, instructions, n, max_length, pl);
+    return rr_pairs_plan_build(m, queries, docs, n, max_length, pl);
+}
+
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
                               int max_length, rr_rank_plan *pl) {
+    if (m->dec && n >= 0 && (!n || (queries && docs)))
+        return prompts_plan_build(m, queries, docs, NULL, n, max_length, pl);
     const rr_tokenizer *t;
     rr_status s = need_tokenizer(m, &t);
     if (s) return s;
@@ -329,10 +374,16 @@ void rr_rank_plan_finish(const rr_rank_plan *pl, const float *logits, const rr_r
 
 rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, const rr_score_params *params,
                          float *scores, rr_usage *usage) {
+    return rr_score_pairs_instructed(c, queries, docs, NULL, n, params, scores, usage);
+}
+
+rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_text *docs,
+                                    const rr_text *instructions, int n, const rr_score_params *params, float *scores,
+                                    rr_usage *usage) {
     if (!c || n < 0 || (n && !scores)) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
     rr_score_params p = params ? *params : rr_score_default_params();
     rr_rank_plan pl = {0};
-    rr_status s = rr_pairs_plan_build(rr_ctx_model(c), queries, docs, n, p.max_length, &pl);
+    rr_status s = rr_pairs_plan_build_instructed(rr_ctx_model(c), queries, docs, instructions, n, p.max_length, &pl);
     if (!s) s = rr_plan_score(c, &pl, scores);
     if (!s && !p.raw)
         for (int i = 0; i < n; i++) scores[i] = rr_sigmoid(scores[i]);

@@ -376,6 +376,7 @@ static enum MHD_Result rerank_start(req *r) {
     rp.raw = r->rq.raw_scores;
     rp.long_doc = r->rq.long_doc;
     rp.max_doc_tokens = r->rq.max_doc_tokens;
+    if (r->rq.instruction.text) rp.instruction = r->rq.instruction;
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);
     if (rs != RR_OK) {
         snprintf(err, sizeof err, "%s", rr_errmsg());

@@ -181,6 +181,13 @@ static int parse_query(rr_srv_request *r, char *err, size_t cap) {
     if (!cJSON_IsString(q)) ERR(422, "field \"query\" must be a string, got %s", type_name(q));
     r->query.text = q->valuestring;
     r->query.len = strlen(q->valuestring);
+    /* instruction (every shape): the task instruction of a decoder reranker's prompt */
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(r->root, "instruction");
+    if (in && !cJSON_IsNull(in)) {
+        if (!cJSON_IsString(in)) ERR(422, "field \"instruction\" must be a string, got %s", type_name(in));
+        r->instruction.text = in->valuestring;
+        r->instruction.len = strlen(in->valuestring);
+    }
     return 0;
 }
 
