@@ -29,8 +29,8 @@ OPT     ?= -O2
 SAN     ?=
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wformat=2 -Wundef -Wvla -Wno-unused-parameter
-CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -pthread -fno-strict-aliasing -fPIC -fvisibility=hidden \
-           $(SAN) $(EXTRA_CFLAGS)
+CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -pthread -fno-strict-aliasing -fPIC \
+           -fvisibility=hidden $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SAN) $(EXTRA_LDFLAGS)
 CORE_LIBS   := -lcjson -lutf8proc -lonig -ldnnl -lm
 SERVER_LIBS := -lmicrohttpd
@@ -67,6 +67,14 @@ libs: $(STATIC_LIBS) $(BUILD)/librerank.so
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_$(notdir $*)) -MMD -MP -c $< -o $@
+
+# Files the server embeds (the OpenAPI document, the /docs page) become C byte lists, so the binary
+# serves them without reading anything at run time.
+EMBED := openapi.json docs.html
+$(BUILD)/gen/%.inc: src/server/%
+	@mkdir -p $(dir $@)
+	od -An -v -tu1 $< | sed -e 's/  */,/g' -e 's/^,//' -e 's/$$/,/' -e 's/^,$$//' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/server/deploy.o: $(EMBED:%=$(BUILD)/gen/%.inc)
 
 $(BUILD)/librerank.a: $(CORE_OBJ)
 	@rm -f $@

@@ -46,6 +46,9 @@ printf '# judgments\nq1 0 d_rel 1\n#q1 0 d_top 1\nq2 0 a 1\n' >"$tmp/dbl.qrels"
 expect "doubles, comment lines and 1e39 as trec_eval 10.0" "all \(2 queries\)[[:space:]]+1\.0000" "$BIN" eval --run "$tmp/dbl.run" --qrels "$tmp/dbl.qrels" --metrics mrr
 expect_fail "-m without --data" 2 "-m needs --data" "$BIN" eval -m some/model --run x --qrels y
 expect_fail "bad task" 2 "--task must be" "$BIN" eval --data x --task poetry
+expect_fail "--server without --data" 2 "--server needs --data" "$BIN" eval --server http://127.0.0.1:1 --run x --qrels y
+expect_fail "--server with --max-length" 2 "the server's settings" "$BIN" eval --server http://127.0.0.1:1 --data x --max-length 64
+expect_fail "bad --concurrency" 2 "--concurrency expects an integer" "$BIN" eval --server http://127.0.0.1:1 --data x --concurrency 0
 printf 'q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 0.4\n' >"$tmp/bad.run"
 printf 'q1 0 d1 1\n' >"$tmp/ok.qrels"
 expect_fail "malformed run line" 1 "bad.run: line 2: expected 6 fields" "$BIN" eval --run "$tmp/bad.run" --qrels "$tmp/ok.qrels"

@@ -5,7 +5,8 @@
  * result is one JSON object: {"model", "usage": {"total_tokens", "prompt_tokens"}, "results":
  * [{"index", "relevance_score", "document": {"text"}}]}, best first. Long documents are windowed by
  * the library (rr_rank), or truncated with --truncate / capped with --max-doc-tokens, never rejected
- * for length.
+ * for length. With --server URL the documents are ranked by a Jina / Cohere /v1/rerank server (a
+ * `rerank serve` pool, or another provider) instead of a local model (rr_remote_rank).
  */
 #include "cli/cli.h"
 #include "rerank_util.h"
@@ -22,7 +23,9 @@ static void usage(FILE *f) {
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
           "                   [--batch-tokens N] [--max-line-bytes N] [--template qwen3-reranker|mxbai-rerank-v2]\n"
-          "                   [--instruction TEXT]\n\n"
+          "                   [--instruction TEXT]\n"
+          "       rerank rank --server URL [-m NAME] -q QUERY [--documents FILE|-] [--top-n N] [--raw]\n"
+          "                   [--max-doc-tokens N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
@@ -33,7 +36,12 @@ static void usage(FILE *f) {
           "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
           "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
           "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
-          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
+          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n"
+          "--server URL scores through a server speaking the Jina / Cohere POST /v1/rerank shape instead\n"
+          "(URL: http://host:port, or a full URL ending in rerank); -m is then the request's model name,\n"
+          "--api-key (default $RERANK_API_KEY) its bearer token, and 429/502/503/504 answers and\n"
+          "connection errors are retried with backoff up to --retries times (default 8). Windowing is the\n"
+          "server's: --max-length, --max-query-length, --overlap and --truncate do not apply.\n",
           f);
 }
 
@@ -121,6 +129,8 @@ int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
     bool with_docs = true;
     rr_rank_params rp = rr_rank_default_params();
+    const char *server = NULL, *api_key = getenv("RERANK_API_KEY");
+    int retries = 8;
     const char *instruction = NULL;
     size_t max_line = CLI_MAX_LINE_BYTES;
     cli_model_opts mo;
@@ -135,6 +145,9 @@ int cmd_rank(int argc, char **argv) {
         {"--max-doc-tokens", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_doc_tokens},
         {"--raw", NULL, CLI_FLAG_TRUE, 0, 0, &rp.raw},
         {"--no-documents", NULL, CLI_FLAG_FALSE, 0, 0, &with_docs},
+        {"--server", NULL, CLI_FLAG_STR, 0, 0, &server},
+        {"--api-key", NULL, CLI_FLAG_STR, 0, 0, &api_key},
+        {"--retries", NULL, CLI_FLAG_INT, 0, 1000, &retries},
         {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &instruction},
         {"--max-line-bytes", NULL, CLI_FLAG_SIZE, 1, 1L << 30, &max_line},
     };
@@ -164,6 +177,12 @@ int cmd_rank(int argc, char **argv) {
         return cli_error("-q QUERY is required");
     }
 
+    rr_rank_params dp = rr_rank_default_params();
+    if (server && (rp.max_length != dp.max_length || rp.max_query_length != dp.max_query_length ||
+                   rp.overlap != dp.overlap || rp.long_doc != dp.long_doc))
+        return cli_error("--max-length, --max-query-length, --overlap and --truncate are the server's settings: "
+                         "not with --server");
+
     docs d = {0};
     FILE *f = strcmp(docs_path, "-") ? fopen(docs_path, "r") : stdin;
     if (!f) return cli_error("%s: cannot open documents file", docs_path);
@@ -178,6 +197,26 @@ int cmd_rank(int argc, char **argv) {
     rr_ctx *ctx = NULL;
     rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
     if (!res) rc = cli_error("out of memory");
+    if (!rc && server) {
+        rr_remote_params xp = rr_remote_default_params();
+        xp.url = server;
+        xp.api_key = api_key;
+        xp.model = mo.model;
+        xp.raw = rp.raw;
+        xp.top_n = rp.top_n;
+        xp.max_doc_tokens = rp.max_doc_tokens;
+        xp.max_retries = retries;
+        rr_remote_query q = {.query = {query, strlen(query)}, .docs = d.v, .n_docs = d.n, .results = res};
+        if (rr_remote_rank(&xp, &q, 1, NULL, NULL))
+            rc = cli_error("%s", rr_errmsg());
+        else {
+            rr_usage u = {q.total_tokens};
+            rc = print_results(mo.model ? mo.model : server, &d, res, q.n_results, &u, with_docs);
+        }
+        rr_free(res);
+        docs_free(&d);
+        return rc;
+    }
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
         if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};
