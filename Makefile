@@ -4,10 +4,12 @@
 #   make install       PREFIX=/usr/local DESTDIR= : binary, libraries, public headers, rerank.pc, man page
 #   make test          build, generate test models, run every suite (prints "N passed, N failed")
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make tsan          engine and server tests under ThreadSanitizer (build-tsan/, tests/tsan.sh)
 #   make python        the Python package in place (python/rerank/_rerank*.so), over build/librerank{_hub,}.a
 #   make pic           only the archives the Python extension links (every object is compiled -fPIC)
 #   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
+#   make fuzz-smoke    every fuzz target for FUZZ_SECONDS (60) on its seed corpus; skips without clang
 #   make clean
 #
 # Libraries, one per layer (docs/ARCHITECTURE.md), each with its public header in include/:
@@ -27,8 +29,8 @@ OPT     ?= -O2
 SAN     ?=
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wformat=2 -Wundef -Wvla -Wno-unused-parameter
-CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -pthread -fno-strict-aliasing -fPIC -fvisibility=hidden \
-           $(SAN) $(EXTRA_CFLAGS)
+CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -pthread -fno-strict-aliasing -fPIC \
+           -fvisibility=hidden $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SAN) $(EXTRA_LDFLAGS)
 CORE_LIBS   := -lcjson -lutf8proc -lonig -ldnnl -lm
 SERVER_LIBS := -lmicrohttpd
@@ -58,13 +60,21 @@ TEST_OBJ    := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 # static libraries in link order (upper layers first)
 STATIC_LIBS := $(BUILD)/librerank_server.a $(BUILD)/librerank_hub.a $(BUILD)/librerank_eval.a $(BUILD)/librerank.a
 
-.PHONY: all libs test asan clean bench fuzz install uninstall print-core-libs pic python
+.PHONY: all libs test asan clean bench fuzz fuzz-smoke tsan install uninstall print-core-libs pic python
 all: libs $(BUILD)/rerank $(BUILD)/run_tests
 libs: $(STATIC_LIBS) $(BUILD)/librerank.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_$(notdir $*)) -MMD -MP -c $< -o $@
+
+# Files the server embeds (the OpenAPI document, the /docs page) become C byte lists, so the binary
+# serves them without reading anything at run time.
+EMBED := openapi.json docs.html
+$(BUILD)/gen/%.inc: src/server/%
+	@mkdir -p $(dir $@)
+	od -An -v -tu1 $< | sed -e 's/  */,/g' -e 's/^,//' -e 's/$$/,/' -e 's/^,$$//' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/server/deploy.o: $(EMBED:%=$(BUILD)/gen/%.inc)
 
 $(BUILD)/librerank.a: $(CORE_OBJ)
 	@rm -f $@
@@ -111,14 +121,32 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-# Fuzz targets: tests/fuzz/fuzz_<name>.c, linked with the sources they exercise (core + tokenize),
-# built with clang's libFuzzer, ASan and UBSan.
-FUZZ_SRC := $(sort $(wildcard src/core/*.c src/tokenize/*.c))
-fuzz: build-fuzz/fuzz_tokenizer
-build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard src/*/*.h include/*.h)
-	@mkdir -p build-fuzz
-	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
-	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lonig -lm
+# ThreadSanitizer build of the library, CLI and tests in build-tsan/, then the engine and server
+# unit tests and the server suite under it (tests/tsan.sh; suppressions with reasons in tests/tsan.supp).
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread -fno-omit-frame-pointer" all
+	bash tests/tsan.sh build-tsan
+
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, each linked with the whole library (plus the CLI's JSONL
+# reader) built by clang with libFuzzer's coverage, ASan and UBSan in build-fuzz/. `make fuzz-smoke`
+# runs each for FUZZ_SECONDS (60) on its seed corpus tests/fuzz/corpus/<name>/ (tests/fuzz/smoke.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+                -Iinclude -Isrc -pthread -fno-strict-aliasing
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJ     := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRC) $(SERVER_SRC) $(HUB_SRC) $(EVAL_SRC)) build-fuzz/obj/src/cli/jsonl.o
+fuzz: $(FUZZ_TARGETS)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(ISA_$(notdir $*)) -MMD -MP -c $< -o $@
+build-fuzz/librerank.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build-fuzz/librerank.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< build-fuzz/librerank.a -o $@ $(LIBS)
+fuzz-smoke:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CC=$(FUZZ_CC) bash tests/fuzz/smoke.sh
 
 # ------------------------------------------------------------------ install
 # make install PREFIX=/usr/local DESTDIR=  -- the program, the libraries (static, and librerank.so with its
@@ -165,7 +193,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PCDIR)/,rerank.pc rerank-server.pc rerank-hub.pc rerank-eval.pc)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-tsan
 	rm -rf python/build python/rerank.egg-info python/rerank/_rerank*.so
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/obj/src/*/*.d)

@@ -74,9 +74,12 @@ RR_API rr_status rr_eval_qrels_add(rr_eval_qrels *q, const char *qid, size_t qid
  * lines of `what` (a file name). */
 RR_API rr_status rr_eval_qrels_finish(rr_eval_qrels *q, const char *what);
 /* Loads TREC qrels (`qid iter docid grade`, whitespace-separated) or BEIR qrels (tab-separated
- * `query-id corpus-id score`, with or without that header), told apart by the first line. Errors
- * name the file and the line. */
+ * `query-id corpus-id score`, with or without that header), told apart by the first line read.
+ * Blank lines and comment lines (first non-blank character '#') are skipped. Errors name the file
+ * and the line. */
 RR_API rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q);
+/* The same from buf[0..n) (need not be NUL-terminated); `path` names it in messages. */
+RR_API rr_status rr_eval_qrels_parse(const char *buf, size_t n, const char *path, rr_eval_qrels *q);
 /* Index of qid in q, or -1. */
 RR_API int rr_eval_qrels_find(const rr_eval_qrels *q, const char *qid);
 /* The grade of docno for query qi, or 0 with *judged = 0 when not judged. */
@@ -87,7 +90,7 @@ RR_API void rr_eval_qrels_free(rr_eval_qrels *q);
 
 typedef struct rr_eval_hit {
     const char *docno;
-    float score; /* float, as trec_eval reads it: ties are decided on float values */
+    double score; /* double, as trec_eval 10.0 reads it (atof): ties are decided on double values */
     int line;    /* source line, 0 when added by code */
 } rr_eval_hit;
 
@@ -107,17 +110,21 @@ typedef struct rr_eval_run {
 
 /* docno is copied into the run's pool unless `borrowed` (then it must outlive the run). */
 RR_API rr_status rr_eval_run_add(rr_eval_run *r, const char *qid, const char *docno, size_t docno_len, int borrowed,
-                          float score, int line);
+                          double score, int line);
 /* Groups by query and sorts in trec_eval order; a document listed twice for one query is an error
  * (as in trec_eval) naming `what` and both lines. */
 RR_API rr_status rr_eval_run_finish(rr_eval_run *r, const char *what);
-/* Loads a TREC run: `qid Q0 docid rank score tag` (6 whitespace-separated fields). */
+/* Loads a TREC run: `qid Q0 docid rank score tag` (6 whitespace-separated fields). The score is
+ * any finite double (strtod syntax); blank and comment lines ('#' first) are skipped. */
 RR_API rr_status rr_eval_run_load(const char *path, rr_eval_run *r);
+/* The same from buf[0..n) (need not be NUL-terminated); `path` names it in messages. */
+RR_API rr_status rr_eval_run_parse(const char *buf, size_t n, const char *path, rr_eval_run *r);
 /* Keeps the first k hits of each query of a finished run. */
 RR_API void rr_eval_run_truncate(rr_eval_run *r, int k);
 RR_API int rr_eval_run_find(const rr_eval_run *r, const char *qid);
-/* Writes the run as TREC lines with ranks 1.. in trec_eval order, scores with 9 significant digits
- * (so reading the file back gives the same order). */
+/* Writes the run as TREC lines with ranks 1.. in trec_eval order, each score with the fewest of 9, 15
+ * or 17 significant digits that read back as the same double (so reading the file back gives the
+ * same order). */
 RR_API rr_status rr_eval_run_write(const rr_eval_run *r, const char *path, const char *tag);
 RR_API void rr_eval_run_free(rr_eval_run *r);
 

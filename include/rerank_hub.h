@@ -67,6 +67,44 @@ RR_API rr_status rr_pull(const char *repo_id, const rr_pull_params *params, char
  * RR_ERR_INVALID for a name that is neither a folder nor a repo id. */
 RR_API rr_status rr_hub_resolve(const char *name_or_dir, bool allow_download, char *dir, size_t cap);
 
+/* ------------------------------------------------------------------ scoring through a server */
+
+/* Any server that speaks the Jina / Cohere POST /v1/rerank shape: a `rerank serve` pool behind a
+ * load balancer, or another provider (libcurl, so it lives here and not in the core library). */
+typedef struct rr_remote_params {
+    const char *url;     /* "http://host:port" (POST {url}/v1/rerank) or a full URL ending in "rerank" */
+    const char *api_key; /* sent as "Authorization: Bearer KEY"; NULL or "": no header */
+    const char *model;   /* the request's "model" field; NULL: "rerank" */
+    int concurrency;     /* requests in flight at once (default 4) */
+    int max_retries;     /* per request, on 429, 502, 503, 504 and connection errors (default 8) */
+    double timeout_s;    /* per attempt (default 600) */
+    bool raw;            /* ask for logits ("raw_scores": true; a server that ignores it sends sigmoids) */
+    int top_n;           /* "top_n" (0: all documents) */
+    int max_doc_tokens;  /* "max_tokens_per_doc" (0: not sent) */
+} rr_remote_params;
+
+RR_API rr_remote_params rr_remote_default_params(void);
+
+/* One query and its documents; the results are written by rr_remote_rank. */
+typedef struct rr_remote_query {
+    rr_text query;
+    const rr_text *docs;
+    int n_docs;
+    rr_rank_result *results; /* [n_docs], owned by the caller: sorted as the server answered */
+    int n_results;
+    long total_tokens;       /* the answer's usage.total_tokens (0 when absent) */
+} rr_remote_query;
+
+/* Ranks every query through the server, `concurrency` requests in flight. A request answered 429,
+ * 502, 503 or 504, or whose connection failed, is sent again after a backoff (0.2 s doubling up to
+ * 10 s with jitter, or the answer's Retry-After when longer), up to max_retries times. Returns
+ * RR_OK when every query has its results; else RR_ERR_NETWORK (unreachable, retries exhausted, an
+ * HTTP error: the message names the query and quotes the server's detail), RR_ERR_FORMAT (an answer
+ * that is not the rerank shape, or names an index out of range or twice), RR_ERR_INVALID (bad
+ * parameters) or RR_ERR_NOMEM. progress (may be NULL) is called after each answered query. */
+RR_API rr_status rr_remote_rank(const rr_remote_params *p, rr_remote_query *queries, int n_queries,
+                                void (*progress)(void *user, int done, int total), void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,6 +53,7 @@ typedef struct rr_srv_params {
     rr_rank_params rank;        /* windowing (max_length, max_query_length, overlap) */
     rr_engine_params engine;    /* workers, batch token budget, queue depth */
     bool access_log;            /* one line per request on stderr; default true */
+    bool log_json;              /* the access log as one JSON object per line (`--log-format json`) */
 
     /* The connection edge (docs/ARCHITECTURE.md, "Hostile clients"). Deadlines are absolute, so a
      * client trickling one byte at a time cannot stretch them; 0 turns one off. */
@@ -70,8 +71,13 @@ typedef struct rr_srv rr_srv;
 
 RR_API rr_srv_params rr_srv_default_params(void);
 
-/* Binds and starts serving `m` (which must outlive the server). */
+/* Binds and starts serving `m` (which must outlive the server). With m == NULL the server binds
+ * and answers /health (200), /ready (503), /metrics, /openapi.json and /docs, and every route that
+ * needs the model with 503 + Retry-After, until rr_srv_set_model: a startup probe sees the process
+ * while a large model loads. */
 RR_API rr_status rr_srv_start(const rr_model *m, const rr_srv_params *p, rr_srv **out);
+/* Gives a server started without a model its model (once); /ready turns 200. */
+RR_API rr_status rr_srv_set_model(rr_srv *s, const rr_model *m);
 /* The port actually bound. */
 RR_API int rr_srv_port(const rr_srv *s);
 /* Stops accepting connections, answers every request already received (new requests on open

@@ -14,6 +14,13 @@ BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libonig-dev 
 # the Python package (python/, `make python`, `pip install --no-index --no-build-isolation ./python`)
 BUILD_PKGS="$BUILD_PKGS python3-dev python3-setuptools python3-wheel python3-numpy python3-venv"
 TEST_PKGS="python3 python3-numpy python3-pytest python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
+# deployment tests: nginx in front of replicas (suite_scaleout.sh), headless Chromium for /docs, YAML
+# for the Kubernetes manifests, systemd-analyze for the unit (suite_deploy.sh)
+TEST_PKGS="$TEST_PKGS nginx chromium chromium-driver python3-yaml systemd"
+# the image build test: podman, and debootstrap for deploy/debian-base-image.sh where no registry is reachable
+TEST_PKGS="$TEST_PKGS podman debootstrap"
+# kubectl from Debian only where none is installed (a machine may carry a newer one of its own)
+command -v kubectl >/dev/null || TEST_PKGS="$TEST_PKGS kubernetes-client"
 # Node.js from Debian only where no node/npm is installed yet (a machine may carry its own, newer
 # Node.js; Debian's npm package would conflict with it)
 command -v node >/dev/null && command -v npm >/dev/null || TEST_PKGS="$TEST_PKGS nodejs npm"

@@ -38,8 +38,17 @@ expect_fail "no data" 2 "give --data" "$BIN" eval
 expect_fail "run and bm25" 2 "alternatives" "$BIN" eval --data x --run y --bm25 10
 expect_fail "unknown option" 2 "unknown option '--frobnicate'" "$BIN" eval --data x --frobnicate
 expect_fail "bad k" 2 "--bm25 expects an integer" "$BIN" eval --data x --bm25 0
+
+# ---------------------------------------------------------------- trec_eval 10.0 reading rules (no data needed)
+# scores equal as floats but not as doubles rank apart (MRR 1.0, not 0.5); '#' lines are skipped; 1e39 is a score
+printf '# BM25, 6 decimals\nq1 Q0 d_top 1 40.123457 bm25\nq1 Q0 d_rel 2 40.123458 bm25\n# q2\nq2 Q0 a 1 1e39 bm25\nq2 Q0 b 2 1e38 bm25\n' >"$tmp/dbl.run"
+printf '# judgments\nq1 0 d_rel 1\n#q1 0 d_top 1\nq2 0 a 1\n' >"$tmp/dbl.qrels"
+expect "doubles, comment lines and 1e39 as trec_eval 10.0" "all \(2 queries\)[[:space:]]+1\.0000" "$BIN" eval --run "$tmp/dbl.run" --qrels "$tmp/dbl.qrels" --metrics mrr
 expect_fail "-m without --data" 2 "-m needs --data" "$BIN" eval -m some/model --run x --qrels y
 expect_fail "bad task" 2 "--task must be" "$BIN" eval --data x --task poetry
+expect_fail "--server without --data" 2 "--server needs --data" "$BIN" eval --server http://127.0.0.1:1 --run x --qrels y
+expect_fail "--server with --max-length" 2 "the server's settings" "$BIN" eval --server http://127.0.0.1:1 --data x --max-length 64
+expect_fail "bad --concurrency" 2 "--concurrency expects an integer" "$BIN" eval --server http://127.0.0.1:1 --data x --concurrency 0
 printf 'q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 0.4\n' >"$tmp/bad.run"
 printf 'q1 0 d1 1\n' >"$tmp/ok.qrels"
 expect_fail "malformed run line" 1 "bad.run: line 2: expected 6 fields" "$BIN" eval --run "$tmp/bad.run" --qrels "$tmp/ok.qrels"

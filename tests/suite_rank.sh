@@ -59,6 +59,35 @@ INPUT='{"query": "a", "document": "b"}\n{"query": "a"}\n'; expect_error "score: 
 NOTOK=$(mktemp -d); cp "$M/config.json" "$M/model.safetensors" "$NOTOK/"
 INPUT='{"query": "a", "document": "b"}\n'; expect_error "score: text without tokenizer.json" "no tokenizer.json" "$R" score -m "$NOTOK"
 rm -rf "$NOTOK"
+# the server's rules for every JSONL line: nothing after the value, valid UTF-8
+INPUT='"a"\n"b" junk\n';      expect_error "rank: trailing data after the JSON value" "stdin:2: unexpected data" "$R" rank -m "$M" -q q
+INPUT='"a"\n{"text": "b"}{}\n'; expect_error "rank: a second object on the line" "stdin:2: unexpected data" "$R" rank -m "$M" -q q
+INPUT='"a"\n"\xc3\x28"\n';     expect_error "rank: invalid UTF-8" "stdin:2: invalid UTF-8" "$R" rank -m "$M" -q q
+INPUT='"a"\n"b\x01c"\n';      expect_error "rank: raw control character" "stdin:2: raw control character 0x01" "$R" rank -m "$M" -q q
+INPUT='{"query": "a", "document": "b\x00c"}\n'; expect_error "score: raw NUL" "line 1: raw control character 0x00" "$R" score -m "$M"
+INPUT='"abc"\n';              expect_error "rank: line over --max-line-bytes" "stdin:1: line longer than --max-line-bytes 4" "$R" rank -m "$M" -q q --max-line-bytes 4
+INPUT='"a"\n';                expect_error "rank: bad --max-line-bytes" "--max-line-bytes" "$R" rank -m "$M" -q q --max-line-bytes 0
+INPUT='{"query": "a", "document": "b"} x\n'; expect_error "score: trailing data" "line 1: unexpected data" "$R" score -m "$M"
+INPUT='{"query": "a", "document": "\xff"}\n'; expect_error "score: invalid UTF-8" "line 1: invalid UTF-8 at byte 28" "$R" score -m "$M"
+INPUT='{"query": "a", "document": "b"}\n'; expect_error "score: line over --max-line-bytes" "line 1: longer than --max-line-bytes 8" "$R" score -m "$M" --max-line-bytes 8
+# a bad line stops `rerank score`, after every line before it is written (output line i answers input line i)
+for bad_line in '{"query": "x"}' '{"query": "x", "document": "y"} trailing' '{"input_ids": [0, 99999999, 2]}' ''; do
+    good=$(printf '{"query": "q%d", "document": "d"}\n' $(seq 1 300))  # more than one block of 256 lines
+    out=$(printf '%s\n%s\n{"query": "a", "document": "b"}\n' "$good" "$bad_line" | "$R" score -m "$M" 2>/tmp/rr_score_err.$$); rc=$?
+    n=$(grep -c '"score"' <<<"$out")
+    if [ $rc -eq 1 ] && [ "$n" -eq 300 ] && grep -q "line 301" /tmp/rr_score_err.$$; then ok "score: 300 good lines written before bad line 301 ($(head -c 60 /tmp/rr_score_err.$$))"
+    else bad "score: bad line 301 '$bad_line': exit $rc, $n scores, stderr $(cat /tmp/rr_score_err.$$)"; fi
+done
+rm -f /tmp/rr_score_err.$$
+# a 100 MB document line is refused without reading it into memory (it used to cost 924 MB)
+big=$(mktemp)
+$PY -c 'import sys; sys.stdout.write("\"" + "word " * 20000000 + "\"\n")' >"$big"
+err=$(/usr/bin/time -o "$big.time" -f "%M" "$R" rank -m "$M" -q q --documents "$big" 2>&1 >/dev/null)
+rss_big=$(tail -n 1 "$big.time")
+if grep -q "line longer than --max-line-bytes 8388608" <<<"$err" && [ -n "$rss_big" ] && [ "$rss_big" -lt 102400 ]; then
+    ok "rank: 100 MB document refused by the default 8 MiB line cap, peak RSS $((rss_big / 1024)) MB"
+else bad "rank: 100 MB document: rss ${rss_big:-?} KB, stderr: $err"; fi
+rm -f "$big" "$big.time"
 
 # 3. text scoring = the pair template + longest_first truncation, checked against token-id scoring
 q="Wie viele Menschen leben in Berlin?"

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+static void expect_run_error_at(const char *text, const char *needle);
+
 /* One temporary folder for the files of this test file (each rr_test_tmpdir call makes a new one). */
 static const char *tmp_base(void) {
     static char base[512];
@@ -245,11 +247,11 @@ RR_TEST(eval_ties_break_by_docno_descending) {
     REQUIRE(rr_eval_evaluate(&q, &r, m, n, 1, 0, &res) == RR_OK);
     CHECK_NEAR(res.mean[0], 1.0 / 3, 1e-12);
     rr_eval_result_free(&res);
-    /* Scores that differ only beyond float precision tie, as trec_eval reads them as float. */
+    /* Scores that differ only beyond float precision do not tie: trec_eval 10.0 reads doubles. */
     rr_eval_run r2 = {0};
     const char *run2 = write_tmp("ties2.run", "q Q0 a 1 0.100000001 t\nq Q0 b 2 0.1 t\n");
     REQUIRE(rr_eval_run_load(run2, &r2) == RR_OK);
-    CHECK(!strcmp(r2.hits[0].docno, "b"));
+    CHECK(!strcmp(r2.hits[0].docno, "a"));
     rr_eval_run_free(&r2);
     /* Written and read back, a run keeps its order. */
     const char *out = write_tmp("ties.out", "");
@@ -260,6 +262,113 @@ RR_TEST(eval_ties_break_by_docno_descending) {
     rr_eval_run_free(&r3);
     rr_eval_run_free(&r);
     rr_eval_qrels_free(&q);
+}
+
+RR_TEST(eval_scores_are_doubles) {
+    /* A BM25 run printed with 6 decimals above 32: the two scores are one float apart from equal (the
+     * same float), not as doubles. trec_eval 10.0 ranks d_rel first (MRR 1.0); as floats they would
+     * tie and d_top, the larger docno, would come first (MRR 0.5). */
+    CHECK((float)40.123458 == (float)40.123457);
+    const char *run = write_tmp("dbl.run", "q Q0 d_top 1 40.123457 bm25\nq Q0 d_rel 2 40.123458 bm25\n");
+    const char *qrels = write_tmp("dbl.qrels", "q 0 d_rel 1\n");
+    rr_eval_run r = {0};
+    rr_eval_qrels q = {0};
+    REQUIRE(rr_eval_run_load(run, &r) == RR_OK);
+    REQUIRE(rr_eval_qrels_load(qrels, &q) == RR_OK);
+    CHECK(!strcmp(r.hits[0].docno, "d_rel"));
+    rr_eval_metric m[2];
+    int n;
+    REQUIRE(rr_eval_metrics_parse("mrr,ndcg@1", m, &n) == RR_OK);
+    rr_eval_result res;
+    REQUIRE(rr_eval_evaluate(&q, &r, m, n, 1, 0, &res) == RR_OK);
+    CHECK_NEAR(res.mean[0], 1.0, 0);
+    CHECK_NEAR(res.mean[1], 1.0, 0);
+    rr_eval_result_free(&res);
+    /* written and read back, the scores stay distinct doubles (17 digits when 9 would merge them) */
+    const char *out = write_tmp("dbl.out", "");
+    REQUIRE(rr_eval_run_write(&r, out, "x") == RR_OK);
+    rr_eval_run r2 = {0};
+    REQUIRE(rr_eval_run_load(out, &r2) == RR_OK);
+    CHECK(r2.hits[0].score == 40.123458 && r2.hits[1].score == 40.123457);
+    rr_eval_run_free(&r2);
+    rr_eval_run_free(&r);
+    /* every finite double is a score: 1e39 (past the float range), -1e308, denormals; ties between
+     * equal doubles still go by docno descending */
+    run = write_tmp("big.run", "q Q0 a 1 1e39 t\nq Q0 b 2 -1e308 t\nq Q0 c 3 4.9e-324 t\nq Q0 d 4 1E39 t\n"
+                               "q Q0 e 5 0x1p-3 t\n");
+    REQUIRE(rr_eval_run_load(run, &r) == RR_OK);
+    const char *order[] = {"d", "a", "e", "c", "b"};
+    for (int i = 0; i < 5; i++) CHECK_MSG(!strcmp(r.hits[i].docno, order[i]), "rank %d: %s", i + 1, r.hits[i].docno);
+    CHECK(r.hits[1].score == 1e39);
+    rr_eval_run_free(&r);
+    /* a score longer than any fixed buffer still reads */
+    char longrun[400];
+    snprintf(longrun, sizeof longrun, "q Q0 a 1 0.%0200d1 t\nq Q0 b 2 0 t\n", 0);
+    REQUIRE(rr_eval_run_load(write_tmp("long.run", longrun), &r) == RR_OK);
+    CHECK(!strcmp(r.hits[0].docno, "a") && r.hits[0].score > 0);
+    rr_eval_run_free(&r);
+    rr_eval_qrels_free(&q);
+}
+
+RR_TEST(eval_comment_lines) {
+    /* trec_eval 10.0 skips lines starting with '#' in qrels and runs (runs also after blanks) */
+    const char *qrels = write_tmp("c.qrels", "# judged by hand\nq 0 d1 1\n#q 0 d2 1\n  # indented\nq 0 d3 0\n");
+    const char *run = write_tmp("c.run", "# run: bm25\nq Q0 d3 1 2 t\n\t# tab-indented\nq Q0 d1 2 1 t\n#\n");
+    rr_eval_qrels q = {0};
+    rr_eval_run r = {0};
+    REQUIRE(rr_eval_qrels_load(qrels, &q) == RR_OK);
+    REQUIRE(rr_eval_run_load(run, &r) == RR_OK);
+    CHECK_EQ_INT((long)q.n, 2);
+    CHECK_EQ_INT((long)r.n, 2);
+    int judged;
+    rr_eval_qrels_grade(&q, 0, "d2", &judged);
+    CHECK(!judged);
+    rr_eval_metric m[1];
+    int n;
+    REQUIRE(rr_eval_metrics_parse("mrr", m, &n) == RR_OK);
+    rr_eval_result res;
+    REQUIRE(rr_eval_evaluate(&q, &r, m, n, 1, 0, &res) == RR_OK);
+    CHECK_NEAR(res.mean[0], 0.5, 1e-12);
+    rr_eval_result_free(&res);
+    rr_eval_run_free(&r);
+    rr_eval_qrels_free(&q);
+    /* a comment line before a BEIR header does not decide the format; line numbers count comments */
+    REQUIRE(rr_eval_qrels_load(write_tmp("c.tsv", "# beir\nquery-id\tcorpus-id\tscore\nq1\td1\t1\n"), &q) == RR_OK);
+    CHECK_EQ_INT((long)q.n, 1);
+    rr_eval_qrels_free(&q);
+    expect_run_error_at("# c\nq Q0 d 1 x t\n", "line 2: score 'x'");
+    /* the shared toy vectors with comment lines added give the same numbers */
+    const char *sq = rr_test_shared_path("fixtures/metrics/toy.qrels"), *sr = rr_test_shared_path("fixtures/metrics/toy.run");
+    if (!sq || !sr) return;
+    char *tq = NULL, *tr = NULL;
+    REQUIRE(rr_file_read(sq, 1 << 20, &tq, NULL) == RR_OK && rr_file_read(sr, 1 << 20, &tr, NULL) == RR_OK);
+    rr_buf bq = {0}, br = {0};
+    rr_buf_puts(&bq, "# toy qrels\n");
+    rr_buf_puts(&bq, tq);
+    rr_buf_puts(&br, "# toy run\n");
+    rr_buf_puts(&br, tr);
+    rr_buf_puts(&br, "# end\n");
+    rr_eval_qrels q1 = {0}, q2 = {0};
+    rr_eval_run r1 = {0}, r2 = {0};
+    REQUIRE(rr_eval_qrels_load(sq, &q1) == RR_OK && rr_eval_run_load(sr, &r1) == RR_OK);
+    REQUIRE(rr_eval_qrels_parse(bq.data, bq.len, "toy+comments", &q2) == RR_OK);
+    REQUIRE(rr_eval_run_parse(br.data, br.len, "toy+comments", &r2) == RR_OK);
+    rr_eval_metric mm[4];
+    REQUIRE(rr_eval_metrics_parse("ndcg@10,map,mrr,recall@10", mm, &n) == RR_OK);
+    rr_eval_result a, b;
+    REQUIRE(rr_eval_evaluate(&q1, &r1, mm, n, 1, 0, &a) == RR_OK && rr_eval_evaluate(&q2, &r2, mm, n, 1, 0, &b) == RR_OK);
+    CHECK_EQ_INT(a.n_queries, b.n_queries);
+    for (int j = 0; j < n; j++) CHECK_NEAR(a.mean[j], b.mean[j], 0);
+    rr_eval_result_free(&a);
+    rr_eval_result_free(&b);
+    rr_eval_qrels_free(&q1);
+    rr_eval_qrels_free(&q2);
+    rr_eval_run_free(&r1);
+    rr_eval_run_free(&r2);
+    rr_buf_free(&bq);
+    rr_buf_free(&br);
+    rr_free(tq);
+    rr_free(tr);
 }
 
 RR_TEST(eval_run_truncate) {
@@ -298,6 +407,10 @@ static void expect_run_error(const char *text, rr_status want, const char *needl
     rr_eval_run_free(&r);
 }
 
+static void expect_run_error_at(const char *text, const char *needle) {
+    expect_run_error(text, RR_ERR_FORMAT, needle);
+}
+
 RR_TEST(eval_bad_qrels) {
     expect_qrels_error("q1 0 d1 1\nq1 0 d2\n", RR_ERR_FORMAT, "line 2: expected 4 fields");
     expect_qrels_error("q1 0 d1 1\nq1 0 d2 1 extra\n", RR_ERR_FORMAT, "line 2: expected 4 fields");
@@ -333,6 +446,16 @@ RR_TEST(eval_bad_run) {
     expect_run_error("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 abc t\n", RR_ERR_FORMAT, "line 2: score 'abc'");
     expect_run_error("q1 Q0 d1 1 nan t\n", RR_ERR_FORMAT, "line 1: score 'nan'");
     expect_run_error("q1 Q0 d1 1 1e999 t\n", RR_ERR_FORMAT, "line 1: score");
+    expect_run_error("q1 Q0 d1 1 -inf t\n", RR_ERR_FORMAT, "line 1: score");
+    expect_run_error("q1 Q0 d1 1 0.5x t\n", RR_ERR_FORMAT, "line 1: score '0.5x'");
+    rr_eval_run rn = {0};
+    CHECK(rr_eval_run_parse("q1 Q0 d\0 1 0.5 t\n", 17, "nul.run", &rn) == RR_ERR_FORMAT);
+    CHECK(strstr(rr_errmsg(), "nul.run: line 1: NUL byte") != NULL);
+    rr_eval_run_free(&rn);
+    rr_eval_qrels qn = {0};
+    CHECK(rr_eval_qrels_parse("q 0 d 1\nq 0\0 e 1\n", 18, "nul.qrels", &qn) == RR_ERR_FORMAT);
+    CHECK(strstr(rr_errmsg(), "nul.qrels: line 2: NUL byte") != NULL);
+    rr_eval_qrels_free(&qn);
     expect_run_error("q1 Q0 d1 1 0.5 t\nq2 Q0 d1 1 0.5 t\nq1 Q0 d1 2 0.4 t\n", RR_ERR_FORMAT,
                      "line 3: document 'd1' is listed twice for query 'q1' (also line 1)");
     expect_run_error("", RR_ERR_FORMAT, "empty run");

@@ -75,4 +75,19 @@ int cli_parse_precision(const char *s, rr_precision *out);
 struct rr_buf;
 int cli_json_get_string(const char *line, size_t n, const char *key, struct rr_buf *out);
 
+/* Parses one JSONL line with the server's rules: valid JSON, no raw control character but tab, CR and
+ * LF, nothing but whitespace after the value, every string and key valid UTF-8. Returns 0 with *out set (cJSON_Delete it), or -1 with a message
+ * in err[cap] and *out NULL. */
+struct cJSON;
+int cli_json_line(const char *line, size_t n, struct cJSON **out, char *err, size_t cap);
+
+/* Reads one line of f into line (cleared first; "\n" and a "\r" before it removed), holding at most
+ * max bytes in memory: 1 = a line, 0 = end of input, 2 = the line is longer than max (its rest is
+ * left unread), -1 = read error or out of memory. */
+#include <stdio.h>
+int cli_read_line(FILE *f, struct rr_buf *line, size_t max);
+
+/* Default of --max-line-bytes (rerank score, rerank rank): a line longer than this is refused. */
+#define CLI_MAX_LINE_BYTES ((size_t)8 << 20)
+
 #endif

@@ -3,6 +3,9 @@
  * TREC run file, the built-in BM25, or the candidate lists of a JSONL task file; the result is a
  * table on stdout (mean, and per query with -q), optionally JSON and the ranked run as a TREC file.
  * The metric semantics live in src/eval (metrics.c); this file only wires the stages together.
+ * The reranker is a local model (-m) or any Jina / Cohere /v1/rerank server (--server URL, e.g. a
+ * `rerank serve` pool behind nginx) with --concurrency requests in flight; both give the same run,
+ * and so the same metrics, for the same model (the server is asked for raw logits, as -m uses).
  */
 #include "cli/cli.h"
 #include "rerank_eval.h"
@@ -14,6 +17,8 @@
 
 typedef struct eval_opts {
     const char *model, *data, *run, *qrels, *output_run, *json, *metrics, *task;
+    const char *server, *api_key; /* --server: rerank through this URL instead of a local model */
+    long concurrency, retries;
     rr_precision precision;
     rr_template prompt;      /* --template (decoder rerankers) */
     const char *instruction; /* --instruction (decoder prompts) */
@@ -27,13 +32,20 @@ typedef struct eval_opts {
 
 static void eval_usage(FILE *f) {
     fprintf(f,
-            "usage: rerank eval [-m MODEL] --data PATH [--run FILE | --bm25 K] [options]\n"
+            "usage: rerank eval [-m MODEL | --server URL] --data PATH [--run FILE | --bm25 K] [options]\n"
             "       rerank eval --run FILE --qrels FILE [options]       (trec_eval-style metrics only)\n"
             "\n"
             "Evaluates a ranking with trec_eval's metric semantics; with -m, the first stage's top-k\n"
             "documents of each query are reranked by the model first.\n"
             "\n"
             "  -m, --model MODEL   a model folder or Hugging Face repo id (pulled when not cached)\n"
+            "  --server URL        rerank through a server speaking the Jina / Cohere POST /v1/rerank shape\n"
+            "                      instead (http://host:port or a full URL ending in rerank; with -m, the\n"
+            "                      model name sent); one request per query, raw scores asked for\n"
+            "  --concurrency N     with --server: requests in flight (default 4)\n"
+            "  --retries N         with --server: resends of a request answered 429/502/503/504 or whose\n"
+            "                      connection failed, with backoff (default 8)\n"
+            "  --api-key KEY       with --server: bearer token (default $RERANK_API_KEY)\n"
             "  --data PATH         a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a\n"
             "                      candidate-list .jsonl file ({id, query, candidates:[{id,text}], relevant:[...]})\n"
             "  --run FILE          first stage: a TREC run 'qid Q0 docid rank score tag'\n"
@@ -46,7 +58,7 @@ static void eval_usage(FILE *f) {
             "  --task NAME         beir | tools | sql | code: the release's metric as default\n"
             "                      (tools, sql: recall@3; code: mrr@10)\n"
             "  --top-k N           keep the first stage's top N per query: the reranking depth\n"
-            "                      (default 100 with -m, else all)\n"
+            "                      (default 100 with -m or --server, else all)\n"
             "  --precision P       fp32 | bf16 | int8 | auto (with -m; default auto: bf16 where the CPU has it)\n"
             "  --threads N         threads for the model (default: all cores)\n"
             "  --max-length N      longest (query, document window) pair in tokens (default: the model's)\n"
@@ -186,6 +198,99 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     return 0;
 }
 
+/* The texts of the first stage's top_k documents for run entry ri into docs[], their count into *n.
+ * Returns 0, or 1 after printing why (a document the data lacks). */
+static int query_docs(const rr_eval_data *d, const eval_opts *o, const rr_eval_run *first, int ri, int qi,
+                      rr_text *docs, int *n) {
+    *n = (int)RR_MIN((long)(first->off[ri + 1] - first->off[ri]), o->top_k);
+    const rr_eval_hit *h = first->hits + first->off[ri];
+    for (int i = 0; i < *n; i++) {
+        const char *t = doc_text(d, qi, h[i].docno);
+        if (!t) {
+            if (h[i].line)
+                return cli_error("%s: line %d: document '%s' is not in %s", o->run, h[i].line, h[i].docno, o->data);
+            return cli_error("eval: document '%s' is not in %s", h[i].docno, o->data);
+        }
+        docs[i] = (rr_text){t, strlen(t)};
+    }
+    return 0;
+}
+
+static void remote_progress(void *user, int done, int total) {
+    (void)total;
+    progress_step(user, done);
+}
+
+/* --server: the same reranking as rerank() below, every judged query one request to the server,
+ * `concurrency` in flight. */
+static int rerank_remote(const rr_eval_data *d, const eval_opts *o, const rr_eval_run *first, rr_eval_run *out) {
+    int nq = 0;
+    long total_docs = 0;
+    for (int ri = 0; ri < first->n_queries; ri++) {
+        if (rr_eval_qrels_find(&d->qrels, first->qids[ri]) < 0) continue;
+        nq++;
+        total_docs += RR_MIN((long)(first->off[ri + 1] - first->off[ri]), o->top_k);
+    }
+    rr_remote_query *qs = rr_calloc((size_t)(nq ? nq : 1), sizeof *qs);
+    int *ris = rr_malloc((size_t)(nq ? nq : 1) * sizeof *ris);
+    rr_text *docs = rr_malloc((size_t)(total_docs ? total_docs : 1) * sizeof *docs);
+    rr_rank_result *results = rr_malloc((size_t)(total_docs ? total_docs : 1) * sizeof *results);
+    int rc = qs && ris && docs && results ? 0 : cli_error("out of memory");
+    long at = 0;
+    int k = 0;
+    for (int ri = 0; ri < first->n_queries && !rc; ri++) {
+        const char *qid = first->qids[ri];
+        if (rr_eval_qrels_find(&d->qrels, qid) < 0) continue;
+        int qi = rr_eval_strmap_get(&d->qmap, qid, strlen(qid));
+        if (qi < 0) {
+            rc = cli_error("eval: query '%s' of the run is not in %s", qid, o->data);
+            break;
+        }
+        int n = 0;
+        if ((rc = query_docs(d, o, first, ri, qi, docs + at, &n))) break;
+        qs[k] = (rr_remote_query){.query = {d->qtexts[qi], strlen(d->qtexts[qi])}, .docs = docs + at, .n_docs = n,
+                                  .results = results + at};
+        ris[k++] = ri;
+        at += n;
+    }
+    if (!rc) {
+        rr_remote_params rp = rr_remote_default_params();
+        rp.url = o->server;
+        rp.api_key = o->api_key;
+        rp.model = o->model;
+        rp.raw = 1; /* as rerank(): sigmoids round large logits into ties */
+        if (o->concurrency) rp.concurrency = (int)o->concurrency;
+        rp.max_retries = (int)o->retries;
+        progress pr;
+        progress_init(&pr, "rerank", nq);
+        double t1 = rr_now();
+        if (rr_remote_rank(&rp, qs, nq, remote_progress, &pr) != RR_OK) {
+            rc = cli_error("eval: %s", rr_errmsg());
+        } else {
+            progress_step(&pr, nq);
+            long n_tokens = 0;
+            for (int q = 0; q < nq && !rc; q++) {
+                const rr_eval_hit *h = first->hits + first->off[ris[q]];
+                n_tokens += qs[q].total_tokens;
+                for (int i = 0; i < qs[q].n_results && !rc; i++)
+                    if (rr_eval_run_add(out, first->qids[ris[q]], h[qs[q].results[i].index].docno, 0, 1,
+                                        qs[q].results[i].score, 0) != RR_OK)
+                        rc = status_error(NULL);
+            }
+            double el = rr_now() - t1;
+            fprintf(stderr, "eval: reranked %ld pairs (%ld tokens) through %s, %ld in flight, in %.1f s, %.1f pairs/s\n",
+                    total_docs, n_tokens, o->server, rp.concurrency > 0 ? (long)rp.concurrency : 4L, el,
+                    el > 0 ? total_docs / el : 0.0);
+            if (!rc && rr_eval_run_finish(out, "rerank") != RR_OK) rc = status_error(NULL);
+        }
+    }
+    rr_free(qs);
+    rr_free(ris);
+    rr_free(docs);
+    rr_free(results);
+    return rc;
+}
+
 /* Reranks the top_k documents of every judged query of `first` with the model, one rr_rank call
  * per query (all its candidates at once), into `out`. Scores are raw logits: the sigmoid rounds
  * large logits to equal floats, which would turn real differences into ties. */
@@ -217,20 +322,9 @@ static int rerank(const rr_eval_data *d, const eval_opts *o, rr_ctx *ctx, const 
             rc = cli_error("eval: query '%s' of the run is not in %s", qid, o->data);
             break;
         }
-        int n = (int)RR_MIN((long)(first->off[ri + 1] - first->off[ri]), o->top_k);
+        int n = 0;
         const rr_eval_hit *h = first->hits + first->off[ri];
-        for (int i = 0; i < n && !rc; i++) {
-            const char *t = doc_text(d, qi, h[i].docno);
-            if (!t) {
-                if (h[i].line)
-                    rc = cli_error("%s: line %d: document '%s' is not in %s", o->run, h[i].line, h[i].docno, o->data);
-                else
-                    rc = cli_error("eval: document '%s' is not in %s", h[i].docno, o->data);
-            } else {
-                docs[i] = (rr_text){t, strlen(t)};
-            }
-        }
-        if (rc) break;
+        if ((rc = query_docs(d, o, first, ri, qi, docs, &n))) break;
         int n_res = 0;
         rr_usage usage = {0};
         rr_text q = {d->qtexts[qi], strlen(d->qtexts[qi])};
@@ -334,7 +428,8 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 }
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = rr_model_default_params().precision};
+    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = rr_model_default_params().precision,
+                     .retries = 8, .api_key = getenv("RERANK_API_KEY")};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -349,6 +444,15 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
             return 1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) TAKE(o->model);
         else if (!strcmp(a, "--data")) TAKE(o->data);
+        else if (!strcmp(a, "--server")) TAKE(o->server);
+        else if (!strcmp(a, "--api-key")) TAKE(o->api_key);
+        else if (!strcmp(a, "--concurrency")) {
+            if (cli_parse_int(a, v, 1, 4096, &o->concurrency)) return -1;
+            i++;
+        } else if (!strcmp(a, "--retries")) {
+            if (cli_parse_int(a, v, 0, 1000, &o->retries)) return -1;
+            i++;
+        }
         else if (!strcmp(a, "--run")) TAKE(o->run);
         else if (!strcmp(a, "--qrels")) TAKE(o->qrels);
         else if (!strcmp(a, "--output-run")) TAKE(o->output_run);
@@ -400,9 +504,13 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
     }
     if (!o->data && !(o->run && o->qrels))
         return cli_error("eval: give --data PATH, or --run FILE with --qrels FILE (see rerank eval --help)"), -1;
-    if (o->model && !o->data)
-        return cli_error("eval: -m needs --data (the query and document texts to rerank)"), -1;
-    if (o->model && !o->top_k) o->top_k = 100;
+    if ((o->model || o->server) && !o->data)
+        return cli_error("eval: %s needs --data (the query and document texts to rerank)", o->server ? "--server" : "-m"),
+               -1;
+    if ((o->model || o->server) && !o->top_k) o->top_k = 100;
+    if (o->server && (o->max_length || o->batch_tokens || o->threads))
+        return cli_error("eval: --max-length, --batch-tokens and --threads are the server's settings: not with --server"),
+               -1;
     if (o->run && o->bm25_k) return cli_error("eval: --run and --bm25 are alternatives; give one"), -1;
     if (o->bm25_k && !o->data) return cli_error("eval: --bm25 needs --data (the documents to index)"), -1;
     if (o->task && strcmp(o->task, "beir") && strcmp(o->task, "tools") && strcmp(o->task, "sql") &&
@@ -461,7 +569,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_error("%s", rr_errmsg());
         goto done;
     }
-    if (o.model && (rc = load_model(&o, &model, &ctx))) goto done; /* fail before a long first stage */
+    if (o.model && !o.server && (rc = load_model(&o, &model, &ctx))) goto done; /* fail before a long first stage */
 
     if (o.run) {
         if (rr_eval_run_load(o.run, &run) != RR_OK) {
@@ -484,7 +592,7 @@ int cmd_eval(int argc, char **argv) {
 
     if (o.top_k) rr_eval_run_truncate(&run, (int)o.top_k);
 
-    if (o.model) {
+    if (o.model || o.server) {
         /* The first stage's numbers, for comparison, then the reranked run replaces it. */
         if (rr_eval_evaluate(qrels, &run, metrics, nm, (int)o.rel_level, o.complete, &res) != RR_OK) {
             rc = status_error(NULL);
@@ -494,7 +602,7 @@ int cmd_eval(int argc, char **argv) {
         for (int j = 0; j < nm; j++) fprintf(stderr, " %s %.4f", metrics[j].name, res.mean[j]);
         fprintf(stderr, " over %d queries\n", res.n_queries);
         rr_eval_result_free(&res);
-        rc = rerank(&data, &o, ctx, &run, &reranked);
+        rc = o.server ? rerank_remote(&data, &o, &run, &reranked) : rerank(&data, &o, ctx, &run, &reranked);
         if (rc) goto done;
         final = &reranked;
     }
@@ -523,7 +631,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (o.json && (rc = write_json(o.json, &o, stage, &res, metrics, nm))) goto done;
     if (o.output_run &&
-        rr_eval_run_write(final, o.output_run, o.model ? "rerank" : o.bm25_k ? "bm25" : o.run ? "run" : "candidates") !=
+        rr_eval_run_write(final, o.output_run, o.model || o.server ? "rerank" : o.bm25_k ? "bm25" : o.run ? "run" : "candidates") !=
             RR_OK)
         rc = status_error(NULL);
 done:

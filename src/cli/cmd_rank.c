@@ -5,7 +5,8 @@
  * result is one JSON object: {"model", "usage": {"total_tokens", "prompt_tokens"}, "results":
  * [{"index", "relevance_score", "document": {"text"}}]}, best first. Long documents are windowed by
  * the library (rr_rank), or truncated with --truncate / capped with --max-doc-tokens, never rejected
- * for length.
+ * for length. With --server URL the documents are ranked by a Jina / Cohere /v1/rerank server (a
+ * `rerank serve` pool, or another provider) instead of a local model (rr_remote_rank).
  */
 #include "cli/cli.h"
 #include "rerank_util.h"
@@ -17,23 +18,30 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_LINE_BYTES (256u << 20)
-
 static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
-          "                   [--batch-tokens N] [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
+          "                   [--batch-tokens N] [--max-line-bytes N] [--template qwen3-reranker|mxbai-rerank-v2]\n"
+          "                   [--instruction TEXT]\n"
+          "       rerank rank --server URL [-m NAME] -q QUERY [--documents FILE|-] [--top-n N] [--raw]\n"
+          "                   [--max-doc-tokens N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
-          "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
+          "(Cohere's max_tokens_per_doc; the end is kept with --truncate left). A document line longer than\n"
+          "--max-line-bytes (default 8 MiB) is an error, as is a line that is not strict JSON or not UTF-8.\n"
           "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
           "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
           "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
-          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
+          "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n"
+          "--server URL scores through a server speaking the Jina / Cohere POST /v1/rerank shape instead\n"
+          "(URL: http://host:port, or a full URL ending in rerank); -m is then the request's model name,\n"
+          "--api-key (default $RERANK_API_KEY) its bearer token, and 429/502/503/504 answers and\n"
+          "connection errors are retried with backoff up to --retries times (default 8). Windowing is the\n"
+          "server's: --max-length, --max-query-length, --overlap and --truncate do not apply.\n",
           f);
 }
 
@@ -47,27 +55,30 @@ static void docs_free(docs *d) {
     rr_free(d->v);
 }
 
-/* Reads one document per line: a JSON string or an object with a string "text". */
-static int read_docs(FILE *f, const char *name, docs *d) {
-    char *line = NULL;
-    size_t cap = 0;
+/* Reads one document per line: a JSON string or an object with a string "text". A line is never
+ * held in memory past max_line bytes. */
+static int read_docs(FILE *f, const char *name, size_t max_line, docs *d) {
+    rr_buf line = {0};
     long lineno = 0;
-    ssize_t len;
-    int rc = 0;
-    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+    int rc = 0, r;
+    while (!rc && (r = cli_read_line(f, &line, max_line)) != 0) {
         lineno++;
-        if ((size_t)len > MAX_LINE_BYTES) {
-            rc = cli_error("%s:%ld: line longer than %u bytes", name, lineno, MAX_LINE_BYTES);
+        if (r < 0) {
+            rc = cli_error("%s:%ld: read error or out of memory", name, lineno);
             break;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (len == 0) {
+        if (r == 2) {
+            rc = cli_error("%s:%ld: line longer than --max-line-bytes %zu", name, lineno, max_line);
+            break;
+        }
+        if (line.len == 0) {
             rc = cli_error("%s:%ld: empty line (an empty document is \"\")", name, lineno);
             break;
         }
         cJSON *j = NULL;
-        if (rr_json_parse(line, (size_t)len, name, &j)) {
-            rc = cli_error("%s:%ld: %s", name, lineno, rr_errmsg());
+        char err[320];
+        if (cli_json_line(line.data, line.len, &j, err, sizeof err)) {
+            rc = cli_error("%s:%ld: %s", name, lineno, err);
             break;
         }
         const cJSON *t = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "text") : j;
@@ -86,8 +97,7 @@ static int read_docs(FILE *f, const char *name, docs *d) {
         }
         cJSON_Delete(j);
     }
-    if (!rc && ferror(f)) rc = cli_error("%s: read error", name);
-    free(line);
+    rr_buf_free(&line);
     return rc;
 }
 
@@ -119,7 +129,10 @@ int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
     bool with_docs = true;
     rr_rank_params rp = rr_rank_default_params();
+    const char *server = NULL, *api_key = getenv("RERANK_API_KEY");
+    int retries = 8;
     const char *instruction = NULL;
+    size_t max_line = CLI_MAX_LINE_BYTES;
     cli_model_opts mo;
     cli_model_opts_init(&mo, rr_model_default_params().precision);
     const cli_flag flags[] = {
@@ -132,7 +145,11 @@ int cmd_rank(int argc, char **argv) {
         {"--max-doc-tokens", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_doc_tokens},
         {"--raw", NULL, CLI_FLAG_TRUE, 0, 0, &rp.raw},
         {"--no-documents", NULL, CLI_FLAG_FALSE, 0, 0, &with_docs},
+        {"--server", NULL, CLI_FLAG_STR, 0, 0, &server},
+        {"--api-key", NULL, CLI_FLAG_STR, 0, 0, &api_key},
+        {"--retries", NULL, CLI_FLAG_INT, 0, 1000, &retries},
         {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &instruction},
+        {"--max-line-bytes", NULL, CLI_FLAG_SIZE, 1, 1L << 30, &max_line},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -160,10 +177,16 @@ int cmd_rank(int argc, char **argv) {
         return cli_error("-q QUERY is required");
     }
 
+    rr_rank_params dp = rr_rank_default_params();
+    if (server && (rp.max_length != dp.max_length || rp.max_query_length != dp.max_query_length ||
+                   rp.overlap != dp.overlap || rp.long_doc != dp.long_doc))
+        return cli_error("--max-length, --max-query-length, --overlap and --truncate are the server's settings: "
+                         "not with --server");
+
     docs d = {0};
     FILE *f = strcmp(docs_path, "-") ? fopen(docs_path, "r") : stdin;
     if (!f) return cli_error("%s: cannot open documents file", docs_path);
-    int rc = read_docs(f, strcmp(docs_path, "-") ? docs_path : "stdin", &d);
+    int rc = read_docs(f, strcmp(docs_path, "-") ? docs_path : "stdin", (size_t)max_line, &d);
     if (f != stdin) fclose(f);
     if (rc) {
         docs_free(&d);
@@ -174,6 +197,26 @@ int cmd_rank(int argc, char **argv) {
     rr_ctx *ctx = NULL;
     rr_rank_result *res = rr_malloc((size_t)(d.n ? d.n : 1) * sizeof *res);
     if (!res) rc = cli_error("out of memory");
+    if (!rc && server) {
+        rr_remote_params xp = rr_remote_default_params();
+        xp.url = server;
+        xp.api_key = api_key;
+        xp.model = mo.model;
+        xp.raw = rp.raw;
+        xp.top_n = rp.top_n;
+        xp.max_doc_tokens = rp.max_doc_tokens;
+        xp.max_retries = retries;
+        rr_remote_query q = {.query = {query, strlen(query)}, .docs = d.v, .n_docs = d.n, .results = res};
+        if (rr_remote_rank(&xp, &q, 1, NULL, NULL))
+            rc = cli_error("%s", rr_errmsg());
+        else {
+            rr_usage u = {q.total_tokens};
+            rc = print_results(mo.model ? mo.model : server, &d, res, q.n_results, &u, with_docs);
+        }
+        rr_free(res);
+        docs_free(&d);
+        return rc;
+    }
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
         if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};

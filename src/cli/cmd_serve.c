@@ -3,6 +3,10 @@
  * server (src/server) until SIGTERM or SIGINT, then drains: every request already received is
  * answered before the process exits 0.
  *
+ * The port is bound before the model is loaded (always: there is no reason to hide a loading
+ * process from its supervisor), so /health answers 200 and /ready 503 while a large model maps;
+ * the "listening on" line is printed once the model is loaded and /ready turns 200.
+ *
  * Signals are blocked before any thread starts (so every thread inherits the mask) and taken
  * synchronously with sigwait on the main thread; no async-signal handler runs.
  */
@@ -19,13 +23,15 @@ static void usage(FILE *f) {
     fputs("usage: rerank serve -m MODEL [--host H] [--port P] [--api-key KEY | --api-key-file FILE]\n"
           "                    [--precision fp32|bf16|int8|auto] [--threads N] [--workers N] [--http-threads N]\n"
           "                    [--max-batch-tokens N] [--max-docs N] [--max-request-bytes N] [--max-request-tokens N]\n"
-          "                    [--queue-depth N] [--max-length N] [--model-name NAME] [--drain-timeout S] [--quiet]\n"
+          "                    [--queue-depth N] [--max-length N] [--served-model-name NAME] [--drain-timeout S]\n"
+          "                    [--log-format text|json] [--quiet]\n"
           "                    [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--max-connections N]\n"
           "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n"
           "                    [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
-          "Jina), GET /health, /info, /metrics, /v1/models. Binds 127.0.0.1:8080 by default (--port 0 picks a\n"
-          "free port; the address is printed on stderr).\n\n"
+          "Jina), GET /health (liveness), /ready (readiness), /info, /metrics, /v1/models, /openapi.json, /docs.\n"
+          "Binds 127.0.0.1:8080 by default (--port 0 picks a free port; the address is printed on stderr). The\n"
+          "port is bound before the model loads: meanwhile /health is 200, /ready and the rerank routes 503.\n\n"
           "  --api-key KEY          require \"Authorization: Bearer KEY\" (default: $RERANK_API_KEY; unset: any\n"
           "                         or no bearer token is accepted; an empty key is an error). The key shows\n"
           "                         in `ps`: prefer --api-key-file or the variable\n"
@@ -40,8 +46,12 @@ static void usage(FILE *f) {
           "  --max-request-tokens N tokens of one request after windowing, more is a 413 (default 1048576)\n"
           "  --queue-depth N        requests queued or running, more is a 429 + Retry-After (default 128)\n"
           "  --max-length N         longest (query, window) pair in tokens (default: the model's)\n"
-          "  --model-name NAME      model name in answers and /info (default: the folder name)\n"
+          "  --served-model-name NAME  model name in answers and /info (default: the folder name;\n"
+          "                         --model-name is the same flag)\n"
           "  --drain-timeout S      on SIGTERM, wait at most S seconds for requests in flight (default 120)\n"
+          "  --log-format F         access log on stderr: text (default) or json, one object per line with\n"
+          "                         time, method, route, status, documents, tokens, queue_ms, total_ms,\n"
+          "                         request_id (X-Request-Id as sent, or generated)\n"
           "  --quiet                no access log line per request\n"
           "Connection limits (against slow or hostile clients; 0 turns a timeout or the per-address limit off):\n"
           "  --header-timeout S     a request's headers must arrive within S seconds of the connection or of\n"
@@ -64,6 +74,7 @@ static void usage(FILE *f) {
 typedef struct serve_opts {
     rr_srv_params p;
     long drain_timeout;
+    const char *log_format;
     long header_timeout, body_timeout, idle_timeout; /* whole seconds, into p's doubles */
     const char *api_key_file;
     cli_model_opts mo;
@@ -100,7 +111,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--max-request-tokens", NULL, CLI_FLAG_LONG, 1, 1L << 34, &p->max_request_tokens},
         {"--queue-depth", NULL, CLI_FLAG_INT, 1, 1 << 20, &p->engine.queue_depth},
         {"--max-length", NULL, CLI_FLAG_INT, 8, 1 << 20, &p->rank.max_length},
-        {"--model-name", NULL, CLI_FLAG_STR, 0, 0, &p->model_name},
+        {"--served-model-name", "--model-name", CLI_FLAG_STR, 0, 0, &p->model_name},
+        {"--log-format", NULL, CLI_FLAG_STR, 0, 0, &o->log_format},
         {"--drain-timeout", NULL, CLI_FLAG_LONG, 0, 86400, &o->drain_timeout},
         {"--quiet", NULL, CLI_FLAG_FALSE, 0, 0, &p->access_log},
         {"--api-key-file", NULL, CLI_FLAG_STR, 0, 0, &o->api_key_file},
@@ -129,6 +141,9 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
     }
     if (o->mo.batch_tokens) p->engine.max_batch_tokens = (int)o->mo.batch_tokens;
+    if (o->log_format && strcmp(o->log_format, "text") && strcmp(o->log_format, "json"))
+        return cli_error("--log-format expects text or json, not '%s'", o->log_format);
+    p->log_json = o->log_format && !strcmp(o->log_format, "json");
     if (!o->mo.model) {
         usage(stderr);
         return cli_error("-m MODEL is required");
@@ -175,12 +190,6 @@ int cmd_serve(int argc, char **argv) {
     char model_dir[4096], name[256];
     if (cli_model_dir(o.mo.model, model_dir, sizeof model_dir)) return 1;
     if (!p.model_name) p.model_name = model_name_of(o.mo.model, model_dir, name, sizeof name);
-    rr_model *m = NULL;
-    if (cli_model_open(&o.mo, true, &m, NULL)) return 1;
-    if (!rr_model_tokenizer(m)) {
-        rr_model_free(m);
-        return cli_error("%s: no tokenizer.json: the server needs the model's tokenizer", model_dir);
-    }
 
     /* block the signals before threads exist, then wait for them here */
     sigset_t sigs;
@@ -191,14 +200,27 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     rr_srv *s = NULL;
-    if (rr_srv_start(m, &p, &s)) {
+    if (rr_srv_start(NULL, &p, &s)) return cli_error("%s", rr_errmsg());
+    const char *host = p.host && *p.host ? p.host : "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    fprintf(stderr, "rerank serve: bound %s%s%s port %d; loading %s (GET /ready answers 503 until it is loaded)\n",
+            v6 ? "[" : "", host, v6 ? "]" : "", rr_srv_port(s), model_dir);
+    fflush(stderr);
+
+    rr_model *m = NULL;
+    if (cli_model_open(&o.mo, true, &m, NULL)) {
+        rr_srv_free(s);
+        return 1;
+    }
+    if (!rr_model_tokenizer(m) || rr_srv_set_model(s, m)) {
+        rc = rr_model_tokenizer(m) ? cli_error("%s", rr_errmsg())
+                                   : cli_error("%s: no tokenizer.json: the server needs the model's tokenizer", model_dir);
+        rr_srv_free(s);
         rr_model_free(m);
-        return cli_error("%s", rr_errmsg());
+        return rc;
     }
     rr_model_info mi;
     rr_model_get_info(m, &mi);
-    const char *host = p.host && *p.host ? p.host : "127.0.0.1";
-    int v6 = strchr(host, ':') != NULL;
     fprintf(stderr, "rerank serve: listening on http://%s%s%s:%d (model %s, precision %s, %s)\n", v6 ? "[" : "", host,
             v6 ? "]" : "", rr_srv_port(s), p.model_name,
             rr_precision_name(mi.precision),

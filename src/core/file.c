@@ -1,9 +1,9 @@
 /*
  * file.c -- whole-file reads and read-only memory maps.
  *
- * Model weights are mapped, never read, so the 250k-row embedding table costs only the pages a batch
- * touches. Small files (config.json, tokenizer.json) are read whole with a size cap so a hostile or
- * corrupt path cannot make us allocate without bound.
+ * Model weights are mapped while the model loads (and packs them), never read whole. Small files
+ * (config.json, tokenizer.json) are read whole with a size cap so a hostile or corrupt path cannot
+ * make us allocate without bound. Both only open regular files, without blocking on a FIFO.
  */
 #include "core.h"
 
@@ -20,14 +20,36 @@ static rr_status open_fail(const char *path) {
     return rr_fail(e == ENOENT ? RR_ERR_NOT_FOUND : RR_ERR_IO, "%s: %s", path, strerror(e));
 }
 
-rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* Opens path for reading only when it is a regular file. O_NONBLOCK keeps open(2) itself from
+ * waiting: a FIFO put in place of a model file would otherwise block until a writer appears (and a
+ * device could do worse). The flag is cleared once fstat has shown a regular file. */
+static rr_status open_regular(const char *path, int *fd_out, struct stat *st) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return open_fail(path);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0) {
+        rr_status s = open_fail(path);
         close(fd);
-        return rr_fail(RR_ERR_IO, "%s: not a regular file", path);
+        return s;
     }
+    if (!S_ISREG(st->st_mode)) {
+        const char *what = S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO (named pipe)"
+                           : S_ISSOCK(st->st_mode)                                         ? "a socket"
+                           : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)                  ? "a device"
+                                                                                          : "not a regular file";
+        close(fd);
+        return rr_fail(RR_ERR_IO, "%s: is %s; model and data files must be regular files", path, what);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    return RR_OK;
+}
+
+rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len) {
+    int fd;
+    struct stat st;
+    rr_status os = open_regular(path, &fd, &st);
+    if (os) return os;
     if ((size_t)st.st_size > max_bytes) {
         close(fd);
         return rr_fail(RR_ERR_RANGE, "%s: file is %lld bytes, more than the limit of %zu", path,
@@ -59,13 +81,10 @@ rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *o
 }
 
 rr_status rr_mmap_open(const char *path, rr_mmap *out) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return open_fail(path);
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return rr_fail(RR_ERR_IO, "%s: not a regular file", path);
-    }
+    rr_status os = open_regular(path, &fd, &st);
+    if (os) return os;
     out->size = (size_t)st.st_size;
     out->data = NULL;
     out->fd = fd;

@@ -155,11 +155,14 @@ static void layernorm(float *y, const float *a, const float *b, const float *g, 
 
 /* ------------------------------------------------------------------ forward */
 
-static void embed(rr_ctx *c, const rr_seq *seqs, int n) {
+/* Word and position rows come from the weight files with pread (rr_st_copy): false, with the
+ * message set, when a file no longer holds them (truncated under the running process). */
+static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
     int H = cf->hidden;
     float *tmp = c->row;
+    size_t wbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype), pbytes = (size_t)H * rr_dtype_size(m->pos_emb.dtype);
     for (int s = 0; s < n; s++) {
         int base = c->start[s], count = 0;
         for (int t = 0; t < seqs[s].len; t++) {
@@ -172,17 +175,27 @@ static void embed(rr_ctx *c, const rr_seq *seqs, int n) {
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
             float *x = c->x + (size_t)(base + t) * H;
-            size_t rowbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype);
-            rr_st_copy(m->word_t, (size_t)id * rowbytes, c->raw, rowbytes);
+            if (!rr_st_copy(m->word_t, (size_t)id * wbytes, c->raw, wbytes)) {
+                rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the running "
+                        "process (reload the model)", m->word_t->file, id, m->word_t->name);
+                return false;
+            }
             rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
             rr_mat_row_f32(&raw, 0, x);
-            rr_mat_row_f32(&m->pos_emb, p, tmp);
+            if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, c->raw, pbytes)) {
+                rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the running "
+                        "process (reload the model)", m->pos_t->file, p, m->pos_t->name);
+                return false;
+            }
+            raw.dtype = m->pos_emb.dtype;
+            rr_mat_row_f32(&raw, 0, tmp);
             for (int i = 0; i < H; i++) x[i] += tmp[i];
-            rr_mat_row_f32(&m->type_emb, seqs[s].type_ids ? seqs[s].type_ids[t] : 0, tmp);
-            for (int i = 0; i < H; i++) x[i] += tmp[i];
+            const float *ty = m->type_f32 + (size_t)(seqs[s].type_ids ? seqs[s].type_ids[t] : 0) * H;
+            for (int i = 0; i < H; i++) x[i] += ty[i];
             layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b, H, cf->eps);
         }
     }
+    return true;
 }
 
 static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
@@ -231,17 +244,18 @@ static void head(rr_ctx *c, int n, float *logits) {
 }
 
 /* One pass over seqs[0..n) whose lengths sum to at most max_tokens (and n <= max_tokens). */
-static void forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
+static rr_status forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
     int T = 0;
     for (int s = 0; s < n; s++) {
         c->start[s] = T;
         T += seqs[s].len;
     }
     c->start[n] = T;
-    embed(c, seqs, n);
+    if (!embed(c, seqs, n)) return RR_ERR_IO;
     const rr_model *m = c->m;
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(c, &m->layers[l], n, T, l == m->cfg.n_layers - 1);
     head(c, n, logits);
+    return RR_OK;
 }
 
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
@@ -281,8 +295,12 @@ rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
     while (i < n) {
         int j = i, T = 0;
         while (j < n && T + seqs[j].len <= c->max_tokens) T += seqs[j++].len;
-        if (c->dec) rr_dec_forward(c->dec, seqs + i, j - i, logits + i);
-        else forward_pass(c, seqs + i, j - i, logits + i);
+        if (c->dec) {
+            rr_dec_forward(c->dec, seqs + i, j - i, logits + i);
+        } else {
+            rr_status s = forward_pass(c, seqs + i, j - i, logits + i);
+            if (s) return s;
+        }
         i = j;
     }
     return RR_OK;

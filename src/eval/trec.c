@@ -66,10 +66,12 @@ static bool next_line(const char *buf, size_t n, size_t *pos, const char **line,
     return true;
 }
 
-static bool blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t') return false;
-    return true;
+/* Lines with nothing to read: blank ones, and comments, whose first non-blank character is '#' (trec_eval
+ * 10.0 skips both in runs, and '#' lines in qrels). */
+static bool skip_line(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    return i == n || s[i] == '#';
 }
 
 static bool parse_int_field(field f, long *out) {
@@ -213,6 +215,13 @@ rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q) {
     size_t n;
     rr_status st = rr_file_read(path, MAX_TEXT_FILE, &buf, &n);
     if (st != RR_OK) return st;
+    st = rr_eval_qrels_parse(buf, n, path, q);
+    rr_free(buf);
+    return st;
+}
+
+rr_status rr_eval_qrels_parse(const char *buf, size_t n, const char *path, rr_eval_qrels *q) {
+    rr_status st = RR_OK;
     size_t pos = 0;
     const char *line;
     size_t len;
@@ -221,7 +230,11 @@ rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q) {
     field f[5];
     while (next_line(buf, n, &pos, &line, &len)) {
         lineno++;
-        if (blank(line, len)) continue;
+        if (skip_line(line, len)) continue;
+        if (memchr(line, 0, len)) { /* trec_eval's files "may contain no NULL characters" */
+            st = rr_fail(RR_ERR_FORMAT, "%s: line %d: NUL byte in a text line", path, lineno);
+            goto fail;
+        }
         if (!format) {
             int nt = split_fields(line, len, true, f, 4);
             if (nt == 3 || (nt >= 1 && f[0].len == 8 && !memcmp(f[0].p, "query-id", 8))) {
@@ -253,13 +266,9 @@ rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q) {
         st = rr_eval_qrels_add(q, fq.p, fq.len, fd.p, fd.len, (int)grade, lineno);
         if (st != RR_OK) goto fail;
     }
-    if (q->n == 0) {
-        st = rr_fail(RR_ERR_FORMAT, "%s: no judgments (empty qrels file)", path);
-        goto fail;
-    }
-    st = rr_eval_qrels_finish(q, path);
+    if (q->n == 0) return rr_fail(RR_ERR_FORMAT, "%s: no judgments (empty qrels file)", path);
+    return rr_eval_qrels_finish(q, path);
 fail:
-    rr_free(buf);
     return st;
 }
 
@@ -299,7 +308,7 @@ void rr_eval_qrels_free(rr_eval_qrels *q) {
 /* ------------------------------------------------------------------ runs */
 
 rr_status rr_eval_run_add(rr_eval_run *r, const char *qid, const char *docno, size_t docno_len, int borrowed,
-                          float score, int line) {
+                          double score, int line) {
     int qi;
     rr_status st = intern_query(&r->pool, &r->qmap, &r->qids, &r->n_queries, &r->cap_queries, qid, strlen(qid), &qi);
     if (st != RR_OK) return st;
@@ -372,15 +381,26 @@ rr_status rr_eval_run_load(const char *path, rr_eval_run *r) {
     size_t n;
     rr_status st = rr_file_read(path, MAX_TEXT_FILE, &buf, &n);
     if (st != RR_OK) return st;
+    st = rr_eval_run_parse(buf, n, path, r);
+    rr_free(buf);
+    return st;
+}
+
+rr_status rr_eval_run_parse(const char *buf, size_t n, const char *path, rr_eval_run *r) {
+    rr_status st = RR_OK;
     size_t pos = 0;
     const char *line;
     size_t len;
     int lineno = 0;
     field f[7];
-    char qid[512], num[64];
+    char qid[512], numbuf[64];
     while (next_line(buf, n, &pos, &line, &len)) {
         lineno++;
-        if (blank(line, len)) continue;
+        if (skip_line(line, len)) continue;
+        if (memchr(line, 0, len)) { /* trec_eval's files "may contain no NULL characters" */
+            st = rr_fail(RR_ERR_FORMAT, "%s: line %d: NUL byte in a text line", path, lineno);
+            goto fail;
+        }
         int nf = split_fields(line, len, false, f, 6);
         if (nf != 6) {
             st = rr_fail(RR_ERR_FORMAT, "%s: line %d: expected 6 fields 'qid Q0 docid rank score tag', found %s%d",
@@ -393,29 +413,33 @@ rr_status rr_eval_run_load(const char *path, rr_eval_run *r) {
         }
         memcpy(qid, f[0].p, f[0].len);
         qid[f[0].len] = 0;
-        char *end = NULL;
+        /* trec_eval 10.0 reads the score with atof into a double: every finite double is accepted and
+         * ties are decided on double values. The field is copied out because buf need not be
+         * NUL-terminated and strtod must not read past the field. */
         double score = 0;
-        if (f[4].len < sizeof(num)) {
-            memcpy(num, f[4].p, f[4].len);
-            num[f[4].len] = 0;
-            errno = 0;
-            score = strtod(num, &end);
+        bool ok = false;
+        char *num = f[4].len < sizeof(numbuf) ? numbuf : rr_malloc(f[4].len + 1);
+        if (!num) {
+            st = rr_fail(RR_ERR_NOMEM, "%s: line %d: out of memory", path, lineno);
+            goto fail;
         }
-        if (!end || *end || !isfinite(score) || !isfinite((float)score)) {
+        memcpy(num, f[4].p, f[4].len);
+        num[f[4].len] = 0;
+        char *end = NULL;
+        score = strtod(num, &end);
+        ok = end != num && !*end && isfinite(score);
+        if (num != numbuf) rr_free(num);
+        if (!ok) {
             st = rr_fail(RR_ERR_FORMAT, "%s: line %d: score '%.*s' is not a finite number", path, lineno,
                          (int)RR_MIN(f[4].len, 40), f[4].p);
             goto fail;
         }
-        st = rr_eval_run_add(r, qid, f[2].p, f[2].len, 0, (float)score, lineno);
+        st = rr_eval_run_add(r, qid, f[2].p, f[2].len, 0, score, lineno);
         if (st != RR_OK) goto fail;
     }
-    if (r->n == 0) {
-        st = rr_fail(RR_ERR_FORMAT, "%s: no results (empty run file)", path);
-        goto fail;
-    }
-    st = rr_eval_run_finish(r, path);
+    if (r->n == 0) return rr_fail(RR_ERR_FORMAT, "%s: no results (empty run file)", path);
+    return rr_eval_run_finish(r, path);
 fail:
-    rr_free(buf);
     return st;
 }
 
@@ -440,13 +464,25 @@ int rr_eval_run_find(const rr_eval_run *r, const char *qid) {
     return rr_eval_strmap_get(&r->qmap, qid, strlen(qid));
 }
 
+/* The shortest of %.9g / %.15g / %.17g that reads back as the same double: scores that came from
+ * floats stay short, and no two distinct doubles print alike (which would create ties). */
+static void fmt_score(char *buf, size_t cap, double v) {
+    static const int digits[] = {9, 15, 17};
+    for (size_t i = 0; i < RR_ARRAY_LEN(digits); i++) {
+        snprintf(buf, cap, "%.*g", digits[i], v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 rr_status rr_eval_run_write(const rr_eval_run *r, const char *path, const char *tag) {
     FILE *f = fopen(path, "w");
     if (!f) return rr_fail(RR_ERR_IO, "%s: %s", path, strerror(errno));
     for (int qi = 0; qi < r->n_queries; qi++)
-        for (int i = r->off[qi]; i < r->off[qi + 1]; i++)
-            fprintf(f, "%s Q0 %s %d %.9g %s\n", r->qids[qi], r->hits[i].docno, i - r->off[qi] + 1,
-                    (double)r->hits[i].score, tag);
+        for (int i = r->off[qi]; i < r->off[qi + 1]; i++) {
+            char num[32];
+            fmt_score(num, sizeof num, r->hits[i].score);
+            fprintf(f, "%s Q0 %s %d %s %s\n", r->qids[qi], r->hits[i].docno, i - r->off[qi] + 1, num, tag);
+        }
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad) return rr_fail(RR_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     return RR_OK;

@@ -103,7 +103,8 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
 rr_status rr_config_load(const char *path, rr_config *cfg, int *is_bert) {
     char *text = NULL;
     size_t len;
-    rr_status s = rr_file_read(path, 16u << 20, &text, &len);
+    /* real config.json files are 1-5 KB: 1 MiB bounds a hostile one */
+    rr_status s = rr_file_read(path, RR_CONFIG_MAX_BYTES, &text, &len);
     if (s) return s;
     cJSON *j = NULL;
     s = rr_json_parse(text, len, path, &j);

@@ -213,6 +213,12 @@ static rr_status load_weights(loader *L) {
     m->weight_bytes -= m->word_emb.rows * (size_t)H * rr_dtype_size(m->word_emb.dtype);
     m->word_t = rr_st_find(m->st, NAME(n, "%sembeddings.word_embeddings.weight", p));
     rr_st_advise_random(m->word_t);
+    /* position rows are gathered the same way; token type rows are few and kept in fp32 */
+    m->pos_t = rr_st_find(m->st, NAME(n, "%sembeddings.position_embeddings.weight", p));
+    m->weight_bytes -= m->pos_emb.rows * (size_t)H * rr_dtype_size(m->pos_emb.dtype);
+    m->type_f32 = rr_malloc((size_t)c->type_vocab_size * H * sizeof(float));
+    if (!m->type_f32) return rr_fail(RR_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < c->type_vocab_size; r++) rr_mat_row_f32(&m->type_emb, r, m->type_f32 + (size_t)r * H);
     const char *ln = c->family == RR_FAMILY_JINA_V2 ? "roberta.emb_ln" : NULL;
     char lnw[160], lnb[160];
     if (ln) {
@@ -266,6 +272,19 @@ static rr_status load_tokenizer(rr_model *m, const char *dir) {
 
 const rr_tokenizer *rr_model_tokenizer(const rr_model *m) { return m ? m->tok : NULL; }
 
+/* Everything the forward pass needs is packed or owned now, except the embedding tables read with
+ * pread: drop the mappings and the views into them, so no page of a weight file is ever touched
+ * through memory again (a truncated file would raise SIGBUS there). */
+static void unmap_weights(rr_model *m) {
+    rr_st_unmap(m->st);
+    m->word_emb.data = m->pos_emb.data = m->type_emb.data = NULL;
+    m->head_dense.data = m->head_out.data = NULL;
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        rr_layer *l = &m->layers[i];
+        l->wq.data = l->wk.data = l->wv.data = l->wo.data = l->w1.data = l->w2.data = NULL;
+    }
+}
+
 rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model **out) {
     rr_model_params p = params ? *params : rr_model_default_params();
     if (!dir || !out) return rr_fail(RR_ERR_INVALID, "rr_model_load: NULL argument");
@@ -292,6 +311,9 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s && !m->cfg.decoder) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
     if (!s) s = m->cfg.decoder ? rr_qwen_load(m, dir, p.prompt, p.precision) : rr_model_pack(m, p.precision);
+    /* encoders keep no view into the files once packed (embedding rows are read with pread); the
+     * decoder families still read their embedding table from the mapping */
+    if (!s && !m->cfg.decoder) unmap_weights(m);
     if (s) {
         rr_model_free(m);
         return s;
@@ -321,6 +343,7 @@ void rr_model_free(rr_model *m) {
     rr_free(m->emb_ln_g);
     rr_free(m->emb_ln_b);
     rr_free(m->head_dense_b);
+    rr_free(m->type_f32);
     rr_st_close(m->st);
     rr_tokenizer_free(m->tok);
     rr_free(m->name);

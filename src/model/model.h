@@ -3,9 +3,12 @@
  *
  * rr_model_load (model.c) reads config.json into rr_config, maps the safetensors files (rr_st) and
  * fills rr_model with views of every weight under one canonical naming, whatever the family's names
- * on disk. Matrices stay in the file's dtype inside the mapping (rr_mat); the small vectors (biases,
- * LayerNorm parameters) are converted to fp32 and owned by the model. Nothing is mutated after load,
- * so a model is shared by all threads.
+ * on disk. Matrices stay in the file's dtype inside the mapping (rr_mat) while the load packs them;
+ * the small vectors (biases, LayerNorm parameters, token type rows) are converted to fp32 and owned
+ * by the model. Once packed, the files are unmapped: the forward pass reads the two large tables
+ * (word and position embeddings) row by row with pread, so a file truncated or rewritten under a
+ * running process can give an error, never a SIGBUS. Nothing is mutated after load, so a model is
+ * shared by all threads.
  */
 #ifndef RR_MODEL_H
 #define RR_MODEL_H
@@ -28,6 +31,8 @@ typedef struct rr_config {
     int tied;       /* tie_word_embeddings: the lm_head rows are embed_tokens rows */
     int embed_size; /* jina-reranker-v3: config's embedding_size, 0 when absent */
 } rr_config;
+
+#define RR_CONFIG_MAX_BYTES ((size_t)1 << 20) /* config.json larger than this is refused */
 
 /* Reads and validates config.json at `path`. */
 rr_status rr_config_load(const char *path, rr_config *cfg, int *is_bert);
@@ -98,11 +103,13 @@ typedef struct rr_dec {
 struct rr_model {
     rr_config cfg;
     char *name;             /* folder path as given */
-    rr_st *st;              /* owns the mappings every rr_mat points into */
-    rr_mat word_emb;        /* [V, H] */
+    rr_st *st;              /* the weight files; unmapped once the load is over (rr_st_unmap) */
+    rr_mat word_emb;        /* [V, H]: a view into the mapping during the load only (data NULL after) */
     const rr_st_tensor *word_t; /* its tensor: rows are gathered with rr_st_copy (pread) */
-    rr_mat pos_emb;         /* [P, H] */
-    rr_mat type_emb;        /* [TV, H] */
+    rr_mat pos_emb;         /* [P, H]: as word_emb */
+    const rr_st_tensor *pos_t; /* its tensor, read the same way */
+    rr_mat type_emb;        /* [TV, H]: as word_emb, during the load */
+    float *type_f32;        /* [TV, H] fp32 copy of type_emb owned by the model (a row or two) */
     float *emb_ln_g, *emb_ln_b; /* [H] */
     rr_layer *layers;       /* [n_layers] */
     rr_mat head_dense;      /* [H, H]: jina/xlmr classifier.dense, BERT pooler.dense */

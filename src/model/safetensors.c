@@ -122,8 +122,9 @@ static rr_status parse_entry(rr_st *st, const char *path, const rr_mmap *map, co
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return rr_fail(RR_ERR_FORMAT, "%s: tensor %s: \"data_offsets\" must be [begin, end]", path, name);
     double b = offs->child->valuedouble, en = offs->child->next->valuedouble;
-    if (!cJSON_IsNumber(offs->child) || !cJSON_IsNumber(offs->child->next) || b < 0 || en < b ||
-        b != (double)(uint64_t)b || en != (double)(uint64_t)en)
+    /* range first: converting a double past 2^64 (or inf, as cJSON reads 1e999) to an integer is undefined */
+    if (!cJSON_IsNumber(offs->child) || !cJSON_IsNumber(offs->child->next) || !(b >= 0) || !(en >= b) ||
+        en >= 18446744073709551616.0 || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
         return rr_fail(RR_ERR_FORMAT, "%s: tensor %s: bad data_offsets", path, name);
     uint64_t begin = (uint64_t)b, end = (uint64_t)en;
     if (end > data_len)
@@ -138,6 +139,7 @@ static rr_status parse_entry(rr_st *st, const char *path, const rr_mmap *map, co
     if (!ten->name) return rr_fail(RR_ERR_NOMEM, "out of memory reading %s", path);
     ten->data = data + begin;
     ten->nbytes = (size_t)(end - begin);
+    ten->offset = (size_t)(data - map->data) + (size_t)begin;
     return RR_OK;
 }
 
@@ -334,6 +336,16 @@ rr_status rr_st_open_dir(const char *dir, rr_st **out) {
     return s;
 }
 
+void rr_st_unmap(rr_st *st) {
+    if (!st) return;
+    for (int i = 0; i < st->n_files; i++) {
+        rr_mmap *m = &st->maps[i];
+        if (m->data) munmap((void *)m->data, m->size);
+        m->data = NULL;
+    }
+    for (int i = 0; i < st->n_tensors; i++) st->tensors[i].data = NULL;
+}
+
 void rr_st_close(rr_st *st) {
     if (!st) return;
     for (int i = 0; i < st->n_tensors; i++) rr_free(st->tensors[i].name);
@@ -359,18 +371,22 @@ const char *rr_st_source(const rr_st *st) { return st->source; }
 int rr_st_count(const rr_st *st) { return st->n_tensors; }
 const rr_st_tensor *rr_st_at(const rr_st *st, int i) { return &st->tensors[i]; }
 
-void rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n) {
-    size_t file_off = (size_t)((const uint8_t *)t->data - t->map->data) + off;
-    if (!rr_mmap_pread(t->map, file_off, dst, n)) memcpy(dst, (const uint8_t *)t->data + off, n);
+bool rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n) {
+    /* never through the mapping: a file truncated under us would fault (SIGBUS) there, while pread
+     * just comes back short */
+    if (off > t->nbytes || n > t->nbytes - off) return false;
+    return rr_mmap_pread(t->map, t->offset + off, dst, n);
 }
 
 void rr_st_advise_random(const rr_st_tensor *t) {
+    if (!t->data) return;
     uintptr_t b = (uintptr_t)t->data & ~(uintptr_t)4095;
     uintptr_t e = ((uintptr_t)t->data + t->nbytes + 4095) & ~(uintptr_t)4095;
     if (e > b) madvise((void *)b, e - b, MADV_RANDOM);
 }
 
 void rr_st_release(const rr_st_tensor *t) {
+    if (!t->data) return;
     /* only whole pages strictly inside the tensor: neighbours may still be needed */
     uintptr_t b = ((uintptr_t)t->data + 4095) & ~(uintptr_t)4095;
     uintptr_t e = ((uintptr_t)t->data + t->nbytes) & ~(uintptr_t)4095;

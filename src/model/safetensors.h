@@ -32,6 +32,7 @@ typedef struct rr_st_tensor {
     int64_t shape[RR_ST_MAX_DIMS];
     const void *data; /* view into the file's mapping; may be unaligned */
     size_t nbytes;
+    size_t offset;    /* of data in the file */
     const char *file; /* path of the file holding it (owned by rr_st) */
     const rr_mmap *map; /* the mapping data points into (owned by rr_st) */
 } rr_st_tensor;
@@ -43,6 +44,9 @@ rr_status rr_st_open_dir(const char *dir, rr_st **out);
 /* Opens a single safetensors file. */
 rr_status rr_st_open_file(const char *path, rr_st **out);
 void rr_st_close(rr_st *st);
+/* Unmaps every file but keeps its descriptor: rr_st_copy still works, tensor data pointers become
+ * NULL. Nothing can fault on a file changed under the process after this. */
+void rr_st_unmap(rr_st *st);
 
 /* Looks a tensor up by name; NULL when absent. */
 const rr_st_tensor *rr_st_find(const rr_st *st, const char *name);
@@ -55,9 +59,10 @@ const rr_st_tensor *rr_st_at(const rr_st *st, int i);
  * copied or repacked (the mapping stays valid; a later read faults the pages back in). */
 void rr_st_release(const rr_st_tensor *t);
 
-/* Copies n bytes at byte offset off of tensor t into dst without mapping its pages (pread). Falls
- * back to reading through the mapping if the read fails. */
-void rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n);
+/* Copies n bytes at byte offset off of tensor t into dst without mapping its pages (pread). False
+ * when the range is outside the tensor or the read fails or comes back short (the file was
+ * truncated or removed under the process): dst is then undefined. */
+bool rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n);
 
 /* Tells the kernel that t is read a row here and there (a large embedding table): no readahead, so
  * a gathered row costs its own pages only. */

@@ -25,6 +25,7 @@
 
 #include "core/core.h"
 #include "score/rank.h"
+#include "server/deploy.h"
 #include "server/metrics.h"
 #include "server/request.h"
 
@@ -50,14 +51,19 @@ enum route {
     ROUTE_INFO,
     ROUTE_METRICS,
     ROUTE_MODELS,
+    ROUTE_READY,   /* readiness: 503 while the model loads or the server drains */
+    ROUTE_OPENAPI,
+    ROUTE_DOCS,
     ROUTE_NOT_FOUND,
     ROUTE_COUNT
 };
 static const char *const g_route_names[ROUTE_COUNT] = {"/v1/rerank", "/v2/rerank", "/rerank", "/health",
-                                                       "/info", "/metrics", "/v1/models", "other"};
+                                                       "/info", "/metrics", "/v1/models", "/ready",
+                                                       "/openapi.json", "/docs", "other"};
 
 struct rr_srv {
     rr_srv_params p;
+    atomic_int ready;       /* set (release) once model, info, rank and engine below are filled */
     const rr_model *model;
     rr_model_info info;
     rr_rank_params rank;    /* p.rank resolved for the model (rr_rank_resolve_params) */
@@ -105,6 +111,9 @@ typedef struct req {
     int route;
     int is_post;
     char what[128];         /* "METHOD /path" for the access log */
+    char method[16];
+    char request_id[132];   /* X-Request-Id as sent, or generated; echoed in the answer */
+    double wall_start;      /* wall clock at arrival, for the JSON log */
     phase ph;
     double t_start;
     rr_buf body;
@@ -177,6 +186,7 @@ static enum MHD_Result respond(req *r, int status, rr_buf *b, const char *ctype)
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == 429 || status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (r->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route <= ROUTE_RERANK ? "POST" : "GET");
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (r->close_after || is_draining(r->srv)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -235,7 +245,7 @@ static enum MHD_Result get_models(req *r) {
 static enum MHD_Result get_metrics(req *r) {
     rr_srv *s = r->srv;
     rr_buf b = {0};
-    rr_srv_metrics_render(&s->metrics, s->engine, &b);
+    rr_srv_metrics_render(&s->metrics, atomic_load_explicit(&s->ready, memory_order_acquire) ? s->engine : NULL, &b);
     pthread_mutex_lock(&s->conn_mu);
     int conns = s->n_conns;
     uint64_t reaped = s->n_reaped;
@@ -258,12 +268,41 @@ static enum MHD_Result get_health(req *r) {
     if (is_draining(r->srv)) {
         rr_buf b = {0};
         rr_buf_puts(&b, "{\"error\":\"unhealthy\",\"error_type\":\"unhealthy\",\"detail\":\"shutting down\","
-                        "\"message\":\"shutting down\"}");
+                        "\"message\":\"shutting down\",\"code\":503}");
         return respond_json(r, 503, &b);
     }
     rr_buf b = {0};
     rr_buf_puts(&b, "{\"status\":\"ok\"}");
     return respond_json(r, 200, &b);
+}
+
+/* /ready: what a load balancer or a readiness probe asks before sending traffic; /health stays
+ * liveness (200 while the process can answer, also during loading). */
+static enum MHD_Result get_ready(req *r) {
+    rr_buf b = {0};
+    if (!atomic_load_explicit(&r->srv->ready, memory_order_acquire) || is_draining(r->srv)) {
+        const char *why = is_draining(r->srv) ? "draining" : "loading";
+        rr_buf_printf(&b, "{\"status\":\"%s\",\"detail\":\"not ready: %s\",\"message\":\"not ready: %s\","
+                          "\"error\":\"not ready: %s\",\"error_type\":\"unhealthy\",\"code\":503}",
+                      why, why, why, why);
+        return respond_json(r, 503, &b);
+    }
+    rr_buf_puts(&b, "{\"status\":\"ready\"}");
+    return respond_json(r, 200, &b);
+}
+
+static enum MHD_Result get_static(req *r, const char *data, size_t len, const char *ctype) {
+    r->resp_bytes = len;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (r->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (is_draining(r->srv)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ rerank */
@@ -529,7 +568,8 @@ static int route_of(const char *url) {
     } t[] = {{"/v1/rerank", ROUTE_V1}, {"/v1/reranking", ROUTE_V1}, {"/reranking", ROUTE_V1},
              {"/v2/rerank", ROUTE_V2}, {"/rerank", ROUTE_RERANK},    {"/health", ROUTE_HEALTH},
              {"/info", ROUTE_INFO},    {"/metrics", ROUTE_METRICS},  {"/v1/models", ROUTE_MODELS},
-             {"/models", ROUTE_MODELS}};
+             {"/models", ROUTE_MODELS}, {"/ready", ROUTE_READY}, {"/openapi.json", ROUTE_OPENAPI},
+             {"/docs", ROUTE_DOCS}};
     size_t n = strcspn(url, "?");
     while (n > 1 && url[n - 1] == '/') n--; /* "/v1/rerank/" too */
     for (size_t i = 0; i < RR_ARRAY_LEN(t); i++)
@@ -556,9 +596,15 @@ static req *request_begin(rr_srv *s, struct MHD_Connection *conn, const char *ur
     r->conn = conn;
     r->fd = -1;
     r->t_start = rr_now();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    r->wall_start = (double)wall.tv_sec + wall.tv_nsec * 1e-9;
     r->id = atomic_fetch_add(&s->next_id, 1) + 1;
     r->route = route_of(url);
     snprintf(r->what, sizeof r->what, "%s %s", method, url);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    if (!rr_srv_request_id_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->request_id))
+        rr_srv_request_id(r->id, r->request_id);
     for (char *c = r->what; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == '"' || (unsigned char)*c >= 0x7f) *c = '?';
     pthread_mutex_init(&r->mu, NULL);
@@ -587,10 +633,14 @@ static req *request_begin(rr_srv *s, struct MHD_Connection *conn, const char *ur
         set_early(r, 404, m);
     } else if (r->route <= ROUTE_RERANK ? !r->is_post : !is_get) {
         set_early(r, 405, r->route <= ROUTE_RERANK ? "use POST on this route" : "use GET on this route");
-    } else if (r->route != ROUTE_HEALTH && s->p.api_key && *s->p.api_key &&
+    } else if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY && r->route != ROUTE_OPENAPI &&
+               r->route != ROUTE_DOCS && s->p.api_key && *s->p.api_key &&
                !rr_srv_auth_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                                s->p.api_key)) {
         set_early(r, 401, "missing or invalid API key: send \"Authorization: Bearer <key>\"");
+    } else if ((r->route <= ROUTE_RERANK || r->route == ROUTE_INFO || r->route == ROUTE_MODELS) &&
+               !atomic_load_explicit(&s->ready, memory_order_acquire)) {
+        set_early(r, 503, "the model is still loading: retry shortly (GET /ready answers 200 once it is loaded)");
     } else if (r->is_post) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->p.max_request_bytes) {
@@ -658,6 +708,17 @@ static enum MHD_Result request_complete(req *r) {
     case ROUTE_INFO: return get_info(r);
     case ROUTE_METRICS: return get_metrics(r);
     case ROUTE_MODELS: return get_models(r);
+    case ROUTE_READY: return get_ready(r);
+    case ROUTE_OPENAPI: {
+        size_t n;
+        const char *d = rr_srv_openapi_json(&n);
+        return get_static(r, d, n, "application/json");
+    }
+    case ROUTE_DOCS: {
+        size_t n;
+        const char *d = rr_srv_docs_html(&n);
+        return get_static(r, d, n, "text/html; charset=utf-8");
+    }
     default: break;
     }
     rr_srv_metrics_inflight(&r->srv->metrics, 1);
@@ -708,6 +769,21 @@ static void log_line(req *r, enum MHD_RequestTerminationCode why) {
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     int status = r->status ? r->status : 499;
     if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400) status = 499;
+    if (s->p.log_json) {
+        const char *q = strchr(r->what, ' ');
+        rr_srv_access a = {.t_start = r->wall_start, .client = ip, .method = r->method,
+                           .route = g_route_names[r->route], .path = q ? q + 1 : r->what, .status = status,
+                           .bytes = r->resp_bytes, .documents = r->have_rq ? r->rq.n_docs : -1,
+                           .tokens = r->have_plan ? r->plan.total_tokens : -1,
+                           .windows = r->have_plan ? r->plan.n_seqs : -1,
+                           .queue_ms = r->have_plan ? r->job.queue_seconds * 1e3 : -1.0,
+                           .total_ms = (rr_now() - r->t_start) * 1e3, .request_id = r->request_id};
+        rr_buf b = {0};
+        rr_srv_access_json(&b, &a);
+        if (!b.oom && b.data) fwrite(b.data, 1, b.len, stderr); /* stderr is unbuffered: one write per line */
+        rr_buf_free(&b);
+        return;
+    }
     char line[512];
     int n = snprintf(line, sizeof line, "%s %s \"%s\" %d %zuB %.1fms id=%llu", ts, ip, r->what, status,
                      r->resp_bytes, (rr_now() - r->t_start) * 1e3, (unsigned long long)r->id);
@@ -721,7 +797,6 @@ static void log_line(req *r, enum MHD_RequestTerminationCode why) {
         line[n] = 0;
     }
     fputs(line, stderr);
-    (void)s;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -797,9 +872,26 @@ rr_srv_params rr_srv_default_params(void) {
 
 int rr_srv_port(const rr_srv *s) { return s->port; }
 
+rr_status rr_srv_set_model(rr_srv *s, const rr_model *m) {
+    if (!s || !m) return rr_fail(RR_ERR_INVALID, "serve: no model");
+    if (atomic_load(&s->ready)) return rr_fail(RR_ERR_INVALID, "serve: the model is already set");
+    rr_model_get_info(m, &s->info);
+    snprintf(s->model_name, sizeof s->model_name, "%s",
+             s->p.model_name && *s->p.model_name ? s->p.model_name : s->info.name ? s->info.name : "rerank");
+    rr_status st = rr_rank_resolve_params(m, &s->p.rank, &s->rank);
+    if (st != RR_OK) return st;
+    rr_engine *e = NULL;
+    st = rr_engine_new(m, &s->p.engine, &e);
+    if (st != RR_OK) return st;
+    s->engine = e;
+    s->model = m;
+    /* the HTTP threads read model, info, rank and engine only after seeing ready */
+    atomic_store_explicit(&s->ready, 1, memory_order_release);
+    return RR_OK;
+}
+
 rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **out) {
     rr_srv_params p = params ? *params : rr_srv_default_params();
-    if (!m) return rr_fail(RR_ERR_INVALID, "serve: no model");
     if (!p.host || !*p.host) p.host = "127.0.0.1";
     if (p.http_threads <= 0) p.http_threads = 4;
     if (p.max_request_bytes == 0) p.max_request_bytes = 2000000;
@@ -828,29 +920,22 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
         return rr_fail(RR_ERR_NOMEM, "serve: out of memory");
     }
     s->p = p;
-    s->model = m;
-    rr_model_get_info(m, &s->info);
-    snprintf(s->model_name, sizeof s->model_name, "%s",
-             p.model_name && *p.model_name ? p.model_name : s->info.name ? s->info.name : "rerank");
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_cond_init(&s->reaper_cv, NULL);
     atomic_init(&s->next_id, 0);
+    atomic_init(&s->ready, 0);
     atomic_init(&s->buffered, 0);
     atomic_init(&s->started, 0);
     rr_srv_metrics_init(&s->metrics, g_route_names, ROUTE_COUNT);
 
-    rr_status st = rr_rank_resolve_params(m, &p.rank, &s->rank);
-    if (st != RR_OK) {
-        freeaddrinfo(ai);
-        rr_srv_free(s);
-        return st;
-    }
-    st = rr_engine_new(m, &p.engine, &s->engine);
-    if (st != RR_OK) {
-        freeaddrinfo(ai);
-        rr_srv_free(s);
-        return st;
+    if (m) {
+        rr_status st = rr_srv_set_model(s, m);
+        if (st != RR_OK) {
+            freeaddrinfo(ai);
+            rr_srv_free(s);
+            return st;
+        }
     }
 
     if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {

@@ -58,7 +58,7 @@ static void check_enc(const rr_tokenizer *t, const rr_encoding *e, int max_lengt
 static void check_bytelevel_roundtrip(const rr_tokenizer *t, const char *s, size_t n) {
     if (!n || rr_utf8_valid_prefix((const uint8_t *)s, n) != n || memchr(s, '<', n) || memchr(s, 0, n)) return;
     rr_encoding e = {0};
-    if (rr_tokenizer_encode(t, s, n, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &e) != RR_OK) abort();
+    if (rr_tokenizer_encode(t, (rr_text){s, n}, NULL, &(rr_encode_params){0, 0, RR_TRUNC_LONGEST_FIRST}, &e) != RR_OK) abort();
     rr_buf got = {0};
     for (size_t i = 0; i < e.len; i++) {
         const char *p = rr_tokenizer_id_to_piece(t, e.ids[i]);

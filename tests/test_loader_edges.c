@@ -1,0 +1,184 @@
+/*
+ * test_loader_edges.c -- the model loader against a hostile file system: a FIFO in place of each
+ * model file (refused at once, never a hang), oversized config.json and tokenizer.json (refused
+ * with the limit in the message), and weight files truncated, rewritten or removed under a loaded
+ * model (a clear error or unchanged scores, never a SIGBUS: the files are unmapped after the load).
+ */
+#include "check.h"
+#include "core/core.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *src_model(void) {
+    const char *p = rr_test_data_path("models/xlmr_f32");
+    struct stat st;
+    return p && stat(p, &st) == 0 ? p : NULL;
+}
+
+static void copy(const char *dir_from, const char *dir_to, const char *name) {
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/%s", dir_from, name);
+    snprintf(b, sizeof b, "%s/%s", dir_to, name);
+    char *buf = NULL;
+    size_t n = 0;
+    REQUIRE(rr_file_read(a, (size_t)1 << 30, &buf, &n) == RR_OK);
+    FILE *f = fopen(b, "wb");
+    REQUIRE(f);
+    REQUIRE(fwrite(buf, 1, n, f) == n);
+    fclose(f);
+    rr_free(buf);
+}
+
+/* A fresh copy of the xlmr_f32 test model (config, weights, tokenizer) in a new folder. */
+static const char *fresh_model(void) {
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s", rr_test_tmpdir());
+    copy(src_model(), dir, "config.json");
+    copy(src_model(), dir, "model.safetensors");
+    copy(src_model(), dir, "tokenizer.json");
+    return dir;
+}
+
+/* Loads dir in a child process: 0 when the load failed with a message containing `needle` in
+ * time, 1 when it failed otherwise or succeeded, 2 when it was still running after 10 s (killed). */
+static int load_in_child(const char *dir, const char *needle, char *msg, size_t cap) {
+    int pfd[2];
+    REQUIRE(pipe(pfd) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        rr_model *m = NULL;
+        rr_status s = rr_model_load(dir, NULL, &m);
+        const char *e = s ? rr_errmsg() : "loaded";
+        if (write(pfd[1], e, strlen(e)) < 0) _exit(3);
+        _exit(s && strstr(e, needle) ? 0 : 1);
+    }
+    close(pfd[1]);
+    int status = 0, rc = 2;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == 2) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    ssize_t n = read(pfd[0], msg, cap - 1);
+    msg[n > 0 ? n : 0] = 0;
+    close(pfd[0]);
+    return rc;
+}
+
+RR_TEST(loader_fifo_instead_of_model_file) {
+    if (!src_model()) SKIP("no generated models");
+    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    for (int i = 0; i < 3; i++) {
+        const char *dir = fresh_model();
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        REQUIRE(unlink(p) == 0);
+        REQUIRE(mkfifo(p, 0600) == 0);
+        char msg[512];
+        int rc = load_in_child(dir, "FIFO", msg, sizeof msg);
+        CHECK_MSG(rc == 0, "%s as a FIFO: %s (%s)", files[i], rc == 2 ? "the load hung" : "wrong outcome", msg);
+        CHECK_MSG(strstr(msg, files[i]) != NULL, "message does not name %s: %s", files[i], msg);
+    }
+    /* a directory in place of config.json is refused the same way */
+    const char *dir = fresh_model();
+    char p[700];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    REQUIRE(unlink(p) == 0 && mkdir(p, 0700) == 0);
+    rr_model *m = NULL;
+    CHECK(rr_model_load(dir, NULL, &m) == RR_ERR_IO);
+    CHECK_MSG(strstr(rr_errmsg(), "directory") != NULL, "%s", rr_errmsg());
+}
+
+RR_TEST(loader_size_limits) {
+    if (!src_model()) SKIP("no generated models");
+    /* config.json past 1 MiB: whitespace after a valid object, so only the size is wrong */
+    const char *dir = fresh_model();
+    char p[700];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *f = fopen(p, "ab");
+    REQUIRE(f);
+    for (int i = 0; i < (1 << 20) / 64 + 1; i++) fputs("                                                               \n", f);
+    fclose(f);
+    rr_model *m = NULL;
+    CHECK(rr_model_load(dir, NULL, &m) == RR_ERR_RANGE);
+    CHECK_MSG(strstr(rr_errmsg(), "config.json") && strstr(rr_errmsg(), "limit"), "%s", rr_errmsg());
+    CHECK(m == NULL);
+    /* tokenizer.json past 64 MiB (a sparse file: no disk used), refused before it is parsed */
+    dir = fresh_model();
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    REQUIRE(truncate(p, (off_t)65 << 20) == 0);
+    double t0 = rr_now();
+    CHECK(rr_model_load(dir, NULL, &m) == RR_ERR_RANGE);
+    CHECK_MSG(strstr(rr_errmsg(), "tokenizer.json") && strstr(rr_errmsg(), "64 MiB"), "%s", rr_errmsg());
+    CHECK_MSG(rr_now() - t0 < 10, "refusing took %.1f s", rr_now() - t0);
+    CHECK(m == NULL);
+}
+
+static rr_status score(rr_ctx *c, float *out) {
+    static const int32_t a[] = {0, 581, 2, 2, 9061, 2}, b[] = {0, 17, 18, 2, 2, 77, 78, 79, 2};
+    rr_seq s[2] = {{a, NULL, 6}, {b, NULL, 9}};
+    return rr_score_ids(c, s, 2, out);
+}
+
+RR_TEST(loader_weights_changed_under_a_loaded_model) {
+    if (!src_model()) SKIP("no generated models");
+    const char *dir = fresh_model();
+    char p[700];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    rr_model *m = NULL;
+    rr_ctx *c = NULL;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    float ref[2], got[2];
+    REQUIRE(score(c, ref) == RR_OK);
+
+    /* removed: the open descriptor keeps the data, the scores do not change */
+    REQUIRE(unlink(p) == 0);
+    REQUIRE(score(c, got) == RR_OK);
+    CHECK(got[0] == ref[0] && got[1] == ref[1]);
+    rr_ctx_free(c);
+    rr_model_free(m);
+
+    /* truncated in place (what `cp` over the file or a half-finished download does): a clear error
+     * from every later call, and no SIGBUS */
+    dir = fresh_model();
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    REQUIRE(truncate(p, 4096) == 0);
+    for (int k = 0; k < 2; k++) {
+        rr_status s = score(c, got);
+        CHECK_MSG(s == RR_ERR_IO, "score after truncation: %d (%s)", s, rr_errmsg());
+        CHECK_MSG(strstr(rr_errmsg(), "model.safetensors") && strstr(rr_errmsg(), "truncated"), "%s", rr_errmsg());
+    }
+    /* the whole file back in place: scores are the same again */
+    copy(src_model(), dir, "model.safetensors");
+    REQUIRE(score(c, got) == RR_OK);
+    CHECK(got[0] == ref[0] && got[1] == ref[1]);
+    /* truncated to nothing then overwritten with zeros of the same size: no crash, finite scores
+     * (the embedding rows read back as zeros) */
+    struct stat st;
+    REQUIRE(stat(p, &st) == 0);
+    REQUIRE(truncate(p, 0) == 0 && truncate(p, st.st_size) == 0);
+    REQUIRE(score(c, got) == RR_OK);
+    CHECK(isfinite(got[0]) && isfinite(got[1]));
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
