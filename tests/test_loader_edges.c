@@ -133,7 +133,7 @@ RR_TEST(loader_size_limits) {
 
 static rr_status score(rr_ctx *c, float *out) {
     static const int32_t a[] = {0, 581, 2, 2, 9061, 2}, b[] = {0, 17, 18, 2, 2, 77, 78, 79, 2};
-    rr_seq s[2] = {{a, NULL, 6}, {b, NULL, 9}};
+    rr_seq s[2] = {{a, NULL, 6, NULL, 0}, {b, NULL, 9, NULL, 0}};
     return rr_score_ids(c, s, 2, out);
 }
 

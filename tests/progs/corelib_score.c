@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
     if (rr_model_load("/nonexistent/rerank-model", &mp, &none) == RR_OK) rc = 1;
     fprintf(out, "missing folder: %s\n", rr_errmsg());
     int32_t ids[2] = {0, 1 << 30};
-    rr_seq s = {ids, NULL, 2};
+    rr_seq s = {ids, NULL, 2, NULL, 0};
     float logit;
     if (rr_score_ids(c, &s, 1, &logit) != RR_ERR_INVALID) rc = 1;
     fprintf(out, "bad id: %s\n", rr_errmsg());
