@@ -41,6 +41,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import random
 import shutil
 import sys
@@ -783,6 +784,9 @@ def check_files(out):
     models = os.path.join(out, "models")
     worst_repro, worst_cast = 0.0, 0.0
     for folder in sorted(os.listdir(models)):
+        # only the folders this file's reference writes; the other generators check their own
+        if not re.fullmatch(r"(xlmr|jina|bert)_(f32|f16|bf16)(_sharded)?", folder):
+            continue
         cfg = json.load(open(os.path.join(models, folder, "config.json")))
         w = load_reference_weights(cfg, open_model(os.path.join(models, folder)))
         gold = read_golden(os.path.join(out, "golden", folder + ".jsonl"))
