@@ -45,6 +45,8 @@ typedef struct {
     int bf16;
     int qt;           /* query rows per item */
     const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
+    const float *alibi; /* [n_heads] or NULL */
+    int window;         /* 0: every key */
     float *thread_scratch;
     size_t per_thread;
 } attn_job;
@@ -60,6 +62,10 @@ static void attn_item_first(void *arg, int item, int tid) {
     a.ld = j->ldqkv;
     a.nq = 1;
     a.nk = j->cu[s + 1] - t0;
+    if (j->window > 0) a.nk = RR_MIN(a.nk, j->window + 1); /* token 0 sees keys 0..window */
+    a.alibi = j->alibi ? j->alibi[h] : 0.f;
+    a.window = j->window;
+    a.qoff = 0;
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
@@ -85,12 +91,21 @@ static void attn_item(void *arg, int item, int tid) {
     int H = j->n_heads * j->d;
     int t0 = j->cu[s], q0 = t0 + qt * j->qt;
     rr_kern_attn a;
-    a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
-    a.k = j->qkv + (size_t)t0 * j->ldqkv + H + (size_t)h * j->d;
-    a.v = j->qkv + (size_t)t0 * j->ldqkv + 2 * H + (size_t)h * j->d;
-    a.ld = j->ldqkv;
     a.nq = RR_MIN(j->qt, len - qt * j->qt);
-    a.nk = len;
+    /* keys [k0, k1) of the sequence: all of them, or those some query of the tile can see */
+    int k0 = 0, k1 = len;
+    if (j->window > 0) {
+        k0 = RR_MAX(0, qt * j->qt - j->window);
+        k1 = RR_MIN(len, qt * j->qt + a.nq + j->window);
+    }
+    a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
+    a.k = j->qkv + (size_t)(t0 + k0) * j->ldqkv + H + (size_t)h * j->d;
+    a.v = j->qkv + (size_t)(t0 + k0) * j->ldqkv + 2 * H + (size_t)h * j->d;
+    a.ld = j->ldqkv;
+    a.nk = k1 - k0;
+    a.alibi = j->alibi ? j->alibi[h] : 0.f;
+    a.window = j->window;
+    a.qoff = qt * j->qt - k0;
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
@@ -103,6 +118,20 @@ static void attn_item(void *arg, int item, int tid) {
 void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
                   int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
                   void *scratch, rr_pool *pool) {
+    rr_attention_ex(k, qkv, ldqkv, cu_seqlens, n_seq, n_heads, head_dim, scale, NULL, ctx, ldctx, precision, scratch,
+                    pool);
+}
+
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool) {
+    rr_attention_first_ex(k, qkv, ldqkv, cu_seqlens, n_seq, n_heads, head_dim, scale, NULL, ctx, ldctx, precision,
+                          scratch, pool);
+}
+
+void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                     int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                     rr_precision precision, void *scratch, rr_pool *pool) {
     if (n_seq <= 0) return;
     if (!k) k = rr_kern_get();
     RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
@@ -110,6 +139,8 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     attn_job j;
     j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.alibi = opts ? opts->alibi : NULL;
+    j.window = opts ? opts->window : 0;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
     j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     int *first = scratch;
@@ -128,9 +159,9 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     rr_pool_run(pool, total, attn_item, &j);
 }
 
-void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
-                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
-                        void *scratch, rr_pool *pool) {
+void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                           int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                           rr_precision precision, void *scratch, rr_pool *pool) {
     if (n_seq <= 0) return;
     if (!k) k = rr_kern_get();
     RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
@@ -138,6 +169,8 @@ void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, con
     memset(&j, 0, sizeof j);
     j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.alibi = opts ? opts->alibi : NULL;
+    j.window = opts ? opts->window : 0;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
     size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
@@ -185,4 +218,59 @@ void rr_gelu(const rr_kern_table *k, float *x, size_t n) {
 void rr_tanh(const rr_kern_table *k, float *x, size_t n) {
     if (!k) k = rr_kern_get();
     k->tanh_(x, n);
+}
+
+typedef struct {
+    const rr_kern_table *k;
+    int rows, n, rows_per;
+    const float *x;
+    int ldx, a_off, b_off;
+    float *y;
+    int ldy, act;
+} glu_job;
+
+static void glu_item(void *arg, int item, int tid) {
+    glu_job *j = arg;
+    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
+    for (int i = r0; i < r1; i++) {
+        const float *x = j->x + (size_t)i * j->ldx;
+        j->k->glu(x + j->a_off, x + j->b_off, j->y + (size_t)i * j->ldy, (size_t)j->n, j->act);
+    }
+}
+
+void rr_glu(const rr_kern_table *k, int rows, int n, const float *x, int ldx, int a_off, int b_off, float *y,
+            int ldy, rr_kern_act act, rr_pool *pool) {
+    if (rows <= 0) return;
+    if (!k) k = rr_kern_get();
+    glu_job j = {k, rows, n, 1, x, ldx, a_off, b_off, y, ldy, (int)act};
+    int nt = rr_pool_size(pool);
+    j.rows_per = RR_MAX(1, rows / (4 * nt));
+    rr_pool_run(pool, (rows + j.rows_per - 1) / j.rows_per, glu_item, &j);
+}
+
+typedef struct {
+    const rr_kern_table *k;
+    int rows, rows_per;
+    float *x;
+    int ldx, n_heads, d;
+    const int *pos;
+    const float *table;
+} rope_job;
+
+static void rope_item(void *arg, int item, int tid) {
+    rope_job *j = arg;
+    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
+    for (int i = r0; i < r1; i++)
+        j->k->rope(j->x + (size_t)i * j->ldx, j->n_heads, j->d, j->table + (size_t)j->pos[i] * j->d);
+}
+
+void rr_rope(const rr_kern_table *k, int rows, float *x, int ldx, int n_heads, int d, const int *pos,
+             const float *table, rr_pool *pool) {
+    if (rows <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(d % 2 == 0);
+    rope_job j = {k, rows, 1, x, ldx, n_heads, d, pos, table};
+    int nt = rr_pool_size(pool);
+    j.rows_per = RR_MAX(1, rows / (4 * nt));
+    rr_pool_run(pool, (rows + j.rows_per - 1) / j.rows_per, rope_item, &j);
 }
