@@ -72,7 +72,14 @@ typedef enum rr_family {
     RR_FAMILY_JINA_V2 = 0, /* jina-reranker-v2: fused Wqkv, mixer/norm1/mlp/norm2 names */
     RR_FAMILY_XLMR = 1,    /* standard HF XLM-RoBERTa: bge-reranker-*, mmarco-mMiniLMv2 */
     RR_FAMILY_BERT = 2,    /* BERT cross-encoders: ms-marco-MiniLM; token types, pooler head */
+    RR_FAMILY_JINA_V1 = 3, /* JinaBERT (jina-reranker-v1-*-en): ALiBi, GEGLU feed-forward, 8192 tokens */
+    RR_FAMILY_MGTE = 4,    /* mGTE (gte-multilingual-reranker-base): rotary + NTK scaling, GLU, 8192 tokens */
+    RR_FAMILY_MODERNBERT = 5, /* ModernBERT cross-encoders: pre-norm, rotary, global / sliding-window layers */
 } rr_family;
+
+/* A short static name: "jina-v2", "xlm-roberta", "bert", "jina-v1", "mgte", "modernbert" ("unknown"
+ * past the list). */
+const char *rr_family_name(rr_family f);
 
 typedef enum rr_precision {
     RR_PRECISION_AUTO = 0, /* the fastest precision this CPU supports */

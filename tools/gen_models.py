@@ -47,7 +47,7 @@ import zlib
 import numpy as np
 import torch
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Tiny shapes shared by the three families; per-family fields below.
 TINY = dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=128)
@@ -571,6 +571,8 @@ def generate_tiny(out, shared):
             w = load_reference_weights(cfg, open_model(folder))
             spread(name, write_golden(os.path.join(golden, name + ".jsonl"), w, seqs))
     write_sharded(models, golden)
+    import gen_models_ext  # JinaBERT v1, mGTE, ModernBERT
+    gen_models_ext.generate_tiny_ext(out, shared)
 
 
 def write_sharded(models, golden):
@@ -643,6 +645,8 @@ def generate(out, full):
     generate_tiny(out, shared)
     if full:
         generate_full(out, shared)
+        import gen_models_ext
+        gen_models_ext.generate_full_ext(out, shared)
     with open(os.path.join(out, ".complete"), "w") as f:
         f.write("GENERATOR_VERSION=%d\n" % GENERATOR_VERSION)
     print("gen_models: done in %.1f s" % (time.time() - t0))
@@ -776,6 +780,8 @@ def check_files(out):
     models = os.path.join(out, "models")
     worst_repro, worst_cast = 0.0, 0.0
     for folder in sorted(os.listdir(models)):
+        if folder.startswith(("jina_v1_", "mgte_", "modernbert_")):  # gen_models_ext.selfcheck_ext checks these
+            continue
         cfg = json.load(open(os.path.join(models, folder, "config.json")))
         w = load_reference_weights(cfg, open_model(os.path.join(models, folder)))
         gold = read_golden(os.path.join(out, "golden", folder + ".jsonl"))
@@ -807,6 +813,8 @@ def selfcheck(out):
     report("golden reproduces from files", repro == 0.0, "max |diff| %.3g" % repro)
     report("f16/bf16 logits near f32", cast < 0.25, "max |diff| %.3g" % cast)
     report("sharded xlmr equals xlmr_f32", same, "tensor names and bytes")
+    import gen_models_ext
+    gen_models_ext.selfcheck_ext(out, report)
     d = check_jina_layout(out)
     report("jina layout (Wqkv) == xlmr layout", d < 1e-12, "max |diff| %.3g" % d)
     d = check_bert_torch(out)

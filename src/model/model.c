@@ -177,6 +177,7 @@ static rr_status load_weights(loader *L) {
     int H = c->hidden;
     const char *p = c->family == RR_FAMILY_BERT ? "bert." : "roberta.";
     char n[160];
+    if (c->family >= RR_FAMILY_JINA_V1) return rr_model_load_ext(m); /* model_ext.c */
     if (c->family == RR_FAMILY_XLMR && rr_st_find(m->st, "roberta.encoder.layers.0.mixer.Wqkv.weight"))
         c->family = RR_FAMILY_JINA_V2;
     if (c->type_vocab_size < 1)
@@ -295,6 +296,7 @@ void rr_model_free(rr_model *m) {
     rr_free(m->emb_ln_g);
     rr_free(m->emb_ln_b);
     rr_free(m->head_dense_b);
+    rr_model_free_ext(m);
     rr_st_close(m->st);
     rr_tokenizer_free(m->tok);
     rr_free(m->name);

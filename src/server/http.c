@@ -158,12 +158,11 @@ static enum MHD_Result get_info(req *r) {
     rr_buf b = {0};
     rr_buf_puts(&b, "{\"model_id\":");
     rr_buf_json_str(&b, s->model_name, strlen(s->model_name));
-    static const char *const fam[] = {"jina-v2", "xlm-roberta", "bert"};
     rr_buf_printf(&b,
                   ",\"model_sha\":null,\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},"
                   "\"label2id\":{\"LABEL_0\":0}}},\"family\":\"%s\",\"model_dtype\":\"%s\",\"precision\":\"%s\","
                   "\"kernels\":",
-                  (unsigned)mi->family < 3 ? fam[mi->family] : "unknown", precision_name(mi->precision),
+                  rr_family_name(mi->family), precision_name(mi->precision),
                   precision_name(mi->precision));
     const char *k = mi->kernels ? mi->kernels : "";
     rr_buf_json_str(&b, k, strlen(k));
