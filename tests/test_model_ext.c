@@ -8,6 +8,7 @@
 #include "check.h"
 #include "golden.h"
 #include "core/core.h"
+#include "kernels/kernels.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -345,4 +346,80 @@ RR_TEST(model_ext_tokenizers_pair_layout) {
         rr_model_free(m);
     }
     if (!ran) SKIP("no generated models with tokenizers");
+}
+
+/* Every kernel table and precision on the three families: fp32 within 1e-4 of the float64 logits on
+ * each forced table; bf16 within 0.02 and int8 within 0.06 in sigmoid (test_enc_kernels.c's bounds
+ * for the tiny models, bf16 widened: measured worst 0.0148, scalar table, jina_v1 with head size 16
+ * over sequences up to 2100 tokens). */
+RR_TEST(model_ext_every_table_and_precision) {
+    static const char *models[] = {"jina_v1_bf16", "mgte_f32", "modernbert_f16"};
+    int ran = 0;
+    for (int isa = 0; isa < RR_KERN_ISA_COUNT; isa++) {
+        if (!rr_kern_table_for((rr_kern_isa)isa)) continue;
+        REQUIRE(rr_kern_select(rr_kern_isa_name((rr_kern_isa)isa)) == RR_OK);
+        for (size_t mi = 0; mi < RR_ARRAY_LEN(models); mi++) {
+            rr_golden g;
+            const char *dir = ext_dir(models[mi]);
+            if (!dir || !rr_golden_load(models[mi], &g)) continue;
+            for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
+                rr_model_params mp = rr_model_default_params();
+                mp.precision = (rr_precision)p;
+                mp.n_threads = 2;
+                rr_model *m;
+                REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
+                float out[RR_GOLDEN_MAX];
+                score_golden(m, &g, 100000, NULL, out);
+                double worst = 0;
+                for (int i = 0; i < g.n; i++)
+                    worst = fmax(worst, p == RR_PRECISION_FP32 ? fabs(out[i] - g.logit[i])
+                                                               : fabs(sigm(out[i]) - sigm(g.logit[i])));
+                double tol = p == RR_PRECISION_FP32 ? 1e-4 : p == RR_PRECISION_BF16 ? 0.02 : 0.06;
+                printf("    %-10s %-15s %s: max |diff| %.3g%s\n", rr_kern_isa_name((rr_kern_isa)isa), models[mi],
+                       p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", worst, p == 1 ? " (logit)" : " (sigmoid)");
+                CHECK_MSG(worst <= tol, "%s %s precision %d: %.3g > %.3g", rr_kern_isa_name((rr_kern_isa)isa),
+                          models[mi], p, worst, tol);
+                rr_model_free(m);
+                ran++;
+            }
+            rr_golden_free(&g);
+        }
+    }
+    rr_kern_select(NULL);
+    if (!ran) SKIP("no generated models (tools/gen_models.py)");
+}
+
+/* 8192 tokens, the families' limit, in one sequence beside a short one: attention runs in tiles with
+ * an online softmax (its scratch does not depend on the length), and the short one scores as alone. */
+RR_TEST(model_ext_8192_tokens) {
+    static const char *models[] = {"jina_v1_f32", "mgte_f32", "modernbert_f32"};
+    int ran = 0;
+    size_t s1 = rr_attention_scratch_bytes(2, 2, 16), s2 = rr_attention_scratch_bytes(2, 2, 16);
+    CHECK(s1 == s2);
+    for (size_t mi = 0; mi < RR_ARRAY_LEN(models); mi++) {
+        rr_golden g;
+        const char *dir = ext_dir(models[mi]);
+        if (!dir || !rr_golden_load(models[mi], &g)) continue;
+        ran++;
+        rr_model *m;
+        REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+        int32_t *ids = malloc(sizeof(int32_t) * 8192);
+        const rr_seq *src = &g.seq[g.n - 1]; /* the longest golden sequence, repeated */
+        for (int i = 0; i < 8192; i++) ids[i] = src->ids[i % src->len];
+        rr_seq two[2] = {{ids, NULL, 8192}, g.seq[5]};
+        rr_seq over = {ids, NULL, 8193};
+        float out[2], alone;
+        rr_ctx *c;
+        REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+        CHECK_MSG(rr_score_ids(c, two, 2, out) == RR_OK, "%s", rr_errmsg());
+        CHECK(isfinite(out[0]));
+        CHECK(rr_score_ids(c, &g.seq[5], 1, &alone) == RR_OK);
+        CHECK_NEAR(out[1], alone, 1e-5);
+        CHECK(rr_score_ids(c, &over, 1, out) == RR_ERR_RANGE);
+        rr_ctx_free(c);
+        free(ids);
+        rr_model_free(m);
+        rr_golden_free(&g);
+    }
+    if (!ran) SKIP("no generated models");
 }
