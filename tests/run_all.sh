@@ -38,7 +38,8 @@ run_suite() { # name command...
 }
 
 if [ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null; then
-    if [ ! -f "$RR_TESTDATA/.complete" ] || [ tools/gen_models.py -nt "$RR_TESTDATA/.complete" ]; then
+    if [ ! -f "$RR_TESTDATA/.complete" ] || [ tools/gen_models.py -nt "$RR_TESTDATA/.complete" ] ||
+        [ tools/gen_models_ext.py -nt "$RR_TESTDATA/.complete" ]; then
         echo "== generating test models into $RR_TESTDATA"
         if ! "$PY" tools/gen_models.py --out "$RR_TESTDATA"; then
             echo "== gen_models.py failed"; total_f=$((total_f + 1))
