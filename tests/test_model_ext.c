@@ -423,3 +423,77 @@ RR_TEST(model_ext_8192_tokens) {
     }
     if (!ran) SKIP("no generated models");
 }
+
+/* The full-size shapes (gen_models.py --full, the opt-in RR_FULL suite; skipped without them): fp32
+ * within 1e-3 of the float64 logits (sequences of 5 to 2000 tokens), bf16 and int8 reported in
+ * sigmoid and held to the loose bounds of the full jina-reranker-v2 test (0.02 / 0.2). */
+RR_TEST(model_ext_full_size_models) {
+    static const char *fams[] = {"jina_v1", "mgte", "modernbert"};
+    int ran = 0;
+    for (size_t f = 0; f < RR_ARRAY_LEN(fams); f++) {
+        char rel[128], gname[128];
+        snprintf(rel, sizeof rel, "full/%s_bf16", fams[f]);
+        snprintf(gname, sizeof gname, "full_%s_bf16", fams[f]);
+        const char *dir = rr_test_data_path(rel);
+        struct stat st;
+        rr_golden g;
+        if (!dir || stat(dir, &st) || !rr_golden_load(gname, &g)) continue;
+        ran++;
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
+            rr_model_params mp = rr_model_default_params();
+            mp.precision = (rr_precision)p;
+            rr_model *m;
+            REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
+            float out[RR_GOLDEN_MAX];
+            score_golden(m, &g, 8192, NULL, out);
+            double worst = 0;
+            for (int i = 0; i < g.n; i++)
+                worst = fmax(worst, p == RR_PRECISION_FP32 ? fabs(out[i] - g.logit[i])
+                                                           : fabs(sigm(out[i]) - sigm(g.logit[i])));
+            double tol = p == RR_PRECISION_FP32 ? 1e-3 : p == RR_PRECISION_BF16 ? 0.02 : 0.2;
+            printf("    full %s %s: max |diff| %.3g%s\n", fams[f], p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", worst,
+                   p == 1 ? " (logit)" : " (sigmoid)");
+            CHECK_MSG(worst <= tol, "full %s precision %d: %.3g > %.3g", fams[f], p, worst, tol);
+            rr_model_free(m);
+        }
+        rr_golden_free(&g);
+    }
+    if (!ran) SKIP("no full-size models (gen_models.py --full)");
+}
+
+/* Every allocation of a load and context of each new family made to fail in turn: RR_ERR_NOMEM, and
+ * the half-built model freed without a leak (the ASan build checks the leaks). */
+RR_TEST(model_ext_load_fault_injection) {
+    static const char *names[] = {"jina_v1_plain_f32", "mgte_bf16", "modernbert_f32"};
+    int ran = 0;
+    rr_model_params mp = rr_model_default_params();
+    mp.load_tokenizer = 0;
+    for (size_t k = 0; k < RR_ARRAY_LEN(names); k++) {
+        const char *dir = ext_dir(names[k]);
+        if (!dir) continue;
+        ran++;
+        rr_alloc_fail_after(0);
+        rr_model *m = NULL;
+        REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
+        rr_ctx *c = NULL;
+        REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+        long total = rr_alloc_fail_after(0);
+        rr_ctx_free(c);
+        rr_model_free(m);
+        int failures = 0;
+        for (long i = 1; i <= total; i++) {
+            m = NULL, c = NULL;
+            rr_alloc_fail_after(i);
+            rr_status s = rr_model_load(dir, &mp, &m);
+            if (s == RR_OK) s = rr_ctx_new(m, NULL, &c);
+            rr_alloc_fail_after(0);
+            failures += s != RR_OK;
+            CHECK_MSG(s == RR_ERR_NOMEM, "%s: failing allocation %ld gave %s: %s", names[k], i, rr_status_str(s),
+                      rr_errmsg());
+            rr_ctx_free(c);
+            rr_model_free(m);
+        }
+        CHECK_EQ_INT(failures, (int)total);
+    }
+    if (!ran) SKIP("no generated models");
+}
