@@ -85,5 +85,12 @@ print("yes" if a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-6 for k in a) 
     [ "$same" = yes ] && ok "$name /v1/rerank equals rerank rank" || bad "$name /v1/rerank: $same"
     kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=""
 done
+# the generated ModernBERT-layout BPE tokenizer.json against the Rust tokenizers
+TJ=$TD/models/modernbert_f32/tokenizer.json
+CORPUS=$SHARED/fixtures/corpus/multilingual_corpus.txt
+if [ -f "$TJ" ] && [ -f "$CORPUS" ] && command -v node >/dev/null && [ -d tests/node_modules/@anush008/tokenizers ]; then
+    if r=$(node tests/tok_families.js "$TJ" "$BIN" "$CORPUS" 2000 2>&1); then ok "modernbert BPE ids equal the Rust tokenizers: $(tr '\n' ' ' <<<"$r")"
+    else bad "modernbert BPE vs Rust tokenizers: $r"; fi
+else skp "modernbert BPE vs Rust tokenizers: needs node, tests/node_modules/@anush008/tokenizers and $CORPUS"; fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
