@@ -174,8 +174,8 @@ static rr_status mgte(const cJSON *j, const char *path, rr_config *c) {
     if (clip1) return rr_fail(RR_ERR_UNSUPPORTED, "%s: logn_attention_clip1 true is not supported", path);
     /* rope_theta, or rope_parameters.rope_theta in configs re-saved by newer transformers */
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
-    if ((s = opt_double(cJSON_IsObject(rp) ? rp : j, path, "rope_theta", 10000.0, &c->rope_theta))) return s;
-    if (!(c->rope_theta > 1)) return rr_fail(RR_ERR_FORMAT, "%s: rope_theta %g must be above 1", path, c->rope_theta);
+    if ((s = opt_double(cJSON_IsObject(rp) ? rp : j, path, "rope_theta", 10000.0, &c->rope_base))) return s;
+    if (!(c->rope_base > 1)) return rr_fail(RR_ERR_FORMAT, "%s: rope_theta %g must be above 1", path, c->rope_base);
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     if (sc && !cJSON_IsNull(sc)) {
         if (!cJSON_IsObject(sc)) return rr_fail(RR_ERR_FORMAT, "%s: rope_scaling must be an object or null", path);
@@ -191,7 +191,7 @@ static rr_status mgte(const cJSON *j, const char *path, rr_config *c) {
         if (!(c->rope_ntk >= 1))
             return rr_fail(RR_ERR_FORMAT, "%s: rope_scaling factor %g must be at least 1", path, c->rope_ntk);
     }
-    c->rope_theta_local = c->rope_theta;
+    c->rope_base_local = c->rope_base;
     c->glu = RR_GLU_SECOND;
     c->head = RR_HEAD_TANH;
     c->qkv_bias = c->norm_bias = c->head_bias = 1;
@@ -228,12 +228,12 @@ static rr_status modernbert(const cJSON *j, const char *path, rr_config *c) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rg = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "full_attention") : NULL;
     const cJSON *rl = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "sliding_attention") : NULL;
-    if ((s = opt_double(j, path, "global_rope_theta", 160000.0, &c->rope_theta))) return s;
-    if (cJSON_IsObject(rg) && (s = opt_double(rg, path, "rope_theta", c->rope_theta, &c->rope_theta))) return s;
-    if ((s = opt_double(j, path, "local_rope_theta", c->rope_theta, &c->rope_theta_local))) return s;
-    if (cJSON_IsObject(rl) && (s = opt_double(rl, path, "rope_theta", c->rope_theta_local, &c->rope_theta_local)))
+    if ((s = opt_double(j, path, "global_rope_theta", 160000.0, &c->rope_base))) return s;
+    if (cJSON_IsObject(rg) && (s = opt_double(rg, path, "rope_theta", c->rope_base, &c->rope_base))) return s;
+    if ((s = opt_double(j, path, "local_rope_theta", c->rope_base, &c->rope_base_local))) return s;
+    if (cJSON_IsObject(rl) && (s = opt_double(rl, path, "rope_theta", c->rope_base_local, &c->rope_base_local)))
         return s;
-    if (!(c->rope_theta > 1) || !(c->rope_theta_local > 1))
+    if (!(c->rope_base > 1) || !(c->rope_base_local > 1))
         return rr_fail(RR_ERR_FORMAT, "%s: rotary bases must be above 1", path);
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     if (sc && !cJSON_IsNull(sc)) return rr_fail(RR_ERR_UNSUPPORTED, "%s: rope_scaling is not supported", path);
@@ -292,6 +292,14 @@ rr_status rr_config_ext(const cJSON *j, const char *path, rr_config *c, int *min
 }
 
 const char *rr_family_name(rr_family f) {
-    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "jina-v1", "mgte", "modernbert"};
-    return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "unknown";
+    switch (f) {
+    case RR_FAMILY_JINA_V2: return "jina-v2";
+    case RR_FAMILY_XLMR: return "xlm-roberta";
+    case RR_FAMILY_BERT: return "bert";
+    case RR_FAMILY_JINA_V1: return "jina-v1";
+    case RR_FAMILY_MGTE: return "mgte";
+    case RR_FAMILY_MODERNBERT: return "modernbert";
+    default: break; /* families declared elsewhere name themselves there */
+    }
+    return "unknown";
 }

@@ -177,7 +177,8 @@ static rr_status load_weights(loader *L) {
     int H = c->hidden;
     const char *p = c->family == RR_FAMILY_BERT ? "bert." : "roberta.";
     char n[160];
-    if (c->family >= RR_FAMILY_JINA_V1) return rr_model_load_ext(m); /* model_ext.c */
+    if (c->family == RR_FAMILY_JINA_V1 || c->family == RR_FAMILY_MGTE || c->family == RR_FAMILY_MODERNBERT)
+        return rr_model_load_ext(m); /* model_ext.c */
     if (c->family == RR_FAMILY_XLMR && rr_st_find(m->st, "roberta.encoder.layers.0.mixer.Wqkv.weight"))
         c->family = RR_FAMILY_JINA_V2;
     if (c->type_vocab_size < 1)

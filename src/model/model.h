@@ -30,7 +30,7 @@ typedef struct rr_config {
     int head;          /* rr_head_kind */
     int head_act;      /* rr_kern_act of a RR_HEAD_DENSE_ACT_NORM head */
     int mean_pool;     /* the head reads the mean of the final rows instead of the first token */
-    double rope_theta, rope_theta_local; /* rotary bases: global layers, local (window) layers */
+    double rope_base, rope_base_local; /* rotary bases (rope_theta): global layers, local (window) layers */
     double rope_ntk;   /* NTK scaling factor of the rotary frequencies (mGTE); 0 = none */
     int global_every;  /* ModernBERT: layer i is global iff i % global_every == 0 */
     int window;        /* half-window of the local layers (keys at distance <= window); 0 = none */

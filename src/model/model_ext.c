@@ -278,9 +278,9 @@ static rr_status position_terms(rr_model *m) {
         alibi_slopes(c->n_heads, m->alibi);
     } else if (c->pos_kind == RR_POS_ROPE) {
         if (d > 1024) return rr_fail(RR_ERR_UNSUPPORTED, "rotary positions with a head size of %d are not supported", d);
-        m->rope_tab[0] = rope_table(c->max_length, d, c->rope_theta, c->rope_ntk);
-        int two = c->rope_theta_local != c->rope_theta;
-        if (two) m->rope_tab[1] = rope_table(c->max_length, d, c->rope_theta_local, c->rope_ntk);
+        m->rope_tab[0] = rope_table(c->max_length, d, c->rope_base, c->rope_ntk);
+        int two = c->rope_base_local != c->rope_base;
+        if (two) m->rope_tab[1] = rope_table(c->max_length, d, c->rope_base_local, c->rope_ntk);
         if (!m->rope_tab[0] || (two && !m->rope_tab[1])) return rr_fail(RR_ERR_NOMEM, "out of memory");
         for (int i = 0; i < c->n_layers; i++)
             m->layers[i].rope = m->layers[i].window > 0 && two ? m->rope_tab[1] : m->rope_tab[0];
