@@ -365,12 +365,18 @@ def _attend(q, k, v, nh, bias=None):
 
 
 def _attend_heads(q, k, v, bias=None):
+    """q, k, v [nh, S, d]; bias: None, [1 or nh, S, S], or a function of the head giving [S, S]. One head at
+    a time, so a 2000-token sequence of the full-size shapes needs one [S, S] matrix, not nh."""
     nh, S, d = q.shape
-    s = q @ k.transpose(1, 2) / math.sqrt(d)
-    if bias is not None:
-        s = s + bias
-    p = torch.softmax(s, -1)
-    return (p @ v).transpose(0, 1).reshape(S, nh * d)
+    out = []
+    for h in range(nh):
+        s = q[h] @ k[h].T / math.sqrt(d)
+        if callable(bias):
+            s = s + bias(h)
+        elif bias is not None:
+            s = s + bias[h if bias.shape[0] > 1 else 0]
+        out.append(torch.softmax(s, -1) @ v[h])
+    return torch.stack(out, 0).transpose(0, 1).reshape(S, nh * d)
 
 
 def reference_logit_ext(family, cfg, st, ids, types):
@@ -386,7 +392,8 @@ def reference_logit_ext(family, cfg, st, ids, types):
         x = _ln(x, g("bert.embeddings.LayerNorm.weight"), g("bert.embeddings.LayerNorm.bias"), eps)
         pos = torch.arange(S, dtype=torch.float64)
         dist = (pos[None, :] - pos[:, None]).abs()                              # [S, S] |j - i|
-        bias = -torch.tensor(alibi_slopes(nh), dtype=torch.float64)[:, None, None] * dist[None]  # [nh, S, S]
+        slopes = alibi_slopes(nh)
+        bias = lambda h: -slopes[h] * dist                                      # head h: [S, S]
         I = cfg["intermediate_size"]
         for i in range(cfg["num_hidden_layers"]):
             lp = "bert.encoder.layer.%d." % i
