@@ -12,6 +12,11 @@
  *     x   = LN(h + GELU(h W1^T + b1) W2^T + b2)               ff: [T, I]
  *   logit = Wout tanh(Wd x[first token] + bd) + bout          one per sequence
  *
+ * The families of config_ext.c vary this per rr_config switch, never per family name: no position
+ * table (ALiBi slopes or rotary Q/K inside attend(), positions 0.. per sequence), a sliding window
+ * per layer, a gated FFN (act(one half of x W1^T) * the other, ffn()), pre-norm blocks
+ * (layer_forward_prenorm) with a final norm, mean pooling, and the heads of head().
+ *
  * Attention never crosses a sequence boundary, so the result of a sequence does not depend on what
  * else is in the batch. Only the first token feeds the head, so the last layer computes attention
  * outputs and the FFN for those rows alone (exact, and ~1/L of the work saved).
@@ -93,8 +98,8 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
     }
     x->scratch = rr_aligned_alloc(sb);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->logit || !x->start || !x->pos ||
-        !x->scratch) {
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->logit ||
+        !x->start || !x->pos || !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
     }
