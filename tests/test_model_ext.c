@@ -425,7 +425,7 @@ RR_TEST(model_ext_8192_tokens) {
 }
 
 /* The full-size shapes (gen_models.py --full, the opt-in RR_FULL suite; skipped without them): fp32
- * within 1e-3 of the float64 logits (sequences of 5 to 2000 tokens), bf16 and int8 reported in
+ * within 1e-3 of the float64 logits (sequences of 5 to 1100 tokens), bf16 and int8 reported in
  * sigmoid and held to the loose bounds of the full jina-reranker-v2 test (0.02 / 0.2). */
 RR_TEST(model_ext_full_size_models) {
     static const char *fams[] = {"jina_v1", "mgte", "modernbert"};
