@@ -3,6 +3,8 @@
 #   make               build/librerank.a and build/rerank
 #   make test          build, generate test models, run every suite (prints "N passed, N failed")
 #   make asan          the same suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make python        the Python package in place (python/rerank/_rerank*.so), over build/pic/librerank.a
+#   make pic           build/pic/librerank.a: the library compiled -fPIC, for the Python extension
 #   make bench         build/bench_kernels (kernel GFLOP/s next to oneDNN's; run it by hand)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/; run e.g. build-fuzz/fuzz_tokenizer -max_total_time=600
 #   make clean
@@ -19,7 +21,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpoi
            -Wformat=2 -Wundef -Wvla -Wno-unused-parameter
 CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -Isrc -pthread -fno-strict-aliasing $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SAN) $(EXTRA_LDFLAGS)
-LIBS    := -lcjson -lutf8proc -lcurl -lmicrohttpd -ldnnl -lm
+LIBS    := -lcjson -lutf8proc -lonig -lcurl -lmicrohttpd -ldnnl -lm
 
 # Per-file ISA flags (file stem -> flags).
 ISA_x86_avx2      := -mavx2 -mfma -mf16c
@@ -34,7 +36,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test asan clean bench fuzz
+.PHONY: all test asan clean bench fuzz pic python
 all: $(BUILD)/rerank $(BUILD)/run_tests
 
 $(BUILD)/obj/%.o: %.c
@@ -56,6 +58,17 @@ $(BUILD)/bench_kernels: $(BUILD)/obj/bench/bench_kernels.o $(BUILD)/librerank.a
 
 bench: $(BUILD)/bench_kernels
 
+# The Python extension is a shared object, so it links a second copy of the library built with -fPIC
+# (the CLI keeps the position-dependent one). python/setup.py names what it links (RERANK_ARCHIVES);
+# PIC_ARCHIVES must build the same archives.
+PIC_ARCHIVES := librerank.a
+pic:
+	$(MAKE) BUILD=$(BUILD)/pic EXTRA_CFLAGS="-fPIC $(EXTRA_CFLAGS)" $(addprefix $(BUILD)/pic/,$(PIC_ARCHIVES))
+
+PYTHON ?= /usr/bin/python3
+python: pic
+	cd python && RERANK_BUILD=$(abspath $(BUILD)) $(PYTHON) setup.py -q build_ext --inplace
+
 test: all
 	bash tests/run_all.sh $(BUILD)
 
@@ -69,9 +82,10 @@ fuzz: build-fuzz/fuzz_tokenizer
 build-fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(FUZZ_SRC) $(wildcard src/*/*.h include/*.h)
 	@mkdir -p build-fuzz
 	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -pthread \
-	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lm
+	    $< $(FUZZ_SRC) -o $@ -lcjson -lutf8proc -lonig -lm
 
 clean:
 	rm -rf build build-asan build-fuzz
+	rm -rf python/build python/rerank.egg-info python/rerank/_rerank*.so
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

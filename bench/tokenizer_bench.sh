@@ -11,7 +11,7 @@ BUILD=${1:-build}
 SHARED=${2:-../shared}
 CORPUS=$SHARED/fixtures/corpus/multilingual_corpus.txt
 T=$SHARED/fixtures/tokenizers
-for name in xlmr_pruned32k bert-base-uncased t5-small; do
+for name in xlmr_pruned32k bert-base-uncased t5-small qwen3; do
     c=$("$BUILD/rerank" tokenize -m "$T/$name" --bench "$CORPUS" --repeat 3 | sed -E 's/.*"mb_per_s": ([0-9.]+).*/\1/')
     r=$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node -e '
 const tk = require(process.cwd() + "/tests/node_modules/@anush008/tokenizers");

@@ -193,6 +193,9 @@ rr_status rr_tokenizer_post_process(const rr_tokenizer *t, const rr_encoding *a,
 int rr_tokenizer_num_special(const rr_tokenizer *t, int pair);
 /* The piece string of an id, or NULL if out of range. */
 const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id);
+/* The id of a piece string as it is stored in the vocabulary (byte-level BPE pieces in their
+ * mapped form: " yes" is "\xC4\xA0yes"), added tokens first, as HF's token_to_id; -1 if absent. */
+int32_t rr_tokenizer_piece_to_id(const rr_tokenizer *t, const char *piece);
 int rr_tokenizer_vocab_size(const rr_tokenizer *t);
 /* model_max_length from tokenizer_config.json, or 0 when unknown. */
 int rr_tokenizer_model_max_length(const rr_tokenizer *t);

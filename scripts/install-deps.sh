@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
-TEST_PKGS="python3 python3-numpy python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
+BUILD_PKGS="build-essential pkg-config libcjson-dev libutf8proc-dev libonig-dev libcurl4-openssl-dev libmicrohttpd-dev libdnnl-dev"
+# the Python package (python/, `make python`, `pip install --no-index --no-build-isolation ./python`)
+BUILD_PKGS="$BUILD_PKGS python3-dev python3-setuptools python3-wheel python3-numpy python3-venv"
+TEST_PKGS="python3 python3-numpy python3-pytest python3-torch python3-sentencepiece clang libclang-rt-14-dev time curl"
 # Node.js from Debian only where no node/npm is installed yet (a machine may carry its own, newer
 # Node.js; Debian's npm package would conflict with it)
 command -v node >/dev/null && command -v npm >/dev/null || TEST_PKGS="$TEST_PKGS nodejs npm"

@@ -2,8 +2,10 @@
  * test_tokenize.c -- unit tests of the tokenizer pieces: the precompiled charsmap against its
  * decompiled rules, truncation arithmetic, malformed tokenizer.json files, invalid UTF-8, empty
  * text, post_process on slices, thread safety, allocation-failure injection during load and
- * encode, and the load time of a 250k-piece Unigram vocabulary. Conformance of whole encodings
- * against the Rust reference is tests/suite_tokenizer.sh.
+ * encode, the load times of a 250k-piece Unigram and of Qwen3's 151k-piece BPE, the Split
+ * pre-tokenizer (Qwen's regex under Oniguruma, every split behavior), Replace with a full regex,
+ * and Qwen3 encodings of tricky strings. Conformance of whole encodings against the Rust
+ * reference is tests/suite_tokenizer.sh.
  */
 #include "check.h"
 #include "core/core.h"
@@ -293,10 +295,10 @@ static void *thr_main(void *p) {
     return NULL;
 }
 
-RR_TEST(tok_threads_share_one_tokenizer) {
+static void threads_share(const char *dir) {
     const char *corpus = fixture("fixtures/corpus/multilingual_corpus.txt");
     rr_tokenizer *t;
-    REQUIRE(rr_tokenizer_load(fixture("fixtures/tokenizers/xlmr_pruned32k"), &t) == RR_OK);
+    REQUIRE(rr_tokenizer_load(fixture(dir), &t) == RR_OK);
     char *text;
     size_t n;
     REQUIRE(rr_file_read(corpus, 1 << 26, &text, &n) == RR_OK);
@@ -321,10 +323,16 @@ RR_TEST(tok_threads_share_one_tokenizer) {
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
-        CHECK(args[i].hash == serial.hash && args[i].fails == 0);
+        CHECK_MSG(args[i].hash == serial.hash && args[i].fails == 0, "%s: thread %d differs", dir, i);
     }
     rr_free(text);
     rr_tokenizer_free(t);
+}
+
+RR_TEST(tok_threads_share_one_tokenizer) {
+    threads_share("fixtures/tokenizers/xlmr_pruned32k");
+    /* Oniguruma searches one compiled regex from every thread */
+    threads_share("fixtures/tokenizers/qwen3");
 }
 
 /* ------------------------------------------------------------------ malformed files */
@@ -360,10 +368,13 @@ RR_TEST(tok_malformed_files) {
                      "precompiled_charsmap");
     expect_load_fail("{" UNI_MODEL ", \"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AQAA\"}}", RR_ERR_FORMAT,
                      "precompiled_charsmap");
-    expect_load_fail("{" UNI_MODEL ", \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"(a|b)\"}, \"content\": \"x\"}}",
-                     RR_ERR_UNSUPPORTED, "regex");
+    expect_load_fail("{" UNI_MODEL ", \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"(a|b\"}, \"content\": \"x\"}}",
+                     RR_ERR_FORMAT, "(a|b");
     expect_load_fail("{" UNI_MODEL ", \"normalizer\": {\"type\": \"Replace\", \"content\": \"x\"}}", RR_ERR_FORMAT, "pattern");
-    expect_load_fail("{" UNI_MODEL ", \"pre_tokenizer\": {\"type\": \"Split\"}}", RR_ERR_UNSUPPORTED, "Split");
+    expect_load_fail("{" UNI_MODEL ", \"pre_tokenizer\": {\"type\": \"Split\"}}", RR_ERR_FORMAT, "Split");
+    expect_load_fail("{" UNI_MODEL ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\p{Nope}\"}, "
+                     "\"behavior\": \"Isolated\"}}", RR_ERR_FORMAT, "does not compile");
+    expect_load_fail("{" UNI_MODEL ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"a\"}}}", RR_ERR_FORMAT, "behavior");
     expect_load_fail("{" UNI_MODEL ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}}",
                      RR_ERR_UNSUPPORTED, "prepend_scheme");
     expect_load_fail("{" UNI_MODEL ", \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": "
@@ -605,4 +616,220 @@ RR_TEST(tok_load_250k_unigram) {
     rr_encoding_free(&e);
     rr_tokenizer_free(t);
     rr_free(p);
+}
+
+RR_TEST(tok_load_qwen3_151k) {
+    const char *p = fixture("fixtures/tokenizers/qwen3/tokenizer.json");
+    rr_tokenizer *t = NULL;
+    /* Thread CPU time (best of 3), the measure of the 300 ms target; wall time for information. */
+    double best = 1e9, best_wall = 1e9;
+    for (int r = 0; r < 3; r++) {
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        double t0 = rr_now();
+        rr_status st = rr_tokenizer_load(p, &t);
+        double dt = rr_now() - t0;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        CHECK_MSG(st == RR_OK, "load failed: %s", rr_errmsg());
+        REQUIRE(st == RR_OK);
+        double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) * 1e-9;
+        if (cpu < best) best = cpu;
+        if (dt < best_wall) best_wall = dt;
+        if (r < 2) rr_tokenizer_free(t);
+    }
+    CHECK_EQ_INT(rr_tokenizer_vocab_size(t), 151669);
+    fprintf(stderr, "  tok_load_qwen3_151k: 11.4 MB tokenizer.json, 151643 pieces + 151387 merges, load %.1f ms CPU (%.1f ms wall)\n",
+            best * 1e3, best_wall * 1e3);
+    /* The target is 300 ms; the figure above is what to compare with it. Only a regression far
+     * beyond any machine noise (sanitizer builds included) fails. */
+    CHECK_MSG(best < 2.0, "load took %.0f ms CPU (target 300 ms)", best * 1e3);
+    if (best >= 0.300) fprintf(stderr, "  NOTE: above the 300 ms target on this machine\n");
+    rr_tokenizer_free(t);
+}
+
+/* ------------------------------------------------------------------ Split pre-tokenizer */
+
+#define QWEN_RE "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
+
+/* Runs the pre-tokenizer given as JSON on text and compares its pieces with want (NULL-ended). */
+static void check_pieces(const char *pre_json, const char *text, const char *const *want) {
+    cJSON *j = cJSON_Parse(pre_json);
+    REQUIRE(j);
+    rr_tok_pre *pres = NULL;
+    int n_pres = 0;
+    rr_status st = rr_tok_pre_parse(j, &pres, &n_pres, "test");
+    cJSON_Delete(j);
+    CHECK_MSG(st == RR_OK, "parse %s: %s", pre_json, rr_errmsg());
+    rr_tok_spans ins = {0}, outs = {0};
+    rr_buf out = {0};
+    rr_tok_spans_push(&ins, 0, strlen(text), true);
+    if (!st) st = rr_tok_pre_apply(&pres[0], text, &ins, &out, &outs);
+    CHECK(st == RR_OK && !out.oom && !outs.oom);
+    size_t k = 0;
+    for (; want[k] && k < outs.n; k++)
+        CHECK_MSG(outs.v[k].len == strlen(want[k]) && !memcmp(out.data + outs.v[k].off, want[k], outs.v[k].len),
+                  "%s on \"%s\": piece %zu is \"%.*s\", want \"%s\"", pre_json, text, k, (int)outs.v[k].len,
+                  out.data + outs.v[k].off, want[k]);
+    size_t nw = 0;
+    while (want[nw]) nw++;
+    CHECK_MSG(outs.n == nw, "%s on \"%s\": %zu pieces, want %zu", pre_json, text, outs.n, nw);
+    for (int i = 0; i < n_pres; i++) rr_tok_pre_free(&pres[i]);
+    rr_free(pres);
+    rr_free(ins.v);
+    rr_free(outs.v);
+    rr_buf_free(&out);
+}
+
+/* Qwen2/3's split regex run by Oniguruma: the pieces the Rust reference gives (spec decoder.md
+ * 5.2, measured there with tokenizers 0.22.2). */
+RR_TEST(tok_split_regex_qwen) {
+    const char *pre = "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"" QWEN_RE "\"}, \"behavior\": \"Isolated\", \"invert\": false}";
+    check_pieces(pre, "a   b", (const char *[]){"a", "  ", " b", NULL});
+    check_pieces(pre, "a   ", (const char *[]){"a", "   ", NULL});
+    check_pieces(pre, "\t\tx", (const char *[]){"\t", "\tx", NULL});
+    check_pieces(pre, "x\xE3\x80\x80!", (const char *[]){"x", "\xE3\x80\x80", "!", NULL});
+    check_pieces(pre, "a\r\n\r\n  x", (const char *[]){"a", "\r\n\r\n", " ", " x", NULL});
+    /* one digit per piece, Arabic-Indic digits too */
+    check_pieces(pre, "x\xD9\xA1\xD9\xA2\xD9\xA3 2024", (const char *[]){"x", "\xD9\xA1", "\xD9\xA2", "\xD9\xA3", " ", "2", "0", "2", "4", NULL});
+    /* combining marks are not \p{L}; a mark can be the optional one-character prefix */
+    check_pieces(pre, "\xE0\xA4\xB9\xE0\xA4\xBF\xE0\xA4\xA8\xE0\xA5\x8D\xE0\xA4\xA6\xE0\xA5\x80",
+                 (const char *[]){"\xE0\xA4\xB9", "\xE0\xA4\xBF\xE0\xA4\xA8", "\xE0\xA5\x8D\xE0\xA4\xA6", "\xE0\xA5\x80", NULL});
+    /* contractions are case-insensitive; U+017F (long s) folds to s */
+    check_pieces(pre, "I'M it's THEY'RE", (const char *[]){"I", "'M", " it", "'s", " THEY", "'RE", NULL});
+    check_pieces(pre, "e'\xC5\xBF", (const char *[]){"e", "'\xC5\xBF", NULL});
+    /* punctuation runs keep their line ends; CJK is \p{L} */
+    check_pieces(pre, "ok?!\n\nx \xE4\xBD\xA0\xE5\xA5\xBD", (const char *[]){"ok", "?!\n\n", "x", " \xE4\xBD\xA0\xE5\xA5\xBD", NULL});
+}
+
+/* The SplitDelimiterBehavior folds, invert, String patterns and empty regex matches (which the
+ * reference enumerates: "x*" matches empty at 0, 1 and 5, "xx" at 2; the empty match right
+ * after "xx" is skipped). */
+RR_TEST(tok_split_behaviors) {
+#define SPLIT(pat, bh, inv) "{\"type\": \"Split\", \"pattern\": " pat ", \"behavior\": \"" bh "\", \"invert\": " inv "}"
+    const char *t = "a--b-c";
+    check_pieces(SPLIT("{\"String\": \"-\"}", "Removed", "false"), t, (const char *[]){"a", "b", "c", NULL});
+    check_pieces(SPLIT("{\"String\": \"-\"}", "Isolated", "false"), t, (const char *[]){"a", "-", "-", "b", "-", "c", NULL});
+    check_pieces(SPLIT("{\"String\": \"-\"}", "Contiguous", "false"), t, (const char *[]){"a", "--", "b", "-", "c", NULL});
+    check_pieces(SPLIT("{\"String\": \"-\"}", "MergedWithPrevious", "false"), t, (const char *[]){"a-", "-", "b-", "c", NULL});
+    check_pieces(SPLIT("{\"String\": \"-\"}", "MergedWithNext", "false"), t, (const char *[]){"a", "-", "-b", "-c", NULL});
+    check_pieces(SPLIT("{\"Regex\": \"-+\"}", "MergedWithNext", "false"), t, (const char *[]){"a", "--b", "-c", NULL});
+    /* invert: the matches are the kept text, the gaps the delimiters */
+    check_pieces(SPLIT("{\"Regex\": \"\\\\p{L}+\"}", "Removed", "true"), t, (const char *[]){"a", "b", "c", NULL});
+    check_pieces(SPLIT("{\"Regex\": \"\\\\p{L}+\"}", "MergedWithPrevious", "true"), t, (const char *[]){"a--", "b-", "c", NULL});
+    check_pieces(SPLIT("{\"Regex\": \"x*\"}", "Isolated", "false"), "abxxc", (const char *[]){"a", "b", "xx", "c", NULL});
+    check_pieces(SPLIT("{\"Regex\": \"x*\"}", "Removed", "false"), "abxxc", (const char *[]){"a", "b", "c", NULL});
+    /* lookbehind and lookahead (Oniguruma syntax) */
+    check_pieces(SPLIT("{\"Regex\": \"(?<=\\\\d)(?=\\\\D)\"}", "Isolated", "false"), "12ab3c", (const char *[]){"12", "ab3", "c", NULL});
+#undef SPLIT
+    /* a regex Oniguruma rejects, or a bad behavior, is refused at load with the reason */
+    cJSON *j = cJSON_Parse("{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}, \"behavior\": \"Isolated\"}");
+    rr_tok_pre *pres = NULL;
+    int n = 0;
+    CHECK(rr_tok_pre_parse(j, &pres, &n, "f.json") == RR_ERR_FORMAT && strstr(rr_errmsg(), "f.json") && strstr(rr_errmsg(), "(a"));
+    for (int i = 0; i < n; i++) rr_tok_pre_free(&pres[i]);
+    rr_free(pres);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"type\": \"Split\", \"pattern\": {\"Regex\": \"a\"}, \"behavior\": \"Sideways\"}");
+    pres = NULL, n = 0;
+    CHECK(rr_tok_pre_parse(j, &pres, &n, "f.json") == RR_ERR_UNSUPPORTED && strstr(rr_errmsg(), "Sideways"));
+    for (int i = 0; i < n; i++) rr_tok_pre_free(&pres[i]);
+    rr_free(pres);
+    cJSON_Delete(j);
+}
+
+/* Replace normalizers keep the subset matcher where it applies and take Oniguruma otherwise; with
+ * Oniguruma every match, empty ones included, is replaced (the reference itself panics on some
+ * empty matches, e.g. one at the start of the text, so only one it survives is checked here). */
+RR_TEST(tok_replace_full_regex) {
+    struct { const char *pat, *content, *in, *out; bool onig; } cases[] = {
+        {"{\"Regex\": \" {2,}\"}", "_", "a   b c", "a_b c", false},
+        {"{\"Regex\": \"(?i)ab|c\"}", "_", "xAbyc", "x_y_", true},
+        {"{\"Regex\": \"(?=b)\"}", "-", "xbbx", "x-b-bx", true}, /* as the reference gives it */
+        {"{\"Regex\": \"[\\\\n\\\\t]\"}", " ", "a\tb\n", "a b ", false},
+        {"{\"Regex\": \"\\\\s+x\"}", "_", "a \tx", "a_", false},
+        {"{\"Regex\": \"a*a\"}", "_", "baab", "b_b", true},    /* backtracking */
+        {"{\"Regex\": \"\\\\w+\"}", "_", "a\xC2\xB2 b", "_ _", true}, /* \w holds No (U+00B2) in Oniguruma */
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        cJSON *p = cJSON_Parse(cases[i].pat);
+        REQUIRE(p);
+        rr_tok_norm nm = {0};
+        nm.kind = RR_TOK_NORM_REPLACE;
+        nm.content = rr_strdup(cases[i].content);
+        nm.content_len = strlen(cases[i].content);
+        CHECK(rr_tok_pattern_parse(&nm.pattern, p, false, "test") == RR_OK);
+        CHECK((nm.pattern.onig != NULL) == cases[i].onig);
+        rr_buf out = {0};
+        CHECK(rr_tok_norm_apply(&nm, cases[i].in, strlen(cases[i].in), &out) == RR_OK);
+        CHECK_MSG(out.len == strlen(cases[i].out) && !memcmp(out.data, cases[i].out, out.len), "%s on \"%s\": \"%.*s\"",
+                  cases[i].pat, cases[i].in, (int)out.len, out.data);
+        rr_buf_free(&out);
+        rr_tok_norm_free(&nm);
+        cJSON_Delete(p);
+    }
+}
+
+/* ------------------------------------------------------------------ Qwen3 byte-level BPE */
+
+/* Ids from the Rust reference (tokenizers 0.22.2 via @anush008/tokenizers 0.6.0) on the Qwen3
+ * fixture, without special tokens (the file's post-processor adds none anyway). */
+RR_TEST(tok_qwen3_encode) {
+    rr_tokenizer *t;
+    REQUIRE(rr_tokenizer_load(fixture("fixtures/tokenizers/qwen3"), &t) == RR_OK);
+    CHECK_EQ_INT(rr_tokenizer_vocab_size(t), 151669);
+    CHECK_EQ_INT(rr_tokenizer_model_max_length(t), 131072);
+    CHECK_EQ_INT(rr_tokenizer_num_special(t, 0), 0);
+    CHECK_EQ_INT(rr_tokenizer_num_special(t, 1), 0);
+    static const struct { const char *text; int32_t ids[16]; } cases[] = {
+        {"it's ISN'T they'Re", {275, 594, 3424, 45, 17323, 807, 49427, -1}},
+        {"x2024y 3.14", {87, 17, 15, 17, 19, 88, 220, 18, 13, 16, 19, -1}},
+        {"\xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83\xAF\xE3\x83\xBC\xEC\x97\x90\xEC\x84\x9C", {102356, 46553, 46207, 125980, 56475, -1}},
+        {"\xF0\x9F\x98\x8A\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD", {144236, 144349, 145375, -1}},
+        {"a  \t b   \n", {64, 19271, 293, 5872, -1}},
+        {"line1\r\nline2\r\n\r\n", {1056, 16, 319, 1056, 17, 871, -1}},
+        {"hi<|im_end|>\n<think>ok</think>x", {6023, 151645, 198, 151667, 562, 151668, 87, -1}},
+        {"a<|im_start|>b", {64, 151644, 65, -1}},
+        {" <|endoftext|> ", {220, 151643, 220, -1}},
+        {"Hello world! \xE4\xBD\xA0\xE5\xA5\xBD \xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 123 <|im_start|>",
+         {9707, 1879, 0, 220, 108386, 79484, 26991, 8178, 220, 16, 17, 18, 220, 151644, -1}},
+    };
+    rr_encoding e = {0};
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        for (int sp = 0; sp < 2; sp++) {
+            encode_ids(t, cases[i].text, strlen(cases[i].text), sp, &e);
+            size_t n = 0;
+            while (cases[i].ids[n] >= 0) n++;
+            bool same = e.len == n && !memcmp(e.ids, cases[i].ids, n * sizeof *e.ids);
+            CHECK_MSG(same, "\"%s\" (add_special %d): %zu ids, first %d", cases[i].text, sp, e.len, e.len ? e.ids[0] : -1);
+        }
+    }
+    /* ids to pieces and back: added tokens first, byte-level pieces in their mapped form */
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "yes"), 9693);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "no"), 2152);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "1"), 16);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "\xC4\xA0world"), 1879);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "<|im_start|>"), 151644);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, "</think>"), 151668);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, " world"), -1);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, ""), -1);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(t, NULL), -1);
+    CHECK_EQ_INT(rr_tokenizer_piece_to_id(NULL, "yes"), -1);
+    CHECK(!strcmp(rr_tokenizer_id_to_piece(t, 151667), "<think>"));
+    CHECK(!strcmp(rr_tokenizer_id_to_piece(t, 9693), "yes"));
+    /* a long word (one regex piece of 200k letters) merges in O(n log n), and its pieces spell it */
+    size_t n = 200000;
+    char *w = rr_malloc(n + 1);
+    REQUIRE(w);
+    for (size_t i = 0; i < n; i++) w[i] = "abcab"[i % 5];
+    double t0 = rr_now();
+    encode_ids(t, w, n, 0, &e);
+    double dt = rr_now() - t0;
+    rr_buf spelled = {0};
+    for (size_t i = 0; i < e.len; i++) rr_buf_puts(&spelled, rr_tokenizer_id_to_piece(t, e.ids[i]));
+    CHECK(e.len > 0 && e.len < n / 2 && spelled.len == n && !memcmp(spelled.data, w, n));
+    CHECK_MSG(dt < 5.0, "200k-letter word took %.1f s", dt);
+    rr_buf_free(&spelled);
+    rr_free(w);
+    rr_encoding_free(&e);
+    rr_tokenizer_free(t);
 }

@@ -1,9 +1,11 @@
 // tok_conformance.js -- compares `rerank tokenize` with the Rust Hugging Face tokenizers (npm
 // @anush008/tokenizers, an N-API build of the `tokenizers` crate) on every fixture tokenizer.json,
 // over the multilingual corpus (single lines; pairs of consecutive lines truncated longest_first at
-// 64 and 512) and over the golden files of ../shared/fixtures/golden.
+// 64 and 512) and over the golden files of ../shared/fixtures/golden and the Qwen3 fixture's
+// reference_ids.jsonl.
 //
 // usage: node tests/tok_conformance.js SHARED RERANK_BIN [--quick]
+// RR_TOK_ONLY=substring limits the tokenizer x mode runs to tokenizers whose name contains it.
 // Prints one line per tokenizer x mode and "N passed, N failed, N skipped". Exit 1 on failure.
 'use strict';
 const fs = require('fs');
@@ -32,6 +34,7 @@ const toks = [
   ['multi_unigram_8k-legacy', 'multi_unigram_8k/tokenizer.legacy.json'],
   ['t5-small', 't5-small/tokenizer.json'],
   ['bert-base-uncased', 'bert-base-uncased/tokenizer.json'],
+  ['qwen3', 'qwen3/tokenizer.json'],
 ];
 
 // Runs the C side on inputs [{text, text_pair}] and returns [{ids, type_ids}] (or throws).
@@ -163,7 +166,15 @@ async function main() {
     'x </s> y z', ' <s> a', '<pad><unk>[CLS] [SEP][MASK]', 'trailing   ', 'a  b   c', '\u2581\u2581x \u2581', 'e\u0301\u0302\u0323 x',
     '\u{1F468}\u200D\u{1F469}\u200D\u{1F467} \u{1F1E9}\u{1F1EA}', '\u0000\u0001\u007f\u0085\u00a0x', 'ＦＵＬＬ　ｗｉｄｔｈ ① ﬁ ㍿',
     '\ud800 lone', '....', '-------', 'x'.repeat(300), 'Über naïve café İstanbul ΣΑΣ', '東京は日本の首都です。', 'क्षत्रिय', 'ไทย ภาษา',
-    "don't I'll we've", '1,234.56 7e10', '\r\n\r\n', '\u200b\u200c\u200d\ufeff'];
+    "don't I'll we've", '1,234.56 7e10', '\r\n\r\n', '\u200b\u200c\u200d\ufeff',
+    // Qwen (Split regex + byte-level BPE): contractions in any case, one digit per piece, whitespace
+    // runs before words and line ends, added tokens glued to text, the long s folding to 's'.
+    "IT'S it'S we'RE 'll 'Ll x'ſ", '12345 ١٢٣ ３４５ ⅻ', 'a \t\r\n \r\n\r\n  x\n\n\n', '   x   \u3000y\u00a0 z \u180e\u200a',
+    '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n', 'x<|endoftext|>y <tool_call> </tool_call>z',
+    '<|im_start|><|im_start|> <|im_end|>x<|fim_pad|>', '<|im_start', '<think><think>\u4f60\u597d</think>', '?!?!... ---\n\n',
+    'naïve café\u0301 e\u0301 A\u030a \u1100\u1161\u11a8', '\u{1F600}\u{1F44D}\u{1F3FD} \u{1F469}\u200d\u{1F4BB}!',
+    '\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 \u0645\u0631\u062d\u0628\u0627 \u05e9\u05dc\u05d5\u05dd', ' '.repeat(40) + 'x' + '\n'.repeat(20),
+    'ab'.repeat(200), '\u4e00'.repeat(150), ' <|im_start|> x  <|im_end|>  y', 'Café Cafe\u0301 <think>x</think> <tool_call>x<tool_call>'];
   const edgeIn = edge.map((t) => ({ text: t })).concat(edge.map((t, i) => ({ text: t, text_pair: edge[(i + 7) % edge.length] })));
   const modes = [
     ['edge', edgeIn, {}],
@@ -189,6 +200,42 @@ async function main() {
     const p = path.join(dir, 'bert_cased.json');
     fs.writeFileSync(p, JSON.stringify(b));
     toks.push(['bert-base-uncased cased-normalizer', p]);
+    // Qwen3 with the added-token flags its own file leaves off: lstrip, rstrip, single_word,
+    // normalized (matched against the NFC form of its content), special=false on a control token,
+    // and an added token that is not in the vocabulary. Edge strings only.
+    const q = JSON.parse(fs.readFileSync(path.join(F, 'tokenizers', 'qwen3', 'tokenizer.json'), 'utf8'));
+    const flag = (content, f) => Object.assign(q.added_tokens.find((t) => t.content === content), f);
+    flag('<|im_start|>', { lstrip: true });
+    flag('<|im_end|>', { rstrip: true, special: false });
+    flag('<think>', { normalized: true });
+    flag('<tool_call>', { single_word: true });
+    q.added_tokens.push({ id: 151669, content: 'Cafe\u0301', single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
+    const pq = path.join(dir, 'qwen3_flags.json');
+    fs.writeFileSync(pq, JSON.stringify(q));
+    toks.push(['qwen3 added-token-flags', pq, 'edge']);
+    // The same vocabulary behind other Split pre-tokenizers (every behavior, invert, a String
+    // pattern, empty matches, lookaround) and Replace normalizers outside the subset matcher (not
+    // one that matches empty strings: the reference panics on those at the end of the text).
+    const bl = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+    const split = (pattern, behavior, invert) => ({ type: 'Sequence', pretokenizers: [{ type: 'Split', pattern, behavior, invert }, bl] });
+    const variants = [
+      ['split \\s+ MergedWithNext', { pre_tokenizer: split({ Regex: '\\s+' }, 'MergedWithNext', false) }],
+      ['split \\p{L}+ MergedWithPrevious inverted', { pre_tokenizer: split({ Regex: '\\p{L}+' }, 'MergedWithPrevious', true) }],
+      ['split " " Contiguous', { pre_tokenizer: split({ String: ' ' }, 'Contiguous', false) }],
+      ['split x*|\\d Removed (empty matches)', { pre_tokenizer: split({ Regex: 'x*|\\d' }, 'Removed', false) }],
+      ['split lookaround Isolated', { pre_tokenizer: split({ Regex: '(?<=\\d)(?=\\D)|\\s' }, 'Isolated', false) }],
+      ['replace full regexes', { normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: '(?i)é|\\s{2,}' }, content: '_' }, { type: 'Replace', pattern: { Regex: 'a+(?=b)' }, content: '-' },
+        { type: 'Replace', pattern: { Regex: '\\w+\\d' }, content: '#' }] } }],
+    ];
+    for (const [vname, patch] of variants) {
+      const v = JSON.parse(JSON.stringify(q));
+      v.added_tokens.pop();
+      Object.assign(v, patch);
+      const pv = path.join(dir, `qwen3_${toks.length}.json`);
+      fs.writeFileSync(pv, JSON.stringify(v));
+      toks.push([`qwen3 ${vname}`, pv, 'edge']);
+    }
   }
   try {
     toks.push(['bpe-bytelevel (trained)', trainBpe()]);
@@ -196,9 +243,11 @@ async function main() {
     failed++;
     console.log(`FAIL training the BPE tokenizer: ${e.message}`);
   }
-  for (const [tname, rel] of toks) {
+  for (const [tname, rel, only] of toks) {
+    if (process.env.RR_TOK_ONLY && !tname.includes(process.env.RR_TOK_ONLY)) continue;
     const p = path.isAbsolute(rel) ? rel : path.join(F, 'tokenizers', rel);
     for (const [mname, inputs, opts] of modes) {
+      if (only && !mname.startsWith(only)) continue;
       const name = `${tname} ${mname}`;
       try {
         const want = await runRef(p, inputs, opts);
@@ -230,6 +279,17 @@ async function main() {
         report(`golden xquad pairs ${layout}`, inputs, runC(p, inputs, {}), recs.map((r) => ({ ids: r.input_ids })));
         report(`xquad pairs@512 ${layout}`, inputs, runC(p, inputs, { maxLength: 512 }), await runRef(p, inputs, { maxLength: 512 }));
       } catch (e) { failed++; console.log(`FAIL xquad ${layout}: ${e.message}`); }
+    }
+  }
+  // The Qwen3 fixture's reference ids (Rust tokenizers 0.22.2, no specials added; the file's
+  // post-processor adds none either way): every line must match, with and without specials.
+  {
+    const qdir = path.join(F, 'tokenizers', 'qwen3');
+    const recs = fs.readFileSync(path.join(qdir, 'reference_ids.jsonl'), 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l));
+    const inputs = recs.map((r) => ({ text: r.text }));
+    for (const noSpecial of [true, false]) {
+      const name = `qwen3 reference_ids.jsonl${noSpecial ? ' --no-special' : ''}`;
+      try { report(name, inputs, runC(qdir, inputs, { noSpecial }), recs.map((r) => ({ ids: r.ids }))); } catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
     }
   }
   for (const [file, model, dir] of [['golden_bert.json', 'Xenova/bert-base-uncased', 'bert-base-uncased'], ['golden_t5.json', 'Xenova/t5-small', 't5-small']]) {

@@ -3,7 +3,8 @@
  * tokens) before pre-tokenization: Precompiled (charsmap.c), Strip, Replace, Prepend, the Unicode
  * forms NFC/NFD/NFKC/NFKD, Lowercase, StripAccents and BertNormalizer. A Sequence is flattened
  * into a list at load; tokenizer.c runs the list through two ping-pong buffers. Each function
- * appends to `out` and never fails: an allocation failure is sticky in out->oom.
+ * appends to `out`; an allocation failure is sticky in out->oom, and only a Replace regex run by
+ * Oniguruma can fail otherwise (its search reports errors).
  */
 #include "tokenize/tok.h"
 
@@ -119,12 +120,12 @@ static void bert(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out, rr
     rr_buf_free(&a);
 }
 
-void rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out) {
+rr_status rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out) {
     const uint8_t *u = (const uint8_t *)s;
     switch (nm->kind) {
     case RR_TOK_NORM_PRECOMPILED:
         rr_tok_charsmap_apply(&nm->charsmap, s, n, out);
-        return;
+        return RR_OK;
     case RR_TOK_NORM_STRIP: {
         size_t b = 0, e = n, l;
         if (nm->strip_left)
@@ -137,35 +138,48 @@ void rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *o
                 e = p;
             }
         rr_buf_append(out, s + b, e - b);
-        return;
+        return RR_OK;
     }
     case RR_TOK_NORM_REPLACE: {
         size_t i = 0, ms, me;
-        while (i <= n && rr_tok_pattern_find(&nm->pattern, s, n, i, &ms, &me)) {
-            rr_buf_append(out, s + i, ms - i);
-            rr_buf_append(out, nm->content, nm->content_len);
-            i = me;
+        if (nm->pattern.onig) { /* every match, empty ones included, gets the content */
+            rr_tok_spans m = {0};
+            rr_status st = rr_tok_pattern_matches(&nm->pattern, s, n, &m);
+            for (size_t k = 0; !st && k < m.n; k++) {
+                rr_buf_append(out, s + i, m.v[k].off - i);
+                rr_buf_append(out, nm->content, nm->content_len);
+                i = m.v[k].off + m.v[k].len;
+            }
+            rr_free(m.v);
+            if (st) return st;
+        } else {
+            while (i <= n && rr_tok_pattern_find(&nm->pattern, s, n, i, &ms, &me)) {
+                rr_buf_append(out, s + i, ms - i);
+                rr_buf_append(out, nm->content, nm->content_len);
+                i = me;
+            }
         }
         rr_buf_append(out, s + i, n - i);
-        return;
+        return RR_OK;
     }
     case RR_TOK_NORM_PREPEND:
         if (n) rr_buf_append(out, nm->content, nm->content_len);
         rr_buf_append(out, s, n);
-        return;
-    case RR_TOK_NORM_NFC: unicode_form(s, n, UTF8PROC_COMPOSE, out); return;
-    case RR_TOK_NORM_NFD: unicode_form(s, n, UTF8PROC_DECOMPOSE, out); return;
-    case RR_TOK_NORM_NFKC: unicode_form(s, n, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out); return;
-    case RR_TOK_NORM_NFKD: unicode_form(s, n, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out); return;
-    case RR_TOK_NORM_LOWERCASE: lowercase(s, n, out); return;
-    case RR_TOK_NORM_STRIP_ACCENTS: strip_mn(s, n, out); return;
+        return RR_OK;
+    case RR_TOK_NORM_NFC: unicode_form(s, n, UTF8PROC_COMPOSE, out); return RR_OK;
+    case RR_TOK_NORM_NFD: unicode_form(s, n, UTF8PROC_DECOMPOSE, out); return RR_OK;
+    case RR_TOK_NORM_NFKC: unicode_form(s, n, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out); return RR_OK;
+    case RR_TOK_NORM_NFKD: unicode_form(s, n, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out); return RR_OK;
+    case RR_TOK_NORM_LOWERCASE: lowercase(s, n, out); return RR_OK;
+    case RR_TOK_NORM_STRIP_ACCENTS: strip_mn(s, n, out); return RR_OK;
     case RR_TOK_NORM_BERT: {
         rr_buf tmp = {0};
         bert(nm, s, n, out, &tmp);
         rr_buf_free(&tmp);
-        return;
+        return RR_OK;
     }
     }
+    return RR_OK;
 }
 
 void rr_tok_norm_free(rr_tok_norm *nm) {
@@ -258,7 +272,7 @@ static rr_status parse_one(const cJSON *j, rr_tok_norm *nm, const char *what) {
         if (!rep) return RR_OK;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "pattern");
         if (!cJSON_IsObject(p)) return rr_fail(RR_ERR_FORMAT, "%s: Replace normalizer needs an object field \"pattern\"", what);
-        return rr_tok_pattern_parse(&nm->pattern, p, what);
+        return rr_tok_pattern_parse(&nm->pattern, p, false, what);
     }
     static const struct { const char *name; rr_tok_norm_kind kind; } simple[] = {
         {"NFC", RR_TOK_NORM_NFC}, {"NFD", RR_TOK_NORM_NFD}, {"NFKC", RR_TOK_NORM_NFKC}, {"NFKD", RR_TOK_NORM_NFKD},

@@ -3,12 +3,21 @@
  * or a small regex subset, the forms HF converters emit (" {2,}", "\s+", "[\n\t]"...). A regex is a
  * sequence of atoms (literal, '.', \s, \d, \w, [class]) each with an optional greedy quantifier;
  * atoms are matched left to right without backtracking, which is exact for the emitted patterns
- * (no atom can take what the next one needs). Anything else (groups, alternation, anchors, lazy
- * quantifiers) is rejected at load with RR_ERR_UNSUPPORTED rather than matched approximately.
+ * (no atom can take what the next one needs).
+ *
+ * Any other regex (groups, alternation, lookahead, \p{..} classes: the Split patterns of GPT-2,
+ * Llama 3 and Qwen tokenizers) is compiled with Oniguruma, the engine HF tokenizers itself runs
+ * (through the onig crate: UTF-8, no options, Oniguruma syntax), so matches are the reference's
+ * by construction rather than by a second implementation of its Unicode tables and backtracking.
+ * rr_tok_pattern_matches then enumerates matches the way that crate's find_iter does, empty
+ * matches included. Compiling is serialized (library initialization is global); a compiled
+ * regex is only read by searches, so one pattern serves every thread.
  */
 #include "tokenize/tok.h"
 
 #include <cjson/cJSON.h>
+#include <oniguruma.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <utf8proc.h>
 
@@ -36,6 +45,30 @@ static bool atom_match(const rr_tok_re_atom *a, uint32_t c) {
         return a->kind == 5 ? in : !in;
     }
     }
+}
+
+/* The subset matcher equals Oniguruma (which the reference runs) only where no backtracking and
+ * no Unicode table can differ: \w and \d (whose tables differ between engines) are left to
+ * Oniguruma, as are patterns that can match the empty string (Oniguruma reports empty matches,
+ * the subset skips them) and patterns where a variable-length atom is followed by an atom that
+ * could take one of its characters (giving some back could then make a match). Two atoms are
+ * known disjoint only when one is a literal the other rejects. */
+static bool subset_is_exact(const rr_tok_pattern *p) {
+    bool all_optional = true;
+    for (int k = 0; k < p->n_atoms; k++) {
+        const rr_tok_re_atom *a = &p->atoms[k];
+        if (a->min > 0) all_optional = false;
+        if (a->kind == 3 || a->kind == 4) return false;
+        for (int i = 0; (a->kind == 5 || a->kind == 6) && i < a->n_ranges; i++)
+            if (a->ranges[2 * i] == 0xFFFFFFF3u || a->ranges[2 * i] == 0xFFFFFFF4u) return false;
+        if (a->min == a->max) continue;
+        for (int j = k + 1; j < p->n_atoms; j++) {
+            const rr_tok_re_atom *b = &p->atoms[j];
+            bool disjoint = (b->kind == 0 && !atom_match(a, b->cp)) || (a->kind == 0 && !atom_match(b, a->cp));
+            if (!disjoint) return false;
+        }
+    }
+    return !all_optional;
 }
 
 /* Decodes one escape after '\' at p; returns the code point or a class marker (0xFFFFFFF2..4). */
@@ -151,12 +184,43 @@ static rr_status parse_regex(rr_tok_pattern *p, const char *re, const char *what
         p->n_atoms++;
     }
     if (p->n_atoms == 0) goto bad;
+    if (!subset_is_exact(p)) goto bad;
     return RR_OK;
 bad:
     return rr_fail(RR_ERR_UNSUPPORTED, "%s: regex pattern \"%s\" is outside the supported subset", what, re);
 }
 
-rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const cJSON *pattern, const char *what) {
+static pthread_once_t g_onig_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_onig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void onig_setup(void) {
+    OnigEncoding enc = ONIG_ENCODING_UTF8;
+    onig_initialize(&enc, 1);
+}
+
+static rr_status compile_onig(rr_tok_pattern *p, const char *re, const char *what) {
+    size_t n = strlen(re);
+    if (rr_tok_utf8_valid_prefix((const uint8_t *)re, n) != n)
+        return rr_fail(RR_ERR_FORMAT, "%s: regex pattern is not valid UTF-8", what);
+    pthread_once(&g_onig_once, onig_setup);
+    OnigErrorInfo einfo;
+    regex_t *reg = NULL;
+    pthread_mutex_lock(&g_onig_lock);
+    int r = onig_new(&reg, (const OnigUChar *)re, (const OnigUChar *)re + n, ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
+                     ONIG_SYNTAX_ONIGURUMA, &einfo);
+    pthread_mutex_unlock(&g_onig_lock);
+    if (r != ONIG_NORMAL) {
+        OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+        onig_error_code_to_str(msg, r, &einfo);
+        if (r == ONIGERR_MEMORY) return rr_fail(RR_ERR_NOMEM, "%s: out of memory compiling regex \"%s\"", what, re);
+        return rr_fail(RR_ERR_FORMAT, "%s: regex pattern \"%s\" does not compile: %s", what, re, (const char *)msg);
+    }
+    p->is_regex = true;
+    p->onig = reg;
+    return RR_OK;
+}
+
+rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const cJSON *pattern, bool full_regex, const char *what) {
     memset(p, 0, sizeof *p);
     const cJSON *str = cJSON_GetObjectItemCaseSensitive(pattern, "String");
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(pattern, "Regex");
@@ -167,8 +231,14 @@ rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const cJSON *pattern, const ch
         return p->literal ? RR_OK : rr_fail(RR_ERR_NOMEM, "%s: out of memory", what);
     }
     if (cJSON_IsString(re)) {
+        if (full_regex) return compile_onig(p, re->valuestring, what);
         p->is_regex = true;
-        return parse_regex(p, re->valuestring, what);
+        rr_status st = parse_regex(p, re->valuestring, what);
+        if (st != RR_ERR_UNSUPPORTED) return st;
+        /* outside the subset: the full engine */
+        rr_tok_pattern_free(p);
+        rr_errmsg_clear();
+        return compile_onig(p, re->valuestring, what);
     }
     return rr_fail(RR_ERR_FORMAT, "%s: field \"pattern\" must be {\"String\": ...} or {\"Regex\": ...}", what);
 }
@@ -178,6 +248,7 @@ void rr_tok_pattern_free(rr_tok_pattern *p) {
     rr_free(p->literal);
     for (int i = 0; p->atoms && i < p->n_atoms + 1; i++) rr_free(p->atoms[i].ranges);
     rr_free(p->atoms);
+    if (p->onig) onig_free((regex_t *)p->onig);
     memset(p, 0, sizeof *p);
 }
 
@@ -230,4 +301,55 @@ int rr_tok_pattern_find(const rr_tok_pattern *p, const char *s, size_t n, size_t
         i += l;
     }
     return 0;
+}
+
+/* The matches of an Oniguruma regex, enumerated as the onig crate's find_iter does: each search
+ * starts where the last match ended; an empty match also steps one character past itself, and is
+ * dropped when it comes right after a non-empty match (the flag is reset either way). */
+static rr_status onig_matches(const rr_tok_pattern *p, const char *s, size_t n, rr_tok_spans *out) {
+    const OnigUChar *str = (const OnigUChar *)s, *end = str + n;
+    OnigRegion *region = onig_region_new();
+    if (!region) return rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory");
+    size_t last_end = 0;
+    bool skip_next_empty = false;
+    rr_status st = RR_OK;
+    while (last_end <= n) {
+        onig_region_clear(region);
+        int r = onig_search((regex_t *)p->onig, str, end, str + last_end, end, region, ONIG_OPTION_NONE);
+        if (r == ONIG_MISMATCH) break;
+        if (r < 0) {
+            OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+            onig_error_code_to_str(msg, r);
+            st = r == ONIGERR_MEMORY ? rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory in regex search")
+                                     : rr_fail(RR_ERR_RANGE, "tokenizer: regex search failed: %s", (const char *)msg);
+            break;
+        }
+        size_t ms = (size_t)region->beg[0], me = (size_t)region->end[0];
+        last_end = me;
+        if (ms == me) {
+            size_t l = 1;
+            if (me < n) rr_tok_utf8_next(str + me, n - me, &l);
+            last_end += l;
+            if (skip_next_empty) {
+                skip_next_empty = false;
+                continue;
+            }
+        } else {
+            skip_next_empty = true;
+        }
+        rr_tok_spans_push(out, ms, me - ms, false);
+    }
+    onig_region_free(region, 1);
+    if (!st && out->oom) st = rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory");
+    return st;
+}
+
+rr_status rr_tok_pattern_matches(const rr_tok_pattern *p, const char *s, size_t n, rr_tok_spans *out) {
+    if (p->onig) return onig_matches(p, s, n, out);
+    size_t i = 0, ms, me;
+    while (i <= n && rr_tok_pattern_find(p, s, n, i, &ms, &me)) {
+        rr_tok_spans_push(out, ms, me - ms, false);
+        i = me;
+    }
+    return out->oom ? rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory") : RR_OK;
 }

@@ -1,8 +1,9 @@
 /*
  * pretok.c -- pre-tokenizers: they cut each normalized segment into the pieces the model encodes
  * one by one. Metaspace (spaces -> U+2581, prepend scheme, split before each U+2581), the
- * whitespace and punctuation splitters of BERT and friends, Digits, and ByteLevel (bpe.c does its
- * byte mapping). A Sequence is flattened at load and applied stage by stage (tokenizer.c).
+ * whitespace and punctuation splitters of BERT and friends, Digits, Split (a String or Regex
+ * pattern, pattern.c), and ByteLevel (bpe.c does its byte mapping). A Sequence is flattened at
+ * load and applied stage by stage (tokenizer.c).
  *
  * Splitting follows HF's SplitDelimiterBehavior on a per-character predicate: every matching
  * character is a delimiter on its own; Removed drops it, Isolated makes it a piece, Contiguous
@@ -150,10 +151,86 @@ static void whitespace_re(const char *in, const rr_tok_span *sp, rr_buf *out, rr
     }
 }
 
-void rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *ins, rr_buf *out, rr_tok_spans *outs) {
+/* Split: the pattern's matches (or, inverted, the gaps between them) are the delimiters, and the
+ * behavior decides what becomes of them, as HF's NormalizedString::split folds them: the text is
+ * a list of (piece, is_match) covering it; Isolated keeps every piece, Removed drops the matches,
+ * Contiguous joins neighbours with the same flag, MergedWithPrevious / MergedWithNext glue a match
+ * onto the piece before / after it (a run of matches: only the first / last one). Empty pieces
+ * (from empty matches) are dropped at the end. */
+static rr_status split_pattern(const rr_tok_pre *p, const char *in, const rr_tok_span *sp, rr_buf *out, rr_tok_spans *outs) {
+    const char *s = in + sp->off;
+    size_t n = sp->len;
+    if (!n) return RR_OK;
+    rr_tok_spans m = {0};
+    rr_status st = rr_tok_pattern_matches(&p->pattern, s, n, &m);
+    /* (start, end, is_match) covering the text; then (start, end, remove) after the fold */
+    typedef struct { size_t b, e; bool f; } piece;
+    piece *v = st ? NULL : rr_malloc((2 * m.n + 1) * sizeof *v);
+    if (!st && !v) st = rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory");
+    if (st) {
+        rr_free(m.v);
+        return st;
+    }
+    size_t nv = 0, prev = 0;
+    for (size_t k = 0; k < m.n; k++) {
+        size_t b = m.v[k].off, e = b + m.v[k].len;
+        if (prev != b) v[nv++] = (piece){prev, b, p->invert};
+        v[nv++] = (piece){b, e, !p->invert};
+        prev = e;
+    }
+    if (prev != n) v[nv++] = (piece){prev, n, p->invert};
+    rr_free(m.v);
+    size_t na = 0;
+    bool prev_match = false;
+    switch (p->behavior) {
+    case RR_TOK_SPLIT_ISOLATED:
+        for (size_t k = 0; k < nv; k++) v[k].f = false;
+        na = nv;
+        break;
+    case RR_TOK_SPLIT_REMOVED:
+        na = nv;
+        break;
+    case RR_TOK_SPLIT_CONTIGUOUS:
+    case RR_TOK_SPLIT_MERGED_PREV:
+        for (size_t k = 0; k < nv; k++) {
+            bool is_match = v[k].f;
+            bool glue = p->behavior == RR_TOK_SPLIT_CONTIGUOUS ? is_match == prev_match : is_match && !prev_match;
+            if (glue && na) v[na - 1].e = v[k].e;
+            else v[na++] = (piece){v[k].b, v[k].e, false};
+            prev_match = is_match;
+        }
+        break;
+    case RR_TOK_SPLIT_MERGED_NEXT: /* the same fold from the right */
+        na = nv;
+        for (size_t k = nv; k-- > 0;) {
+            bool is_match = v[k].f;
+            if (is_match && !prev_match && na < nv) v[na].b = v[k].b;
+            else v[--na] = (piece){v[k].b, v[k].e, false};
+            prev_match = is_match;
+        }
+        memmove(v, v + na, (nv - na) * sizeof *v);
+        na = nv - na;
+        break;
+    }
+    for (size_t k = 0; k < na; k++)
+        if (!v[k].f) emit(in, sp, v[k].b, v[k].e, out, outs);
+    rr_free(v);
+    return RR_OK;
+}
+
+void rr_tok_pre_free(rr_tok_pre *p) {
+    if (p) rr_tok_pattern_free(&p->pattern);
+}
+
+rr_status rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *ins, rr_buf *out, rr_tok_spans *outs) {
     for (size_t k = 0; k < ins->n; k++) {
         const rr_tok_span *sp = &ins->v[k];
         switch (p->kind) {
+        case RR_TOK_PRE_SPLIT: {
+            rr_status st = split_pattern(p, in, sp, out, outs);
+            if (st) return st;
+            break;
+        }
         case RR_TOK_PRE_METASPACE: metaspace(p, in, sp, out, outs); break;
         case RR_TOK_PRE_WHITESPACE_SPLIT: split_pred(in, sp, rr_tok_is_whitespace, RR_TOK_SPLIT_REMOVED, out, outs); break;
         case RR_TOK_PRE_WHITESPACE: whitespace_re(in, sp, out, outs); break;
@@ -175,6 +252,7 @@ void rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *i
         case RR_TOK_PRE_BYTELEVEL: rr_tok_bytelevel_pre(p, in, sp, out, outs); break;
         }
     }
+    return RR_OK;
 }
 
 /* ------------------------------------------------------------------ parsing */
@@ -236,6 +314,17 @@ static rr_status parse_one(const cJSON *j, rr_tok_pre *p, const char *what) {
         p->kind = RR_TOK_PRE_DIGITS;
         p->individual_digits = get_bool(j, "individual_digits", false);
         return RR_OK;
+    }
+    if (!strcmp(type, "Split")) {
+        p->kind = RR_TOK_PRE_SPLIT;
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+        if (!cJSON_IsObject(pat)) return rr_fail(RR_ERR_FORMAT, "%s: Split pre_tokenizer needs an object field \"pattern\"", what);
+        const cJSON *bh = cJSON_GetObjectItemCaseSensitive(j, "behavior");
+        if (!cJSON_IsString(bh)) return rr_fail(RR_ERR_FORMAT, "%s: Split pre_tokenizer needs a string field \"behavior\"", what);
+        rr_status st = parse_behavior(j, &p->behavior, what);
+        if (st) return st;
+        p->invert = get_bool(j, "invert", false);
+        return rr_tok_pattern_parse(&p->pattern, pat, true, what);
     }
     if (!strcmp(type, "ByteLevel")) {
         p->kind = RR_TOK_PRE_BYTELEVEL;

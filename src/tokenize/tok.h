@@ -82,6 +82,15 @@ static inline uint32_t rr_tok_trie_step(const rr_tok_trie *t, uint32_t node, uin
 /* Value of the exact key, or -1. */
 int32_t rr_tok_trie_get(const rr_tok_trie *t, const char *key, size_t len);
 
+typedef struct rr_tok_key {
+    const char *s;
+    uint32_t len;
+    int32_t value;
+} rr_tok_key;
+/* Rebuilds t from a key list (empty keys are skipped); a key listed twice keeps the value of its
+ * later occurrence, as a HashMap filled in list order would. */
+rr_status rr_tok_trie_build(rr_tok_trie *t, const rr_tok_key *keys, size_t n);
+
 /* ------------------------------------------------------------------ Precompiled charsmap */
 
 typedef struct rr_tok_charsmap {
@@ -121,9 +130,10 @@ typedef enum rr_tok_norm_kind {
     RR_TOK_NORM_PREPEND,
 } rr_tok_norm_kind;
 
-/* A regex pattern of the restricted form converters emit: a sequence of atoms (a literal code point,
- * '.', \s, \d, \w or a [...] class of literals and ranges), each with an optional quantifier
- * (*, +, ?, {n}, {n,}, {n,m}), matched greedily without backtracking across atoms. */
+/* A pattern: a literal string; a regex of the restricted form converters emit for Replace: a
+ * sequence of atoms (a literal code point, '.', \s, \d, \w or a [...] class of literals and
+ * ranges), each with an optional quantifier (*, +, ?, {n}, {n,}, {n,m}), matched greedily without
+ * backtracking across atoms; or any other regex, compiled with Oniguruma (pattern.c). */
 typedef struct rr_tok_re_atom {
     uint8_t kind;       /* 0 literal, 1 any, 2 \s, 3 \d, 4 \w, 5 class, 6 negated class */
     uint32_t cp;        /* literal */
@@ -138,12 +148,21 @@ typedef struct rr_tok_pattern {
     size_t literal_len;
     rr_tok_re_atom *atoms;
     int n_atoms;
+    void *onig;         /* compiled Oniguruma regex (regex_t *), or NULL */
 } rr_tok_pattern;
 
-rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const struct cJSON *pattern, const char *what);
+struct rr_tok_spans;
+/* Parses {"String": s} or {"Regex": r}. full_regex: every Regex goes to Oniguruma (Split);
+ * otherwise the subset matcher takes the patterns it covers and Oniguruma the rest (Replace). */
+rr_status rr_tok_pattern_parse(rr_tok_pattern *p, const struct cJSON *pattern, bool full_regex, const char *what);
 void rr_tok_pattern_free(rr_tok_pattern *p);
-/* Finds the leftmost match at or after byte `from`; returns 1 and sets [*ms, *me) or returns 0. */
+/* Literal and subset patterns: finds the leftmost non-empty match at or after byte `from`;
+ * returns 1 and sets [*ms, *me) or returns 0. */
 int rr_tok_pattern_find(const rr_tok_pattern *p, const char *s, size_t n, size_t from, size_t *ms, size_t *me);
+/* Appends every match in s[0..n) to out as (off, len), left to right and non-overlapping: for an
+ * Oniguruma pattern exactly as HF tokenizers enumerates them (empty matches included), for the
+ * others as repeated rr_tok_pattern_find. Fails only on memory or a regex engine error. */
+rr_status rr_tok_pattern_matches(const rr_tok_pattern *p, const char *s, size_t n, struct rr_tok_spans *out);
 
 typedef struct rr_tok_norm {
     rr_tok_norm_kind kind;
@@ -155,8 +174,9 @@ typedef struct rr_tok_norm {
     rr_tok_charsmap charsmap;                 /* Precompiled */
 } rr_tok_norm;
 
-/* Appends the normalization of s by one normalizer to out. */
-void rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out);
+/* Appends the normalization of s by one normalizer to out. Memory failures are sticky in out; a
+ * regex engine failure (Replace with an Oniguruma pattern) is returned. */
+rr_status rr_tok_norm_apply(const rr_tok_norm *nm, const char *s, size_t n, rr_buf *out);
 void rr_tok_norm_free(rr_tok_norm *nm);
 /* Parses a normalizer object (Sequence is flattened into the list). */
 rr_status rr_tok_norm_parse(const struct cJSON *j, rr_tok_norm **list, int *n, const char *what);
@@ -171,6 +191,7 @@ typedef enum rr_tok_pre_kind {
     RR_TOK_PRE_PUNCTUATION,
     RR_TOK_PRE_DIGITS,
     RR_TOK_PRE_BYTELEVEL,
+    RR_TOK_PRE_SPLIT,
 } rr_tok_pre_kind;
 
 typedef enum rr_tok_prepend { RR_TOK_PREPEND_ALWAYS, RR_TOK_PREPEND_FIRST, RR_TOK_PREPEND_NEVER } rr_tok_prepend;
@@ -190,9 +211,11 @@ typedef struct rr_tok_pre {
     int replacement_len;
     rr_tok_prepend prepend;
     bool split;                 /* Metaspace split */
-    rr_tok_split_behavior behavior; /* Punctuation */
+    rr_tok_split_behavior behavior; /* Punctuation, Split */
     bool individual_digits;     /* Digits */
     bool add_prefix_space, use_regex; /* ByteLevel */
+    rr_tok_pattern pattern;     /* Split */
+    bool invert;                /* Split */
 } rr_tok_pre;
 
 /* A pre-token: bytes [off, off + len) of a string buffer; at0 = it starts at offset 0 of the
@@ -209,12 +232,14 @@ typedef struct rr_tok_spans {
 } rr_tok_spans;
 
 void rr_tok_spans_push(rr_tok_spans *s, size_t off, size_t len, bool at0);
-/* Applies one pre-tokenizer to every span of (in, ins), appending the resulting pieces to out/outs. */
-void rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *ins, rr_buf *out,
-                      rr_tok_spans *outs);
+/* Applies one pre-tokenizer to every span of (in, ins), appending the resulting pieces to out/outs.
+ * Memory failures are sticky in out/outs; a regex engine failure (Split) is returned. */
+rr_status rr_tok_pre_apply(const rr_tok_pre *p, const char *in, const rr_tok_spans *ins, rr_buf *out,
+                           rr_tok_spans *outs);
 /* ByteLevel pre-tokenization of one span (bpe.c). */
 void rr_tok_bytelevel_pre(const rr_tok_pre *p, const char *in, const rr_tok_span *sp, rr_buf *out, rr_tok_spans *outs);
 rr_status rr_tok_pre_parse(const struct cJSON *j, rr_tok_pre **list, int *n, const char *what);
+void rr_tok_pre_free(rr_tok_pre *p);
 
 /* ------------------------------------------------------------------ models */
 
@@ -251,11 +276,17 @@ typedef struct rr_tok_scratch {
     size_t cap;
     rr_buf tmp;
     bool oom;
+    /* BPE: the symbols of one word, their links and the merge heap (bpe.c) */
+    struct rr_tok_ids *sym;
+    uint32_t *link;
+    uint64_t *heap;
+    size_t link_cap;
 } rr_tok_scratch;
 
 void rr_tok_scratch_free(rr_tok_scratch *s);
 
 /* Growable id list. */
+struct rr_tok_ids;
 typedef struct rr_tok_ids {
     int32_t *v;
     size_t n, cap;

@@ -41,21 +41,24 @@ static void enc_state_free(enc_state *e) {
 
 static rr_status nomem(void) { return rr_fail(RR_ERR_NOMEM, "tokenizer: out of memory"); }
 
-/* Normalizes s through the list; returns a pointer to the result (s itself when there is no
- * normalizer) and its length. */
-static const char *normalize(const rr_tokenizer *t, const char *s, size_t n, enc_state *e, size_t *out_len) {
+/* Normalizes s through the list; sets *out to the result (s itself when there is no normalizer)
+ * and *out_len to its length. */
+static rr_status normalize(const rr_tokenizer *t, const char *s, size_t n, enc_state *e, const char **out, size_t *out_len) {
     const char *cur = s;
     size_t len = n;
     rr_buf *bufs[2] = {&e->n1, &e->n2};
     for (int i = 0; i < t->n_norms; i++) {
         rr_buf *o = bufs[i & 1];
         o->len = 0;
-        rr_tok_norm_apply(&t->norms[i], cur, len, o);
+        rr_status st = rr_tok_norm_apply(&t->norms[i], cur, len, o);
+        if (st) return st;
+        if (o->oom) return nomem();
         cur = o->data ? o->data : "";
         len = o->len;
     }
+    *out = cur;
     *out_len = len;
-    return cur;
+    return RR_OK;
 }
 
 static rr_status model_encode(const rr_tokenizer *t, const char *s, size_t n, enc_state *e, rr_tok_ids *out) {
@@ -80,7 +83,8 @@ static rr_status encode_plain(const rr_tokenizer *t, const char *s, size_t n, bo
         rr_buf *o = bufs[i & 1];
         o->len = 0;
         outs->n = 0;
-        rr_tok_pre_apply(&t->pres[i], cur, ins, o, outs);
+        rr_status st = rr_tok_pre_apply(&t->pres[i], cur, ins, o, outs);
+        if (st) return st;
         if (o->oom || outs->oom) return nomem();
         cur = o->data ? o->data : "";
         rr_tok_spans *tmp = ins;
@@ -115,9 +119,9 @@ static rr_status encode_one(const rr_tokenizer *t, const char *text, size_t len,
             continue;
         }
         size_t nl;
-        const char *ns = normalize(t, text + sg.off, sg.len, e, &nl);
-        if (e->n1.oom || e->n2.oom) return nomem();
-        rr_status st;
+        const char *ns;
+        rr_status st = normalize(t, text + sg.off, sg.len, e, &ns, &nl);
+        if (st) return st;
         if (!t->norm_match.n) {
             if ((st = encode_plain(t, ns, nl, sg.off == 0, e, out))) return st;
             continue;
@@ -178,6 +182,14 @@ const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id) {
     return id < t->model.n_vocab ? t->model.pieces[id] : NULL;
 }
 
+int32_t rr_tokenizer_piece_to_id(const rr_tokenizer *t, const char *piece) {
+    if (!t || !piece) return -1;
+    size_t n = strlen(piece);
+    for (int i = 0; i < t->n_added; i++) /* the first of two equal contents holds the id */
+        if (t->added[i].len == n && !memcmp(t->added[i].content, piece, n)) return t->added[i].id;
+    return n ? rr_tok_trie_get(&t->model.trie, piece, n) : -1;
+}
+
 int rr_tokenizer_vocab_size(const rr_tokenizer *t) { return t ? t->vocab_size : 0; }
 int rr_tokenizer_model_max_length(const rr_tokenizer *t) { return t ? t->model_max_length : 0; }
 
@@ -187,6 +199,7 @@ void rr_tokenizer_free(rr_tokenizer *t) {
     if (!t) return;
     for (int i = 0; i < t->n_norms; i++) rr_tok_norm_free(&t->norms[i]);
     rr_free(t->norms);
+    for (int i = 0; i < t->n_pres; i++) rr_tok_pre_free(&t->pres[i]);
     rr_free(t->pres);
     rr_tok_model_free(&t->model);
     for (int i = 0; i < t->n_added; i++) {
@@ -258,16 +271,14 @@ static rr_status normalize_added(rr_tokenizer *t) {
         rr_tok_added *a = &t->added[i];
         if (!a->normalized || !t->n_norms) continue;
         enc_state e = {0};
-        size_t nl;
-        const char *ns = normalize(t, a->content, a->len, &e, &nl);
-        char *p = rr_malloc(nl + 1);
+        size_t nl = 0;
+        const char *ns = NULL;
+        rr_status st = normalize(t, a->content, a->len, &e, &ns, &nl);
+        char *p = st ? NULL : rr_malloc(nl + 1);
         if (p) memcpy(p, ns, nl), p[nl] = 0;
-        bool oom = e.n1.oom || e.n2.oom || !p;
         enc_state_free(&e);
-        if (oom) {
-            rr_free(p);
-            return nomem();
-        }
+        if (st) return st;
+        if (!p) return nomem();
         a->pat = p;
         a->pat_len = nl;
     }

@@ -43,67 +43,15 @@ void rr_tok_model_free(rr_tok_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-typedef struct key_ix {
-    uint64_t prefix; /* first 8 bytes, big-endian: sorts like the string */
-    int32_t id;
-} key_ix;
-
-static int cmp_key(const void *a, const void *b) {
-    const key_ix *x = a, *y = b;
-    if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id); /* equal prefixes keep file order: the last duplicate wins */
-}
-
 rr_status rr_tok_insert_sorted(rr_tok_model *m, const char *what) {
-    /* Inserting in (roughly) sorted order makes consecutive keys share their walk, which is then
-     * in cache: about twice as fast as file order on a 250k vocabulary. */
-    key_ix *k = rr_malloc((size_t)m->n_vocab * sizeof *k);
+    rr_tok_key *k = rr_malloc(((size_t)m->n_vocab + 1) * sizeof *k);
     if (!k) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
-    int n = 0;
-    for (int i = 0; i < m->n_vocab; i++) {
-        if (!m->pieces[i] || !m->piece_len[i]) continue;
-        uint64_t p = 0;
-        for (size_t b = 0; b < 8; b++) p = p << 8 | (b < m->piece_len[i] ? (uint8_t)m->pieces[i][b] : 0);
-        k[n++] = (key_ix){p, i};
-    }
-    qsort(k, (size_t)n, sizeof *k, cmp_key);
-    /* Size the table once: the bytes each key does not share with its predecessor bound the
-     * number of nodes. */
-    size_t bound = 0;
-    for (int i = 0; i < n; i++) {
-        const char *p = m->pieces[k[i].id], *q = i ? m->pieces[k[i - 1].id] : "";
-        size_t len = m->piece_len[k[i].id], ql = i ? m->piece_len[k[i - 1].id] : 0, d = 0;
-        while (d < len && d < ql && p[d] == q[d]) d++;
-        bound += len - d;
-    }
-    rr_tok_trie_free(&m->trie);
-    rr_status st = rr_tok_trie_init(&m->trie, bound);
-    if (st) {
-        rr_free(k);
-        return st;
-    }
-    /* Walk only the part of each key that differs from the previous one: path[d] is the node
-     * after d bytes of the previous key. */
-    uint32_t path[257];
-    const char *prev = NULL;
-    size_t prev_len = 0;
-    for (int i = 0; i < n && !st; i++) {
-        const char *p = m->pieces[k[i].id];
-        size_t len = m->piece_len[k[i].id], d = 0;
-        if (prev)
-            while (d < len && d < prev_len && d < 256 && p[d] == prev[d]) d++;
-        if (len > 256 || !prev) d = 0;
-        uint32_t node = d ? path[d] : 0;
-        path[0] = 0;
-        for (size_t b = d; b < len && !st; b++) {
-            st = rr_tok_trie_child(&m->trie, node, (uint8_t)p[b], &node);
-            if (b + 1 <= 256) path[b + 1] = node;
-        }
-        if (!st && len) m->trie.value[node] = k[i].id;
-        prev = len <= 256 ? p : NULL;
-        prev_len = len;
-    }
+    size_t n = 0;
+    for (int i = 0; i < m->n_vocab; i++)
+        if (m->pieces[i] && m->piece_len[i]) k[n++] = (rr_tok_key){m->pieces[i], m->piece_len[i], i};
+    rr_status st = rr_tok_trie_build(&m->trie, k, n);
     rr_free(k);
+    if (st) rr_errmsg_prefix("%s", what);
     return st;
 }
 
@@ -236,6 +184,10 @@ void rr_tok_scratch_free(rr_tok_scratch *s) {
     rr_free(s->from);
     rr_free(s->id);
     rr_buf_free(&s->tmp);
+    if (s->sym) rr_free(s->sym->v);
+    rr_free(s->sym);
+    rr_free(s->link);
+    rr_free(s->heap);
     memset(s, 0, sizeof *s);
 }
 

@@ -26,16 +26,22 @@ rr_status rr_tok_wordpiece_load(rr_tok_model *m, const cJSON *j, const char *wha
     rr_status st = rr_tok_model_alloc(m, (int)max_id + 1, bytes, what);
     if (st) return st;
     m->kind = RR_TOK_WORDPIECE;
-    size_t off = 0;
+    /* Every key goes into the trie (two keys may share an id), in file order for duplicates. */
+    rr_tok_key *keys = rr_malloc((size_t)cJSON_GetArraySize(vocab) * sizeof *keys + 1);
+    if (!keys) return rr_fail(RR_ERR_NOMEM, "%s: out of memory for the vocabulary", what);
+    size_t off = 0, nk = 0;
     cJSON_ArrayForEach(e, vocab) {
         size_t len = strlen(e->string);
         int id = (int)e->valuedouble;
         memcpy(m->arena + off, e->string, len + 1);
         m->pieces[id] = m->arena + off;
         m->piece_len[id] = (uint32_t)len;
+        keys[nk++] = (rr_tok_key){m->arena + off, (uint32_t)len, id};
         off += len + 1;
-        if (len && (st = rr_tok_trie_insert(&m->trie, e->string, len, id))) return st;
     }
+    st = rr_tok_trie_build(&m->trie, keys, nk);
+    rr_free(keys);
+    if (st) return rr_errmsg_prefix("%s", what), st;
     const char *unk = rr_json_get_str(j, "unk_token");
     if (!unk) unk = "[UNK]";
     m->unk_id = rr_tok_trie_get(&m->trie, unk, strlen(unk));

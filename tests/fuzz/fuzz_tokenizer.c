@@ -7,22 +7,27 @@
  *     grapheme clustering (combining marks, ZWJ, emoji, regional indicators, Hangul, Indic,
  *     CJK, whitespace and controls), encoded as valid UTF-8;
  *   - a precompiled charsmap blob, parsed and applied to a fixed text.
- * Tokenizers come from $RR_SHARED (default ../shared) fixtures; every result is checked for basic
- * invariants (ids in range, lengths within max_length).
+ * Tokenizers come from $RR_SHARED (default ../shared) fixtures (XLM-R, BERT and Qwen3's byte-level
+ * BPE behind its Oniguruma split regex); every result is checked for basic invariants (ids in
+ * range, lengths within max_length), and Qwen3's pieces, mapped back to bytes, must spell the NFC
+ * form of the text exactly (byte-level BPE loses nothing) when it holds no added token.
  */
 #include "core/core.h"
 #include "tokenize/tok.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <utf8proc.h>
 
-static rr_tokenizer *g_tok[2];
+#define N_TOK 3
+static rr_tokenizer *g_tok[N_TOK];
 
 static void load_all(void) {
     const char *shared = getenv("RR_SHARED");
     if (!shared) shared = "../shared";
-    const char *rel[2] = {"fixtures/tokenizers/xlmr_pruned32k", "fixtures/tokenizers/bert-base-uncased"};
-    for (int i = 0; i < 2; i++) {
+    const char *rel[N_TOK] = {"fixtures/tokenizers/xlmr_pruned32k", "fixtures/tokenizers/bert-base-uncased",
+                              "fixtures/tokenizers/qwen3"};
+    for (int i = 0; i < N_TOK; i++) {
         char *p = rr_path_join(shared, rel[i]);
         if (rr_tokenizer_load(p, &g_tok[i]) != RR_OK) {
             fprintf(stderr, "fuzz_tokenizer: %s\n", rr_errmsg());
@@ -46,6 +51,40 @@ static void check_enc(const rr_tokenizer *t, const rr_encoding *e, int max_lengt
     }
     for (size_t i = 0; i < e->len; i++)
         if (e->ids[i] < 0 || e->ids[i] >= rr_tokenizer_vocab_size(t) || !rr_tokenizer_id_to_piece(t, e->ids[i])) abort();
+}
+
+/* Byte-level BPE round trip: the pieces of an encoding without added tokens, each character
+ * mapped back to its byte (GPT-2's table inverted), equal the NFC form of the (valid UTF-8) text. */
+static void check_bytelevel_roundtrip(const rr_tokenizer *t, const char *s, size_t n) {
+    if (!n || rr_tok_utf8_valid_prefix((const uint8_t *)s, n) != n || memchr(s, '<', n) || memchr(s, 0, n)) return;
+    rr_encoding e = {0};
+    if (rr_tokenizer_encode(t, s, n, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &e) != RR_OK) abort();
+    rr_buf got = {0};
+    for (size_t i = 0; i < e.len; i++) {
+        const char *p = rr_tokenizer_id_to_piece(t, e.ids[i]);
+        size_t pl = strlen(p);
+        for (size_t k = 0; k < pl;) {
+            size_t l;
+            uint32_t c = rr_tok_utf8_next((const uint8_t *)p + k, pl - k, &l);
+            k += l;
+            uint8_t b;
+            if ((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174 && c <= 255)) b = (uint8_t)c;
+            else if (c >= 256 && c <= 288) b = (uint8_t)(c - 256);
+            else if (c >= 289 && c <= 322) b = (uint8_t)(c - 289 + 127);
+            else if (c == 323) b = 173;
+            else abort(); /* not a byte-level character */
+            rr_buf_append(&got, &b, 1);
+        }
+    }
+    char *tmp = rr_malloc(n + 1);
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)tmp);
+    if (!nfc || got.len != strlen(nfc) || (got.len && memcmp(got.data, nfc, got.len))) abort();
+    free(nfc);
+    rr_free(tmp);
+    rr_buf_free(&got);
+    rr_encoding_free(&e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,7 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = text.len, cut = n ? split % (n + 1) : 0;
     rr_encoding e = {0};
     int max_length = ml < 128 ? 0 : ml - 128;
-    for (int k = 0; k < 2; k++) {
+    check_bytelevel_roundtrip(g_tok[2], s, n);
+    for (int k = 0; k < N_TOK; k++) {
         const rr_tokenizer *t = g_tok[k];
         rr_truncation strat = (rr_truncation)((mode >> 4) % 3);
         if (rr_tokenizer_encode(t, s, n, NULL, 0, (mode >> 1) & 1, max_length, RR_TRUNC_LONGEST_FIRST, &e) == RR_OK)
