@@ -768,6 +768,9 @@ static const char *family_name(rr_family f) {
     case RR_FAMILY_JINA_V2: return "jina_v2";
     case RR_FAMILY_XLMR: return "xlmr";
     case RR_FAMILY_BERT: return "bert";
+    case RR_FAMILY_JINA_V1: return "jina_v1";
+    case RR_FAMILY_MGTE: return "mgte";
+    case RR_FAMILY_MODERNBERT: return "modernbert";
     default: return "unknown";
     }
 }
