@@ -1,12 +1,11 @@
 """setup.py -- builds the `rerank` Python package: a CPython extension over include/rerank.h, linked with
-the static library the repository's Makefile builds, compiled position-independent (make pic).
+the static libraries the repository's Makefile builds (core and hub; every object is position-independent).
 
     make python                                        in place, for the tests (PYTHONPATH=python)
     pip install --no-index --no-build-isolation ./python   into a virtual environment
 
 Needs Debian's python3-dev, python3-setuptools, python3-wheel (and python3-numpy at run time for
-predict()). The library and its system libraries are named in one place below: when the library is
-split into several archives, list them in RERANK_ARCHIVES in link order.
+predict()). The archives and their system libraries are named in one place below, in link order.
 """
 import os
 import subprocess
@@ -17,13 +16,13 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# the Makefile's build folder (RERANK_BUILD overrides it, e.g. build-asan); archives come from its pic/
+# the Makefile's build folder (RERANK_BUILD overrides it, e.g. build-asan), where the archives are
 BUILD = os.path.abspath(os.environ.get("RERANK_BUILD", os.path.join(ROOT, "build")))
-PIC = os.path.join(BUILD, "pic")
+PIC = BUILD
 
 # ---- the one place that names what the extension links ------------------------------------------
-RERANK_ARCHIVES = ["librerank.a"]                      # in link order, from BUILD/pic (= PIC_ARCHIVES in the Makefile)
-SYSTEM_LIBS = ["cjson", "utf8proc", "onig", "curl", "microhttpd", "m"]  # what those archives need from Debian
+RERANK_ARCHIVES = ["librerank_hub.a", "librerank.a"]   # in link order, from BUILD (= PY_ARCHIVES in the Makefile)
+SYSTEM_LIBS = ["cjson", "utf8proc", "onig", "curl", "dnnl", "m"]  # what those archives need from Debian
 # --------------------------------------------------------------------------------------------------
 
 

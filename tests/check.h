@@ -21,6 +21,11 @@ void rr_test_fail(const char *file, int line, const char *fmt, ...) __attribute_
 void rr_test_skip(const char *why);
 extern jmp_buf rr_test_jmp;
 
+/* Model parameters of the exact reference path (precision fp32, other fields default): tests that
+ * compare with fp32 or float64 references load with these, since the library's default is auto. */
+struct rr_model_params;
+const struct rr_model_params *rr_test_fp32(void);
+
 /* ../shared (or $RR_SHARED) when present, else NULL: tests that need it SKIP without it. */
 const char *rr_test_shared(void);
 /* Generated test data (tools/gen_models.py output): $RR_TESTDATA or build/testdata. */

@@ -254,7 +254,7 @@ def suite(tmp):
         return os.path.join(home, "hub", "models--" + repo.replace("/", "--"))
 
     syn_files = ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"]
-    syn_expect = expected_listing(syn, syn_files, absent=["special_tokens_map.json"])
+    syn_expect = expected_listing(syn, syn_files, absent=["special_tokens_map.json", "README.md"])
 
     # 1. a cold pull writes the exact huggingface_hub layout
     home = fresh_home()
@@ -290,7 +290,7 @@ def suite(tmp):
     # 4. --revision with a commit sha: same snapshot, no ref written
     h2 = fresh_home()
     rc, out, err = run(["pull", "test-org/synthetic", "--revision", syn.commit, "-q"], h2, ep)
-    exp = expected_listing(syn, syn_files, absent=["special_tokens_map.json"], ref=None)
+    exp = expected_listing(syn, syn_files, absent=["special_tokens_map.json", "README.md"], ref=None)
     check("--revision SHA: exit 0 and no refs/", rc == 0 and listing(folder(h2)) == exp, diff(listing(folder(h2)), exp))
     rc, out, err = run(["pull", "test-org/synthetic@nope"], h2, ep)
     check("unknown revision: clear error", rc != 0 and "revision 'nope' not found" in err and one_line(err)[0], err)
@@ -418,7 +418,7 @@ def suite(tmp):
     rc, out, err = run(["pull", "test-org/sharded", "-q"], home, ep)
     names = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
              "model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
-    exp = expected_listing(sh, names, absent=["model.safetensors"])
+    exp = expected_listing(sh, names, absent=["model.safetensors", "README.md"])
     check("sharded: exit 0 and layout matches", rc == 0 and listing(folder(home, "test-org/sharded")) == exp,
           err + diff(listing(folder(home, "test-org/sharded")), exp))
     rc, out, err = run(["pull", "test-org/sharded", "-q"], home, ep, {"HF_HUB_OFFLINE": "1"})

@@ -117,7 +117,7 @@ def rank_ref(query, docs, max_length, max_query_length, overlap, top_n):
 
 def rank_c(query, docs, max_length, max_query_length, overlap, top_n):
     inp = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
-    cmd = [os.path.join(BUILD, "rerank"), "rank", "-m", model_dir, "-q", query, "--raw",
+    cmd = [os.path.join(BUILD, "rerank"), "rank", "-m", model_dir, "-q", query, "--raw", "--precision", "fp32",
            "--max-length", str(max_length), "--max-query-length", str(max_query_length),
            "--overlap", str(overlap), "--top-n", str(top_n)]
     r = subprocess.run(cmd, input=inp.encode(), capture_output=True)

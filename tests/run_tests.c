@@ -7,6 +7,7 @@
  * Prints one line per test and ends with "N passed, N failed, N skipped"; exits 1 on any failure.
  */
 #include "check.h"
+#include "rerank.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -67,6 +68,13 @@ static const char *ring_path(const char *root, const char *rel) {
     char *b = ring[next++ & 7];
     snprintf(b, sizeof ring[0], "%s/%s", root, rel);
     return b;
+}
+
+const struct rr_model_params *rr_test_fp32(void) {
+    static rr_model_params p;
+    p = rr_model_default_params();
+    p.precision = RR_PRECISION_FP32;
+    return &p;
 }
 
 const char *rr_test_data_path(const char *rel) { return ring_path(rr_test_data(), rel); }

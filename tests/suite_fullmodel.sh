@@ -34,7 +34,7 @@ import json, sys
 for l in open(sys.argv[1]):
     j = json.loads(l)
     print(json.dumps({"input_ids": j["input_ids"]}))' "$G" >"$inp"
-/usr/bin/time -f "%M %e" -o "$tim" "$BUILD/rerank" score -m "$D" --raw <"$inp" >"$out" || bad "score"
+/usr/bin/time -f "%M %e" -o "$tim" "$BUILD/rerank" score -m "$D" --precision fp32 --raw <"$inp" >"$out" || bad "score"
 read -r rss_kb secs <"$tim"
 $PY - "$G" "$out" "$D/model.safetensors" "$rss_kb" "$secs" <<'PYEOF'
 import json, sys

@@ -451,7 +451,7 @@ RR_TEST(engine_many_short_windows_in_one_pass) {
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     if (!rr_file_exists(cfg)) SKIP("test model xlmr_f32 not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx_params cp = rr_ctx_default_params();
     cp.max_batch_tokens = 8192;
     rr_ctx *c;

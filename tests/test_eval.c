@@ -5,7 +5,8 @@
  * tokenizer and index, and BM25 end to end on XQuAD.
  */
 #include "check.h"
-#include "eval/eval.h"
+#include "rerank_eval.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

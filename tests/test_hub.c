@@ -298,21 +298,21 @@ RR_TEST(hub_offline_lookup) {
     put(base, "refs/main", "not-a-sha");
     CHECK(rr_pull("org/m", &p, snap, sizeof snap) == RR_ERR_FORMAT);
 
-    /* rr_model_resolve: folders pass through, bad names and uncached ids fail clearly */
+    /* rr_hub_resolve: folders pass through, bad names and uncached ids fail clearly */
     setenv("HF_HUB_CACHE", cache, 1);
-    CHECK(rr_model_resolve(tmp, 0, dir, sizeof dir) == RR_OK && !strcmp(dir, tmp));
-    CHECK(rr_model_resolve("./no/such/../folder", 0, dir, sizeof dir) == RR_ERR_INVALID);
+    CHECK(rr_hub_resolve(tmp, 0, dir, sizeof dir) == RR_OK && !strcmp(dir, tmp));
+    CHECK(rr_hub_resolve("./no/such/../folder", 0, dir, sizeof dir) == RR_ERR_INVALID);
     CHECK(strstr(rr_errmsg(), "no such folder") != NULL);
-    CHECK(rr_model_resolve("org/other", 0, dir, sizeof dir) == RR_ERR_NOT_FOUND);
+    CHECK(rr_hub_resolve("org/other", 0, dir, sizeof dir) == RR_ERR_NOT_FOUND);
     CHECK(strstr(rr_errmsg(), "rerank pull org/other") != NULL);
     put(base, "refs/main", sha);
     snprintf(rel, sizeof rel, "snapshots/%s/model.safetensors.index.json", sha);
     put(base, rel, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\"}}");
-    CHECK(rr_model_resolve("org/m", 0, dir, sizeof dir) == RR_OK);
+    CHECK(rr_hub_resolve("org/m", 0, dir, sizeof dir) == RR_OK);
     CHECK(strstr(dir, "/snapshots/0123456789abcdef") != NULL);
-    CHECK(rr_model_resolve("org/m@dev", 0, dir, sizeof dir) == RR_ERR_NOT_FOUND);
+    CHECK(rr_hub_resolve("org/m@dev", 0, dir, sizeof dir) == RR_ERR_NOT_FOUND);
     setenv("HF_HUB_OFFLINE", "1", 1);
-    CHECK(rr_model_resolve("org/other", 1, dir, sizeof dir) == RR_ERR_NOT_FOUND);
+    CHECK(rr_hub_resolve("org/other", 1, dir, sizeof dir) == RR_ERR_NOT_FOUND);
     CHECK(strstr(rr_errmsg(), "HF_HUB_OFFLINE is set") != NULL);
     unsetenv("HF_HUB_CACHE");
     if (saved) setenv("HF_HUB_OFFLINE", saved, 1);

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "golden.h"
 #include "core/core.h"
+#include "kernels/kernels.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static double golden_maxdiff(const char *name, int budget, int one_by_one) {
     if (!dir || !rr_golden_load(name, &g)) return -1;
     rr_model *m = NULL;
     rr_ctx *c = NULL;
-    rr_status s = rr_model_load(dir, NULL, &m);
+    rr_status s = rr_model_load(dir, rr_test_fp32(), &m);
     CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
     if (s) return 1e9;
     rr_ctx_params cp = rr_ctx_default_params();
@@ -85,7 +86,7 @@ RR_TEST(model_packing_is_independent_of_neighbours) {
     const char *dir = model_dir("jina_f32");
     if (!dir || !rr_golden_load("jina_f32", &g)) SKIP("no generated models");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     float ref[RR_GOLDEN_MAX], out[RR_GOLDEN_MAX];
     int budgets[] = {512, 1000, 2048, 100000};
     for (size_t b = 0; b < RR_ARRAY_LEN(budgets); b++) {
@@ -113,7 +114,7 @@ RR_TEST(model_info_and_bad_sequences) {
     const char *dir = model_dir("jina_bf16");
     if (!dir) SKIP("no generated models");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_model_info info;
     rr_model_get_info(m, &info);
     CHECK_EQ_INT(info.family, RR_FAMILY_JINA_V2);
@@ -214,7 +215,7 @@ static void edit_header(const char *dir, void (*edit)(cJSON *hdr)) {
 /* Loading dir must fail with status `want` and a message containing both needles. */
 static void expect_fail(const char *dir, rr_status want, const char *needle1, const char *needle2) {
     rr_model *m = NULL;
-    rr_status s = rr_model_load(dir, NULL, &m);
+    rr_status s = rr_model_load(dir, rr_test_fp32(), &m);
     CHECK_MSG(s == want, "status %d (%s), wanted %d; message: %s", s, rr_status_str(s), want, rr_errmsg());
     CHECK(m == NULL);
     if (needle1) CHECK_MSG(strstr(rr_errmsg(), needle1), "message lacks '%s': %s", needle1, rr_errmsg());
@@ -384,7 +385,7 @@ RR_TEST(model_malformed_configs) {
         const char *dir = fresh_copy();
         edit_config(dir, cases[i].key, cases[i].value);
         rr_model *m = NULL;
-        rr_status s = rr_model_load(dir, NULL, &m);
+        rr_status s = rr_model_load(dir, rr_test_fp32(), &m);
         CHECK_MSG(s == cases[i].want, "case %zu (%s): status %d, message %s", i, cases[i].key, s, rr_errmsg());
         CHECK_MSG(strstr(rr_errmsg(), cases[i].needle), "case %zu: message lacks '%s': %s", i, cases[i].needle,
                   rr_errmsg());
@@ -472,4 +473,33 @@ RR_TEST(model_load_fault_injection) {
     if (!dir) SKIP("no generated models");
     load_fault_sweep(dir, 0, 1000000);
     load_fault_sweep(dir, 1, 60);
+}
+
+/* The default precision is auto: bf16 where the kernel table multiplies bf16 natively, else fp32;
+ * forcing a table (as $RR_ISA does) moves the default with it. */
+RR_TEST(model_default_precision_follows_isa) {
+    const char *dir = rr_test_data_path("models/jina_f32");
+    if (!dir || !rr_file_exists(dir)) SKIP("no generated models (tools/gen_models.py)");
+    CHECK(rr_model_default_params().precision == RR_PRECISION_AUTO);
+    static const struct {
+        const char *isa;
+        rr_precision want;
+    } cases[] = {{"scalar", RR_PRECISION_FP32}, {"avx2", RR_PRECISION_FP32}, {"avx512", RR_PRECISION_FP32},
+                 {"avx512bf16", RR_PRECISION_BF16}};
+    int ran = 0;
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        REQUIRE(rr_kern_select(cases[i].isa) == RR_OK);
+        if (strcmp(rr_kern_name(rr_kern_get()), cases[i].isa)) continue; /* this CPU cannot run it */
+        rr_model *m = NULL;
+        REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+        rr_model_info info;
+        rr_model_get_info(m, &info);
+        CHECK_MSG(info.precision == cases[i].want, "RR_ISA=%s: default precision %s, want %s", cases[i].isa,
+                  rr_precision_name(info.precision), rr_precision_name(cases[i].want));
+        CHECK(!strcmp(info.kernels, cases[i].isa));
+        rr_model_free(m);
+        ran++;
+    }
+    rr_kern_select(getenv("RR_ISA"));
+    CHECK(ran >= 1);
 }

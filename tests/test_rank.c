@@ -18,7 +18,7 @@ static rr_model *load(const char *name) {
     if (stat(rr_test_data_path(rel), &st) != 0) return NULL;
     snprintf(rel, sizeof rel, "models/%s", name);
     rr_model *m = NULL;
-    rr_status s = rr_model_load(rr_test_data_path(rel), NULL, &m);
+    rr_status s = rr_model_load(rr_test_data_path(rel), rr_test_fp32(), &m);
     CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
     return m;
 }
@@ -125,7 +125,7 @@ RR_TEST(rank_matches_score_pairs_for_short_documents) {
     for (int i = 0; i < N_DOCS; i++) qs[i] = QUERY;
     float scores[N_DOCS];
     rr_usage up = {0}, ur = {0};
-    REQUIRE(rr_score_pairs(c, qs, DOCS, N_DOCS, 0, 0, scores, &up) == RR_OK);
+    REQUIRE(rr_score_pairs(c, qs, DOCS, N_DOCS, NULL, scores, &up) == RR_OK);
     rr_rank_result res[N_DOCS];
     int n;
     REQUIRE(rr_rank(c, QUERY, DOCS, N_DOCS, NULL, res, &n, &ur) == RR_OK);
@@ -149,13 +149,19 @@ RR_TEST(rank_bad_arguments) {
     p = rr_rank_default_params();
     p.overlap = -5;
     CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_INVALID);
+    p = rr_rank_default_params(); /* 0 is a number like any other, not "the default" */
+    p.max_query_length = 0;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_INVALID);
+    p = rr_rank_default_params();
+    p.overlap = 0;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_OK);
     p = rr_rank_default_params();
     p.max_length = 3;
     CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_RANGE);
     CHECK(rr_rank(c, QUERY, NULL, 2, NULL, res, &n, NULL) == RR_ERR_INVALID);
     CHECK(rr_rank(NULL, QUERY, DOCS, 1, NULL, res, &n, NULL) == RR_ERR_INVALID);
     float s;
-    CHECK(rr_score_pairs(c, NULL, DOCS, 1, 0, 0, &s, NULL) == RR_ERR_INVALID);
+    CHECK(rr_score_pairs(c, NULL, DOCS, 1, NULL, &s, NULL) == RR_ERR_INVALID);
     /* invalid UTF-8 in a document is repaired or refused, never a crash */
     rr_text bad = {"\xff\xfe caf\xc3", 8};
     rr_status st = rr_rank(c, QUERY, &bad, 1, NULL, res, &n, NULL);
@@ -208,7 +214,7 @@ static char *long_text(int fillers) {
 
 /* Tokens of `s` without specials. */
 static int n_tokens(const rr_tokenizer *t, const char *s, rr_encoding *e) {
-    if (rr_tokenizer_encode(t, s, strlen(s), NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, e) != RR_OK) return -1;
+    if (rr_tokenizer_encode(t, (rr_text){s, strlen(s)}, NULL, &(rr_encode_params){0, 0, RR_TRUNC_LONGEST_FIRST}, e) != RR_OK) return -1;
     return (int)e->len;
 }
 

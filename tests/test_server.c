@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "core/core.h"
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -121,7 +121,7 @@ RR_TEST(server_matches_rr_rank) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     rr_srv_params p = rr_srv_default_params();
@@ -179,7 +179,7 @@ RR_TEST(server_concurrent_requests_batch_without_changing_scores) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     char *longd = long_doc();
@@ -214,7 +214,7 @@ RR_TEST(server_limits_and_auth) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_srv_params p = rr_srv_default_params();
     p.port = 0;
     p.access_log = 0;
@@ -248,6 +248,50 @@ RR_TEST(server_limits_and_auth) {
     rr_model_free(m);
 }
 
+/* The connection-edge parameters: an empty key and a body budget below one body are refused at
+ * start; the budget is given back by every request (sequential requests, declared or chunked, that
+ * together pass it are all answered), and strict JSON holds over HTTP. The attacks themselves are in
+ * tests/suite_hostile.sh. */
+RR_TEST(server_edge_params_and_body_budget) {
+    const char *dir = model_dir();
+    if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
+    rr_model *m;
+    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    rr_srv_params p = rr_srv_default_params();
+    p.port = 0;
+    p.access_log = 0;
+    rr_srv *s = NULL;
+    p.api_key = "";
+    CHECK(rr_srv_start(m, &p, &s) == RR_ERR_INVALID);
+    CHECK(strstr(rr_errmsg(), "empty") != NULL);
+    p.api_key = NULL;
+    p.max_request_bytes = 4000;
+    p.max_buffered_bytes = 3999;
+    CHECK(rr_srv_start(m, &p, &s) == RR_ERR_INVALID);
+    p.max_buffered_bytes = 4000;
+    REQUIRE(rr_srv_start(m, &p, &s) == RR_OK);
+    int port = rr_srv_port(s);
+    char body[3000];
+    int n = snprintf(body, sizeof body, "{\"query\":\"q\",\"documents\":[\"");
+    memset(body + n, 'a', 2500);
+    snprintf(body + n + 2500, sizeof body - (size_t)n - 2500, "\"]}");
+    int ok = 0;
+    for (int i = 0; i < 6; i++) { /* 6 x 2.5 KB through a 4 KB budget */
+        http_res r;
+        http_post(port, "/v1/rerank", body, i % 2 ? "Transfer-Encoding: chunked" : NULL, &r);
+        ok += r.status == 200;
+        rr_buf_free(&r.body);
+    }
+    CHECK_EQ_INT(ok, 6);
+    http_res r;
+    http_post(port, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"a\"],\"query\":\"x\"}", NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(r.body.data && strstr(r.body.data, "duplicate key"));
+    rr_buf_free(&r.body);
+    rr_srv_free(s);
+    rr_model_free(m);
+}
+
 /* ------------------------------------------------------------------ long-document fields */
 
 /* Compares a TEI answer (bare array of {index, score}) with rr_rank's results. */
@@ -273,7 +317,7 @@ RR_TEST(server_truncation_fields_match_rr_rank) {
     const char *dir = model_dir();
     if (!dir) SKIP("test model xlmr_f32 with tokenizer not generated");
     rr_model *m;
-    REQUIRE(rr_model_load(dir, NULL, &m) == RR_OK);
+    REQUIRE(rr_model_load(dir, rr_test_fp32(), &m) == RR_OK);
     rr_ctx *ctx;
     REQUIRE(rr_ctx_new(m, NULL, &ctx) == RR_OK);
     rr_srv_params sp = rr_srv_default_params();

@@ -345,3 +345,52 @@ RR_TEST(srv_metrics_page) {
     rr_buf_free(&b);
     rr_srv_metrics_destroy(&m);
 }
+
+RR_TEST(srv_parse_strict_json) {
+    /* each case: a document cJSON alone accepts, refused with 400 and the path of the fault */
+    static const struct {
+        const char *body;
+        size_t len; /* 0: strlen */
+        const char *needle;
+    } bad[] = {
+        {"{\"query\":\"q\",\"documents\":[\"a\\u0000b\"]}", 0, "documents[0]"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]} trailing", 0, "trailing data"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}{\"query\":\"x\"}", 0, "second JSON value"},
+        {"{\"query\":\"q\",\"documents\":[\"a\tb\"]}", 0, "raw control character"},
+        {"{\"query\":\"q\",\"documents\":[{\"text\":\"a\nb\"}]}", 0, "documents[0].text"},
+        {"{\"query\":\"q\",\"query\":\"x\",\"documents\":[\"a\"]}", 0, "duplicate key at \"query\""},
+        {"{\"query\":\"q\",\"documents\":[{\"text\":\"a\",\"text\":\"b\"}]}", 0, "documents[0].text"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"x\":01}", 0, "expected ','"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"x\":1.}", 0, "x"},
+        {"{\"query\":\"q\",\"documents\":[\"a\0b\"]}", 31, "documents[0]"},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}\0", 32, "trailing data"},
+    };
+    for (size_t i = 0; i < RR_ARRAY_LEN(bad); i++) {
+        rr_srv_request r;
+        char err[512];
+        rr_srv_limits lim = {5};
+        size_t len = bad[i].len ? bad[i].len : strlen(bad[i].body);
+        int st = rr_srv_parse(bad[i].body, len, RR_SRV_API_V1, &lim, &r, err, sizeof err);
+        if (st == 0) rr_srv_request_free(&r);
+        CHECK_EQ_INT(st, 400);
+        if (st && !strstr(err, bad[i].needle)) printf("    case %zu: \"%s\" lacks \"%s\"\n", i, err, bad[i].needle);
+        CHECK(st && strstr(err, bad[i].needle) != NULL);
+    }
+    /* a duplicate among many keys (the sorted path) is found too */
+    rr_buf b = {0};
+    rr_buf_puts(&b, "{\"query\":\"q\",\"documents\":[\"a\"],\"meta\":{");
+    for (int k = 0; k < 200; k++) rr_buf_printf(&b, "\"k%d\":%d,", k, k);
+    rr_buf_puts(&b, "\"k77\":1}}");
+    CHECK_EQ_INT(status_of(b.data, RR_SRV_API_V1, "meta.k77"), 400);
+    rr_buf_free(&b);
+    /* what stays valid: escapes, a BOM, whitespace around the value, deep but legal nesting */
+    CHECK_EQ_INT(status_of("\xef\xbb\xbf {\"query\":\"q\\n\\t\\u00e9\\ud83d\\ude00\",\"documents\":[\"a\\\"b\"]} \r\n",
+                           RR_SRV_API_V1, NULL),
+                 0);
+    /* the JSON-lines reader's flag keeps NUL characters */
+    struct cJSON *j = NULL;
+    CHECK(rr_json_parse_strict("{\"t\":\"a\\u0000b\"}", 16, "line", RR_JSON_ALLOW_NUL, &j) == RR_OK);
+    cJSON_Delete(j);
+    CHECK(rr_json_parse_strict("{\"t\":\"a\\u0000b\"}", 16, "line", 0, &j) == RR_ERR_FORMAT);
+    CHECK(strstr(rr_errmsg(), "line: ") == rr_errmsg());
+}

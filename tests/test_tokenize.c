@@ -34,7 +34,7 @@ static char *write_tmp(const char *name, const char *text) {
 }
 
 static void encode_ids(const rr_tokenizer *t, const char *s, size_t n, int add_special, rr_encoding *e) {
-    rr_status st = rr_tokenizer_encode(t, s, n, NULL, 0, add_special, 0, RR_TRUNC_LONGEST_FIRST, e);
+    rr_status st = rr_tokenizer_encode(t, (rr_text){s, n}, NULL, &(rr_encode_params){add_special, 0, RR_TRUNC_LONGEST_FIRST}, e);
     CHECK_MSG(st == RR_OK, "encode failed: %s", rr_errmsg());
 }
 
@@ -203,7 +203,7 @@ RR_TEST(tok_xlmr_basics) {
     CHECK_EQ_INT(e.len, 0);
     encode_ids(t, "   ", 3, 0, &e);
     CHECK_EQ_INT(e.len, 0);
-    REQUIRE(rr_tokenizer_encode(t, "", 0, "", 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &e) == RR_OK);
+    REQUIRE(rr_tokenizer_encode(t, (rr_text){"", 0}, &(rr_text){"", 0}, &(rr_encode_params){1, 0, RR_TRUNC_LONGEST_FIRST}, &e) == RR_OK);
     CHECK(e.len == 4 && e.ids[0] == 0 && e.ids[1] == 2 && e.ids[2] == 2 && e.ids[3] == 2);
     /* the reference splits "...." as "▁..." "." (equal-score paths broken HF's way) */
     encode_ids(t, "....", 4, 0, &e);
@@ -223,7 +223,7 @@ RR_TEST(tok_xlmr_basics) {
     CHECK(e.len >= 2);
     rr_encoding_free(&r);
     rr_encoding_free(&e);
-    CHECK(rr_tokenizer_encode(t, NULL, 5, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &e) == RR_ERR_INVALID);
+    CHECK(rr_tokenizer_encode(t, (rr_text){NULL, 5}, NULL, &(rr_encode_params){1, 0, RR_TRUNC_LONGEST_FIRST}, &e) == RR_ERR_INVALID);
     rr_tokenizer_free(t);
 }
 
@@ -239,7 +239,7 @@ RR_TEST(tok_utf8_repair) {
     };
     for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
         rr_buf b = {0};
-        rr_tok_utf8_repair(cases[i].in, cases[i].n, &b);
+        rr_utf8_repair(cases[i].in, cases[i].n, &b);
         CHECK_MSG(b.len == strlen(cases[i].out) && !memcmp(b.data, cases[i].out, b.len), "repair case %zu", i);
         rr_buf_free(&b);
     }
@@ -253,7 +253,7 @@ RR_TEST(tok_post_process_slices) {
     encode_ids(t, q, strlen(q), 0, &a);
     encode_ids(t, d, strlen(d), 0, &b);
     REQUIRE(rr_tokenizer_post_process(t, &a, &b, &pp) == RR_OK);
-    REQUIRE(rr_tokenizer_encode(t, q, strlen(q), d, strlen(d), 1, 0, RR_TRUNC_LONGEST_FIRST, &full) == RR_OK);
+    REQUIRE(rr_tokenizer_encode(t, (rr_text){q, strlen(q)}, &(rr_text){d, strlen(d)}, &(rr_encode_params){1, 0, RR_TRUNC_LONGEST_FIRST}, &full) == RR_OK);
     CHECK(pp.len == full.len && !memcmp(pp.ids, full.ids, pp.len * 4) && !memcmp(pp.type_ids, full.type_ids, pp.len * 4));
     CHECK(full.ids[0] == 101 && full.ids[1] == 2129 && full.type_ids[0] == 0 && full.type_ids[full.len - 1] == 1);
     CHECK_EQ_INT(full.len, a.len + b.len + 3);
@@ -263,7 +263,7 @@ RR_TEST(tok_post_process_slices) {
     CHECK_EQ_INT(pp.len, a.len + 3 + 3);
     CHECK(pp.ids[a.len + 2] == b.ids[2]);
     /* truncation counts specials */
-    REQUIRE(rr_tokenizer_encode(t, q, strlen(q), d, strlen(d), 1, 16, RR_TRUNC_LONGEST_FIRST, &full) == RR_OK);
+    REQUIRE(rr_tokenizer_encode(t, (rr_text){q, strlen(q)}, &(rr_text){d, strlen(d)}, &(rr_encode_params){1, 16, RR_TRUNC_LONGEST_FIRST}, &full) == RR_OK);
     CHECK_EQ_INT(full.len, 16);
     rr_encoding_free(&a);
     rr_encoding_free(&b);
@@ -285,8 +285,7 @@ static void *thr_main(void *p) {
     rr_encoding e = {0};
     uint64_t h = 1469598103934665603ull;
     for (int i = 0; i < a->n; i++) {
-        if (rr_tokenizer_encode(a->t, a->lines[i], strlen(a->lines[i]), a->lines[(i + 1) % a->n], strlen(a->lines[(i + 1) % a->n]), 1,
-                                64, RR_TRUNC_LONGEST_FIRST, &e) != RR_OK)
+        if (rr_tokenizer_encode(a->t, (rr_text){a->lines[i], strlen(a->lines[i])}, &(rr_text){a->lines[(i + 1) % a->n], strlen(a->lines[(i + 1) % a->n])}, &(rr_encode_params){1, 64, RR_TRUNC_LONGEST_FIRST}, &e) != RR_OK)
             a->fails++;
         for (size_t k = 0; k < e.len; k++) h = (h ^ (uint64_t)e.ids[k]) * 1099511628211ull;
     }
@@ -396,9 +395,9 @@ RR_TEST(tok_unigram_without_unk) {
     rr_tokenizer *t;
     REQUIRE(rr_tokenizer_load(p, &t) == RR_OK);
     rr_encoding e = {0};
-    REQUIRE(rr_tokenizer_encode(t, "ab", 2, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &e) == RR_OK);
+    REQUIRE(rr_tokenizer_encode(t, (rr_text){"ab", 2}, NULL, &(rr_encode_params){1, 0, RR_TRUNC_LONGEST_FIRST}, &e) == RR_OK);
     CHECK(e.len == 2 && e.ids[0] == 0 && e.ids[1] == 1);
-    CHECK(rr_tokenizer_encode(t, "abc", 3, NULL, 0, 1, 0, RR_TRUNC_LONGEST_FIRST, &e) == RR_ERR_UNSUPPORTED);
+    CHECK(rr_tokenizer_encode(t, (rr_text){"abc", 3}, NULL, &(rr_encode_params){1, 0, RR_TRUNC_LONGEST_FIRST}, &e) == RR_ERR_UNSUPPORTED);
     rr_encoding_free(&e);
     rr_tokenizer_free(t);
     rr_free(p);
@@ -457,7 +456,7 @@ static void fault_loop(const char *path, const char *text) {
     rr_encoding e = {0};
     for (long k = 1; k < 1000; k++) {
         rr_alloc_fail_after(k);
-        rr_status st = rr_tokenizer_encode(t, text, strlen(text), text, strlen(text), 1, 20, RR_TRUNC_LONGEST_FIRST, &e);
+        rr_status st = rr_tokenizer_encode(t, (rr_text){text, strlen(text)}, &(rr_text){text, strlen(text)}, &(rr_encode_params){1, 20, RR_TRUNC_LONGEST_FIRST}, &e);
         rr_alloc_fail_after(0);
         if (st == RR_OK) break;
         CHECK_MSG(st == RR_ERR_NOMEM, "encode allocation %ld: status %d", k, st);

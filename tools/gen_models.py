@@ -2,7 +2,7 @@
 """gen_models.py -- writes the random-weight test models and their golden logits for the rerank tests.
 
 Run with Debian's interpreter (python3-torch 1.13, python3-numpy):
-    /usr/bin/python3 tools/gen_models.py --out DIR [--full] [--selfcheck]
+    /usr/bin/python3 tools/gen_models.py --out DIR [--full] [--full-ext] [--selfcheck]
 
 Everything is seeded: two runs write identical bytes. Without --full it takes a few seconds.
 
@@ -18,6 +18,9 @@ Output (the C tests depend on this layout exactly):
                                      {"input_ids": [...], "token_type_ids": [...], "logit": x}
   DIR/full/jina_v2_bf16/             (--full) real jina-reranker-v2 shape, BF16, ~560 MB, written once per
                                      GENERATOR_VERSION; golden in DIR/golden/full_jina_v2_bf16.jsonl
+  DIR/full/{jina_v1,mgte,modernbert}_bf16/  (--full-ext) the full-size shapes of tools/gen_models_ext.py; slow
+                                     float64 references, so apart from --full (RR_FULL_EXT=1 in run_all.sh)
+  DIR/models/dec_*/, DIR/golden/dec_*.jsonl   the Qwen3/Qwen2 decoder models of tools/gen_decoder.py
   DIR/.complete                      written last; holds GENERATOR_VERSION (tests/run_all.sh regenerates
                                      when this script is newer than it)
 
@@ -47,7 +50,7 @@ import zlib
 import numpy as np
 import torch
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 2: the decoder models of tools/gen_decoder.py; 3: the models of tools/gen_models_ext.py
 
 # Tiny shapes shared by the three families; per-family fields below.
 TINY = dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=128)
@@ -634,7 +637,7 @@ def is_complete(out):
         return False
 
 
-def generate(out, full):
+def generate(out, full, full_ext=False):
     t0 = time.time()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     os.makedirs(out, exist_ok=True)
@@ -643,8 +646,11 @@ def generate(out, full):
     shared = shared_dir()
     print("gen_models: writing into %s (tokenizers: %s)" % (out, shared or "none, ../shared missing"))
     generate_tiny(out, shared)
+    import gen_decoder  # Qwen3 / Qwen2 decoders: their own file, same DIR layout
+    gen_decoder.generate(out, shared)
     if full:
         generate_full(out, shared)
+    if full_ext:  # separate from --full: their float64 references take long, so CI's RR_FULL=1 leaves them out
         import gen_models_ext
         gen_models_ext.generate_full_ext(out, shared)
     with open(os.path.join(out, ".complete"), "w") as f:
@@ -833,12 +839,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("RR_TESTDATA", "build/testdata"))
     ap.add_argument("--full", action="store_true", help="also write the full-size jina-reranker-v2 model")
+    ap.add_argument("--full-ext", action="store_true",
+                    help="also write the full-size JinaBERT v1, mGTE and ModernBERT models (slow float64 references)")
     ap.add_argument("--selfcheck", action="store_true",
                     help="cross-check the reference (generates first if DIR is not complete)")
     a = ap.parse_args()
     if a.selfcheck:
         sys.exit(0 if selfcheck(a.out) else 1)
-    generate(a.out, a.full)
+    generate(a.out, a.full, a.full_ext)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@
 #include <Python.h>
 
 #include "rerank.h"
+#include "rerank_hub.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -511,11 +512,12 @@ static PyObject *Model_score_pairs(ModelObject *self, PyObject *args, PyObject *
     int failed_pair = -1, py_error = 0, oom = 0;
     checker k = {progress == Py_None ? NULL : progress, now_ns(), NULL};
 
+    rr_encode_params ep = rr_encode_default_params();
+    ep.max_length = ml;
     released(&k);
     rr_status st = ctx_get(self, &ctx);
     for (int i = 0; i < n && !st; i++) {
-        st = rr_tokenizer_encode(tok, q.t[i].text, q.t[i].len, d.t[i].text, d.t[i].len, 1, ml, RR_TRUNC_LONGEST_FIRST,
-                                 &e);
+        st = rr_tokenizer_encode(tok, q.t[i], &d.t[i], &ep, &e);
         if (st) {
             failed_pair = i;
             break;
@@ -752,10 +754,11 @@ static PyObject *Model_tokenize(ModelObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     rr_encoding e = {0};
+    rr_encode_params ep = rr_encode_default_params();
+    ep.max_length = ml;
     rr_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = rr_tokenizer_encode(tok, t.t[0].text, t.t[0].len, has_pair ? t.t[1].text : NULL, has_pair ? t.t[1].len : 0, 1,
-                             ml, RR_TRUNC_LONGEST_FIRST, &e);
+    st = rr_tokenizer_encode(tok, t.t[0], has_pair ? &t.t[1] : NULL, &ep, &e);
     Py_END_ALLOW_THREADS
     PyObject *r = st ? raise_status(st) : Py_BuildValue("(NN)", int_list(e.ids, e.len), int_list(e.type_ids, e.len));
     rr_encoding_free(&e);
@@ -768,6 +771,9 @@ static const char *family_name(rr_family f) {
     case RR_FAMILY_JINA_V2: return "jina_v2";
     case RR_FAMILY_XLMR: return "xlmr";
     case RR_FAMILY_BERT: return "bert";
+    case RR_FAMILY_QWEN3: return "qwen3";
+    case RR_FAMILY_QWEN2: return "qwen2";
+    case RR_FAMILY_QWEN3_CLS: return "qwen3_cls";
     case RR_FAMILY_JINA_V1: return "jina_v1";
     case RR_FAMILY_MGTE: return "mgte";
     case RR_FAMILY_MODERNBERT: return "modernbert";
@@ -965,7 +971,7 @@ static PyObject *mod_resolve(PyObject *mod, PyObject *args, PyObject *kw) {
     }
     rr_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = rr_model_resolve(query, 0, dir, sizeof dir);
+    st = rr_hub_resolve(query, false, dir, sizeof dir);
     Py_END_ALLOW_THREADS
     if (st == RR_OK) {
         result = PyUnicode_DecodeFSDefault(dir);

@@ -6,7 +6,9 @@
 #define RR_CLI_H
 
 #include "rerank.h"
+#include "rerank_hub.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 int cmd_score(int argc, char **argv);
@@ -27,6 +29,7 @@ typedef struct cli_model_opts {
     rr_precision precision; /* --precision */
     long threads;           /* --threads (0 = cores) */
     long batch_tokens;      /* --batch-tokens (0 = default) */
+    rr_template prompt;     /* --template (decoder rerankers; default: decided from the folder) */
 } cli_model_opts;
 void cli_model_opts_init(cli_model_opts *o, rr_precision default_precision);
 /* If argv[*i] is a shared option, consumes it and its value (advancing *i) and returns 1; returns 0
@@ -35,6 +38,29 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i);
 /* Resolves, loads and (when ctx is not NULL) creates a context; prints the error and returns 1 on
  * failure, 0 on success. */
 int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr_ctx **ctx);
+
+/* A command's flags as a table, so each command states its options once (name, value type, range,
+ * destination) and shares one parser. cli_model_opt above handles the model options every
+ * model-running command takes; a command passes the rest through cli_flags_parse. */
+typedef enum cli_flag_kind {
+    CLI_FLAG_INT,   /* int *dst, value in [lo, hi] */
+    CLI_FLAG_LONG,  /* long *dst, value in [lo, hi] */
+    CLI_FLAG_SIZE,  /* size_t *dst, value in [lo, hi] */
+    CLI_FLAG_STR,   /* const char **dst: the argument itself */
+    CLI_FLAG_FALSE, /* bool *dst = false, no value */
+    CLI_FLAG_TRUE,  /* bool *dst = true, no value */
+} cli_flag_kind;
+
+typedef struct cli_flag {
+    const char *name, *alias; /* alias may be NULL */
+    cli_flag_kind kind;
+    long lo, hi;
+    void *dst;
+} cli_flag;
+
+/* If argv[*i] names one of the n flags, stores its value (advancing *i past it) and returns 1;
+ * returns 0 when it is none of them, -1 after printing an error for a missing or bad value. */
+int cli_flags_parse(const cli_flag *flags, size_t n, int argc, char **argv, int *i);
 
 /* Prints "rerank: <msg>" to stderr; returns 1 so commands can `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

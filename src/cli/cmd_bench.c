@@ -98,7 +98,7 @@ int cmd_bench(int argc, char **argv) {
     const char *workload = "w1", *key = "w1";
     long repeat = 3, seconds = 0;
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_AUTO);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int k = cli_model_opt(&mo, argc, argv, &i);
@@ -159,7 +159,13 @@ int cmd_bench(int argc, char **argv) {
         tokens += seqs[i].len;
         lmin = seqs[i].len < lmin ? seqs[i].len : lmin;
         lmax = seqs[i].len > lmax ? seqs[i].len : lmax;
-        flops += L * (2 * S * (4 * H * H + ffn * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+        if (info.prompt == RR_TEMPLATE_NONE) {
+            flops += L * (2 * S * (4 * H * H + ffn * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+        } else {
+            /* decoder: Q|K|V and O over head_dim-wide heads, gate|up|down, causal scores and values */
+            double A = (double)info.n_heads * info.head_dim, KV = (double)info.n_kv_heads * info.head_dim;
+            flops += L * (2 * S * (H * (A + 2 * KV) + A * H + 3 * H * I) + 2 * S * S * A);
+        }
     }
     rr_ctx_params cp = rr_ctx_default_params();
     if (mo.batch_tokens) cp.max_batch_tokens = (int)mo.batch_tokens;
@@ -171,8 +177,7 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     printf("model %s (%s): %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
-           rr_family_name(info.family), info.n_layers, info.hidden,
-           info.precision == RR_PRECISION_FP32 ? "fp32" : info.precision == RR_PRECISION_BF16 ? "bf16" : "int8",
+           rr_family_name(info.family), info.n_layers, info.hidden, rr_precision_name(info.precision),
            info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);

@@ -5,7 +5,7 @@
  * The metric semantics live in src/eval (metrics.c); this file only wires the stages together.
  */
 #include "cli/cli.h"
-#include "eval/eval.h"
+#include "rerank_eval.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +15,8 @@
 typedef struct eval_opts {
     const char *model, *data, *run, *qrels, *output_run, *json, *metrics, *task;
     rr_precision precision;
+    rr_template prompt;      /* --template (decoder rerankers) */
+    const char *instruction; /* --instruction (decoder prompts) */
     long threads, max_length, batch_tokens;
     long bm25_k; /* 0 = no BM25 */
     long top_k; /* 0 = keep the whole first-stage list */
@@ -45,10 +47,12 @@ static void eval_usage(FILE *f) {
             "                      (tools, sql: recall@3; code: mrr@10)\n"
             "  --top-k N           keep the first stage's top N per query: the reranking depth\n"
             "                      (default 100 with -m, else all)\n"
-            "  --precision P       fp32 | bf16 | int8 | auto (with -m; default fp32)\n"
+            "  --precision P       fp32 | bf16 | int8 | auto (with -m; default auto: bf16 where the CPU has it)\n"
             "  --threads N         threads for the model (default: all cores)\n"
             "  --max-length N      longest (query, document window) pair in tokens (default: the model's)\n"
             "  --batch-tokens N    tokens per forward pass (default: the library's)\n"
+            "  --template NAME     qwen3-reranker | mxbai-rerank-v2: a decoder's prompt (default: from the folder)\n"
+            "  --instruction TEXT  a decoder prompt's task instruction (default: the template's)\n"
             "  -l N                relevance threshold: grade >= N is relevant (default 1, trec_eval -l)\n"
             "  -c                  judged queries without results count as 0 (trec_eval -c)\n"
             "  -q, --per-query     print one row per query, not only the mean\n"
@@ -162,6 +166,7 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     rr_model_params mp = rr_model_default_params();
     mp.n_threads = (int)o->threads;
     mp.precision = o->precision;
+    mp.prompt = o->prompt;
     rr_ctx_params cp = rr_ctx_default_params();
     if (o->batch_tokens) cp.max_batch_tokens = (int)o->batch_tokens;
     char dir[4096]; /* a folder, or the cached snapshot of a repo id */
@@ -175,9 +180,8 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     }
     rr_model_info info;
     rr_model_get_info(*model, &info);
-    static const char *const prec[] = {"auto", "fp32", "bf16", "int8"};
     fprintf(stderr, "eval: model %s (%d layers, hidden %d, %s, kernels %s) loaded in %.2f s\n", info.name,
-            info.n_layers, info.hidden, (unsigned)info.precision < 4 ? prec[info.precision] : "?",
+            info.n_layers, info.hidden, rr_precision_name(info.precision),
             info.kernels ? info.kernels : "?", rr_now() - t0);
     return 0;
 }
@@ -199,6 +203,7 @@ static int rerank(const rr_eval_data *d, const eval_opts *o, rr_ctx *ctx, const 
     rp.top_n = 0;
     rp.raw = 1;
     rp.max_length = (int)o->max_length;
+    if (o->instruction) rp.instruction = (rr_text){o->instruction, strlen(o->instruction)};
     long n_pairs = 0, n_tokens = 0;
     progress pr;
     progress_init(&pr, "rerank", first->n_queries);
@@ -329,7 +334,7 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 }
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = RR_PRECISION_FP32};
+    *o = (eval_opts){.rel_level = 1, .k1 = 0.9, .b = 0.4, .precision = rr_model_default_params().precision};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -377,6 +382,16 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
             i++;
         } else if (!strcmp(a, "--batch-tokens")) {
             if (cli_parse_int(a, v, 1, 1 << 24, &o->batch_tokens)) return -1;
+            i++;
+        } else if (!strcmp(a, "--template")) {
+            int t = rr_template_parse(v);
+            if (!v || t < 0 || t == RR_TEMPLATE_NONE)
+                return cli_error("--template expects qwen3-reranker, mxbai-rerank-v2 or auto"), -1;
+            o->prompt = (rr_template)t;
+            i++;
+        } else if (!strcmp(a, "--instruction")) {
+            if (!v) return cli_error("%s needs a value", a), -1;
+            o->instruction = v;
             i++;
         } else if (!strcmp(a, "-c")) o->complete = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--per-query")) o->per_query = 1;

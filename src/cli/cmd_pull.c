@@ -8,7 +8,7 @@
  * `dir=$(rerank pull ORG/NAME)` works.
  */
 #include "cli/cli.h"
-#include "rerank.h"
+#include "rerank_hub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +97,7 @@ static int split_rev(const char *name, char *repo, size_t cap, const char **rev)
 }
 
 int cli_model_dir(const char *name, char *dir, size_t cap) {
-    rr_status st = rr_model_resolve(name, 0, dir, cap);
+    rr_status st = rr_hub_resolve(name, 0, dir, cap);
     if (st == RR_OK) return 0;
     const char *off = getenv("HF_HUB_OFFLINE");
     int offline = off && (!strcmp(off, "1") || !strcasecmp(off, "true") || !strcasecmp(off, "yes") ||

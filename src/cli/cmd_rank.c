@@ -8,7 +8,7 @@
  * for length.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -23,13 +23,16 @@ static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
-          "                   [--batch-tokens N]\n\n"
+          "                   [--batch-tokens N] [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
           "(Cohere's max_tokens_per_doc; the end is kept with --truncate left).\n"
+          "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
+          "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
+          "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
           "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n",
           f);
 }
@@ -114,51 +117,39 @@ static int print_results(const char *model, const docs *d, const rr_rank_result 
 
 int cmd_rank(int argc, char **argv) {
     const char *query = NULL, *docs_path = "-";
-    int raw = 0, with_docs = 1;
-    long top_n = 0, max_length = 0, max_query = 0, overlap = -1, max_doc = 0;
-    rr_long_doc long_doc = RR_LONG_DOC_WINDOW;
+    bool with_docs = true;
+    rr_rank_params rp = rr_rank_default_params();
+    const char *instruction = NULL;
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
+    const cli_flag flags[] = {
+        {"--query", "-q", CLI_FLAG_STR, 0, 0, &query},
+        {"--documents", NULL, CLI_FLAG_STR, 0, 0, &docs_path},
+        {"--top-n", NULL, CLI_FLAG_INT, 0, 1 << 30, &rp.top_n},
+        {"--max-length", NULL, CLI_FLAG_INT, 1, 1 << 20, &rp.max_length},
+        {"--max-query-length", NULL, CLI_FLAG_INT, 1, 1 << 20, &rp.max_query_length},
+        {"--overlap", NULL, CLI_FLAG_INT, 0, 1 << 20, &rp.overlap},
+        {"--max-doc-tokens", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_doc_tokens},
+        {"--raw", NULL, CLI_FLAG_TRUE, 0, 0, &rp.raw},
+        {"--no-documents", NULL, CLI_FLAG_FALSE, 0, 0, &with_docs},
+        {"--instruction", NULL, CLI_FLAG_STR, 0, 0, &instruction},
+    };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int k = cli_model_opt(&mo, argc, argv, &i);
+        if (k == 0) k = cli_flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, &i);
         if (k < 0) return 1;
         if (k) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--query")) {
-            if (!v) return cli_error("%s needs a value", a);
-            query = v, i++;
-        } else if (!strcmp(a, "--documents")) {
-            if (!v) return cli_error("%s needs a value", a);
-            docs_path = v, i++;
-        } else if (!strcmp(a, "--top-n")) {
-            if (cli_parse_int(a, v, 0, 1 << 30, &top_n)) return 1;
-            i++;
-        } else if (!strcmp(a, "--max-length")) {
-            if (cli_parse_int(a, v, 1, 1 << 20, &max_length)) return 1;
-            i++;
-        } else if (!strcmp(a, "--max-query-length")) {
-            if (cli_parse_int(a, v, 1, 1 << 20, &max_query)) return 1;
-            i++;
-        } else if (!strcmp(a, "--overlap")) {
-            if (cli_parse_int(a, v, 0, 1 << 20, &overlap)) return 1;
-            i++;
         } else if (!strcmp(a, "--truncate")) {
             /* the direction is optional: a following "right" or "left" is taken as it */
-            long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+            rp.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
             if (v && (!strcasecmp(v, "right") || !strcasecmp(v, "left"))) {
-                if (!strcasecmp(v, "left")) long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+                if (!strcasecmp(v, "left")) rp.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
                 i++;
             }
-        } else if (!strcmp(a, "--max-doc-tokens")) {
-            if (cli_parse_int(a, v, 1, INT_MAX, &max_doc)) return 1;
-            i++;
-        } else if (!strcmp(a, "--raw")) {
-            raw = 1;
-        } else if (!strcmp(a, "--no-documents")) {
-            with_docs = 0;
         } else {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
@@ -185,14 +176,7 @@ int cmd_rank(int argc, char **argv) {
     if (!res) rc = cli_error("out of memory");
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
-        rr_rank_params rp = rr_rank_default_params();
-        rp.top_n = (int)top_n;
-        rp.max_length = (int)max_length;
-        rp.max_query_length = (int)max_query;
-        rp.overlap = (int)overlap;
-        rp.long_doc = long_doc;
-        rp.max_doc_tokens = (int)max_doc;
-        rp.raw = raw;
+        if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};
         rr_usage u = {0};
         int n_res = 0;
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))

@@ -8,7 +8,7 @@
  * been answered.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -23,14 +23,19 @@ typedef struct item {
     rr_seq seq;            /* ids path */
     int32_t *ids, *types;  /* owned */
     char *query, *doc;     /* text path, owned */
+    char *instruction;     /* text path: decoder prompts' instruction, owned; NULL = --instruction */
 } item;
 
 static void usage(FILE *f) {
     fputs("usage: rerank score -m MODEL [--precision fp32|bf16|int8|auto] [--raw] [--max-length N] [--threads N]\n"
-          "                    [--batch-tokens N] < pairs.jsonl\n\n"
+          "                    [--batch-tokens N] [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n"
+          "                    < pairs.jsonl\n\n"
           "Each stdin line is {\"input_ids\": [...], \"token_type_ids\": [...]} (special tokens included;\n"
-          "token_type_ids optional) or {\"query\": \"...\", \"document\": \"...\"}. Writes {\"score\": x} per line:\n"
-          "the sigmoid of the logit, or the logit itself with --raw.\n",
+          "token_type_ids optional) or {\"query\": \"...\", \"document\": \"...\"[, \"instruction\": \"...\"]}. Writes\n"
+          "{\"score\": x} per line: the sigmoid of the logit, or the logit itself with --raw. For a decoder\n"
+          "reranker the text becomes its prompt (instruction: the line's, else --instruction, else the\n"
+          "template's default) and input_ids are a whole prompt, scored at its last token (raw = l_yes - l_no,\n"
+          "or l(\"1\") - l(\"0\") for mxbai-rerank-v2).\n",
           f);
 }
 
@@ -39,6 +44,7 @@ static void item_clear(item *it) {
     rr_free(it->types);
     rr_free(it->query);
     rr_free(it->doc);
+    rr_free(it->instruction);
     memset(it, 0, sizeof *it);
 }
 
@@ -89,6 +95,11 @@ static int parse_line(const char *line, size_t len, long lineno, item *it) {
             it->query = rr_strdup(q->valuestring);
             it->doc = rr_strdup(d->valuestring);
             if (!it->query || !it->doc) rc = cli_error("line %ld: out of memory", lineno);
+            const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "instruction");
+            if (!rc && in && !cJSON_IsNull(in)) {
+                if (!cJSON_IsString(in)) rc = cli_error("line %ld: \"instruction\" must be a string", lineno);
+                else if (!(it->instruction = rr_strdup(in->valuestring))) rc = cli_error("line %ld: out of memory", lineno);
+            }
         }
     } else {
         rc = cli_error("line %ld: expected \"input_ids\" or \"query\" and \"document\"", lineno);
@@ -98,7 +109,8 @@ static int parse_line(const char *line, size_t len, long lineno, item *it) {
 }
 
 /* Scores block[0..n) (lines first_line...) and prints the results. */
-static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long first_line, int raw, int max_length, float *out) {
+static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long first_line, int raw, int max_length,
+                       const char *instruction, float *out) {
     /* runs of the same kind keep the packed call as large as possible */
     int i = 0;
     while (i < n) {
@@ -106,14 +118,27 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
         while (j < n && block[j].is_text == block[i].is_text) j++;
         if (block[i].is_text) {
             rr_text *qs = rr_malloc((size_t)(j - i) * sizeof *qs), *ds = rr_malloc((size_t)(j - i) * sizeof *ds);
-            rr_status s = (!qs || !ds) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
+            rr_text *is = rr_malloc((size_t)(j - i) * sizeof *is);
+            if (!qs || !ds || !is) {
+                rr_free(qs);
+                rr_free(ds);
+                rr_free(is);
+                return cli_error("lines %ld-%ld: out of memory", first_line + i, first_line + j - 1);
+            }
+            rr_status s = RR_OK;
             for (int k = i; k < j && !s; k++) {
+                const char *in = block[k].instruction ? block[k].instruction : instruction;
                 qs[k - i] = (rr_text){block[k].query, strlen(block[k].query)};
                 ds[k - i] = (rr_text){block[k].doc, strlen(block[k].doc)};
+                is[k - i] = (rr_text){in, in ? strlen(in) : 0};
             }
-            if (!s) s = rr_score_pairs(ctx, qs, ds, j - i, max_length, 1, out + i, NULL);
+            rr_score_params sp = rr_score_default_params();
+            sp.max_length = max_length;
+            sp.raw = true; /* the sigmoid is taken when printing, as for token-id lines */
+            if (!s) s = rr_score_pairs_instructed(ctx, qs, ds, is, j - i, &sp, out + i, NULL);
             rr_free(qs);
             rr_free(ds);
+            rr_free(is);
             if (s) return cli_error("lines %ld-%ld: %s", first_line + i, first_line + j - 1, rr_errmsg());
         } else {
             for (int k = i; k < j; k++) {
@@ -148,9 +173,10 @@ static int score_block(const rr_model *m, rr_ctx *ctx, item *block, int n, long 
 
 int cmd_score(int argc, char **argv) {
     cli_model_opts mo;
-    cli_model_opts_init(&mo, RR_PRECISION_FP32);
+    cli_model_opts_init(&mo, rr_model_default_params().precision);
     int raw = 0;
     long max_length = 0;
+    const char *instruction = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -165,6 +191,9 @@ int cmd_score(int argc, char **argv) {
         } else if (!strcmp(a, "--max-length")) {
             if (cli_parse_int(a, v, 1, 1 << 20, &max_length)) return 1;
             i++;
+        } else if (!strcmp(a, "--instruction")) {
+            if (!v) return cli_error("%s needs a value", a);
+            instruction = v, i++;
         } else {
             usage(stderr);
             return cli_error("unknown option '%s'", a);
@@ -200,12 +229,12 @@ int cmd_score(int argc, char **argv) {
         rc = parse_line(line, (size_t)len, lineno, &block[n]);
         if (rc) break;
         if (++n == BLOCK_LINES) {
-            rc = score_block(m, ctx, block, n, first, raw, (int)max_length, out);
+            rc = score_block(m, ctx, block, n, first, raw, (int)max_length, instruction, out);
             for (int k = 0; k < n; k++) item_clear(&block[k]);
             n = 0;
         }
     }
-    if (!rc && n) rc = score_block(m, ctx, block, n, first, raw, (int)max_length, out);
+    if (!rc && n) rc = score_block(m, ctx, block, n, first, raw, (int)max_length, instruction, out);
     for (int k = 0; k < n && block; k++) item_clear(&block[k]);
     free(line);
     rr_free(block);

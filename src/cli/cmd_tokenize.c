@@ -5,7 +5,7 @@
  * post-processor. Used by the tokenizer conformance suite and for debugging inputs.
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 #include "rerank.h"
 
 #include <stdio.h>
@@ -20,7 +20,7 @@ static void usage(FILE *f) {
 }
 
 /* Encodes each line of a text file (no truncation), timing only the encode calls. */
-static int run_bench(const rr_tokenizer *t, const char *path, int repeat, int add_special) {
+static int run_bench(const rr_tokenizer *t, const char *path, int repeat, const rr_encode_params *ep) {
     char *text;
     size_t len;
     if (rr_file_read(path, (size_t)1 << 31, &text, &len) != RR_OK) return cli_error("%s", rr_errmsg());
@@ -33,7 +33,7 @@ static int run_bench(const rr_tokenizer *t, const char *path, int repeat, int ad
         for (size_t i = 0; i < len;) {
             const char *nl = memchr(text + i, '\n', len - i);
             size_t e = nl ? (size_t)(nl - text) : len;
-            if (rr_tokenizer_encode(t, text + i, e - i, NULL, 0, add_special, 0, RR_TRUNC_LONGEST_FIRST, &enc) != RR_OK) {
+            if (rr_tokenizer_encode(t, (rr_text){text + i, e - i}, NULL, ep, &enc) != RR_OK) {
                 rr_free(text);
                 rr_encoding_free(&enc);
                 return cli_error("%s", rr_errmsg());
@@ -54,9 +54,8 @@ static int run_bench(const rr_tokenizer *t, const char *path, int repeat, int ad
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
-    long max_length = 0;
-    int add_special = 1;
-    rr_truncation strategy = RR_TRUNC_LONGEST_FIRST;
+    rr_encode_params ep = rr_encode_default_params();
+    long max_length = ep.max_length;
     const char *bench = NULL;
     long repeat = 1;
     for (int i = 1; i < argc; i++) {
@@ -66,15 +65,15 @@ int cmd_tokenize(int argc, char **argv) {
             if (cli_parse_int("--max-length", argv[++i], 0, 1 << 30, &max_length)) return 2;
         } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
             const char *s = argv[++i];
-            if (!strcmp(s, "longest_first")) strategy = RR_TRUNC_LONGEST_FIRST;
-            else if (!strcmp(s, "only_first")) strategy = RR_TRUNC_ONLY_FIRST;
-            else if (!strcmp(s, "only_second")) strategy = RR_TRUNC_ONLY_SECOND;
+            if (!strcmp(s, "longest_first")) ep.strategy = RR_TRUNC_LONGEST_FIRST;
+            else if (!strcmp(s, "only_first")) ep.strategy = RR_TRUNC_ONLY_FIRST;
+            else if (!strcmp(s, "only_second")) ep.strategy = RR_TRUNC_ONLY_SECOND;
             else return cli_error("--truncation: unknown strategy '%s'", s), 2;
         } else if (!strcmp(a, "--bench") && i + 1 < argc) {
             bench = argv[++i];
         } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
             if (cli_parse_int("--repeat", argv[++i], 1, 1000, &repeat)) return 2;
-        } else if (!strcmp(a, "--no-special")) add_special = 0;
+        } else if (!strcmp(a, "--no-special")) ep.add_special = false;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -87,14 +86,17 @@ int cmd_tokenize(int argc, char **argv) {
         usage(stderr);
         return cli_error("tokenize: -m DIR is required"), 2;
     }
+    ep.max_length = (int)max_length;
     rr_tokenizer *t;
     if (rr_tokenizer_load(model, &t) != RR_OK) return cli_error("%s", rr_errmsg());
     if (bench) {
-        int r = run_bench(t, bench, (int)repeat, add_special);
+        rr_encode_params bp = ep;
+        bp.max_length = 0; /* the benchmark times whole lines */
+        bp.strategy = RR_TRUNC_LONGEST_FIRST;
+        int r = run_bench(t, bench, (int)repeat, &bp);
         rr_tokenizer_free(t);
         return r;
     }
-    rr_json_init();
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -114,8 +116,8 @@ int cmd_tokenize(int argc, char **argv) {
             rc = cli_error("line %ld: invalid JSON or not {\"text\": string, \"text_pair\": string (optional)}", lineno);
             break;
         }
-        rr_status st = rr_tokenizer_encode(t, text.data, text.len, hp ? (pair.data ? pair.data : "") : NULL, hp ? pair.len : 0,
-                                           add_special, (int)max_length, strategy, &enc);
+        rr_text a = {text.data, text.len}, b = {pair.data ? pair.data : "", pair.len};
+        rr_status st = rr_tokenizer_encode(t, a, hp ? &b : NULL, &ep, &enc);
         if (st != RR_OK) {
             rc = cli_error("line %ld: %s", lineno, rr_errmsg());
             break;

@@ -5,7 +5,7 @@
  * string values (escapes, surrogate pairs; a lone surrogate becomes U+FFFD).
  */
 #include "cli/cli.h"
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <stdlib.h>
 

@@ -51,14 +51,10 @@ int cli_parse_int(const char *flag, const char *s, long lo, long hi, long *out) 
 }
 
 int cli_parse_precision(const char *s, rr_precision *out) {
-    static const struct {
-        const char *name;
-        rr_precision p;
-    } tab[] = {{"auto", RR_PRECISION_AUTO}, {"fp32", RR_PRECISION_FP32}, {"bf16", RR_PRECISION_BF16},
-               {"int8", RR_PRECISION_INT8}};
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (!strcmp(s, tab[i].name)) {
-            *out = tab[i].p;
+    static const rr_precision all[] = {RR_PRECISION_AUTO, RR_PRECISION_FP32, RR_PRECISION_BF16, RR_PRECISION_INT8};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (!strcmp(s, rr_precision_name(all[i]))) {
+            *out = all[i];
             return 0;
         }
     return -1;

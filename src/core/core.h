@@ -7,6 +7,7 @@
 #define RR_CORE_H
 
 #include "rerank.h"
+#include "rerank_util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,15 +17,7 @@
 
 struct cJSON;
 
-#define RR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define RR_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define RR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-#if defined(__GNUC__)
-#define RR_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define RR_PRINTF(f, a)
-#endif
 
 /* ------------------------------------------------------------------ errors */
 
@@ -44,17 +37,6 @@ void rr_assert_fail(const char *file, int line, const char *expr) __attribute__(
 
 /* ------------------------------------------------------------------ memory */
 
-/* All library allocations go through these so tests can make the Nth one fail. They behave like the
- * libc functions (rr_free accepts NULL). */
-void *rr_malloc(size_t n);
-void *rr_calloc(size_t n, size_t size);
-void *rr_realloc(void *p, size_t n);
-void rr_free(void *p);
-char *rr_strdup(const char *s);
-/* 64-byte aligned block for SIMD scratch; free with rr_aligned_free. */
-void *rr_aligned_alloc(size_t n);
-void rr_aligned_free(void *p);
-
 /* Test hook: the n-th allocation from now on (1-based) and every later one fail; 0 disables.
  * Returns the number of allocations made since the last call (to size fault-injection loops). */
 long rr_alloc_fail_after(long n);
@@ -66,10 +48,6 @@ void rr_json_init(void);
 bool rr_json_oom_reset(void);
 
 /* ------------------------------------------------------------------ files */
-
-/* Reads a whole file into a NUL-terminated buffer owned by the caller (rr_free). Fails with
- * RR_ERR_NOT_FOUND if it does not exist, RR_ERR_RANGE if it is larger than max_bytes. */
-rr_status rr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len);
 
 /* A read-only memory map of a whole file; the descriptor stays open for rr_mmap_pread. */
 typedef struct rr_mmap {
@@ -109,10 +87,6 @@ float rr_f16_to_f32(uint16_t h);
 
 /* ------------------------------------------------------------------ JSON (cJSON) helpers */
 
-/* Parses JSON text; on failure records "<what>: invalid JSON near byte N". The result is freed with
- * cJSON_Delete. */
-rr_status rr_json_parse(const char *text, size_t len, const char *what, struct cJSON **out);
-
 /* Reads an integer field. Missing: returns RR_ERR_NOT_FOUND without recording a message (callers
  * decide whether that is an error). Present but not an integer in [lo, hi]: RR_ERR_FORMAT with a
  * message naming `what` and the field. */
@@ -122,23 +96,18 @@ rr_status rr_json_get_double(const struct cJSON *obj, const char *key, const cha
 /* Returns the string value or NULL when missing or not a string. */
 const char *rr_json_get_str(const struct cJSON *obj, const char *key);
 
-/* Growable byte buffer used for JSON output and strings. */
-typedef struct rr_buf {
-    char *data;
-    size_t len, cap;
-    bool oom; /* sticky: an append failed */
-} rr_buf;
-void rr_buf_append(rr_buf *b, const void *p, size_t n);
-void rr_buf_puts(rr_buf *b, const char *s);
-void rr_buf_printf(rr_buf *b, const char *fmt, ...) RR_PRINTF(2, 3);
-/* Appends s as a JSON string literal (quotes included), escaping as JSON requires. Invalid UTF-8
- * bytes become U+FFFD. */
-void rr_buf_json_str(rr_buf *b, const char *s, size_t n);
-/* Appends a float with enough digits to round-trip. */
-void rr_buf_float(rr_buf *b, float v);
-void rr_buf_free(rr_buf *b);
+/* rr_buf (buf.c), rr_file_read, rr_now, rr_json_parse, rr_json_parse_strict and the allocator are
+ * declared in rerank_util.h. */
 
-/* Monotonic clock in seconds. */
-double rr_now(void);
+/* ------------------------------------------------------------------ UTF-8 (utf8.c) */
+
+/* Length of the well-formed UTF-8 sequence at s (1..4; n > 0 bytes available), or 0 with *bad set
+ * to the length of the maximal ill-formed prefix (what one U+FFFD replaces). */
+size_t rr_utf8_seq_len(const uint8_t *s, size_t n, size_t *bad);
+/* Length of the longest valid UTF-8 prefix of s. */
+size_t rr_utf8_valid_prefix(const uint8_t *s, size_t n);
+/* Appends s to out with every maximal ill-formed subsequence replaced by U+FFFD. */
+void rr_utf8_repair(const char *s, size_t n, rr_buf *out);
+
 
 #endif /* RR_CORE_H */

@@ -14,6 +14,9 @@
 
 static _Thread_local char g_errmsg[RR_ERRMSG_MAX];
 
+const char *rr_version(void) { return RR_VERSION; }
+int rr_version_number(void) { return RR_VERSION_NUMBER; }
+
 const char *rr_status_str(rr_status st) {
     switch (st) {
     case RR_OK: return "ok";

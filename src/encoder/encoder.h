@@ -11,13 +11,6 @@
  * range. Messages name sequence index i (none when i < 0). */
 rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i);
 
-/* Packs every layer's matrices for the kernel table in use at precision p (AUTO: the table's best)
- * and sets m->kern and m->precision; afterwards the forward pass reads only the packed copies and
- * the mapped matrices of the layers are released from memory (madvise). Called once by
- * rr_model_load. */
-rr_status rr_enc_pack(rr_model *m, rr_precision p);
-/* Frees what rr_enc_pack made (safe on a partly packed model). */
-void rr_enc_unpack(rr_model *m);
 
 const rr_model *rr_ctx_model(const rr_ctx *c);
 int rr_ctx_max_tokens(const rr_ctx *c);

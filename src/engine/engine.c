@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 
 #include "core/core.h"
+#include "score/rank.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -357,12 +358,6 @@ rr_status rr_engine_new(const rr_model *m, const rr_engine_params *params, rr_en
     return RR_OK;
 }
 
-/* Sort key of a window: length in the high half, index in the low half (so ties keep order). */
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 rr_status rr_engine_submit(rr_engine *e, rr_engine_job *j) {
     j->status = RR_OK;
     j->errmsg[0] = 0;
@@ -379,17 +374,10 @@ rr_status rr_engine_submit(rr_engine *e, rr_engine_job *j) {
         return RR_OK;
     }
     int *order = rr_malloc((size_t)j->n_seqs * sizeof *order);
-    uint64_t *keys = rr_malloc((size_t)j->n_seqs * sizeof *keys);
-    if (!order || !keys) {
+    if (!order || rr_seq_order_by_len(j->seqs, j->n_seqs, order)) {
         rr_free(order);
-        rr_free(keys);
         return rr_fail(RR_ERR_NOMEM, "engine: out of memory queueing %d windows", j->n_seqs);
     }
-    for (int i = 0; i < j->n_seqs; i++)
-        keys[i] = ((uint64_t)(uint32_t)RR_MAX(j->seqs[i].len, 0) << 32) | (uint32_t)i;
-    qsort(keys, (size_t)j->n_seqs, sizeof *keys, cmp_u64);
-    for (int i = 0; i < j->n_seqs; i++) order[i] = (int)(keys[i] & 0xffffffffu);
-    rr_free(keys);
 
     pthread_mutex_lock(&e->mu);
     rr_status rc = RR_OK;

@@ -19,21 +19,10 @@
 #ifndef RR_ENGINE_H
 #define RR_ENGINE_H
 
-#include "rerank.h"
+#include "rerank_server.h"
 
 #include <stdint.h>
 
-/* Scores n sequences into logits[0..n) on worker `worker`; returns rr_status. Used by tests to run
- * the engine without a model; NULL means rr_score_ids on the worker's own rr_ctx. */
-typedef rr_status (*rr_engine_score_fn)(void *ud, int worker, const rr_seq *seqs, int n, float *logits);
-
-typedef struct rr_engine_params {
-    int n_workers;          /* worker threads, each with its own rr_ctx; default 1 */
-    int max_batch_tokens;   /* token budget of one batch across requests; default 8192 */
-    int queue_depth;        /* most jobs waiting or running; more are refused (RR_ERR_RANGE); default 128 */
-    rr_engine_score_fn score; /* NULL: the model */
-    void *score_ud;
-} rr_engine_params;
 
 /* Latency and size histograms: fixed upper bounds, counts are not cumulative (the exporter sums). */
 #define RR_ENGINE_HIST_MAX 16
@@ -89,7 +78,7 @@ struct rr_engine_job {
     rr_engine_job *prev, *next;
 };
 
-rr_engine_params rr_engine_default_params(void);
+
 
 /* Starts the workers. `m` may be NULL only when params->score is set. */
 rr_status rr_engine_new(const rr_model *m, const rr_engine_params *params, rr_engine **out);

@@ -11,7 +11,9 @@
  * which matters for multilingual and cross-lingual sets.
  */
 #define _GNU_SOURCE /* qsort_r */
-#include "eval/eval.h"
+#include "rerank_eval.h"
+
+#include "core/core.h"
 
 #include <math.h>
 #include <stdlib.h>

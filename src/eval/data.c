@@ -5,7 +5,9 @@
  * tables of queries, documents and judgments (rr_eval_data), so the first stage, the reranker and
  * the metrics do not care where the data came from.
  */
-#include "eval/eval.h"
+#include "rerank_eval.h"
+
+#include "core/core.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -12,7 +12,9 @@
  *   unjudged documents are never relevant, whatever the level. P@k divides by k even when fewer
  *   than k documents were retrieved. A query with no relevant document scores 0.
  */
-#include "eval/eval.h"
+#include "rerank_eval.h"
+
+#include "core/core.h"
 
 #include <ctype.h>
 #include <limits.h>

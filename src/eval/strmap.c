@@ -3,7 +3,9 @@
  * an evaluation set, and a string -> int hash map used to intern query ids, document ids and BM25
  * terms. Both are deliberately minimal; they hold nothing but what evaluation needs.
  */
-#include "eval/eval.h"
+#include "rerank_eval.h"
+
+#include "core/core.h"
 
 #define POOL_BLOCK (256u * 1024u)
 

@@ -4,7 +4,9 @@
  * trec_eval's order here, once, so every consumer (metrics, reranking, the written run file) sees
  * the same ranking.
  */
-#include "eval/eval.h"
+#include "rerank_eval.h"
+
+#include "core/core.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * hub.h -- internals of the Hugging Face hub client behind rr_pull() and rr_model_resolve().
+ * hub.h -- internals of the Hugging Face hub client behind rr_pull() and rr_hub_resolve().
  *
  * The cache is the one huggingface_hub writes, so files fetched by the Python tools are reused and
  * the other way round:
@@ -18,6 +18,7 @@
 #define RR_HUB_H
 
 #include "core/core.h"
+#include "rerank_hub.h"
 
 #include <stdint.h>
 

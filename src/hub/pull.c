@@ -1,5 +1,5 @@
 /*
- * pull.c -- rr_pull() and rr_model_resolve(): fetch a model repository from the Hugging Face hub
+ * pull.c -- rr_pull() and rr_hub_resolve(): fetch a model repository from the Hugging Face hub
  * into the shared cache (layout in hub.h) with libcurl, or find it there.
  *
  * One file at a time:
@@ -428,150 +428,143 @@ static int retryable(CURLcode rc) {
            rc == CURLE_HTTP2_STREAM || rc == CURLE_SSL_CONNECT_ERROR;
 }
 
+/* Download step 1: opens (or resumes) the partial file x->tmp, keeping its bytes when they can be a
+ * prefix of the file (and hashing them when the blob is checked), positioned at its end. */
+static rr_status open_partial(xfer *x) {
+    x->fd = open(x->tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (x->fd < 0) return io_fail("create", x->tmp);
+    struct stat sb;
+    if (fstat(x->fd, &sb) != 0) return io_fail("stat", x->tmp);
+    x->have = sb.st_size;
+    if (x->expect >= 0 && x->have > x->expect) {
+        /* longer than the file can be: not a prefix of it */
+        if (ftruncate(x->fd, 0) != 0) return io_fail("truncate", x->tmp);
+        x->have = 0;
+    }
+    rr_status st;
+    if (x->hashing && x->have > 0 && (st = hash_existing(x)) != RR_OK) return st;
+    if (lseek(x->fd, 0, SEEK_END) < 0) return io_fail("seek", x->tmp);
+    return RR_OK;
+}
+
+/* Download step 2: one HTTP attempt for the bytes from x->have on, appended by on_body. Fails for a
+ * cancel, a write error or no memory; otherwise *rc is curl's verdict. */
+static rr_status attempt_once(pull *P, xfer *x, const char *dl_url, int same_origin_url, CURLcode *rc) {
+    struct curl_slist *h = curl_slist_append(NULL, "Accept-Encoding: identity");
+    char range[64];
+    if (x->have > 0) {
+        snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)x->have);
+        h = curl_slist_append(h, range);
+    }
+    h = auth_headers(P, h, same_origin_url);
+    if (!h) return rr_fail(RR_ERR_NOMEM, "out of memory building a request");
+    curl_common(P, dl_url, h);
+    /* libcurl keeps custom Authorization headers to the first host when following redirects */
+    curl_easy_setopt(P->curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(P->curl, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(P->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(P->curl, CURLOPT_HEADERDATA, &x->meta);
+    curl_easy_setopt(P->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(P->curl, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(P->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(P->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(P->curl, CURLOPT_XFERINFODATA, x);
+    rr_hub_meta_reset(&x->meta);
+    x->started = 0;
+    x->err = RR_OK;
+    *rc = curl_easy_perform(P->curl);
+    curl_slist_free_all(h);
+    if (x->cancelled)
+        return rr_fail(RR_ERR_CANCELLED, "%s/%s: download cancelled (%lld bytes kept in %s)", P->repo_id, x->file,
+                       (long long)x->have, x->tmp);
+    return x->err;
+}
+
+/* Download step 3: attempts until the file is complete. Cut connections are retried (resuming, with
+ * a growing pause when an attempt brought nothing); an attempt with no progress RR_HUB_MAX_TRIES
+ * times in a row, or 3 * RR_HUB_MAX_TRIES attempts in all, gives up keeping the bytes for next time. */
+static rr_status fetch_rest(pull *P, xfer *x, const char *dl_url) {
+    int same = same_origin(dl_url, P->endpoint);
+    for (int attempt = 0; x->expect < 0 || x->have < x->expect; attempt++) {
+        int64_t before = x->have;
+        CURLcode rc = CURLE_OK;
+        rr_status st = attempt_once(P, x, dl_url, same, &rc);
+        if (st != RR_OK) return st;
+        if (rc == CURLE_OK) {
+            long code = 0;
+            curl_easy_getinfo(P->curl, CURLINFO_RESPONSE_CODE, &code);
+            if (code == 416 && x->have > 0 && attempt == 0) {
+                /* the server has nothing past our partial file: it is not a prefix; start over */
+                if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) return io_fail("truncate", x->tmp);
+                x->have = 0;
+                rr_hub_sha256_init(&x->sha);
+                continue;
+            }
+            if (code != 200 && code != 206)
+                return rr_fail(RR_ERR_NETWORK, "%s/%s: HTTP %ld from %s", P->repo_id, x->file, code, dl_url);
+            if (x->expect < 0 || x->have == x->expect) break;
+            /* a clean end short of the size: retry like a cut connection */
+        } else if (!retryable(rc)) {
+            return curl_fail(P, rc, dl_url);
+        }
+        if (attempt + 1 >= RR_HUB_MAX_TRIES && x->have == before) {
+            st = rc != CURLE_OK ? curl_fail(P, rc, dl_url)
+                                : rr_fail(RR_ERR_NETWORK, "%s/%s: transfer ended at %lld of %lld bytes", P->repo_id,
+                                          x->file, (long long)x->have, (long long)x->expect);
+            rr_errmsg_prefix("%s/%s: download interrupted (%lld bytes kept for the next try)", P->repo_id, x->file,
+                             (long long)x->have);
+            return st;
+        }
+        if (attempt + 1 >= 3 * RR_HUB_MAX_TRIES)
+            return rr_fail(RR_ERR_NETWORK, "%s/%s: download keeps failing (%lld of %lld bytes kept for the next try): %s",
+                           P->repo_id, x->file, (long long)x->have, (long long)x->expect,
+                           rc != CURLE_OK ? (P->errbuf[0] ? P->errbuf : curl_easy_strerror(rc)) : "short transfer");
+        if (x->have == before) {
+            struct timespec ts = {0, 250000000L * (attempt + 1)};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return RR_OK;
+}
+
+/* Download step 4: the size the hub announced and (for LFS files) the sha256 it named, then the
+ * partial file is flushed, closed and renamed to the blob. A corrupted download is removed. */
+static rr_status verify_and_commit(pull *P, xfer *x, const rr_hub_meta *m, const char *blob) {
+    if (x->expect >= 0 && x->have != x->expect)
+        return rr_fail(RR_ERR_FORMAT, "%s/%s: downloaded %lld bytes, the hub announced %lld", P->repo_id, x->file,
+                       (long long)x->have, (long long)x->expect);
+    if (x->hashing) {
+        char hex[65];
+        rr_hub_sha256_final_hex(&x->sha, hex);
+        if (strcasecmp(hex, m->etag)) {
+            close(x->fd);
+            x->fd = -1;
+            unlink(x->tmp);
+            return rr_fail(RR_ERR_FORMAT,
+                           "%s/%s: corrupted download: sha256 %s, the hub says %s (removed; run the pull again)",
+                           P->repo_id, x->file, hex, m->etag);
+        }
+    }
+    if (fsync(x->fd) != 0) return io_fail("flush", x->tmp);
+    int closed = close(x->fd);
+    x->fd = -1;
+    if (closed != 0) return io_fail("close", x->tmp);
+    if (rename(x->tmp, blob) != 0) return io_fail("rename into", blob);
+    return RR_OK;
+}
+
 /* Downloads blobs/<etag> from dl_url, resuming blobs/<etag>.incomplete. The caller holds the lock. */
 static rr_status download_blob(pull *P, const char *file, const rr_hub_meta *m, const char *dl_url,
                                const char *blob) {
     char tmp[RR_HUB_PATH];
     rr_status st = PATHF(tmp, "%s.incomplete", blob);
     if (st != RR_OK) return st;
-    xfer x = {.P = P, .file = file, .tmp = tmp, .expect = m->size};
+    xfer x = {.P = P, .file = file, .tmp = tmp, .expect = m->size, .fd = -1};
     x.hashing = m->linked && rr_hub_is_sha256(m->etag);
     rr_hub_sha256_init(&x.sha);
-    x.fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (x.fd < 0) return io_fail("create", tmp);
-    struct stat sb;
-    if (fstat(x.fd, &sb) != 0) {
-        st = io_fail("stat", tmp);
-        goto done;
-    }
-    x.have = sb.st_size;
-    if (x.expect >= 0 && x.have > x.expect) {
-        /* longer than the file can be: not a prefix of it */
-        if (ftruncate(x.fd, 0) != 0) {
-            st = io_fail("truncate", tmp);
-            goto done;
-        }
-        x.have = 0;
-    }
-    if (x.hashing && x.have > 0 && (st = hash_existing(&x)) != RR_OK) goto done;
-    if (lseek(x.fd, 0, SEEK_END) < 0) {
-        st = io_fail("seek", tmp);
-        goto done;
-    }
-
-    int same = same_origin(dl_url, P->endpoint);
-    for (int attempt = 0; x.expect < 0 || x.have < x.expect; attempt++) {
-        int64_t before = x.have;
-        struct curl_slist *h = curl_slist_append(NULL, "Accept-Encoding: identity");
-        char range[64];
-        if (x.have > 0) {
-            snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)x.have);
-            h = curl_slist_append(h, range);
-        }
-        h = auth_headers(P, h, same);
-        if (!h) {
-            st = rr_fail(RR_ERR_NOMEM, "out of memory building a request");
-            goto done;
-        }
-        curl_common(P, dl_url, h);
-        /* libcurl keeps custom Authorization headers to the first host when following redirects */
-        curl_easy_setopt(P->curl, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(P->curl, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(P->curl, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(P->curl, CURLOPT_HEADERDATA, &x.meta);
-        curl_easy_setopt(P->curl, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(P->curl, CURLOPT_WRITEDATA, &x);
-        curl_easy_setopt(P->curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(P->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(P->curl, CURLOPT_XFERINFODATA, &x);
-        rr_hub_meta_reset(&x.meta);
-        x.started = 0;
-        x.err = RR_OK;
-        CURLcode rc = curl_easy_perform(P->curl);
-        curl_slist_free_all(h);
-        if (x.cancelled) {
-            st = rr_fail(RR_ERR_CANCELLED, "%s/%s: download cancelled (%lld bytes kept in %s)", P->repo_id, file,
-                         (long long)x.have, tmp);
-            goto done;
-        }
-        if (x.err != RR_OK) {
-            st = x.err;
-            goto done;
-        }
-        if (rc == CURLE_OK) {
-            long code = 0;
-            curl_easy_getinfo(P->curl, CURLINFO_RESPONSE_CODE, &code);
-            if (code == 416 && x.have > 0 && attempt == 0) {
-                /* the server has nothing past our partial file: it is not a prefix; start over */
-                if (ftruncate(x.fd, 0) != 0 || lseek(x.fd, 0, SEEK_SET) != 0) {
-                    st = io_fail("truncate", tmp);
-                    goto done;
-                }
-                x.have = 0;
-                rr_hub_sha256_init(&x.sha);
-                continue;
-            }
-            if (code != 200 && code != 206) {
-                st = rr_fail(RR_ERR_NETWORK, "%s/%s: HTTP %ld from %s", P->repo_id, file, code, dl_url);
-                goto done;
-            }
-            if (x.expect < 0 || x.have == x.expect) break;
-            /* a clean end short of the size: retry like a cut connection */
-        } else if (!retryable(rc)) {
-            st = curl_fail(P, rc, dl_url);
-            goto done;
-        }
-        if (attempt + 1 >= RR_HUB_MAX_TRIES && x.have == before) {
-            st = rc != CURLE_OK ? curl_fail(P, rc, dl_url)
-                                : rr_fail(RR_ERR_NETWORK, "%s/%s: transfer ended at %lld of %lld bytes", P->repo_id,
-                                          file, (long long)x.have, (long long)x.expect);
-            rr_errmsg_prefix("%s/%s: download interrupted (%lld bytes kept for the next try)", P->repo_id, file,
-                             (long long)x.have);
-            goto done;
-        }
-        if (attempt + 1 >= 3 * RR_HUB_MAX_TRIES) {
-            st = rr_fail(RR_ERR_NETWORK, "%s/%s: download keeps failing (%lld of %lld bytes kept for the next try): %s",
-                         P->repo_id, file, (long long)x.have, (long long)x.expect,
-                         rc != CURLE_OK ? (P->errbuf[0] ? P->errbuf : curl_easy_strerror(rc)) : "short transfer");
-            goto done;
-        }
-        if (x.have == before) {
-            struct timespec ts = {0, 250000000L * (attempt + 1)};
-            nanosleep(&ts, NULL);
-        }
-    }
-
-    if (x.expect >= 0 && x.have != x.expect) {
-        st = rr_fail(RR_ERR_FORMAT, "%s/%s: downloaded %lld bytes, the hub announced %lld", P->repo_id, file,
-                     (long long)x.have, (long long)x.expect);
-        goto done;
-    }
-    if (x.hashing) {
-        char hex[65];
-        rr_hub_sha256_final_hex(&x.sha, hex);
-        if (strcasecmp(hex, m->etag)) {
-            close(x.fd);
-            x.fd = -1;
-            unlink(tmp);
-            st = rr_fail(RR_ERR_FORMAT,
-                         "%s/%s: corrupted download: sha256 %s, the hub says %s (removed; run the pull again)",
-                         P->repo_id, file, hex, m->etag);
-            goto done;
-        }
-    }
-    if (fsync(x.fd) != 0) {
-        st = io_fail("flush", tmp);
-        goto done;
-    }
-    if (close(x.fd) != 0) {
-        x.fd = -1;
-        st = io_fail("close", tmp);
-        goto done;
-    }
-    x.fd = -1;
-    if (rename(tmp, blob) != 0) st = io_fail("rename into", blob);
-
-done:
+    st = open_partial(&x);
+    if (st == RR_OK) st = fetch_rest(P, &x, dl_url);
+    if (st == RR_OK) st = verify_and_commit(P, &x, m, blob);
     if (x.fd >= 0) close(x.fd);
     return st;
 }
@@ -698,7 +691,8 @@ static rr_status index_shards(const char *index_path, cJSON **out) {
 }
 
 static const char *const g_required[] = {"config.json", "tokenizer.json"};
-static const char *const g_optional[] = {"tokenizer_config.json", "special_tokens_map.json"};
+/* README.md: the model card names decoder rerankers whose prompt the architecture does not tell */
+static const char *const g_optional[] = {"tokenizer_config.json", "special_tokens_map.json", "README.md"};
 
 static rr_status fetch_all(pull *P) {
     int absent;
@@ -888,7 +882,7 @@ done:
     return st;
 }
 
-rr_status rr_model_resolve(const char *name, int allow_download, char *dir, size_t cap) {
+rr_status rr_hub_resolve(const char *name, bool allow_download, char *dir, size_t cap) {
     if (!name || !*name) name = RR_DEFAULT_MODEL;
     struct stat sb;
     if (stat(name, &sb) == 0) {
@@ -911,7 +905,7 @@ rr_status rr_model_resolve(const char *name, int allow_download, char *dir, size
     }
     rr_pull_params p = rr_pull_default_params();
     p.revision = rev;
-    p.offline = 1;
+    p.offline = true;
     char snap[RR_HUB_PATH];
     rr_status st = rr_pull(repo, &p, snap, sizeof snap);
     if (st == RR_OK) return copy_out(snap, dir, cap);
@@ -920,6 +914,6 @@ rr_status rr_model_resolve(const char *name, int allow_download, char *dir, size
     if (!allow_download)
         return rr_fail(RR_ERR_NOT_FOUND, "%s is not a folder and not in the model cache (download it with `rerank pull %s`)",
                        name, name);
-    p.offline = 0;
+    p.offline = false;
     return rr_pull(repo, &p, dir, cap);
 }

@@ -1,6 +1,6 @@
 /*
- * attention.c -- the drivers of the attention and element-wise kernels: they split the work into
- * items for the pool and hand each to the chosen table.
+ * attention.c -- the drivers of the attention kernels: they split the work into items for the pool
+ * and hand each to the chosen table.
  *
  * Attention work items are (sequence, head, query tile of RR_KERN_ATTN_QT rows, or the table's
  * attn_qt_bf16_d64 for its bf16 head-dim-64 kernel); a sequence of S tokens gives
@@ -56,6 +56,7 @@ static void attn_item_first(void *arg, int item, int tid) {
     int s = item / j->n_heads, h = item % j->n_heads;
     int H = j->n_heads * j->d, t0 = j->cu[s];
     rr_kern_attn a;
+    a.causal = a.q_pos = 0;
     a.q = j->qkv + (size_t)t0 * j->ldqkv + (size_t)h * j->d;
     a.k = a.q + H;
     a.v = a.q + 2 * H;
@@ -91,6 +92,7 @@ static void attn_item(void *arg, int item, int tid) {
     int H = j->n_heads * j->d;
     int t0 = j->cu[s], q0 = t0 + qt * j->qt;
     rr_kern_attn a;
+    a.causal = a.q_pos = 0;
     a.nq = RR_MIN(j->qt, len - qt * j->qt);
     /* keys [k0, k1) of the sequence: all of them, or those some query of the tile can see */
     int k0 = 0, k1 = len;
@@ -178,99 +180,99 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
     rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
 }
 
-/* ------------------------------------------------------------------ element-wise */
+/* ------------------------------------------------------------------ causal grouped-query attention */
 
 typedef struct {
     const rr_kern_table *k;
-    int rows, n, rows_per;
-    const float *x, *r, *g, *b;
-    int ldx, ldr, ldy;
-    float eps;
-    float *y;
-} ln_job;
+    const float *q, *kk, *v;
+    int ld;
+    const int *cu;
+    int n_seq, n_heads, n_rep, d;
+    float scale;
+    float *ctx;
+    int ldctx;
+    int bf16, qt;
+    const int *first; /* [n_seq + 1] first item of each sequence; NULL: last-token mode */
+    float *thread_scratch;
+    size_t per_thread;
+} causal_job;
 
-static void ln_item(void *arg, int item, int tid) {
-    ln_job *j = arg;
-    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
-    for (int i = r0; i < r1; i++)
-        j->k->layernorm(j->x + (size_t)i * j->ldx, j->r ? j->r + (size_t)i * j->ldr : NULL, j->g, j->b, j->eps,
-                        j->y + (size_t)i * j->ldy, j->n);
-}
-
-void rr_layernorm(const rr_kern_table *k, int rows, int n, const float *x, int ldx, const float *r,
-                  int ldr, const float *g, const float *b, float eps, float *y, int ldy, rr_pool *pool) {
-    if (rows <= 0) return;
-    if (!k) k = rr_kern_get();
-    ln_job j = {k, rows, n, 0, x, r, g, b, ldx, ldr, ldy, eps, y};
-    int nt = rr_pool_size(pool);
-    /* about 64 KiB of input per item, at least 4 items per thread when there are enough rows */
-    int per = RR_MAX(1, (16384 + n - 1) / RR_MAX(n, 1));
-    per = RR_MIN(per, RR_MAX(1, rows / (4 * nt)));
-    j.rows_per = per;
-    rr_pool_run(pool, (rows + per - 1) / per, ln_item, &j);
-}
-
-void rr_gelu(const rr_kern_table *k, float *x, size_t n) {
-    if (!k) k = rr_kern_get();
-    k->gelu(x, n);
-}
-
-void rr_tanh(const rr_kern_table *k, float *x, size_t n) {
-    if (!k) k = rr_kern_get();
-    k->tanh_(x, n);
-}
-
-typedef struct {
-    const rr_kern_table *k;
-    int rows, n, rows_per;
-    const float *x;
-    int ldx, a_off, b_off;
-    float *y;
-    int ldy, act;
-} glu_job;
-
-static void glu_item(void *arg, int item, int tid) {
-    glu_job *j = arg;
-    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
-    for (int i = r0; i < r1; i++) {
-        const float *x = j->x + (size_t)i * j->ldx;
-        j->k->glu(x + j->a_off, x + j->b_off, j->y + (size_t)i * j->ldy, (size_t)j->n, j->act);
+static void causal_item(void *arg, int item, int tid) {
+    causal_job *j = arg;
+    int s, h, q0, nq, nk, qpos;
+    if (j->first) {
+        int lo = 0, hi = j->n_seq - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (j->first[mid] <= item) lo = mid;
+            else hi = mid - 1;
+        }
+        s = lo;
+        int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
+        int n_qt = (len + j->qt - 1) / j->qt;
+        h = rel / n_qt;
+        qpos = (rel % n_qt) * j->qt;
+        nq = RR_MIN(j->qt, len - qpos);
+        nk = qpos + nq; /* keys past the tile's last row are masked for every row: not read */
+        q0 = j->cu[s] + qpos;
+    } else {
+        s = item / j->n_heads, h = item % j->n_heads;
+        nk = j->cu[s + 1] - j->cu[s];
+        qpos = nk - 1, nq = 1;
+        q0 = j->cu[s + 1] - 1;
     }
+    int g = h / j->n_rep, t0 = j->cu[s];
+    rr_kern_attn a;
+    a.q = j->q + (size_t)q0 * j->ld + (size_t)h * j->d;
+    a.k = j->kk + (size_t)t0 * j->ld + (size_t)g * j->d;
+    a.v = j->v + (size_t)t0 * j->ld + (size_t)g * j->d;
+    a.ld = j->ld;
+    a.nq = nq;
+    a.nk = nk;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = j->bf16;
+    a.o = j->ctx + (size_t)(j->first ? q0 : s) * j->ldctx + (size_t)h * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    a.causal = j->first != NULL;
+    a.q_pos = qpos;
+    a.alibi = 0.f, a.window = 0, a.qoff = 0; /* no position terms on scores: the decoders use rotary */
+    if (nk > 0) j->k->attn(&a);
 }
 
-void rr_glu(const rr_kern_table *k, int rows, int n, const float *x, int ldx, int a_off, int b_off, float *y,
-            int ldy, rr_kern_act act, rr_pool *pool) {
-    if (rows <= 0) return;
+void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                         const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
+                         float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
+                         rr_pool *pool) {
+    if (n_seq <= 0) return;
     if (!k) k = rr_kern_get();
-    glu_job j = {k, rows, n, 1, x, ldx, a_off, b_off, y, ldy, (int)act};
-    int nt = rr_pool_size(pool);
-    j.rows_per = RR_MAX(1, rows / (4 * nt));
-    rr_pool_run(pool, (rows + j.rows_per - 1) / j.rows_per, glu_item, &j);
-}
-
-typedef struct {
-    const rr_kern_table *k;
-    int rows, rows_per;
-    float *x;
-    int ldx, n_heads, d;
-    const int *pos;
-    const float *table;
-} rope_job;
-
-static void rope_item(void *arg, int item, int tid) {
-    rope_job *j = arg;
-    int r0 = item * j->rows_per, r1 = RR_MIN(j->rows, r0 + j->rows_per);
-    for (int i = r0; i < r1; i++)
-        j->k->rope(j->x + (size_t)i * j->ldx, j->n_heads, j->d, j->table + (size_t)j->pos[i] * j->d);
-}
-
-void rr_rope(const rr_kern_table *k, int rows, float *x, int ldx, int n_heads, int d, const int *pos,
-             const float *table, rr_pool *pool) {
-    if (rows <= 0) return;
-    if (!k) k = rr_kern_get();
-    RR_ASSERT(d % 2 == 0);
-    rope_job j = {k, rows, 1, x, ldx, n_heads, d, pos, table};
-    int nt = rr_pool_size(pool);
-    j.rows_per = RR_MAX(1, rows / (4 * nt));
-    rr_pool_run(pool, (rows + j.rows_per - 1) / j.rows_per, rope_item, &j);
+    RR_ASSERT(q && kk && v && cu_seqlens && ctx && scratch && n_heads > 0 && n_kv_heads > 0 && head_dim > 0);
+    RR_ASSERT(n_heads % n_kv_heads == 0 && ldctx >= n_heads * head_dim);
+    causal_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.cu = cu_seqlens, j.n_seq = n_seq;
+    j.n_heads = n_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
+    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    int total;
+    if (last_only) {
+        total = n_seq * n_heads;
+    } else {
+        int *first = scratch;
+        total = 0;
+        for (int s = 0; s < n_seq; s++) {
+            int len = cu_seqlens[s + 1] - cu_seqlens[s];
+            RR_ASSERT(len >= 0);
+            first[s] = total;
+            total += n_heads * ((len + j.qt - 1) / j.qt);
+        }
+        first[n_seq] = total;
+        j.first = first;
+    }
+    rr_pool_run(pool, total, causal_item, &j);
 }

@@ -473,6 +473,8 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
             float *s = S + i * ATT_KT;
             for (int jj = nkt; jj < ATT_KT; jj++) s[jj] = -INFINITY;
             rr_kern_attn_bias(a, i, j0, s, nkt);
+            if (a->causal) /* keys after this row's position; key 0 (first tile) always remains */
+                for (int jj = RR_MAX(0, a->q_pos + i + 1 - j0); jj < nkt; jj++) s[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < ATT_NV; v++) vmx = vmax(vmx, vload(s + v * VW));
             float m = vhmax(vmx);

@@ -85,6 +85,8 @@ typedef struct rr_kern_attn {
     float alibi;
     int window;
     int qoff;
+    int causal;         /* decoders: query row i sees keys [0, q_pos + i] only (key 0 is always seen) */
+    int q_pos;          /* causal: the key index of query row 0 */
 } rr_kern_attn;
 
 /* Adds the ALiBi bias and the window mask of a to the scaled scores s[0..n) of query row i against

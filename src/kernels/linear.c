@@ -70,6 +70,105 @@ static int all_bf16(const void *w, size_t n) {
     return 1;
 }
 
+/* Packing step 1: the layout for precision p: K groups, panels, scale groups, whether fp32 weights
+ * are kept as bf16. */
+static void pack_layout(rr_linear *l, const void *w, rr_kern_dtype wdtype) {
+    const int nr = l->lay.nr, kg = l->lay.kg, n_in = l->n_in;
+    RR_ASSERT(l->prec != RR_PRECISION_FP32 || kg == 1); /* write_panel's fp32 loop assumes it */
+    l->kp = (n_in + kg - 1) / kg;
+    if (l->prec == RR_PRECISION_INT8) {
+        /* K padded to whole scale groups, so every kernel runs whole groups (zeros cost nothing
+         * to the sums: the padded weights are 0) */
+        RR_ASSERT(RR_KERN_INT8_GROUP % kg == 0);
+        l->n_sg = (n_in + RR_KERN_INT8_GROUP - 1) / RR_KERN_INT8_GROUP;
+        l->kp = l->n_sg * (RR_KERN_INT8_GROUP / kg);
+    }
+    l->n_panels = (l->n_out + nr - 1) / nr;
+    /* fp32 weights that are all exact bf16 values (a bf16 checkpoint) are stored as bf16: half the
+     * memory, the same products */
+    l->w16 = l->prec == RR_PRECISION_FP32 &&
+             (wdtype == RR_KERN_DTYPE_BF16 || (wdtype == RR_KERN_DTYPE_F32 && all_bf16(w, (size_t)l->n_out * n_in)));
+    l->panel_bytes = (size_t)l->kp * nr * kg * (l->w16 ? 2 : elem_size(l->prec));
+}
+
+/* Packing step 2: the packed weights (in huge pages), the padded bias, and for INT8 the scales and
+ * the per-column corrections. */
+static bool pack_alloc(rr_linear *l, const float *bias) {
+    size_t ncols = (size_t)l->n_panels * l->lay.nr;
+    l->w = rr_aligned_alloc(l->panel_bytes * l->n_panels);
+    l->bias = rr_aligned_alloc(ncols * sizeof(float));
+    if (!l->w || !l->bias) return false;
+    big_pages(l->w, l->panel_bytes * l->n_panels);
+    for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)l->n_out ? bias[j] : 0.f;
+    if (l->prec == RR_PRECISION_INT8) {
+        size_t nsc = (size_t)l->n_panels * l->n_sg * l->lay.nr;
+        l->wscale = rr_aligned_alloc(nsc * sizeof(float));
+        l->wcorr = rr_aligned_alloc(ncols * sizeof(float));
+        if (!l->wscale || !l->wcorr) return false;
+        for (size_t j = 0; j < nsc; j++) l->wscale[j] = 0;
+        for (size_t j = 0; j < ncols; j++) l->wcorr[j] = 0;
+    }
+    return true;
+}
+
+/* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) in place to
+ * integers in [-127, 127], one symmetric scale per group of RR_KERN_INT8_GROUP inputs (an outlier
+ * weight costs the resolution of its group only, not of the whole row), recording the scales and
+ * the row's correction sum(scale * q). */
+static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j) {
+    const int n_in = l->n_in, nr = l->lay.nr;
+    for (int kk = 0; kk < n_in; kk++)
+        if (!isfinite(r[kk])) return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
+    double corr = 0;
+    for (int s = 0; s < l->n_sg; s++) {
+        int k0 = s * RR_KERN_INT8_GROUP, k1 = RR_MIN(n_in, k0 + RR_KERN_INT8_GROUP);
+        float amax = 0;
+        for (int kk = k0; kk < k1; kk++) amax = fmaxf(amax, fabsf(r[kk]));
+        float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
+        int32_t sum = 0;
+        for (int kk = k0; kk < k1; kk++) {
+            /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
+            float v = (r[kk] * inv + 12582912.f) - 12582912.f;
+            v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+            r[kk] = v;
+            sum += (int32_t)v;
+        }
+        l->wscale[((size_t)pn * l->n_sg + s) * nr + j] = sc;
+        corr += (double)sc * sum;
+    }
+    l->wcorr[n] = (float)corr;
+    return RR_OK;
+}
+
+/* Packing step 4: writes panel pn from its j1 converted rows ([nr, n_in] in `row`) in the kernel's
+ * order (K groups of kg, nr columns each), sequentially; padding rows and columns are zero. */
+static void write_panel(rr_linear *l, const float *row, int pn, int j1) {
+    const int nr = l->lay.nr, kg = l->lay.kg, n_in = l->n_in;
+    const rr_precision p = l->prec;
+    uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
+    const size_t es = l->w16 ? 2 : elem_size(p);
+    for (int g = 0; g < l->kp; g++) {
+        int q1 = RR_MAX(0, RR_MIN(kg, n_in - g * kg)); /* 0 in INT8's padding to whole scale groups */
+        size_t base = (size_t)g * nr * kg;
+        /* rows past n_out and k past n_in are zero; full groups are overwritten entirely */
+        if (j1 < nr || q1 < kg) memset(panel + base * es, 0, (size_t)nr * kg * es);
+        if (q1 == 0) continue;
+        const float *src = row + (size_t)g * kg;
+        if (p == RR_PRECISION_INT8) {
+            int8_t *d = (int8_t *)panel + base;
+            for (int j = 0; j < j1; j++)
+                for (int q = 0; q < q1; q++) d[j * kg + q] = (int8_t)src[(size_t)j * n_in + q];
+        } else if (p == RR_PRECISION_BF16 || l->w16) {
+            uint16_t *d = (uint16_t *)panel + base;
+            for (int j = 0; j < j1; j++)
+                for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
+        } else {
+            float *d = (float *)panel + base;
+            for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
+        }
+    }
+}
+
 rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, rr_kern_dtype wdtype,
                          int n_out, int n_in, const float *bias, rr_linear **out) {
     if (!k) k = rr_kern_get();
@@ -80,110 +179,39 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     if (!w || n_out <= 0 || n_in <= 0 || n_out > (1 << 24) || n_in > (1 << 24))
         return rr_fail(RR_ERR_INVALID, "linear: bad shape [%d, %d]", n_out, n_in);
     rr_linear *l = rr_calloc(1, sizeof *l);
-    float *row = NULL;
     if (!l) return rr_fail(RR_ERR_NOMEM, "linear: out of memory");
     l->k = k;
     l->prec = p;
     l->lay = k->lay[p];
     l->n_out = n_out;
     l->n_in = n_in;
-    const int nr = l->lay.nr, kg = l->lay.kg;
-    RR_ASSERT(p != RR_PRECISION_FP32 || kg == 1); /* the fp32 packing loop below assumes it */
-    l->kp = (n_in + kg - 1) / kg;
-    if (p == RR_PRECISION_INT8) {
-        /* K padded to whole scale groups, so every kernel runs whole groups (zeros cost nothing
-         * to the sums: the padded weights are 0) */
-        RR_ASSERT(RR_KERN_INT8_GROUP % kg == 0);
-        l->n_sg = (n_in + RR_KERN_INT8_GROUP - 1) / RR_KERN_INT8_GROUP;
-        l->kp = l->n_sg * (RR_KERN_INT8_GROUP / kg);
+    pack_layout(l, w, wdtype);
+    const int nr = l->lay.nr;
+    float *row = rr_malloc((size_t)nr * n_in * sizeof(float));
+    if (!row || !pack_alloc(l, bias)) {
+        rr_free(row);
+        rr_linear_free(l);
+        return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
     }
-    l->n_panels = (n_out + nr - 1) / nr;
-    /* fp32 weights that are all exact bf16 values (a bf16 checkpoint) are stored as bf16: half the
-     * memory, the same products */
-    l->w16 = p == RR_PRECISION_FP32 && (wdtype == RR_KERN_DTYPE_BF16 || (wdtype == RR_KERN_DTYPE_F32 && all_bf16(w, (size_t)n_out * n_in)));
-    l->panel_bytes = (size_t)l->kp * nr * kg * (l->w16 ? 2 : elem_size(p));
-    size_t ncols = (size_t)l->n_panels * nr;
-    l->w = rr_aligned_alloc(l->panel_bytes * l->n_panels);
-    l->bias = rr_aligned_alloc(ncols * sizeof(float));
-    row = rr_malloc((size_t)nr * n_in * sizeof(float));
-    if (!l->w || !l->bias || !row) goto nomem;
-    big_pages(l->w, l->panel_bytes * l->n_panels);
-    for (size_t j = 0; j < ncols; j++) l->bias[j] = bias && j < (size_t)n_out ? bias[j] : 0.f;
-    if (p == RR_PRECISION_INT8) {
-        size_t nsc = (size_t)l->n_panels * l->n_sg * nr;
-        l->wscale = rr_aligned_alloc(nsc * sizeof(float));
-        l->wcorr = rr_aligned_alloc(ncols * sizeof(float));
-        if (!l->wscale || !l->wcorr) goto nomem;
-        for (size_t j = 0; j < nsc; j++) l->wscale[j] = 0;
-        for (size_t j = 0; j < ncols; j++) l->wcorr[j] = 0;
-    }
-    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized) into `row`
-     * ([nr, n_in]), then the panel is written in its own order, sequentially. */
-    for (int pn = 0; pn < l->n_panels; pn++) {
+    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized) into `row`,
+     * then the panel is written. */
+    rr_status st = RR_OK;
+    for (int pn = 0; pn < l->n_panels && !st; pn++) {
         int j1 = RR_MIN(nr, n_out - pn * nr);
-        for (int j = 0; j < j1; j++) {
-            int n = pn * nr + j;
+        for (int j = 0; j < j1 && !st; j++) {
             float *r = row + (size_t)j * n_in;
-            load_row(w, wdtype, n_in, n, r);
-            if (p != RR_PRECISION_INT8) continue;
-            for (int kk = 0; kk < n_in; kk++) {
-                if (!isfinite(r[kk])) {
-                    rr_free(row);
-                    rr_linear_free(l);
-                    return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
-                }
-            }
-            /* one scale per group of RR_KERN_INT8_GROUP k: an outlier weight costs the resolution
-             * of its group only, not of the whole row */
-            double corr = 0;
-            for (int s = 0; s < l->n_sg; s++) {
-                int k0 = s * RR_KERN_INT8_GROUP, k1 = RR_MIN(n_in, k0 + RR_KERN_INT8_GROUP);
-                float amax = 0;
-                for (int kk = k0; kk < k1; kk++) amax = fmaxf(amax, fabsf(r[kk]));
-                float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
-                int32_t sum = 0;
-                for (int kk = k0; kk < k1; kk++) {
-                    /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
-                    float v = (r[kk] * inv + 12582912.f) - 12582912.f;
-                    v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
-                    r[kk] = v;
-                    sum += (int32_t)v;
-                }
-                l->wscale[((size_t)pn * l->n_sg + s) * nr + j] = sc;
-                corr += (double)sc * sum;
-            }
-            l->wcorr[n] = (float)corr;
+            load_row(w, wdtype, n_in, pn * nr + j, r);
+            if (p == RR_PRECISION_INT8) st = quantize_row_int8(l, r, pn * nr + j, pn, j);
         }
-        uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
-        const size_t es = l->w16 ? 2 : elem_size(p);
-        for (int g = 0; g < l->kp; g++) {
-            int q1 = RR_MAX(0, RR_MIN(kg, n_in - g * kg)); /* 0 in INT8's padding to whole scale groups */
-            size_t base = (size_t)g * nr * kg;
-            /* rows past n_out and k past n_in are zero; full groups are overwritten entirely */
-            if (j1 < nr || q1 < kg) memset(panel + base * es, 0, (size_t)nr * kg * es);
-            if (q1 == 0) continue;
-            const float *src = row + (size_t)g * kg;
-            if (p == RR_PRECISION_INT8) {
-                int8_t *d = (int8_t *)panel + base;
-                for (int j = 0; j < j1; j++)
-                    for (int q = 0; q < q1; q++) d[j * kg + q] = (int8_t)src[(size_t)j * n_in + q];
-            } else if (p == RR_PRECISION_BF16 || l->w16) {
-                uint16_t *d = (uint16_t *)panel + base;
-                for (int j = 0; j < j1; j++)
-                    for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
-            } else {
-                float *d = (float *)panel + base;
-                for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
-            }
-        }
+        if (!st) write_panel(l, row, pn, j1);
     }
     rr_free(row);
+    if (st) {
+        rr_linear_free(l);
+        return st;
+    }
     *out = l;
     return RR_OK;
-nomem:
-    rr_free(row);
-    rr_linear_free(l);
-    return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
 }
 
 void rr_linear_free(rr_linear *l) {

@@ -168,7 +168,8 @@ static void attn_ref(const rr_kern_attn *a) {
         const float *q = a->q + (size_t)i * a->ld;
         float mx = -INFINITY, l = 0;
         for (int e = 0; e < a->d; e++) o[e] = 0;
-        for (int j = 0; j < a->nk; j++) {
+        int nk = a->causal ? RR_MIN(a->nk, a->q_pos + i + 1) : a->nk;
+        for (int j = 0; j < nk; j++) {
             const float *kr = a->k + (size_t)j * a->ld, *vr = a->v + (size_t)j * a->ld;
             float s = 0;
             for (int e = 0; e < a->d; e++) s += round_bf16(q[e], a->bf16) * round_bf16(kr[e], a->bf16);

@@ -353,6 +353,8 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
             }
             for (int jj = nkt; jj < nb * 64; jj++) srow[jj] = -INFINITY;
             rr_kern_attn_bias(a, i, j0, srow, nkt);
+            if (a->causal) /* keys after this row's position; key 0 (first tile) always remains */
+                for (int jj = RR_MAX(0, a->q_pos + i + 1 - j0); jj < nkt; jj++) srow[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
             float m = vhmax(vmx);

@@ -46,11 +46,17 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
         *is_bert = 0;
     } else if (!strcmp(a, "BertForSequenceClassification")) {
         *is_bert = 1;
+    } else if (!strcmp(a, "Qwen3ForCausalLM") || !strcmp(a, "Qwen2ForCausalLM") ||
+               !strcmp(a, "Qwen3ForSequenceClassification")) {
+        *is_bert = 0;
+        return rr_qwen_config(j, path, a, c);
     } else {
         return rr_fail(RR_ERR_UNSUPPORTED,
                        "%s: architecture \"%s\" is not supported (supported: XLMRobertaForSequenceClassification, "
-                       "BertForSequenceClassification, JinaBertForSequenceClassification, "
-                       "NewForSequenceClassification, ModernBertForSequenceClassification)",
+                       "BertForSequenceClassification, Qwen3ForCausalLM, Qwen2ForCausalLM, "
+                       "Qwen3ForSequenceClassification, "
+                       "JinaBertForSequenceClassification, NewForSequenceClassification, "
+                       "ModernBertForSequenceClassification)",
                        path, a);
     }
     if (mt && strcmp(mt, "xlm-roberta") && strcmp(mt, "roberta") && strcmp(mt, "bert"))

@@ -290,16 +290,3 @@ rr_status rr_config_ext(const cJSON *j, const char *path, rr_config *c, int *min
     *mine = 0;
     return RR_OK;
 }
-
-const char *rr_family_name(rr_family f) {
-    switch (f) {
-    case RR_FAMILY_JINA_V2: return "jina-v2";
-    case RR_FAMILY_XLMR: return "xlm-roberta";
-    case RR_FAMILY_BERT: return "bert";
-    case RR_FAMILY_JINA_V1: return "jina-v1";
-    case RR_FAMILY_MGTE: return "mgte";
-    case RR_FAMILY_MODERNBERT: return "modernbert";
-    default: break; /* families declared elsewhere name themselves there */
-    }
-    return "unknown";
-}

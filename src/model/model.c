@@ -8,7 +8,6 @@
  * the encoder never sees a surprise. Matrices remain views into the mapping in the file's dtype.
  */
 #include "model/model.h"
-#include "encoder/encoder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +18,20 @@ typedef struct loader {
 } loader;
 
 rr_model_params rr_model_default_params(void) {
-    rr_model_params p = {RR_PRECISION_FP32, 0, 1};
+    rr_model_params p = {.precision = RR_PRECISION_AUTO, .n_threads = 0, .load_tokenizer = true,
+                         .prompt = RR_TEMPLATE_AUTO};
     return p;
+}
+
+const char *rr_precision_name(rr_precision p) {
+    static const char *const names[] = {"auto", "fp32", "bf16", "int8"};
+    return (unsigned)p < RR_ARRAY_LEN(names) ? names[p] : "unknown";
+}
+
+const char *rr_family_name(rr_family f) {
+    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "qwen3", "qwen2", "qwen3-cls",
+                                         "jina-v1", "mgte", "modernbert"};
+    return (unsigned)f < RR_ARRAY_LEN(names) ? names[f] : "unknown";
 }
 
 void rr_mat_row_f32(const rr_mat *m, int r, float *dst) {
@@ -110,6 +121,16 @@ static rr_status get_vec3(loader *L, const char *a, const char *b, const char *c
     }
     for (int i = 0; i < 3; i++) rr_free(parts[i]);
     return s;
+}
+
+rr_status rr_model_mat(rr_model *m, const char *name, int rows, int cols, rr_mat *out) {
+    loader L = {m, m->name};
+    return get_mat(&L, name, rows, cols, out);
+}
+
+rr_status rr_model_vec(rr_model *m, const char *name, int n, float **out) {
+    loader L = {m, m->name};
+    return get_vec(&L, name, n, out);
 }
 
 #define NAME(buf, ...) (snprintf(buf, sizeof buf, __VA_ARGS__), buf)
@@ -264,15 +285,20 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
         m->name = rr_strdup(dir);
         if (!m->name) s = rr_fail(RR_ERR_NOMEM, "out of memory");
     }
+    if (!s && !m->cfg.decoder && p.prompt != RR_TEMPLATE_AUTO && p.prompt != RR_TEMPLATE_NONE)
+        s = rr_fail(RR_ERR_INVALID, "%s: the %s prompt template is for decoder rerankers; this is an encoder", dir,
+                    rr_template_name(p.prompt));
+    if (!s && (unsigned)p.prompt > RR_TEMPLATE_MXBAI_V2)
+        s = rr_fail(RR_ERR_INVALID, "rr_model_load: unknown prompt template %d", (int)p.prompt);
+    m->n_threads = p.n_threads;
     if (!s) s = rr_st_open_dir(dir, &m->st);
-    if (!s) s = load_weights(&L);
+    if (!s && !m->cfg.decoder) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
-    if (!s) s = rr_enc_pack(m, p.precision);
+    if (!s) s = m->cfg.decoder ? rr_qwen_load(m, dir, p.prompt, p.precision) : rr_model_pack(m, p.precision);
     if (s) {
         rr_model_free(m);
         return s;
     }
-    m->n_threads = p.n_threads;
     *out = m;
     return RR_OK;
 }
@@ -290,7 +316,8 @@ static void free_layer(rr_layer *l) {
 
 void rr_model_free(rr_model *m) {
     if (!m) return;
-    rr_enc_unpack(m);
+    rr_qwen_free(m);
+    rr_model_unpack(m);
     if (m->layers)
         for (int i = 0; i < m->cfg.n_layers; i++) free_layer(&m->layers[i]);
     rr_free(m->layers);
@@ -322,4 +349,8 @@ void rr_model_get_info(const rr_model *m, rr_model_info *info) {
     info->precision = m->precision;
     info->kernels = rr_kern_name(m->kern);
     info->weight_bytes = m->weight_bytes;
+    info->prompt = m->dec ? m->dec->prompt : RR_TEMPLATE_NONE;
+    info->n_kv_heads = c->decoder ? c->n_kv_heads : c->n_heads;
+    info->head_dim = c->decoder ? c->head_dim : c->hidden / c->n_heads;
+    info->default_instruction = rr_template_default_instruction(info->prompt);
 }

@@ -35,6 +35,11 @@ typedef struct rr_config {
     int global_every;  /* ModernBERT: layer i is global iff i % global_every == 0 */
     int window;        /* half-window of the local layers (keys at distance <= window); 0 = none */
     int qkv_bias, mlp_bias, norm_bias, head_bias; /* which optional biases the checkpoint has */
+    /* decoders (Qwen3 / Qwen2; qwen.c) */
+    int decoder;    /* 1 for the RR_FAMILY_QWEN* families */
+    int n_kv_heads, head_dim;
+    double rope_theta;
+    int tied;       /* tie_word_embeddings: the lm_head rows are embed_tokens rows */
 } rr_config;
 
 typedef enum rr_pos_kind {
@@ -77,6 +82,12 @@ typedef struct rr_mat {
     int rows, cols;
 } rr_mat;
 
+/* The float matrix `name` checked to be [rows, cols] (else a message naming file, tensor and shapes);
+ * its bytes are added to m->weight_bytes. */
+rr_status rr_model_mat(rr_model *m, const char *name, int rows, int cols, rr_mat *out);
+/* The float vector `name` checked to be [n], converted to an fp32 array owned by the caller. */
+rr_status rr_model_vec(rr_model *m, const char *name, int n, float **out);
+
 /* Row r of m converted to fp32 into dst[cols]. */
 void rr_mat_row_f32(const rr_mat *m, int r, float *dst);
 
@@ -95,12 +106,36 @@ typedef struct rr_layer {
      * input norm. */
     int window;             /* attention half-window of this layer (0: global) */
     const float *rope;      /* rotary table of this layer [max_length][d]: cos | sin; NULL without */
-    /* packed for the kernels by rr_enc_pack (encoder.c); own their weights and biases */
+    /* packed for the kernels by rr_model_pack (pack.c); own their weights and biases */
     rr_linear *lin_qkv;     /* [3H, H] = wq | wk | wv, bias bqkv */
     rr_linear *lin_o;       /* [H, H], bias bo */
     rr_linear *lin_1;       /* [I, H], bias b1 */
     rr_linear *lin_2;       /* [H, I], bias b2 */
 } rr_layer;
+
+/* One Qwen3 / Qwen2 decoder layer (qwen.c). Q, K and V are packed as one linear [(nh + 2 nkv) d, H],
+ * gate and up as one [2I, H]. */
+typedef struct rr_dec_layer {
+    rr_mat wq, wk, wv, wo, wg, wu, wd; /* views into the mapping until packed */
+    float *bqkv;            /* Qwen2: [(nh + 2 nkv) d] q | k | v biases; NULL for Qwen3 */
+    float *q_norm, *k_norm; /* Qwen3: [d] per-head RMSNorm weights; NULL for Qwen2 */
+    float *ln1, *ln2;       /* [H] input_layernorm, post_attention_layernorm */
+    rr_linear *lin_qkv;     /* [(nh + 2 nkv) d, H] */
+    rr_linear *lin_o;       /* [H, nh d] */
+    rr_linear *lin_gu;      /* [2I, H]: gate rows then up rows */
+    rr_linear *lin_d;       /* [H, I] */
+} rr_dec_layer;
+
+/* What a decoder adds to rr_model. The score reads the final hidden state h of each sequence's last
+ * token: raw = head[0] . h - head[1] . h (two lm_head rows), or head[0] . h (a classifier row). */
+typedef struct rr_dec {
+    rr_dec_layer *layers;   /* [n_layers] */
+    float *final_norm;      /* [H] */
+    float *head;            /* [n_head, H] fp32 copies of the rows the score needs */
+    int n_head;             /* 2 (lm_head rows) or 1 (score.weight) */
+    int32_t head_ids[2];    /* vocabulary ids of the lm_head rows, -1 for a classifier */
+    rr_template prompt;     /* resolved template (never AUTO) */
+} rr_dec;
 
 struct rr_model {
     rr_config cfg;
@@ -128,6 +163,26 @@ struct rr_model {
     int n_threads;
     size_t weight_bytes;
     rr_tokenizer *tok;      /* NULL when the folder has no tokenizer.json */
+    rr_dec *dec;            /* decoders only, else NULL */
 };
+
+/* Packs every layer's matrices for the kernel table in use at precision p (AUTO: the table's best)
+ * and sets m->kern and m->precision; afterwards the forward pass reads only the packed copies and
+ * the mapped matrices of the layers are released from memory (madvise). Called once by
+ * rr_model_load (pack.c). */
+rr_status rr_model_pack(rr_model *m, rr_precision p);
+/* Frees what rr_model_pack made (safe on a partly packed model). */
+void rr_model_unpack(rr_model *m);
+
+/* Decoders (qwen.c). rr_qwen_config fills the decoder fields of cfg from config.json (architecture
+ * arch); rr_qwen_load maps and checks every weight, resolves the prompt template (explicit, the
+ * model card in dir, the architecture) and the score rows, and packs the linears at precision p;
+ * rr_qwen_free releases what it made (safe on a half-built model). */
+struct cJSON;
+rr_status rr_qwen_config(const struct cJSON *j, const char *path, const char *arch, rr_config *c);
+rr_status rr_qwen_load(rr_model *m, const char *dir, rr_template prompt, rr_precision p);
+void rr_qwen_free(rr_model *m);
+/* The instruction a template uses when the caller gives none (NULL: the template has no slot). */
+const char *rr_template_default_instruction(rr_template t);
 
 #endif

@@ -23,16 +23,21 @@
 #include "score/rank.h"
 
 #include "encoder/encoder.h"
+#include "score/prompt.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #define CHUNK_TOKENS (1 << 18) /* planned tokens per chunk in rr_rank (1 MiB of ids) */
-#define DEFAULT_MAX_QUERY 512
-#define DEFAULT_OVERLAP 80
 
 rr_rank_params rr_rank_default_params(void) {
-    rr_rank_params p = {0, 0, -1, 0, 0, RR_LONG_DOC_WINDOW, 0};
+    rr_rank_params p = {.max_length = 0, .max_query_length = 512, .overlap = 80, .top_n = 0, .raw = false,
+                        .long_doc = RR_LONG_DOC_WINDOW, .max_doc_tokens = 0, .instruction = {NULL, 0}};
+    return p;
+}
+
+rr_score_params rr_score_default_params(void) {
+    rr_score_params p = {.max_length = 0, .raw = false};
     return p;
 }
 
@@ -47,6 +52,7 @@ static rr_status need_tokenizer(const rr_model *m, const rr_tokenizer **t) {
 /* max_length: caller's value, else the tokenizer's model_max_length, never above the positions. */
 static int resolve_max_length(const rr_model *m, int want) {
     int cap = m->cfg.max_length;
+    if (want <= 0 && m->dec) want = 8192; /* both decoder rerankers' reference default */
     if (want <= 0) {
         const rr_tokenizer *t = rr_model_tokenizer(m);
         want = t ? rr_tokenizer_model_max_length(t) : 0;
@@ -58,17 +64,15 @@ static int resolve_max_length(const rr_model *m, int want) {
 rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr_rank_params *out) {
     rr_rank_params p = in ? *in : rr_rank_default_params();
     if (p.max_length < 0) return rr_fail(RR_ERR_INVALID, "max_length %d is negative", p.max_length);
-    if (p.max_query_length < 0) return rr_fail(RR_ERR_INVALID, "max_query_length %d is negative", p.max_query_length);
+    if (p.max_query_length < 1) return rr_fail(RR_ERR_INVALID, "max_query_length %d is below 1", p.max_query_length);
     if (p.top_n < 0) return rr_fail(RR_ERR_INVALID, "top_n %d is negative", p.top_n);
-    if (p.overlap < -1) return rr_fail(RR_ERR_INVALID, "overlap %d is negative", p.overlap);
+    if (p.overlap < 0) return rr_fail(RR_ERR_INVALID, "overlap %d is negative", p.overlap);
     if (p.long_doc != RR_LONG_DOC_WINDOW && p.long_doc != RR_LONG_DOC_TRUNCATE_RIGHT &&
         p.long_doc != RR_LONG_DOC_TRUNCATE_LEFT)
         return rr_fail(RR_ERR_INVALID, "long_doc %d is not an rr_long_doc value", (int)p.long_doc);
     if (p.max_doc_tokens < 0) return rr_fail(RR_ERR_INVALID, "max_doc_tokens %d is negative", p.max_doc_tokens);
     p.max_length = resolve_max_length(m, p.max_length);
-    if (p.max_query_length == 0) p.max_query_length = DEFAULT_MAX_QUERY;
     p.max_query_length = RR_MIN(p.max_query_length, p.max_length / 2);
-    if (p.overlap == -1) p.overlap = DEFAULT_OVERLAP;
     *out = p;
     return RR_OK;
 }
@@ -147,22 +151,33 @@ typedef struct ranker {
     int overlap;
     rr_long_doc long_doc;
     int max_doc;        /* cap on a document's own tokens; 0 = none */
+    rr_encode_params bare; /* no specials, no truncation: the windows are cut here */
+    int dec;            /* a decoder: documents become whole prompts (prompt.c) */
+    rr_prompt pr;
 } ranker;
 
 static void ranker_free(ranker *r) {
     rr_encoding_free(&r->q);
     rr_encoding_free(&r->d);
     rr_encoding_free(&r->seq);
+    rr_prompt_free(&r->pr);
 }
 
 static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const rr_rank_params *p) {
     memset(r, 0, sizeof *r);
+    if (m->dec) {
+        /* the reference code cuts the prompt's body; windows and document caps are encoder-only */
+        r->dec = 1;
+        return rr_prompt_init(&r->pr, m, query, p->instruction, p->max_length);
+    }
+    r->bare = rr_encode_default_params();
+    r->bare.add_special = false;
     rr_status s = need_tokenizer(m, &r->tok);
     if (s) return s;
-    int single = rr_tokenizer_num_special(r->tok, 0), pair = rr_tokenizer_num_special(r->tok, 1);
+    int single = rr_tokenizer_num_special(r->tok, false), pair = rr_tokenizer_num_special(r->tok, true);
     int qmax = p->max_query_length - single;
     if (qmax < 0) qmax = 0;
-    s = rr_tokenizer_encode(r->tok, query.text, query.len, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &r->q);
+    s = rr_tokenizer_encode(r->tok, query, NULL, &r->bare, &r->q);
     if (s) return s;
     if (r->q.len > (size_t)qmax) r->q.len = (size_t)qmax;
     r->room = p->max_length - (int)r->q.len - pair;
@@ -186,7 +201,11 @@ static rr_status window_push(ranker *r, rr_rank_plan *pl, size_t from, size_t n,
 /* Tokenizes document `doc` and appends its sequences: the document's tokens [off, off + L) after the
  * max_doc cap, then one pair if they fit, else windows or one truncated pair. */
 static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
-    rr_status s = rr_tokenizer_encode(r->tok, d.text, d.len, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &r->d);
+    if (r->dec) {
+        rr_status s = rr_prompt_doc(&r->pr, d, &r->seq);
+        return s ? s : plan_push(pl, &r->seq, doc);
+    }
+    rr_status s = rr_tokenizer_encode(r->tok, d, NULL, &r->bare, &r->d);
     if (s) return s;
     size_t off = 0, L = r->d.len, M = (size_t)r->room;
     int keep_end = r->long_doc == RR_LONG_DOC_TRUNCATE_LEFT;
@@ -221,18 +240,50 @@ rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *do
     return RR_OK;
 }
 
+/* Decoders: one whole prompt per pair, each with its own query and instruction. */
+static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs,
+                                    const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+    rr_encoding e = {0};
+    rr_status s = RR_OK;
+    plan_reset(pl);
+    for (int i = 0; i < n && !s; i++) {
+        rr_prompt pr;
+        rr_text instr = instructions ? instructions[i] : (rr_text){NULL, 0};
+        s = rr_prompt_init(&pr, m, queries[i], instr, resolve_max_length(m, max_length));
+        if (!s) s = rr_prompt_doc(&pr, docs[i], &e);
+        if (!s) s = plan_push(pl, &e, i);
+        else rr_errmsg_prefix("pair %d", i);
+        rr_prompt_free(&pr);
+    }
+    rr_encoding_free(&e);
+    if (s) return s;
+    pl->n_docs = n;
+    plan_seal(pl);
+    return RR_OK;
+}
+
+rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
+                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+    if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    if (m->dec) return prompts_plan_build(m, queries, docs, instructions, n, max_length, pl);
+    return rr_pairs_plan_build(m, queries, docs, n, max_length, pl);
+}
+
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
                               int max_length, rr_rank_plan *pl) {
+    if (m->dec && n >= 0 && (!n || (queries && docs)))
+        return prompts_plan_build(m, queries, docs, NULL, n, max_length, pl);
     const rr_tokenizer *t;
     rr_status s = need_tokenizer(m, &t);
     if (s) return s;
     if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
     int ml = resolve_max_length(m, max_length);
     rr_encoding e = {0};
+    rr_encode_params ep = rr_encode_default_params();
+    ep.max_length = ml;
     plan_reset(pl);
     for (int i = 0; i < n && !s; i++) {
-        s = rr_tokenizer_encode(t, queries[i].text, queries[i].len, docs[i].text, docs[i].len, 1, ml,
-                                RR_TRUNC_LONGEST_FIRST, &e);
+        s = rr_tokenizer_encode(t, queries[i], &docs[i], &ep, &e);
         if (s) rr_errmsg_prefix("pair %d", i);
         else s = plan_push(pl, &e, i);
     }
@@ -245,32 +296,40 @@ rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const r
 
 /* ------------------------------------------------------------------ scoring and results */
 
-typedef struct by_len {
-    int len, idx;
-} by_len;
+/* Sort key of a sequence: length in the high half, index in the low half (so ties keep order). */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
-static int cmp_len(const void *a, const void *b) {
-    const by_len *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->idx - y->idx;
+rr_status rr_seq_order_by_len(const rr_seq *seqs, int n, int *order) {
+    if (n <= 0) return RR_OK;
+    uint64_t *keys = rr_malloc((size_t)n * sizeof *keys);
+    if (!keys) return rr_fail(RR_ERR_NOMEM, "out of memory sorting %d sequences", n);
+    for (int i = 0; i < n; i++) keys[i] = ((uint64_t)(uint32_t)RR_MAX(seqs[i].len, 0) << 32) | (uint32_t)i;
+    qsort(keys, (size_t)n, sizeof *keys, cmp_u64);
+    for (int i = 0; i < n; i++) order[i] = (int)(keys[i] & 0xffffffffu);
+    rr_free(keys);
+    return RR_OK;
 }
 
 rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
     int n = pl->n_seqs;
     if (n == 0) return RR_OK;
-    by_len *order = rr_malloc((size_t)n * sizeof *order);
+    int *order = rr_malloc((size_t)n * sizeof *order);
     rr_seq *seqs = rr_malloc((size_t)n * sizeof *seqs);
     float *out = rr_malloc((size_t)n * sizeof *out);
     rr_status s = (!order || !seqs || !out) ? rr_fail(RR_ERR_NOMEM, "out of memory") : RR_OK;
     if (!s) {
         /* similar lengths side by side keep every pass evenly filled */
-        for (int i = 0; i < n; i++) order[i] = (by_len){pl->seqs[i].len, i};
-        if (n > 1) qsort(order, (size_t)n, sizeof *order, cmp_len);
-        for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i].idx];
+        s = rr_seq_order_by_len(pl->seqs, n, order);
+    }
+    if (!s) {
+        for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i]];
         s = rr_score_ids(c, seqs, n, out);
     }
     if (!s)
-        for (int i = 0; i < n; i++) logits[order[i].idx] = out[i];
+        for (int i = 0; i < n; i++) logits[order[i]] = out[i];
     rr_free(order);
     rr_free(seqs);
     rr_free(out);
@@ -313,13 +372,20 @@ void rr_rank_plan_finish(const rr_rank_plan *pl, const float *logits, const rr_r
     make_results(results, pl->n_docs, p, n_results);
 }
 
-rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, int max_length, int raw,
+rr_status rr_score_pairs(rr_ctx *c, const rr_text *queries, const rr_text *docs, int n, const rr_score_params *params,
                          float *scores, rr_usage *usage) {
+    return rr_score_pairs_instructed(c, queries, docs, NULL, n, params, scores, usage);
+}
+
+rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_text *docs,
+                                    const rr_text *instructions, int n, const rr_score_params *params, float *scores,
+                                    rr_usage *usage) {
     if (!c || n < 0 || (n && !scores)) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
+    rr_score_params p = params ? *params : rr_score_default_params();
     rr_rank_plan pl = {0};
-    rr_status s = rr_pairs_plan_build(rr_ctx_model(c), queries, docs, n, max_length, &pl);
+    rr_status s = rr_pairs_plan_build_instructed(rr_ctx_model(c), queries, docs, instructions, n, p.max_length, &pl);
     if (!s) s = rr_plan_score(c, &pl, scores);
-    if (!s && !raw)
+    if (!s && !p.raw)
         for (int i = 0; i < n; i++) scores[i] = rr_sigmoid(scores[i]);
     if (!s && usage) usage->total_tokens = pl.total_tokens;
     rr_rank_plan_free(&pl);

@@ -36,6 +36,11 @@ rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *do
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
                               int max_length, rr_rank_plan *plan);
 
+/* The same with a per-pair instruction for decoder prompts (instructions NULL, or an entry whose
+ * text is NULL: the template's default); encoders ignore the instructions. */
+rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
+                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl);
+
 /* Per-document score = max over its sequences (logits; sigmoid applied unless p->raw), sorted by
  * score descending with ties by lower index, cut to top_n. results must hold plan->n_docs entries. */
 void rr_rank_plan_finish(const rr_rank_plan *plan, const float *logits, const rr_rank_params *p,
@@ -46,5 +51,9 @@ void rr_rank_plan_free(rr_rank_plan *plan);
 /* Scores every sequence of the plan with ctx: sorted by length and packed into passes of the ctx's
  * token budget; logits[i] belongs to plan->seqs[i]. */
 rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *plan, float *logits);
+
+/* Writes into order[0..n) the indices of seqs sorted by length, ties by index (the order both
+ * rr_plan_score and the engine's batcher feed sequences in, so passes are evenly filled). */
+rr_status rr_seq_order_by_len(const rr_seq *seqs, int n, int *order);
 
 #endif

@@ -9,10 +9,19 @@
  * Any error before the engine is answered at once with a JSON error body (request.c); a request the
  * engine refuses because its queue is full gets 429 + Retry-After. Bodies over the size limit are
  * read and discarded so the client sees the 413 instead of a broken pipe (up to a hard cap, after
- * which the connection is closed).
+ * which the connection is closed); a client that sent "Expect: 100-continue" gets the error at once
+ * instead of "100 Continue".
+ *
+ * Hostile clients (docs/ARCHITECTURE.md): libmicrohttpd runs in poll mode (its epoll mode leaves
+ * half-sent connections in CLOSE-WAIT), with a per-address connection limit. Every connection has
+ * an absolute deadline kept here (headers, then body, then keep-alive idle), enforced by a reaper
+ * thread that shuts the socket down, so trickling bytes cannot keep a connection. Request bodies
+ * held at once are capped in all (max_buffered_bytes). Conflicting framing (two Content-Lengths,
+ * Content-Length with Transfer-Encoding) and repeated Authorization headers are refused with 400
+ * and the connection closed.
  */
 #define _GNU_SOURCE /* POLLRDHUP */
-#include "server/server.h"
+#include "rerank_server.h"
 
 #include "core/core.h"
 #include "score/rank.h"
@@ -20,6 +29,7 @@
 #include "server/request.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -27,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,11 +68,33 @@ struct rr_srv {
     rr_srv_metrics metrics;
     atomic_uint_fast64_t next_id;
     pthread_mutex_t mu;     /* guards the fields below */
-    int active;             /* requests received and not yet completed */
-    double last_activity;   /* when a request last started or completed */
+    int active;             /* requests received whole and not yet completed */
+    double last_activity;   /* when a request last started, read body bytes or completed */
     int draining;
     int timed_out;          /* drain gave up: requests are still with the engine */
+    atomic_int started;     /* the daemon runs: libmicrohttpd's own messages are dropped */
+
+    atomic_size_t buffered; /* request body bytes held (or reserved) by all connections */
+    pthread_mutex_t conn_mu; /* guards the connection list and every conn_slot */
+    struct conn_slot *conns;
+    int n_conns;            /* open connections (for /metrics) */
+    uint64_t n_reaped;      /* connections closed at their deadline */
+    atomic_uint_fast64_t n_over_budget; /* requests refused by max_buffered_bytes */
+    pthread_t reaper;
+    int have_reaper, stop_reaper;
+    pthread_cond_t reaper_cv;
 };
+
+/* One open connection, from accept (MHD_CONNECTION_NOTIFY_STARTED) to close. Its socket is shut
+ * down when the deadline passes; libmicrohttpd then sees end-of-file and closes it itself. The
+ * slot is unlinked under conn_mu before libmicrohttpd closes the socket, so the reaper never
+ * touches a descriptor that has been reused. */
+typedef struct conn_slot {
+    struct conn_slot *prev, *next;
+    int fd;
+    double deadline;        /* rr_now() seconds; 0: none (a request is being answered) */
+    int reaped;             /* closed at its deadline: its request is logged as 408 */
+} conn_slot;
 
 typedef enum phase { PH_READING, PH_WAITING, PH_DONE } phase;
 
@@ -76,6 +109,8 @@ typedef struct req {
     double t_start;
     rr_buf body;
     size_t discarded;       /* bytes read and dropped after an early error */
+    size_t charged;         /* bytes of s->buffered this request holds */
+    int close_after;        /* answer with Connection: close */
     int early_status;       /* error decided before the body was complete, or 0 */
     char early_msg[256];
     int status;             /* answered status, for the log */
@@ -97,13 +132,25 @@ typedef struct req {
 
 /* ------------------------------------------------------------------ answers */
 
-static const char *precision_name(rr_precision p) {
-    switch (p) {
-    case RR_PRECISION_FP32: return "fp32";
-    case RR_PRECISION_BF16: return "bf16";
-    case RR_PRECISION_INT8: return "int8";
-    default: return "auto";
-    }
+/* The one table from a library failure to the HTTP status answering it. The same rr_status means
+ * different things at different steps of a request: a range error while queueing is the queue being
+ * full (429), while scoring it would be our fault (500). Unlisted pairs get the stage's default. */
+typedef enum stage { STAGE_PLAN, STAGE_QUEUE, STAGE_SCORE } stage;
+
+static int http_status(stage at, rr_status st) {
+    static const struct {
+        stage at;
+        rr_status st;
+        int http;
+    } table[] = {
+        {STAGE_PLAN, RR_ERR_INVALID, 422},    /* the documents cannot be tokenized or windowed as sent */
+        {STAGE_QUEUE, RR_ERR_RANGE, 429},     /* queue_depth requests already wait: retry later */
+        {STAGE_SCORE, RR_ERR_CANCELLED, 499}, /* the client hung up: nothing is sent */
+    };
+    static const int fallback[] = {[STAGE_PLAN] = 500, [STAGE_QUEUE] = 503, [STAGE_SCORE] = 500};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].at == at && table[i].st == st) return table[i].http;
+    return fallback[at];
 }
 
 static int is_draining(rr_srv *s) {
@@ -129,10 +176,10 @@ static enum MHD_Result respond(req *r, int status, rr_buf *b, const char *ctype)
     memset(b, 0, sizeof *b);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (status == 429) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 429 || status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route <= ROUTE_RERANK ? "POST" : "GET");
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (is_draining(r->srv)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r->close_after || is_draining(r->srv)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -162,8 +209,8 @@ static enum MHD_Result get_info(req *r) {
                   ",\"model_sha\":null,\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},"
                   "\"label2id\":{\"LABEL_0\":0}}},\"family\":\"%s\",\"model_dtype\":\"%s\",\"precision\":\"%s\","
                   "\"kernels\":",
-                  rr_family_name(mi->family), precision_name(mi->precision),
-                  precision_name(mi->precision));
+                  rr_family_name(mi->family), rr_precision_name(mi->precision),
+                  rr_precision_name(mi->precision));
     const char *k = mi->kernels ? mi->kernels : "";
     rr_buf_json_str(&b, k, strlen(k));
     rr_buf_printf(&b,
@@ -186,8 +233,24 @@ static enum MHD_Result get_models(req *r) {
 }
 
 static enum MHD_Result get_metrics(req *r) {
+    rr_srv *s = r->srv;
     rr_buf b = {0};
-    rr_srv_metrics_render(&r->srv->metrics, r->srv->engine, &b);
+    rr_srv_metrics_render(&s->metrics, s->engine, &b);
+    pthread_mutex_lock(&s->conn_mu);
+    int conns = s->n_conns;
+    uint64_t reaped = s->n_reaped;
+    pthread_mutex_unlock(&s->conn_mu);
+    rr_buf_printf(&b,
+                  "# HELP rerank_http_connections Open HTTP connections.\n# TYPE rerank_http_connections gauge\n"
+                  "rerank_http_connections %d\n"
+                  "# HELP rerank_http_deadline_closed_total Connections closed at their header, body or idle deadline.\n"
+                  "# TYPE rerank_http_deadline_closed_total counter\nrerank_http_deadline_closed_total %llu\n"
+                  "# HELP rerank_http_buffered_bytes Request body bytes held or reserved (--max-buffered-bytes).\n"
+                  "# TYPE rerank_http_buffered_bytes gauge\nrerank_http_buffered_bytes %zu\n"
+                  "# HELP rerank_http_over_budget_total Requests refused with 503 by --max-buffered-bytes.\n"
+                  "# TYPE rerank_http_over_budget_total counter\nrerank_http_over_budget_total %llu\n",
+                  conns, (unsigned long long)reaped, (size_t)atomic_load(&s->buffered),
+                  (unsigned long long)atomic_load(&s->n_over_budget));
     return respond(r, 200, &b, "text/plain; version=0.0.4");
 }
 
@@ -204,6 +267,8 @@ static enum MHD_Result get_health(req *r) {
 }
 
 /* ------------------------------------------------------------------ rerank */
+
+static void release_body(req *r);
 
 static int client_gone(void *ud) {
     req *r = ud;
@@ -227,13 +292,13 @@ static void job_done(rr_engine_job *job, void *ud) {
 static enum MHD_Result rerank_answer(req *r) {
     rr_srv *s = r->srv;
     if (r->job.status == RR_ERR_CANCELLED) {
-        r->status = 499; /* client closed the connection: nothing to send */
+        r->status = http_status(STAGE_SCORE, r->job.status); /* client closed the connection: nothing to send */
         return MHD_NO;
     }
     if (r->job.status != RR_OK) {
         char msg[320];
         snprintf(msg, sizeof msg, "scoring failed: %s", r->job.errmsg);
-        return respond_error(r, 500, msg);
+        return respond_error(r, http_status(STAGE_SCORE, r->job.status), msg);
     }
     rr_rank_params rp = s->rank;
     rp.top_n = r->rq.top_n;
@@ -257,13 +322,13 @@ static enum MHD_Result rerank_start(req *r) {
     if (rr_engine_queued(s->engine) >= depth) {
         /* refuse before parsing and tokenizing: under overload that work would be wasted */
         snprintf(err, sizeof err, "the server is busy: %d requests are queued (limit %d)", depth, depth);
-        rr_buf_free(&r->body);
+        release_body(r);
         return respond_error(r, 429, err);
     }
     rr_srv_limits lim = {s->p.max_docs};
     rr_srv_api api = r->route == ROUTE_V1 ? RR_SRV_API_V1 : r->route == ROUTE_V2 ? RR_SRV_API_V2 : RR_SRV_API_AUTO;
     int st = rr_srv_parse(r->body.data ? r->body.data : "", r->body.len, api, &lim, &r->rq, err, sizeof err);
-    rr_buf_free(&r->body);
+    release_body(r);
     if (st) return respond_error(r, st, err);
     r->have_rq = 1;
 
@@ -272,10 +337,11 @@ static enum MHD_Result rerank_start(req *r) {
     rp.raw = r->rq.raw_scores;
     rp.long_doc = r->rq.long_doc;
     rp.max_doc_tokens = r->rq.max_doc_tokens;
+    if (r->rq.instruction.text) rp.instruction = r->rq.instruction;
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);
     if (rs != RR_OK) {
         snprintf(err, sizeof err, "%s", rr_errmsg());
-        return respond_error(r, rs == RR_ERR_NOMEM ? 500 : rs == RR_ERR_INVALID ? 422 : 500, err);
+        return respond_error(r, http_status(STAGE_PLAN, rs), err);
     }
     r->have_plan = 1;
     if (s->p.max_request_tokens > 0 && r->plan.total_tokens > s->p.max_request_tokens) {
@@ -301,7 +367,7 @@ static enum MHD_Result rerank_start(req *r) {
     if (rs != RR_OK) {
         r->ph = PH_DONE;
         snprintf(err, sizeof err, "%s", rr_errmsg());
-        return respond_error(r, rs == RR_ERR_RANGE ? 429 : 503, err);
+        return respond_error(r, http_status(STAGE_QUEUE, rs), err);
     }
     pthread_mutex_lock(&r->mu);
     int now = r->engine_done;
@@ -313,6 +379,145 @@ static enum MHD_Result rerank_start(req *r) {
     if (!now) return MHD_YES;
     r->ph = PH_DONE;
     return rerank_answer(r);
+}
+
+/* ------------------------------------------------------------------ connection edge */
+
+/* Sets the deadline of r's connection to `seconds` from now (<= 0: none). */
+static void set_deadline(req *r, double seconds) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_slot *c = ci ? ci->socket_context : NULL;
+    if (!c) return;
+    pthread_mutex_lock(&r->srv->conn_mu);
+    c->deadline = seconds > 0 ? rr_now() + seconds : 0;
+    pthread_mutex_unlock(&r->srv->conn_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    rr_srv *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_slot *c = rr_calloc(1, sizeof *c);
+        *socket_context = c;
+        if (!c) return; /* no deadline for this one; libmicrohttpd's idle timeout still holds */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = ci ? ci->connect_fd : -1;
+        c->deadline = s->p.header_timeout_s > 0 ? rr_now() + s->p.header_timeout_s : 0;
+        pthread_mutex_lock(&s->conn_mu);
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conn_mu);
+        return;
+    }
+    conn_slot *c = *socket_context;
+    if (!c) return;
+    pthread_mutex_lock(&s->conn_mu);
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    pthread_mutex_unlock(&s->conn_mu);
+    rr_free(c);
+    *socket_context = NULL;
+}
+
+/* Shuts down the socket of every connection past its deadline, five times a second. */
+static void *reaper_main(void *arg) {
+    rr_srv *s = arg;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->stop_reaper) {
+        double now = rr_now();
+        for (conn_slot *c = s->conns; c; c = c->next) {
+            if (c->deadline > 0 && now >= c->deadline && c->fd >= 0) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->deadline = 0;
+                c->reaped = 1;
+                s->n_reaped++;
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->reaper_cv, &s->conn_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
+static void stop_reaper(rr_srv *s) {
+    if (!s->have_reaper) return;
+    pthread_mutex_lock(&s->conn_mu);
+    s->stop_reaper = 1;
+    pthread_cond_signal(&s->reaper_cv);
+    pthread_mutex_unlock(&s->conn_mu);
+    pthread_join(s->reaper, NULL);
+    s->have_reaper = 0;
+}
+
+/* Takes n more bytes of the global body budget for r; 0 when that would pass max_buffered_bytes. */
+static int charge(req *r, size_t n) {
+    rr_srv *s = r->srv;
+    size_t cur = atomic_load(&s->buffered);
+    do {
+        if (cur + n > s->p.max_buffered_bytes) {
+            atomic_fetch_add(&s->n_over_budget, 1);
+            return 0;
+        }
+    } while (!atomic_compare_exchange_weak(&s->buffered, &cur, cur + n));
+    r->charged += n;
+    return 1;
+}
+
+/* True if r's connection was shut down at its deadline. */
+static int was_reaped(req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_slot *c = ci ? ci->socket_context : NULL;
+    if (!c) return 0;
+    pthread_mutex_lock(&r->srv->conn_mu);
+    int reaped = c->reaped;
+    pthread_mutex_unlock(&r->srv->conn_mu);
+    return reaped;
+}
+
+static void release_body(req *r) {
+    rr_buf_free(&r->body);
+    if (r->charged) atomic_fetch_sub(&r->srv->buffered, r->charged);
+    r->charged = 0;
+}
+
+static void touch(rr_srv *s) {
+    pthread_mutex_lock(&s->mu);
+    s->last_activity = rr_now();
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* What the headers say about framing and credentials, all of them (a header may repeat). */
+typedef struct hdr_scan {
+    int n_cl, cl_differ, n_te, n_auth, expect_continue;
+    const char *cl;
+} hdr_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    hdr_scan *h = cls;
+    (void)kind;
+    if (!key || !value) return MHD_YES;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (h->n_cl++ == 0) h->cl = value;
+        else if (strcmp(h->cl, value) != 0) h->cl_differ = 1;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        h->n_te++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION)) {
+        h->n_auth++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT)) {
+        if (!strcasecmp(value, "100-continue")) h->expect_continue = 1;
+    }
+    return MHD_YES;
 }
 
 /* ------------------------------------------------------------------ MHD callbacks */
@@ -338,94 +543,145 @@ static void set_early(req *r, int status, const char *msg) {
     snprintf(r->early_msg, sizeof r->early_msg, "%s", msg);
 }
 
+/* libmicrohttpd calls on_request in three phases per request; each is one step below. */
+
+/* Phase 1, headers only: a new request object, then the checks that need no body (framing, route,
+ * method, API key, Content-Length, the body budget). A failed check is answered once the body is
+ * read (or dropped), or at once (ph set to PH_DONE) when the client waits for "100 Continue" or the
+ * framing is in doubt. */
+static req *request_begin(rr_srv *s, struct MHD_Connection *conn, const char *url, const char *method) {
+    req *r = rr_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->fd = -1;
+    r->t_start = rr_now();
+    r->id = atomic_fetch_add(&s->next_id, 1) + 1;
+    r->route = route_of(url);
+    snprintf(r->what, sizeof r->what, "%s %s", method, url);
+    for (char *c = r->what; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '"' || (unsigned char)*c >= 0x7f) *c = '?';
+    pthread_mutex_init(&r->mu, NULL);
+    touch(s);
+    /* the body, if any, must be complete within body_timeout_s of the headers */
+    set_deadline(r, s->p.body_timeout_s);
+
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    r->is_post = !strcmp(method, "POST");
+    hdr_scan h = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.cl_differ || (h.n_cl && h.n_te) || h.n_te > 1) {
+        /* a proxy in front may frame this request differently: answering it could answer a request
+         * hidden in its body, so refuse and close without reading on */
+        r->close_after = 1;
+        set_early(r, 400,
+                  h.cl_differ ? "conflicting Content-Length headers"
+                  : h.n_te > 1 ? "more than one Transfer-Encoding header"
+                               : "both Content-Length and Transfer-Encoding: send one of them");
+    } else if (h.n_auth > 1) {
+        r->close_after = 1;
+        set_early(r, 400, "more than one Authorization header");
+    } else if (r->route == ROUTE_NOT_FOUND) {
+        char m[200];
+        snprintf(m, sizeof m, "no route for %s %.120s (try POST /v1/rerank)", method, url);
+        set_early(r, 404, m);
+    } else if (r->route <= ROUTE_RERANK ? !r->is_post : !is_get) {
+        set_early(r, 405, r->route <= ROUTE_RERANK ? "use POST on this route" : "use GET on this route");
+    } else if (r->route != ROUTE_HEALTH && s->p.api_key && *s->p.api_key &&
+               !rr_srv_auth_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                               s->p.api_key)) {
+        set_early(r, 401, "missing or invalid API key: send \"Authorization: Bearer <key>\"");
+    } else if (r->is_post) {
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->p.max_request_bytes) {
+            char m[200];
+            snprintf(m, sizeof m, "request body of %s bytes is over the limit of %zu bytes (--max-request-bytes)", cl,
+                     s->p.max_request_bytes);
+            set_early(r, 413, m);
+        } else if (cl && r->route <= ROUTE_RERANK && !charge(r, (size_t)strtoull(cl, NULL, 10))) {
+            /* the body's whole size is known: hold its place in the budget now */
+            set_early(r, 503, "the server is holding too many request bodies (--max-buffered-bytes): retry later");
+        }
+    }
+    /* a client waiting for "100 Continue", or one whose framing is in doubt, gets the error now (no
+     * body is read); others have theirs read and dropped so they see it instead of a reset */
+    if (r->early_status && (h.expect_continue || r->close_after)) {
+        r->close_after = 1;
+        r->ph = PH_DONE;
+    }
+    return r;
+}
+
+/* Phase 2, once per chunk of the body: kept up to max_request_bytes; past the limit, or after an
+ * early refusal, read and dropped so the client gets the answer instead of a reset (within reason). */
+static enum MHD_Result request_body(req *r, const char *data, size_t n) {
+    rr_srv *s = r->srv;
+    touch(s);
+    if (!r->early_status && r->body.len + n > s->p.max_request_bytes) {
+        char m[200];
+        snprintf(m, sizeof m, "request body is over the limit of %zu bytes (--max-request-bytes)", s->p.max_request_bytes);
+        set_early(r, 413, m);
+        release_body(r);
+    }
+    if (!r->early_status && r->body.len + n > r->charged && !charge(r, r->body.len + n - r->charged)) {
+        set_early(r, 503, "the server is holding too many request bodies (--max-buffered-bytes): retry later");
+        release_body(r);
+    }
+    if (r->early_status) {
+        r->discarded += n;
+        if (r->discarded > 4 * s->p.max_request_bytes + (64u << 20)) {
+            r->ph = PH_DONE;
+            return respond_error(r, r->early_status, r->early_msg);
+        }
+        return MHD_YES;
+    }
+    rr_buf_append(&r->body, data, n);
+    if (r->body.oom) set_early(r, 500, "out of memory reading the request body");
+    return MHD_YES;
+}
+
+/* Phase 3, the body is complete: answer a GET or an early refusal at once, or start a rerank
+ * (which suspends the connection until the engine is done). */
+static enum MHD_Result request_complete(req *r) {
+    rr_srv *s = r->srv;
+    r->ph = PH_DONE;
+    /* received whole: from here the request is answered even while draining */
+    set_deadline(r, 0);
+    pthread_mutex_lock(&s->mu);
+    s->active++;
+    s->last_activity = rr_now();
+    pthread_mutex_unlock(&s->mu);
+    r->counted_active = 1;
+    if (r->early_status) return respond_error(r, r->early_status, r->early_msg);
+    switch (r->route) {
+    case ROUTE_HEALTH: return get_health(r);
+    case ROUTE_INFO: return get_info(r);
+    case ROUTE_METRICS: return get_metrics(r);
+    case ROUTE_MODELS: return get_models(r);
+    default: break;
+    }
+    rr_srv_metrics_inflight(&r->srv->metrics, 1);
+    r->in_flight = 1;
+    return rerank_start(r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-    rr_srv *s = cls;
     req *r = *con_cls;
     (void)version;
     if (!r) {
-        r = rr_calloc(1, sizeof *r);
+        *con_cls = r = request_begin(cls, conn, url, method);
         if (!r) return MHD_NO;
-        r->srv = s;
-        r->conn = conn;
-        r->fd = -1;
-        r->t_start = rr_now();
-        r->id = atomic_fetch_add(&s->next_id, 1) + 1;
-        r->route = route_of(url);
-        snprintf(r->what, sizeof r->what, "%s %s", method, url);
-        for (char *c = r->what; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == '"' || (unsigned char)*c >= 0x7f) *c = '?';
-        pthread_mutex_init(&r->mu, NULL);
-        *con_cls = r;
-        pthread_mutex_lock(&s->mu);
-        s->active++;
-        s->last_activity = r->t_start;
-        pthread_mutex_unlock(&s->mu);
-        r->counted_active = 1;
-
-        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        r->is_post = !strcmp(method, "POST");
-        if (r->route == ROUTE_NOT_FOUND) {
-            char m[200];
-            snprintf(m, sizeof m, "no route for %s %.120s (try POST /v1/rerank)", method, url);
-            set_early(r, 404, m);
-        } else if (r->route <= ROUTE_RERANK ? !r->is_post : !is_get) {
-            set_early(r, 405, r->route <= ROUTE_RERANK ? "use POST on this route" : "use GET on this route");
-        } else if (r->route != ROUTE_HEALTH && s->p.api_key && *s->p.api_key &&
-                   !rr_srv_auth_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-                                   s->p.api_key)) {
-            set_early(r, 401, "missing or invalid API key: send \"Authorization: Bearer <key>\"");
-        } else if (r->is_post) {
-            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > s->p.max_request_bytes) {
-                char m[200];
-                snprintf(m, sizeof m, "request body of %s bytes is over the limit of %zu bytes (--max-request-bytes)",
-                         cl, s->p.max_request_bytes);
-                set_early(r, 413, m);
-            }
-        }
+        if (r->ph == PH_DONE) return respond_error(r, r->early_status, r->early_msg); /* see request_begin */
         return MHD_YES;
     }
-
     if (r->ph == PH_READING && *upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!r->early_status && r->body.len + n > s->p.max_request_bytes) {
-            char m[200];
-            snprintf(m, sizeof m, "request body is over the limit of %zu bytes (--max-request-bytes)",
-                     s->p.max_request_bytes);
-            set_early(r, 413, m);
-            rr_buf_free(&r->body);
-        }
-        if (r->early_status) {
-            /* read and drop, so the client gets the answer instead of a reset, within reason */
-            r->discarded += n;
-            if (r->discarded > 4 * s->p.max_request_bytes + (64u << 20)) {
-                r->ph = PH_DONE;
-                return respond_error(r, r->early_status, r->early_msg);
-            }
-            return MHD_YES;
-        }
-        rr_buf_append(&r->body, upload_data, n);
-        if (r->body.oom) set_early(r, 500, "out of memory reading the request body");
-        return MHD_YES;
+        return request_body(r, upload_data, n);
     }
-
-    if (r->ph == PH_READING) {
-        r->ph = PH_DONE;
-        if (r->early_status) return respond_error(r, r->early_status, r->early_msg);
-        switch (r->route) {
-        case ROUTE_HEALTH: return get_health(r);
-        case ROUTE_INFO: return get_info(r);
-        case ROUTE_METRICS: return get_metrics(r);
-        case ROUTE_MODELS: return get_models(r);
-        default: break;
-        }
-        rr_srv_metrics_inflight(&s->metrics, 1);
-        r->in_flight = 1;
-        return rerank_start(r);
-    }
+    if (r->ph == PH_READING) return request_complete(r);
     if (r->ph == PH_WAITING) {
         /* resumed by job_done */
         r->ph = PH_DONE;
@@ -475,6 +731,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!r) return;
     *con_cls = NULL;
+    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->status && was_reaped(r))
+        r->status = 408; /* cut at its body deadline, nothing sent */
     int status = r->status ? r->status : 499;
     if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400) status = 499;
     int rerank = r->route <= ROUTE_RERANK && r->have_rq;
@@ -487,7 +745,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->have_plan) rr_rank_plan_free(&r->plan);
     if (r->have_rq) rr_srv_request_free(&r->rq);
     rr_free(r->logits);
-    rr_buf_free(&r->body);
+    release_body(r);
+    /* a keep-alive connection now has idle_timeout_s to start its next request and header_timeout_s
+     * more to finish its headers */
+    if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->close_after)
+        set_deadline(r, s->p.idle_timeout_s > 0 ? s->p.idle_timeout_s + s->p.header_timeout_s : 0);
     pthread_mutex_destroy(&r->mu);
     if (r->counted_active) {
         pthread_mutex_lock(&s->mu);
@@ -499,7 +761,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
+    rr_srv *s = cls;
+    /* once serving, libmicrohttpd's messages are about single connections (resets, limits,
+     * timeouts): under attack they would flood the log, and each request already has its line */
+    if (s->started) return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -520,7 +785,13 @@ rr_srv_params rr_srv_default_params(void) {
     p.max_request_tokens = 1L << 20;
     p.rank = rr_rank_default_params();
     p.engine = rr_engine_default_params();
-    p.access_log = 1;
+    p.access_log = true;
+    p.header_timeout_s = 10;
+    p.body_timeout_s = 30;
+    p.idle_timeout_s = 60;
+    p.max_connections = 4096;
+    p.max_conns_per_ip = 256;
+    p.max_buffered_bytes = 256000000;
     return p;
 }
 
@@ -533,6 +804,14 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
     if (p.http_threads <= 0) p.http_threads = 4;
     if (p.max_request_bytes == 0) p.max_request_bytes = 2000000;
     if (p.port < 0 || p.port > 65535) return rr_fail(RR_ERR_INVALID, "serve: port %d is out of range", p.port);
+    if (p.api_key && !*p.api_key)
+        return rr_fail(RR_ERR_INVALID, "serve: the API key is empty (leave it unset to accept any client)");
+    if (p.max_connections <= 0) p.max_connections = 4096;
+    if (p.max_conns_per_ip < 0) p.max_conns_per_ip = 0;
+    if (p.max_buffered_bytes == 0) p.max_buffered_bytes = 256000000;
+    if (p.max_buffered_bytes < p.max_request_bytes)
+        return rr_fail(RR_ERR_INVALID, "serve: max_buffered_bytes (%zu) is below max_request_bytes (%zu): no body would fit",
+                       p.max_buffered_bytes, p.max_request_bytes);
 
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -554,7 +833,11 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
     snprintf(s->model_name, sizeof s->model_name, "%s",
              p.model_name && *p.model_name ? p.model_name : s->info.name ? s->info.name : "rerank");
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_cond_init(&s->reaper_cv, NULL);
     atomic_init(&s->next_id, 0);
+    atomic_init(&s->buffered, 0);
+    atomic_init(&s->started, 0);
     rr_srv_metrics_init(&s->metrics, g_route_names, ROUTE_COUNT);
 
     rr_status st = rr_rank_resolve_params(m, &p.rank, &s->rank);
@@ -570,15 +853,28 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
         return st;
     }
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        freeaddrinfo(ai);
+        rr_srv_free(s);
+        return rr_fail(RR_ERR_NOMEM, "serve: cannot start a thread");
+    }
+    s->have_reaper = 1;
+
+    /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode misses the end-of-file of a client that
+     * closes after part of a request, leaving the socket in CLOSE-WAIT (docs/ARCHITECTURE.md) */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    unsigned idle = p.idle_timeout_s > 0 ? (unsigned)ceil(p.idle_timeout_s) : 0;
     s->mhd = MHD_start_daemon(flags, (uint16_t)p.port, NULL, NULL, on_request, s,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p.http_threads,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)p.max_conns_per_ip,
+                              MHD_OPTION_CONNECTION_TIMEOUT, idle,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                               MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -588,6 +884,7 @@ rr_status rr_srv_start(const rr_model *m, const rr_srv_params *params, rr_srv **
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : p.port;
+    atomic_store(&s->started, 1);
     *out = s;
     return RR_OK;
 }
@@ -615,7 +912,11 @@ int rr_srv_drain(rr_srv *s, double timeout_s) {
             ok = 1;
             break;
         }
-        if (rr_now() - t0 > timeout_s) break;
+        if (rr_now() - t0 > timeout_s) {
+            /* only bodies still trickling in: nothing of theirs is with the engine, stop anyway */
+            ok = active == 0;
+            break;
+        }
         usleep(10000);
     }
     if (!ok) {
@@ -623,8 +924,9 @@ int rr_srv_drain(rr_srv *s, double timeout_s) {
         s->timed_out = 1;
         return -1;
     }
-    MHD_stop_daemon(s->mhd);
+    MHD_stop_daemon(s->mhd); /* closes the connections that never sent a whole request */
     s->mhd = NULL;
+    stop_reaper(s);
     return 0;
 }
 
@@ -632,8 +934,11 @@ void rr_srv_free(rr_srv *s) {
     if (!s) return;
     if (s->mhd && !s->timed_out) rr_srv_drain(s, 60);
     if (s->timed_out) return; /* see rr_srv_drain: the engine still holds jobs */
+    stop_reaper(s);
     rr_engine_free(s->engine);
     rr_srv_metrics_destroy(&s->metrics);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->reaper_cv);
     rr_free(s);
 }

@@ -4,8 +4,9 @@
  * Leniency rules, from what real clients send (spec/api.md §0): documents may be strings, {text,...}
  * objects or a mix; query may be a string or {text}; top_n may be missing, null, 0 or larger than
  * the document count; every optional field may be null; unknown fields are ignored. What is present
- * must have the right type, and a wrong one is a 422 naming the field. Strings must be valid UTF-8
- * (cJSON does not check), else 400.
+ * must have the right type, and a wrong one is a 422 naming the field. The JSON itself is read
+ * strictly (rr_json_parse_strict): one value and nothing after it, valid UTF-8, no raw control
+ * character, no "\u0000", no repeated key, else 400 with the JSON path.
  */
 #include "server/request.h"
 
@@ -19,37 +20,19 @@
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-static int utf8_valid(const unsigned char *s) {
-    while (*s) {
-        unsigned c = *s;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        int len;
-        unsigned cp, min;
-        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07, min = 0x10000;
-        else return 0;
-        for (int i = 1; i < len; i++) {
-            if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
-            cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        s += len;
-    }
-    return 1;
+static int utf8_valid(const char *s) {
+    size_t n = strlen(s);
+    return rr_utf8_valid_prefix((const uint8_t *)s, n) == n;
 }
 
 static int utf8_walk(const cJSON *j, char *path, size_t cap, size_t at) {
-    if (j->string && !utf8_valid((const unsigned char *)j->string)) return 0;
-    if (cJSON_IsString(j) && j->valuestring && !utf8_valid((const unsigned char *)j->valuestring)) return 0;
+    if (j->string && !utf8_valid(j->string)) return 0;
+    if (cJSON_IsString(j) && j->valuestring && !utf8_valid(j->valuestring)) return 0;
     int i = 0;
     for (const cJSON *c = j->child; c; c = c->next, i++) {
         int n;
         if (cJSON_IsArray(j)) n = snprintf(path + at, cap - at, "[%d]", i);
-        else if (c->string && utf8_valid((const unsigned char *)c->string))
+        else if (c->string && utf8_valid(c->string))
             n = snprintf(path + at, cap - at, "%s%s", at ? "." : "", c->string);
         else n = snprintf(path + at, cap - at, "%s(a key)", at ? "." : "");
         size_t next = at + (n > 0 ? (size_t)n : 0);
@@ -84,13 +67,6 @@ int rr_srv_auth_ok(const char *header, const char *key) {
 }
 
 /* ------------------------------------------------------------------ parsing */
-
-#define FAIL(status, ...)                                                                          \
-    do {                                                                                           \
-        snprintf(err, cap, __VA_ARGS__);                                                           \
-        rc = (status);                                                                             \
-        goto fail;                                                                                 \
-    } while (0)
 
 static const char *type_name(const cJSON *v) {
     if (cJSON_IsString(v)) return "a string";
@@ -174,139 +150,178 @@ static char *join_fields(const cJSON *doc, const cJSON *fields) {
     return b.data;
 }
 
+/* The steps of rr_srv_parse. Each returns 0 or an HTTP status with its message in err[cap]; on
+ * failure the caller frees the half-built request. */
+#define ERR(status, ...) return (snprintf(err, cap, __VA_ARGS__), (status))
+
+/* The body: strict JSON (rr_json_parse_strict), an object, UTF-8 in every string. */
+static int parse_body(const char *body, size_t len, rr_srv_request *r, char *err, size_t cap) {
+    char path[256];
+    if (len == 0) ERR(400, "empty request body: expected a JSON object");
+    rr_status js = rr_json_parse_strict(body, len, "request body", 0, &r->root);
+    if (js != RR_OK) {
+        if (js == RR_ERR_NOMEM) ERR(500, "out of memory parsing the request");
+        ERR(400, "%s", rr_errmsg());
+    }
+    if (!cJSON_IsObject(r->root)) ERR(422, "request body must be a JSON object, got %s", type_name(r->root));
+    if (!rr_srv_json_utf8_ok(r->root, path, sizeof path))
+        ERR(400, "invalid UTF-8 in the request body at \"%s\": strings must be UTF-8", path[0] ? path : "(root)");
+    return 0;
+}
+
+/* "query": a string or {"text": string}. */
+static int parse_query(rr_srv_request *r, char *err, size_t cap) {
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(r->root, "query");
+    if (!q || cJSON_IsNull(q)) ERR(422, "missing field \"query\"");
+    if (cJSON_IsObject(q)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(q, "text");
+        if (!cJSON_IsString(t)) ERR(422, "field \"query\" is an object without a string \"text\"");
+        q = t;
+    }
+    if (!cJSON_IsString(q)) ERR(422, "field \"query\" must be a string, got %s", type_name(q));
+    r->query.text = q->valuestring;
+    r->query.len = strlen(q->valuestring);
+    /* instruction (every shape): the task instruction of a decoder reranker's prompt */
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(r->root, "instruction");
+    if (in && !cJSON_IsNull(in)) {
+        if (!cJSON_IsString(in)) ERR(422, "field \"instruction\" must be a string, got %s", type_name(in));
+        r->instruction.text = in->valuestring;
+        r->instruction.len = strlen(in->valuestring);
+    }
+    return 0;
+}
+
+/* Cohere's "rank_fields" (Jina and Cohere shapes only): an array of strings, NULL when absent or empty. */
+static int parse_rank_fields(const rr_srv_request *r, const cJSON **out, char *err, size_t cap) {
+    *out = NULL;
+    if (r->api == RR_SRV_API_TEI) return 0;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(r->root, "rank_fields");
+    if (!rf || cJSON_IsNull(rf)) return 0;
+    if (!cJSON_IsArray(rf)) ERR(422, "field \"rank_fields\" must be an array of strings");
+    for (const cJSON *f = rf->child; f; f = f->next)
+        if (!cJSON_IsString(f)) ERR(422, "field \"rank_fields\" must be an array of strings");
+    *out = rf->child ? rf : NULL;
+    return 0;
+}
+
+/* The documents ("documents", or TEI's "texts"): strings, or objects with "text" (or the
+ * rank_fields joined), at most lim->max_docs of them. */
+static int parse_documents(const cJSON *docs, const char *docs_key, const rr_srv_limits *lim, rr_srv_request *r,
+                           char *err, size_t cap) {
+    if (!docs || cJSON_IsNull(docs)) ERR(422, "missing field \"%s\"", docs_key);
+    if (!cJSON_IsArray(docs)) ERR(422, "field \"%s\" must be an array, got %s", docs_key, type_name(docs));
+    int n = cJSON_GetArraySize(docs);
+    if (lim && lim->max_docs > 0 && n > lim->max_docs)
+        ERR(413, "too many %s: %d in one request, the limit is %d (--max-docs)", docs_key, n, lim->max_docs);
+    const cJSON *rank_fields;
+    int e = parse_rank_fields(r, &rank_fields, err, cap);
+    if (e) return e;
+    r->n_docs = n;
+    r->docs = rr_calloc((size_t)(n ? n : 1), sizeof *r->docs);
+    r->doc_items = rr_calloc((size_t)(n ? n : 1), sizeof *r->doc_items);
+    r->owned = rr_calloc((size_t)(n ? n : 1), sizeof *r->owned);
+    if (!r->docs || !r->doc_items || !r->owned) ERR(500, "out of memory reading %d documents", n);
+    int i = 0;
+    for (const cJSON *d = docs->child; d; d = d->next, i++) {
+        r->doc_items[i] = d;
+        if (cJSON_IsString(d)) {
+            r->docs[i].text = d->valuestring;
+        } else if (cJSON_IsObject(d) && r->api != RR_SRV_API_TEI) {
+            if (rank_fields) {
+                r->owned[i] = join_fields(d, rank_fields);
+                if (!r->owned[i]) ERR(500, "out of memory reading %s[%d]", docs_key, i);
+                r->docs[i].text = r->owned[i];
+            } else {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "text");
+                if (!cJSON_IsString(t)) ERR(422, "%s[%d] is an object without a string \"text\" field", docs_key, i);
+                r->docs[i].text = t->valuestring;
+            }
+        } else {
+            ERR(422, "%s[%d] must be a string%s, got %s", docs_key, i,
+                r->api == RR_SRV_API_TEI ? "" : " or an object with \"text\"", type_name(d));
+        }
+        r->docs[i].len = strlen(r->docs[i].text);
+    }
+    return 0;
+}
+
+/* "top_n": missing, null or 0 = all; larger than n = n. */
+static int parse_top_n(rr_srv_request *r, char *err, size_t cap) {
+    const cJSON *tn = cJSON_GetObjectItemCaseSensitive(r->root, "top_n");
+    if (!tn || cJSON_IsNull(tn)) return 0;
+    if (!is_whole(tn)) ERR(422, "field \"top_n\" must be an integer, got %s", type_name(tn));
+    if (tn->valuedouble < 0) ERR(422, "field \"top_n\" must be >= 0, got %.0f", tn->valuedouble);
+    r->top_n = tn->valuedouble >= (double)r->n_docs ? 0 : (int)tn->valuedouble;
+    return 0;
+}
+
+/* TEI's options: return_text, raw_scores, truncate + truncation_direction. */
+static int parse_tei_options(rr_srv_request *r, char *err, size_t cap) {
+    int e;
+    if ((e = get_bool(r->root, "return_text", 0, &r->return_documents, err, cap))) return e;
+    if ((e = get_bool(r->root, "raw_scores", 0, &r->raw_scores, err, cap))) return e;
+    /* TEI refuses an over-long pair unless truncate is set; long inputs are never an error here,
+     * so false or missing keeps the windows and true truncates as TEI does */
+    int truncate;
+    if ((e = get_bool(r->root, "truncate", 0, &truncate, err, cap))) return e;
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(r->root, "truncation_direction");
+    int left = 0;
+    if (dir && !cJSON_IsNull(dir)) {
+        if (!cJSON_IsString(dir) || (strcasecmp(dir->valuestring, "left") && strcasecmp(dir->valuestring, "right")))
+            ERR(422, "field \"truncation_direction\" must be \"Left\" or \"Right\"");
+        left = !strcasecmp(dir->valuestring, "left");
+    }
+    r->long_doc = !truncate ? RR_LONG_DOC_WINDOW : left ? RR_LONG_DOC_TRUNCATE_LEFT : RR_LONG_DOC_TRUNCATE_RIGHT;
+    return 0;
+}
+
+/* Jina's and Cohere's options: return_documents, raw_scores, max_chunks_per_doc, max_tokens_per_doc,
+ * priority. */
+static int parse_jina_cohere_options(rr_srv_request *r, char *err, size_t cap) {
+    int e;
+    if ((e = get_bool(r->root, "return_documents", r->api == RR_SRV_API_V1, &r->return_documents, err, cap))) return e;
+    if ((e = get_bool(r->root, "raw_scores", 0, &r->raw_scores, err, cap))) return e;
+    if ((e = check_int(r->root, "max_chunks_per_doc", 1, err, cap))) return e;
+    /* Cohere v2 truncates documents at 4096 tokens unless told otherwise; v1 has no such field,
+     * so there it applies only when a client sends it */
+    if ((e = get_int(r->root, "max_tokens_per_doc", 1, r->api == RR_SRV_API_V2 ? COHERE_V2_MAX_TOKENS_PER_DOC : 0,
+                     &r->max_doc_tokens, err, cap)))
+        return e;
+    return check_int(r->root, "priority", 0, err, cap);
+}
+
 int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limits *lim,
                  rr_srv_request *out, char *err, size_t cap) {
-    int rc = 0;
     rr_srv_request r = {0};
-    char path[256];
     err[0] = 0;
-    if (len == 0) FAIL(400, "empty request body: expected a JSON object");
-    rr_status js = rr_json_parse(body, len, "request body", &r.root);
-    if (js != RR_OK) {
-        if (js == RR_ERR_NOMEM) FAIL(500, "out of memory parsing the request");
-        FAIL(400, "%s", rr_errmsg());
-    }
-    if (!cJSON_IsObject(r.root)) FAIL(422, "request body must be a JSON object, got %s", type_name(r.root));
-    if (!rr_srv_json_utf8_ok(r.root, path, sizeof path))
-        FAIL(400, "invalid UTF-8 in the request body at \"%s\": strings must be UTF-8", path[0] ? path : "(root)");
-
+    int rc = parse_body(body, len, &r, err, cap);
+    if (rc) goto fail;
+    /* the dialect: /rerank is TEI when the body has "texts" and no "documents", else Jina */
     const cJSON *texts = cJSON_GetObjectItemCaseSensitive(r.root, "texts");
     const cJSON *docs = cJSON_GetObjectItemCaseSensitive(r.root, "documents");
     if (api == RR_SRV_API_AUTO) {
-        if (!texts && !docs) FAIL(422, "missing field \"texts\" (TEI shape) or \"documents\" (Jina shape)");
+        if (!texts && !docs) {
+            snprintf(err, cap, "missing field \"texts\" (TEI shape) or \"documents\" (Jina shape)");
+            rc = 422;
+            goto fail;
+        }
         api = texts && !docs ? RR_SRV_API_TEI : RR_SRV_API_V1;
     }
     r.api = api;
     const char *docs_key = api == RR_SRV_API_TEI ? "texts" : "documents";
     if (api == RR_SRV_API_TEI) docs = texts;
-
-    /* query */
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(r.root, "query");
-    if (!q || cJSON_IsNull(q)) FAIL(422, "missing field \"query\"");
-    if (cJSON_IsObject(q)) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(q, "text");
-        if (!cJSON_IsString(t)) FAIL(422, "field \"query\" is an object without a string \"text\"");
-        q = t;
-    }
-    if (!cJSON_IsString(q)) FAIL(422, "field \"query\" must be a string, got %s", type_name(q));
-    r.query.text = q->valuestring;
-    r.query.len = strlen(q->valuestring);
-
-    /* documents */
-    if (!docs || cJSON_IsNull(docs)) FAIL(422, "missing field \"%s\"", docs_key);
-    if (!cJSON_IsArray(docs)) FAIL(422, "field \"%s\" must be an array, got %s", docs_key, type_name(docs));
-    int n = cJSON_GetArraySize(docs);
-    if (lim && lim->max_docs > 0 && n > lim->max_docs)
-        FAIL(413, "too many %s: %d in one request, the limit is %d (--max-docs)", docs_key, n, lim->max_docs);
-
-    const cJSON *rank_fields = NULL;
-    if (api != RR_SRV_API_TEI) {
-        rank_fields = cJSON_GetObjectItemCaseSensitive(r.root, "rank_fields");
-        if (cJSON_IsNull(rank_fields)) rank_fields = NULL;
-        if (rank_fields) {
-            if (!cJSON_IsArray(rank_fields)) FAIL(422, "field \"rank_fields\" must be an array of strings");
-            for (const cJSON *f = rank_fields->child; f; f = f->next)
-                if (!cJSON_IsString(f)) FAIL(422, "field \"rank_fields\" must be an array of strings");
-            if (!rank_fields->child) rank_fields = NULL;
-        }
-    }
-
-    r.n_docs = n;
-    r.docs = rr_calloc((size_t)(n ? n : 1), sizeof *r.docs);
-    r.doc_items = rr_calloc((size_t)(n ? n : 1), sizeof *r.doc_items);
-    r.owned = rr_calloc((size_t)(n ? n : 1), sizeof *r.owned);
-    if (!r.docs || !r.doc_items || !r.owned) FAIL(500, "out of memory reading %d documents", n);
-    int i = 0;
-    for (const cJSON *d = docs->child; d; d = d->next, i++) {
-        r.doc_items[i] = d;
-        if (cJSON_IsString(d)) {
-            r.docs[i].text = d->valuestring;
-        } else if (cJSON_IsObject(d) && api != RR_SRV_API_TEI) {
-            if (rank_fields) {
-                r.owned[i] = join_fields(d, rank_fields);
-                if (!r.owned[i]) FAIL(500, "out of memory reading %s[%d]", docs_key, i);
-                r.docs[i].text = r.owned[i];
-            } else {
-                const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "text");
-                if (!cJSON_IsString(t))
-                    FAIL(422, "%s[%d] is an object without a string \"text\" field", docs_key, i);
-                r.docs[i].text = t->valuestring;
-            }
-        } else {
-            FAIL(422, "%s[%d] must be a string%s, got %s", docs_key, i,
-                 api == RR_SRV_API_TEI ? "" : " or an object with \"text\"", type_name(d));
-        }
-        r.docs[i].len = strlen(r.docs[i].text);
-    }
-
-    /* top_n: missing, null or 0 = all; larger than n = n */
-    const cJSON *tn = cJSON_GetObjectItemCaseSensitive(r.root, "top_n");
-    if (tn && !cJSON_IsNull(tn)) {
-        if (!is_whole(tn))
-            FAIL(422, "field \"top_n\" must be an integer, got %s", type_name(tn));
-        if (tn->valuedouble < 0) FAIL(422, "field \"top_n\" must be >= 0, got %.0f", tn->valuedouble);
-        r.top_n = tn->valuedouble >= (double)n ? 0 : (int)tn->valuedouble;
-    }
-
-    int e;
-    if (api == RR_SRV_API_TEI) {
-        if ((e = get_bool(r.root, "return_text", 0, &r.return_documents, err, cap))) goto fail_rc;
-        if ((e = get_bool(r.root, "raw_scores", 0, &r.raw_scores, err, cap))) goto fail_rc;
-        /* TEI refuses an over-long pair unless truncate is set; long inputs are never an error here,
-         * so false or missing keeps the windows and true truncates as TEI does */
-        int truncate;
-        if ((e = get_bool(r.root, "truncate", 0, &truncate, err, cap))) goto fail_rc;
-        const cJSON *dir = cJSON_GetObjectItemCaseSensitive(r.root, "truncation_direction");
-        int left = 0;
-        if (dir && !cJSON_IsNull(dir)) {
-            if (!cJSON_IsString(dir) ||
-                (strcasecmp(dir->valuestring, "left") && strcasecmp(dir->valuestring, "right")))
-                FAIL(422, "field \"truncation_direction\" must be \"Left\" or \"Right\"");
-            left = !strcasecmp(dir->valuestring, "left");
-        }
-        r.long_doc = !truncate ? RR_LONG_DOC_WINDOW : left ? RR_LONG_DOC_TRUNCATE_LEFT : RR_LONG_DOC_TRUNCATE_RIGHT;
-    } else {
-        if ((e = get_bool(r.root, "return_documents", api == RR_SRV_API_V1, &r.return_documents, err, cap)))
-            goto fail_rc;
-        if ((e = get_bool(r.root, "raw_scores", 0, &r.raw_scores, err, cap))) goto fail_rc;
-        if ((e = check_int(r.root, "max_chunks_per_doc", 1, err, cap))) goto fail_rc;
-        /* Cohere v2 truncates documents at 4096 tokens unless told otherwise; v1 has no such field,
-         * so there it applies only when a client sends it */
-        if ((e = get_int(r.root, "max_tokens_per_doc", 1, api == RR_SRV_API_V2 ? COHERE_V2_MAX_TOKENS_PER_DOC : 0,
-                         &r.max_doc_tokens, err, cap)))
-            goto fail_rc;
-        if ((e = check_int(r.root, "priority", 0, err, cap))) goto fail_rc;
-    }
-    if ((e = check_str(r.root, "model", err, cap))) goto fail_rc;
+    if ((rc = parse_query(&r, err, cap)) || (rc = parse_documents(docs, docs_key, lim, &r, err, cap)) ||
+        (rc = parse_top_n(&r, err, cap)) ||
+        (rc = api == RR_SRV_API_TEI ? parse_tei_options(&r, err, cap) : parse_jina_cohere_options(&r, err, cap)) ||
+        (rc = check_str(r.root, "model", err, cap)))
+        goto fail;
     *out = r;
     return 0;
-
-fail_rc:
-    rc = e;
 fail:
     rr_srv_request_free(&r);
     return rc;
 }
+#undef ERR
 
 void rr_srv_request_free(rr_srv_request *r) {
     if (!r) return;

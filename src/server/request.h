@@ -44,6 +44,7 @@ typedef struct rr_srv_request {
     int raw_scores;           /* logits instead of sigmoid */
     rr_long_doc long_doc;     /* TEI truncate + truncation_direction; else windows */
     int max_doc_tokens;       /* Cohere max_tokens_per_doc (V2 default 4096); 0 = no cap */
+    rr_text instruction;      /* any shape: a decoder prompt's instruction; text NULL = not given */
 } rr_srv_request;
 
 typedef struct rr_srv_limits {

@@ -83,7 +83,7 @@ rr_status rr_tok_charsmap_parse(rr_tok_charsmap *m, const uint8_t *blob, size_t 
                            what, trie_bytes, n);
         size_t n_units = trie_bytes / 4, norm_len = n - 4 - trie_bytes;
         const uint8_t *norm = blob + 4 + trie_bytes;
-        if (rr_tok_utf8_valid_prefix(norm, norm_len) != norm_len)
+        if (rr_utf8_valid_prefix(norm, norm_len) != norm_len)
             return rr_fail(RR_ERR_FORMAT, "%s: precompiled_charsmap strings are not valid UTF-8", what);
         m->units = rr_malloc(n_units ? n_units * 4 : 1);
         m->norm = rr_malloc(norm_len + 1);

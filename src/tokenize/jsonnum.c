@@ -190,7 +190,7 @@ static bool decode_str(jscan *s, char *out, size_t *olen) {
         if (c == '"') {
             s->p++;
             *olen = k;
-            return rr_tok_utf8_valid_prefix((const uint8_t *)out, k) == k;
+            return rr_utf8_valid_prefix((const uint8_t *)out, k) == k;
         }
         if (c < 0x20) return false;
         if (c != '\\') {

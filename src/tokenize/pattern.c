@@ -99,7 +99,7 @@ static rr_status parse_regex(rr_tok_pattern *p, const char *re, const char *what
     const char *s = re, *end = re + n;
     p->atoms = rr_calloc(n + 1, sizeof *p->atoms);
     if (!p->atoms) return rr_fail(RR_ERR_NOMEM, "%s: out of memory", what);
-    if (rr_tok_utf8_valid_prefix((const uint8_t *)re, n) != n) goto bad;
+    if (rr_utf8_valid_prefix((const uint8_t *)re, n) != n) goto bad;
     while (s < end) {
         rr_tok_re_atom *a = &p->atoms[p->n_atoms];
         size_t l;
@@ -200,7 +200,7 @@ static void onig_setup(void) {
 
 static rr_status compile_onig(rr_tok_pattern *p, const char *re, const char *what) {
     size_t n = strlen(re);
-    if (rr_tok_utf8_valid_prefix((const uint8_t *)re, n) != n)
+    if (rr_utf8_valid_prefix((const uint8_t *)re, n) != n)
         return rr_fail(RR_ERR_FORMAT, "%s: regex pattern is not valid UTF-8", what);
     pthread_once(&g_onig_once, onig_setup);
     OnigErrorInfo einfo;

@@ -282,7 +282,7 @@ static rr_status parse_one(const cJSON *j, rr_tok_pre *p, const char *what) {
         const char *rep = rr_json_get_str(j, "replacement");
         if (!rep) rep = "\xE2\x96\x81";
         size_t l, n = strlen(rep);
-        if (!n || rr_tok_utf8_valid_prefix((const uint8_t *)rep, n) != n ||
+        if (!n || rr_utf8_valid_prefix((const uint8_t *)rep, n) != n ||
             (rr_tok_utf8_next((const uint8_t *)rep, n, &l), l != n))
             return rr_fail(RR_ERR_FORMAT, "%s: Metaspace field \"replacement\" must be one character", what);
         memcpy(p->replacement, rep, n);

@@ -32,10 +32,6 @@ static inline uint32_t rr_tok_utf8_next(const uint8_t *s, size_t n, size_t *len)
 }
 /* Writes cp as UTF-8 into out (4 bytes room); returns the length. */
 int rr_tok_utf8_put(uint32_t cp, char *out);
-/* Length of the longest valid UTF-8 prefix of s. */
-size_t rr_tok_utf8_valid_prefix(const uint8_t *s, size_t n);
-/* Appends s to out with every maximal ill-formed subsequence replaced by U+FFFD. */
-void rr_tok_utf8_repair(const char *s, size_t n, rr_buf *out);
 
 /* Rust char::is_whitespace (Unicode White_Space). */
 bool rr_tok_is_whitespace(uint32_t cp);

@@ -102,9 +102,9 @@ static rr_status encode_one(const rr_tokenizer *t, const char *text, size_t len,
     if (len > (size_t)INT32_MAX) return rr_fail(RR_ERR_RANGE, "tokenizer: text of %zu bytes is too long", len);
     if (!len) return RR_OK;
     const uint8_t *u = (const uint8_t *)text;
-    if (rr_tok_utf8_valid_prefix(u, len) != len) {
+    if (rr_utf8_valid_prefix(u, len) != len) {
         e->text.len = 0;
-        rr_tok_utf8_repair(text, len, &e->text);
+        rr_utf8_repair(text, len, &e->text);
         if (e->text.oom) return nomem();
         text = e->text.data;
         len = e->text.len;
@@ -138,22 +138,31 @@ static rr_status encode_one(const rr_tokenizer *t, const char *text, size_t len,
     return out->oom ? nomem() : RR_OK;
 }
 
-rr_status rr_tokenizer_encode(const rr_tokenizer *t, const char *text, size_t len, const char *pair, size_t pair_len,
-                              int add_special, int max_length, rr_truncation strategy, rr_encoding *out) {
+rr_encode_params rr_encode_default_params(void) {
+    rr_encode_params p = {.add_special = true, .max_length = 0, .strategy = RR_TRUNC_LONGEST_FIRST};
+    return p;
+}
+
+rr_status rr_tokenizer_encode(const rr_tokenizer *t, rr_text text, const rr_text *pair, const rr_encode_params *params,
+                              rr_encoding *out) {
     if (!t || !out) return rr_fail(RR_ERR_INVALID, "rr_tokenizer_encode: NULL tokenizer or output");
+    rr_encode_params p = params ? *params : rr_encode_default_params();
+    int max_length = p.max_length;
+    bool add_special = p.add_special;
+    rr_truncation strategy = p.strategy;
     if (max_length < 0) return rr_fail(RR_ERR_INVALID, "rr_tokenizer_encode: max_length %d is negative", max_length);
     enc_state e = {0};
     rr_tok_ids a = {0}, b = {0};
     bool is_pair = pair != NULL;
-    rr_status st = encode_one(t, text, len, &e, &a);
-    if (!st && is_pair) st = encode_one(t, pair, pair_len, &e, &b);
+    rr_status st = encode_one(t, text.text, text.len, &e, &a);
+    if (!st && is_pair) st = encode_one(t, pair->text, pair->len, &e, &b);
     if (!st && max_length > 0) {
         size_t n_added = add_special ? (size_t)rr_tok_post_added(&t->post, is_pair) : 0;
         /* HF computes max_length - n_added in usize: below n_added it wraps and nothing is cut. */
         if ((size_t)max_length >= n_added)
             st = rr_tok_truncate(&a.n, &b.n, is_pair, (size_t)max_length - n_added, strategy);
     }
-    if (!st) st = rr_tok_post_apply(&t->post, a.v, a.n, b.v, b.n, is_pair, add_special != 0, out);
+    if (!st) st = rr_tok_post_apply(&t->post, a.v, a.n, b.v, b.n, is_pair, add_special, out);
     enc_state_free(&e);
     rr_free(a.v);
     rr_free(b.v);
@@ -173,7 +182,7 @@ void rr_encoding_free(rr_encoding *e) {
     memset(e, 0, sizeof *e);
 }
 
-int rr_tokenizer_num_special(const rr_tokenizer *t, int pair) { return t ? rr_tok_post_added(&t->post, pair != 0) : 0; }
+int rr_tokenizer_num_special(const rr_tokenizer *t, bool pair) { return t ? rr_tok_post_added(&t->post, pair) : 0; }
 
 const char *rr_tokenizer_id_to_piece(const rr_tokenizer *t, int32_t id) {
     if (!t || id < 0 || id >= t->vocab_size) return NULL;

@@ -1,7 +1,5 @@
 /*
- * utf8.c -- UTF-8 plumbing for the tokenizer: decoding, the lossy repair of invalid input (one
- * U+FFFD per maximal ill-formed subsequence, as Rust's String::from_utf8_lossy and the WHATWG
- * decoder do), the character classes the Rust tokenizers take from the standard library and the
+ * utf8.c -- UTF-8 plumbing for the tokenizer: encoding a code point, the character classes the Rust tokenizers take from the standard library and the
  * regex crate, and the small growable arrays every stage appends to.
  */
 #include "tokenize/tok.h"
@@ -23,66 +21,6 @@ int rr_tok_utf8_put(uint32_t cp, char *out) {
     o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
     o[3] = (uint8_t)(0x80 | (cp & 0x3F));
     return 4;
-}
-
-/* Length of the well-formed sequence at s (1..4), or 0 with *bad set to the length of the maximal
- * ill-formed prefix to replace by one U+FFFD. */
-static size_t seq_len(const uint8_t *s, size_t n, size_t *bad) {
-    uint8_t c = s[0];
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i < need; i++) {
-        if (i >= n) break;
-        uint8_t b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
-    }
-    if (i == need) return need;
-    *bad = i;
-    return 0;
-}
-
-size_t rr_tok_utf8_valid_prefix(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t bad, l = seq_len(s + i, n - i, &bad);
-        if (!l) return i;
-        i += l;
-    }
-    return n;
-}
-
-void rr_tok_utf8_repair(const char *s, size_t n, rr_buf *out) {
-    const uint8_t *u = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < n) {
-        size_t ok = i + rr_tok_utf8_valid_prefix(u + i, n - i);
-        rr_buf_append(out, s + i, ok - i);
-        i = ok;
-        if (i >= n) break;
-        size_t bad = 1;
-        seq_len(u + i, n - i, &bad);
-        rr_buf_append(out, "\xEF\xBF\xBD", 3);
-        i += bad;
-    }
 }
 
 bool rr_tok_is_whitespace(uint32_t c) {

@@ -56,7 +56,7 @@ static void check_enc(const rr_tokenizer *t, const rr_encoding *e, int max_lengt
 /* Byte-level BPE round trip: the pieces of an encoding without added tokens, each character
  * mapped back to its byte (GPT-2's table inverted), equal the NFC form of the (valid UTF-8) text. */
 static void check_bytelevel_roundtrip(const rr_tokenizer *t, const char *s, size_t n) {
-    if (!n || rr_tok_utf8_valid_prefix((const uint8_t *)s, n) != n || memchr(s, '<', n) || memchr(s, 0, n)) return;
+    if (!n || rr_utf8_valid_prefix((const uint8_t *)s, n) != n || memchr(s, '<', n) || memchr(s, 0, n)) return;
     rr_encoding e = {0};
     if (rr_tokenizer_encode(t, s, n, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &e) != RR_OK) abort();
     rr_buf got = {0};
@@ -124,13 +124,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int k = 0; k < N_TOK; k++) {
         const rr_tokenizer *t = g_tok[k];
         rr_truncation strat = (rr_truncation)((mode >> 4) % 3);
-        if (rr_tokenizer_encode(t, s, n, NULL, 0, (mode >> 1) & 1, max_length, RR_TRUNC_LONGEST_FIRST, &e) == RR_OK)
+        if (rr_tokenizer_encode(t, (rr_text){s, n}, NULL, &(rr_encode_params){(mode >> 1) & 1, max_length, RR_TRUNC_LONGEST_FIRST}, &e) == RR_OK)
             check_enc(t, &e, max_length);
-        if (rr_tokenizer_encode(t, s, cut, s + cut, n - cut, (mode >> 2) & 1, max_length, strat, &e) == RR_OK) {
+        if (rr_tokenizer_encode(t, (rr_text){s, cut}, &(rr_text){s + cut, n - cut}, &(rr_encode_params){(mode >> 2) & 1, max_length, strat}, &e) == RR_OK) {
             check_enc(t, &e, max_length);
             rr_encoding a = {0}, b = {0}, pp = {0};
-            if (rr_tokenizer_encode(t, s, cut, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &a) == RR_OK &&
-                rr_tokenizer_encode(t, s + cut, n - cut, NULL, 0, 0, 0, RR_TRUNC_LONGEST_FIRST, &b) == RR_OK &&
+            if (rr_tokenizer_encode(t, (rr_text){s, cut}, NULL, &(rr_encode_params){0, 0, RR_TRUNC_LONGEST_FIRST}, &a) == RR_OK &&
+                rr_tokenizer_encode(t, (rr_text){s + cut, n - cut}, NULL, &(rr_encode_params){0, 0, RR_TRUNC_LONGEST_FIRST}, &b) == RR_OK &&
                 rr_tokenizer_post_process(t, &a, &b, &pp) == RR_OK)
                 check_enc(t, &pp, 0);
             rr_encoding_free(&a);

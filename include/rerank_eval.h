@@ -1,5 +1,5 @@
 /*
- * eval.h -- offline evaluation of rankings (the `rerank eval` command): relevance judgments (qrels),
+ * rerank_eval.h -- offline evaluation of rankings (librerank_eval; the `rerank eval` command): relevance judgments (qrels),
  * ranked lists (runs), retrieval metrics that reproduce trec_eval, evaluation data sets (BEIR
  * folders and candidate-list JSONL) and a BM25 first stage. This module sits beside the pipeline,
  * not in it: it only produces the (query, documents) lists that rr_rank reorders and measures the
@@ -10,12 +10,17 @@
  * the load/add functions, release with the matching *_free (which accepts zeroed or half-built
  * structs). None of them is thread-safe while being built; finished qrels/runs/data are read-only.
  */
-#ifndef RR_EVAL_H
-#define RR_EVAL_H
+#ifndef RERANK_EVAL_H
+#define RERANK_EVAL_H
 
-#include "core/core.h"
+#include "rerank_util.h"
 
 #include <limits.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ------------------------------------------------------------------ strings */
 
@@ -28,8 +33,8 @@ typedef struct rr_eval_pool {
 } rr_eval_pool;
 
 /* Copies s[0..len) plus a NUL into the pool; NULL on out-of-memory (no message recorded). */
-char *rr_eval_pool_strndup(rr_eval_pool *p, const char *s, size_t len);
-void rr_eval_pool_free(rr_eval_pool *p);
+RR_API char *rr_eval_pool_strndup(rr_eval_pool *p, const char *s, size_t len);
+RR_API void rr_eval_pool_free(rr_eval_pool *p);
 
 /* Open-addressing hash map from NUL-terminated strings to ints. Keys are borrowed (keep them in a
  * pool that outlives the map). */
@@ -40,10 +45,10 @@ typedef struct rr_eval_strmap {
 } rr_eval_strmap;
 
 /* The value of key s[0..len), or -1 when absent. */
-int rr_eval_strmap_get(const rr_eval_strmap *m, const char *s, size_t len);
+RR_API int rr_eval_strmap_get(const rr_eval_strmap *m, const char *s, size_t len);
 /* Inserts key -> val unless the key is present; *found receives the existing value or -1. */
-rr_status rr_eval_strmap_put(rr_eval_strmap *m, const char *key, int val, int *found);
-void rr_eval_strmap_free(rr_eval_strmap *m);
+RR_API rr_status rr_eval_strmap_put(rr_eval_strmap *m, const char *key, int val, int *found);
+RR_API void rr_eval_strmap_free(rr_eval_strmap *m);
 
 /* ------------------------------------------------------------------ qrels */
 
@@ -63,20 +68,20 @@ typedef struct rr_eval_qrels {
     int *lines; /* [n] source line of each judgment, 0 when added by code */
 } rr_eval_qrels;
 
-rr_status rr_eval_qrels_add(rr_eval_qrels *q, const char *qid, size_t qid_len, const char *docno,
+RR_API rr_status rr_eval_qrels_add(rr_eval_qrels *q, const char *qid, size_t qid_len, const char *docno,
                             size_t docno_len, int grade, int line);
 /* Groups and sorts the judgments; a document judged twice for one query is an error naming both
  * lines of `what` (a file name). */
-rr_status rr_eval_qrels_finish(rr_eval_qrels *q, const char *what);
+RR_API rr_status rr_eval_qrels_finish(rr_eval_qrels *q, const char *what);
 /* Loads TREC qrels (`qid iter docid grade`, whitespace-separated) or BEIR qrels (tab-separated
  * `query-id corpus-id score`, with or without that header), told apart by the first line. Errors
  * name the file and the line. */
-rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q);
+RR_API rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q);
 /* Index of qid in q, or -1. */
-int rr_eval_qrels_find(const rr_eval_qrels *q, const char *qid);
+RR_API int rr_eval_qrels_find(const rr_eval_qrels *q, const char *qid);
 /* The grade of docno for query qi, or 0 with *judged = 0 when not judged. */
-int rr_eval_qrels_grade(const rr_eval_qrels *q, int qi, const char *docno, int *judged);
-void rr_eval_qrels_free(rr_eval_qrels *q);
+RR_API int rr_eval_qrels_grade(const rr_eval_qrels *q, int qi, const char *docno, int *judged);
+RR_API void rr_eval_qrels_free(rr_eval_qrels *q);
 
 /* ------------------------------------------------------------------ runs */
 
@@ -101,20 +106,20 @@ typedef struct rr_eval_run {
 } rr_eval_run;
 
 /* docno is copied into the run's pool unless `borrowed` (then it must outlive the run). */
-rr_status rr_eval_run_add(rr_eval_run *r, const char *qid, const char *docno, size_t docno_len, int borrowed,
+RR_API rr_status rr_eval_run_add(rr_eval_run *r, const char *qid, const char *docno, size_t docno_len, int borrowed,
                           float score, int line);
 /* Groups by query and sorts in trec_eval order; a document listed twice for one query is an error
  * (as in trec_eval) naming `what` and both lines. */
-rr_status rr_eval_run_finish(rr_eval_run *r, const char *what);
+RR_API rr_status rr_eval_run_finish(rr_eval_run *r, const char *what);
 /* Loads a TREC run: `qid Q0 docid rank score tag` (6 whitespace-separated fields). */
-rr_status rr_eval_run_load(const char *path, rr_eval_run *r);
+RR_API rr_status rr_eval_run_load(const char *path, rr_eval_run *r);
 /* Keeps the first k hits of each query of a finished run. */
-void rr_eval_run_truncate(rr_eval_run *r, int k);
-int rr_eval_run_find(const rr_eval_run *r, const char *qid);
+RR_API void rr_eval_run_truncate(rr_eval_run *r, int k);
+RR_API int rr_eval_run_find(const rr_eval_run *r, const char *qid);
 /* Writes the run as TREC lines with ranks 1.. in trec_eval order, scores with 9 significant digits
  * (so reading the file back gives the same order). */
-rr_status rr_eval_run_write(const rr_eval_run *r, const char *path, const char *tag);
-void rr_eval_run_free(rr_eval_run *r);
+RR_API rr_status rr_eval_run_write(const rr_eval_run *r, const char *path, const char *tag);
+RR_API void rr_eval_run_free(rr_eval_run *r);
 
 /* ------------------------------------------------------------------ metrics */
 
@@ -137,7 +142,7 @@ typedef struct rr_eval_metric {
 /* Parses a comma-separated list such as "ndcg@10,recall@10,mrr@10,map". Accepted names (any
  * case): ndcg[@k], ndcg_cut_k, ndcg_cut.k, recall@k, recall_k, mrr[@k], rr[@k], recip_rank, map,
  * p@k, precision@k, P_k, P.k. At most RR_EVAL_MAX_METRICS. */
-rr_status rr_eval_metrics_parse(const char *spec, rr_eval_metric *out, int *n_out);
+RR_API rr_status rr_eval_metrics_parse(const char *spec, rr_eval_metric *out, int *n_out);
 
 /* Grade of a retrieved document that the qrels do not judge: never relevant, gains nothing. */
 #define RR_EVAL_UNJUDGED INT_MIN
@@ -147,7 +152,7 @@ rr_status rr_eval_metrics_parse(const char *spec, rr_eval_metric *out, int *n_ou
  * judged[] the grades of every judged document of the query (for the ideal DCG and the number of
  * relevant documents). A document is relevant when its grade >= rel_level (trec_eval -l); nDCG
  * ignores rel_level and uses the grade as gain when positive. out[j] receives metric j. */
-void rr_eval_query(const int *ranked, int n_ranked, const int *judged, int n_judged, int rel_level,
+RR_API void rr_eval_query(const int *ranked, int n_ranked, const int *judged, int n_judged, int rel_level,
                    const rr_eval_metric *m, int n_metrics, double *out);
 
 typedef struct rr_eval_result {
@@ -164,9 +169,9 @@ typedef struct rr_eval_result {
  * order), run queries without judgments are ignored, and judged queries without results are
  * skipped unless `complete` (trec_eval -c), where they score 0 on every metric and count in the
  * mean. */
-rr_status rr_eval_evaluate(const rr_eval_qrels *q, const rr_eval_run *r, const rr_eval_metric *m, int n_metrics,
+RR_API rr_status rr_eval_evaluate(const rr_eval_qrels *q, const rr_eval_run *r, const rr_eval_metric *m, int n_metrics,
                            int rel_level, int complete, rr_eval_result *out);
-void rr_eval_result_free(rr_eval_result *res);
+RR_API void rr_eval_result_free(rr_eval_result *res);
 
 /* ------------------------------------------------------------------ data sets */
 
@@ -192,8 +197,8 @@ typedef struct rr_eval_data {
 
 /* Loads a BEIR folder or a candidate-list .jsonl file (told apart by whether `path` is a folder).
  * For a folder, qrels come from qrels_path when not NULL, else qrels/test.tsv. */
-rr_status rr_eval_data_load(const char *path, const char *qrels_path, rr_eval_data *d);
-void rr_eval_data_free(rr_eval_data *d);
+RR_API rr_status rr_eval_data_load(const char *path, const char *qrels_path, rr_eval_data *d);
+RR_API void rr_eval_data_free(rr_eval_data *d);
 
 /* ------------------------------------------------------------------ BM25 */
 
@@ -202,19 +207,23 @@ void rr_eval_data_free(rr_eval_data *d);
  * other scripts written without spaces give one term per character and one per adjacent pair.
  * Invalid UTF-8 bytes act as separators. Terms are appended to out, each followed by a NUL;
  * *n_terms receives their number. */
-rr_status rr_eval_tokenize(const char *text, size_t len, rr_buf *out, int *n_terms);
+RR_API rr_status rr_eval_tokenize(const char *text, size_t len, rr_buf *out, int *n_terms);
 
 typedef struct rr_eval_bm25 rr_eval_bm25;
 
 /* Builds an in-memory inverted index over texts[0..n_docs). k1, b as in Robertson/Anserini. */
-rr_status rr_eval_bm25_build(const char *const *texts, int n_docs, float k1, float b, rr_eval_bm25 **out);
+RR_API rr_status rr_eval_bm25_build(const char *const *texts, int n_docs, float k1, float b, rr_eval_bm25 **out);
 /* The top k documents for query (k <= 0: all matching), restricted to cand[0..n_cand) when cand is
  * not NULL (then every candidate is ranked, matching or not). Results go to out_docs/out_scores
  * (room for k, or n_cand / n_docs), sorted by score descending, ties by docnos[] descending, i.e.
  * in trec_eval order. Not thread-safe (uses the index's scratch). */
-rr_status rr_eval_bm25_search(rr_eval_bm25 *ix, const char *query, const char *const *docnos, int k,
+RR_API rr_status rr_eval_bm25_search(rr_eval_bm25 *ix, const char *query, const char *const *docnos, int k,
                               const int *cand, int n_cand, int *out_docs, float *out_scores, int *n_out);
-int rr_eval_bm25_n_terms(const rr_eval_bm25 *ix);
-void rr_eval_bm25_free(rr_eval_bm25 *ix);
+RR_API int rr_eval_bm25_n_terms(const rr_eval_bm25 *ix);
+RR_API void rr_eval_bm25_free(rr_eval_bm25 *ix);
 
-#endif /* RR_EVAL_H */
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RERANK_EVAL_H */

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# suite_decoder.sh -- the decoder rerankers from the command line: `rerank score` with {"input_ids"} of
+# whole prompts (against the float64 reference of tools/gen_decoder.py), the --template rules, and --
+# when the tokenizer reads Qwen's tokenizer.json -- `rerank rank` / `rerank score` with text, whose
+# prompt must score exactly like the reference code's ids of the same prompt.
+set -u
+BUILD=${RR_BUILD:-build}
+TD=${RR_TESTDATA:-build/testdata}
+SHARED=${RR_SHARED:-../shared}
+PY=/usr/bin/python3
+R="$BUILD/rerank"
+pass=0 fail=0 skip=0
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+skipped() { echo "skip $*"; skip=$((skip + 1)); }
+
+if [ ! -d "$TD/models/dec_qwen3_f32" ] || ! [ -x "$PY" ]; then
+    echo "skipped: needs the decoder test models (tools/gen_decoder.py)"
+    echo "0 passed, 0 failed, 1 skipped"; exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# a folder with links to a model's weights, config and card, without its tokenizer: ids only
+ids_folder() { # name -> prints the folder
+    local d="$tmp/$1"
+    mkdir -p "$d"
+    for f in config.json model.safetensors README.md; do
+        [ -e "$TD/models/$1/$f" ] && ln -sf "$(realpath "$TD/models/$1/$f")" "$d/$f"
+    done
+    echo "$d"
+}
+
+# 1. rerank score with input_ids: raw scores within 1e-4 of the reference (lines up to 4,500 tokens)
+for name in dec_qwen3_f32 dec_qwen2_bf16 dec_qwen3_seqcls_f32; do
+    d=$(ids_folder $name)
+    $PY -c 'import json,sys
+for l in open(sys.argv[1]): print(json.dumps({"input_ids": json.loads(l)["input_ids"]}))' \
+        "$TD/golden/$name.jsonl" >"$tmp/$name.in"
+    if "$R" score -m "$d" --raw --precision fp32 <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/err"; then
+        res=$($PY -c 'import json,sys
+g=[json.loads(l)["raw"] for l in open(sys.argv[1])]
+o=[json.loads(l)["score"] for l in open(sys.argv[2])]
+print(len(g) == len(o) and max(abs(a-b) for a,b in zip(g,o)) <= 1e-4, len(o), max(abs(a-b) for a,b in zip(g,o)))' \
+            "$TD/golden/$name.jsonl" "$tmp/$name.out")
+        [[ $res == True* ]] && ok "score input_ids $name: $res" || bad "score input_ids $name: $res"
+    else
+        bad "score input_ids $name: $(cat "$tmp/err")"
+    fi
+done
+
+# 2. --template: a Qwen2 folder whose card names nothing is refused naming --template; the flag loads it
+d="$tmp/bare"; mkdir -p "$d"
+for f in config.json model.safetensors; do ln -sf "$(realpath "$TD/models/dec_qwen2_f32/$f")" "$d/$f"; done
+err=$(echo '{"input_ids": [1, 2, 3]}' | "$R" score -m "$d" 2>&1 >/dev/null); rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "--template" <<<"$err"; then ok "no card: refused ($err)"
+else bad "no card: exit $rc, $err"; fi
+out=$(echo '{"input_ids": [1, 2, 3]}' | "$R" score -m "$d" --template mxbai-rerank-v2 --raw 2>&1)
+[[ $out == '{"score": '* ]] && ok "--template mxbai-rerank-v2: $out" || bad "--template mxbai-rerank-v2: $out"
+err=$(echo '{"input_ids": [1]}' | "$R" score -m "$d" --template bogus 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && grep -q "qwen3-reranker" <<<"$err" && ok "--template bogus: $err" || bad "--template bogus: exit $rc $err"
+
+# 3. text: needs the tokenizer to read Qwen's tokenizer.json
+M=$TD/models/dec_qwen3_f32
+REF="$SHARED/fixtures/tokenizers/qwen3/reference_ids.jsonl"
+if [ ! -f "$M/tokenizer.json" ] || [ ! -f "$REF" ]; then
+    skipped "text prompts: no tokenizer in the test folder or no ../shared"
+elif ! echo '{"query": "a", "document": "b"}' | "$R" score -m "$M" >/dev/null 2>"$tmp/err"; then
+    skipped "text prompts: the tokenizer cannot load Qwen's tokenizer.json ($(head -c 200 "$tmp/err"))"
+else
+    ids=$($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["name"] == "qwen3_reranker_full_example": print(json.dumps({"input_ids": r["ids"]}))' "$REF")
+    want=$(echo "$ids" | "$R" score -m "$M" --raw)
+    got=$(echo '{"query": "What is the capital of China?", "document": "The capital of China is Beijing."}' |
+        "$R" score -m "$M" --raw)
+    [ "$want" = "$got" ] && ok "score text = reference prompt ids: $got" || bad "score text $got != ids $want"
+    got=$(echo '"The capital of China is Beijing."' | "$R" rank -m "$M" -q "What is the capital of China?" --raw |
+        $PY -c 'import json,sys; print(json.dumps({"score": json.load(sys.stdin)["results"][0]["relevance_score"]}))')
+    $PY -c 'import json,sys; a=json.loads(sys.argv[1])["score"]; b=json.loads(sys.argv[2])["score"]; sys.exit(abs(a-b) > 1e-6)' \
+        "$want" "$got" && ok "rank text = reference prompt ids: $got" || bad "rank text $got != ids $want"
+    a=$(echo '{"query": "q", "document": "d"}' | "$R" score -m "$M" --raw)
+    b=$(echo '{"query": "q", "document": "d", "instruction": "Find the city"}' | "$R" score -m "$M" --raw)
+    c=$(echo '{"query": "q", "document": "d"}' | "$R" score -m "$M" --raw --instruction "Find the city")
+    [ "$a" != "$b" ] && [ "$b" = "$c" ] && ok "instruction: line key = --instruction, differs from default" ||
+        bad "instruction: default $a, line $b, flag $c"
+    got=$(echo '"d"' | "$R" rank -m "$M" -q q --raw --instruction "Find the city" |
+        $PY -c 'import json,sys; print(json.dumps({"score": json.load(sys.stdin)["results"][0]["relevance_score"]}))')
+    $PY -c 'import json,sys; a=json.loads(sys.argv[1])["score"]; b=json.loads(sys.argv[2])["score"]; sys.exit(abs(a-b) > 1e-6)' \
+        "$b" "$got" && ok "rank --instruction = score instruction" || bad "rank --instruction $got != $b"
+    M2=$TD/models/dec_qwen2_f32
+    out=$(echo '"The capital of China is Beijing."' | "$R" rank -m "$M2" -q "What is the capital of China?" 2>&1)
+    grep -q relevance_score <<<"$out" && ok "mxbai folder ranks with no flag" || bad "mxbai rank: $out"
+
+    # rerank serve: every request shape, with and without an instruction, scores as rerank rank does
+    "$R" serve -m "$M" --port 0 --quiet 2>"$tmp/serve.log" &
+    spid=$!
+    port=""
+    for _ in $(seq 1 400); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 $spid 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ -z "$port" ]; then
+        bad "serve on a decoder folder: $(cat "$tmp/serve.log")"
+    else
+        for instr in "" "Find the city"; do
+            if [ -n "$instr" ]; then field=", \"instruction\": \"$instr\""; flag=(--instruction "$instr"); else field=""; flag=(); fi
+            want=$(echo '"d1 text"' | "$R" rank -m "$M" -q "q text" --raw "${flag[@]}" |
+                $PY -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["relevance_score"])')
+            for shape in "/v1/rerank|{\"query\": \"q text\", \"documents\": [\"d1 text\"]$field}" \
+                         "/v2/rerank|{\"query\": \"q text\", \"documents\": [\"d1 text\"]$field}" \
+                         "/rerank|{\"query\": \"q text\", \"texts\": [\"d1 text\"], \"raw_scores\": true$field}"; do
+                path=${shape%%|*} body=${shape#*|}
+                got=$(curl -s -X POST "http://127.0.0.1:$port$path" -H 'Content-Type: application/json' -d "$body")
+                res=$($PY -c 'import json,math,sys
+j = json.loads(sys.argv[1]); want = float(sys.argv[2]); path = sys.argv[3]
+if path == "/rerank": s = j[0]["score"]
+else:
+    s = j["results"][0]["relevance_score"]; s = math.log(s / (1 - s))  # back to the raw score
+print(abs(s - want) < 2e-3)' "$got" "$want" "$path" 2>&1)
+                [ "$res" = True ] && ok "serve $path${instr:+ with instruction} = rank" || bad "serve $path $instr: $got vs $want ($res)"
+            done
+        done
+    fi
+    kill $spid 2>/dev/null; wait $spid 2>/dev/null
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
