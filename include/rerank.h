@@ -100,6 +100,9 @@ typedef enum rr_family {
                                 score row (score.weight = W[yes] - W[no]) */
     RR_FAMILY_JINA_V3 = 6, /* jina-reranker-v3: a Qwen3 backbone read listwise (a block of documents
                               in one prompt) plus a projector; scores are cosines in [-1, 1] */
+    RR_FAMILY_JINA_V1 = 7, /* JinaBERT (jina-reranker-v1-*-en): ALiBi, GEGLU feed-forward, 8192 tokens */
+    RR_FAMILY_MGTE = 8,    /* mGTE (gte-multilingual-reranker-base): rotary + NTK scaling, GLU, 8192 tokens */
+    RR_FAMILY_MODERNBERT = 9, /* ModernBERT cross-encoders: pre-norm, rotary, global / sliding-window layers */
 } rr_family;
 
 /* The prompt a decoder reranker is fed (encoders use their tokenizer's pair template). */
@@ -127,7 +130,7 @@ typedef enum rr_precision {
 } rr_precision;
 
 /* Static lowercase names: "auto", "fp32", "bf16", "int8"; "jina-v2", "xlm-roberta", "bert", "qwen3",
- * "qwen2", "qwen3-cls". An out-of-range value gives "unknown". */
+ * "qwen2", "qwen3-cls", "jina-v1", "mgte", "modernbert". An out-of-range value gives "unknown". */
 RR_API const char *rr_precision_name(rr_precision p);
 RR_API const char *rr_family_name(rr_family f);
 

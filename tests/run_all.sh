@@ -39,7 +39,8 @@ run_suite() { # name command...
 
 if [ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null; then
     if [ ! -f "$RR_TESTDATA/.complete" ] || [ tools/gen_models.py -nt "$RR_TESTDATA/.complete" ] ||
-       [ tools/gen_decoder.py -nt "$RR_TESTDATA/.complete" ]; then
+       [ tools/gen_decoder.py -nt "$RR_TESTDATA/.complete" ] ||
+       [ tools/gen_models_ext.py -nt "$RR_TESTDATA/.complete" ]; then
         echo "== generating test models into $RR_TESTDATA"
         if ! "$PY" tools/gen_models.py --out "$RR_TESTDATA"; then
             echo "== gen_models.py failed"; total_f=$((total_f + 1))
@@ -51,6 +52,15 @@ if [ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null; then
         echo "== generating the full-size model into $RR_TESTDATA/full (RR_FULL=1)"
         if ! "$PY" tools/gen_models.py --out "$RR_TESTDATA" --full >/dev/null; then
             echo "== gen_models.py --full failed"; total_f=$((total_f + 1))
+        fi
+    fi
+    # RR_FULL_EXT=1: the full-size JinaBERT v1, mGTE and ModernBERT models (model_ext_full_size_models);
+    # apart from RR_FULL because their float64 references take long
+    if [ "${RR_FULL_EXT:-0}" = 1 ] && { [ ! -f "$RR_TESTDATA/full/jina_v1_bf16/.complete" ] ||
+        [ ! -f "$RR_TESTDATA/full/mgte_bf16/.complete" ] || [ ! -f "$RR_TESTDATA/full/modernbert_bf16/.complete" ]; }; then
+        echo "== generating the full-size new-family models into $RR_TESTDATA/full (RR_FULL_EXT=1)"
+        if ! "$PY" tools/gen_models.py --out "$RR_TESTDATA" --full-ext >/dev/null; then
+            echo "== gen_models.py --full-ext failed"; total_f=$((total_f + 1))
         fi
     fi
 else

@@ -2,7 +2,7 @@
 """gen_models.py -- writes the random-weight test models and their golden logits for the rerank tests.
 
 Run with Debian's interpreter (python3-torch 1.13, python3-numpy):
-    /usr/bin/python3 tools/gen_models.py --out DIR [--full] [--selfcheck]
+    /usr/bin/python3 tools/gen_models.py --out DIR [--full] [--full-ext] [--selfcheck]
 
 Everything is seeded: two runs write identical bytes. Without --full it takes a few seconds.
 
@@ -18,6 +18,8 @@ Output (the C tests depend on this layout exactly):
                                      {"input_ids": [...], "token_type_ids": [...], "logit": x}
   DIR/full/jina_v2_bf16/             (--full) real jina-reranker-v2 shape, BF16, ~560 MB, written once per
                                      GENERATOR_VERSION; golden in DIR/golden/full_jina_v2_bf16.jsonl
+  DIR/full/{jina_v1,mgte,modernbert}_bf16/  (--full-ext) the full-size shapes of tools/gen_models_ext.py; slow
+                                     float64 references, so apart from --full (RR_FULL_EXT=1 in run_all.sh)
   DIR/models/dec_*/, DIR/golden/dec_*.jsonl   the Qwen3/Qwen2 decoder models of tools/gen_decoder.py
   DIR/models/v3_*/                            the jina-reranker-v3 models of tools/gen_jina_v3.py (the suite
                                               computes its float64 references itself)
@@ -51,7 +53,7 @@ import zlib
 import numpy as np
 import torch
 
-GENERATOR_VERSION = 2  # 2: the decoder models of tools/gen_decoder.py
+GENERATOR_VERSION = 3  # 2: the decoder models of tools/gen_decoder.py; 3: the models of tools/gen_models_ext.py
 
 # Tiny shapes shared by the three families; per-family fields below.
 TINY = dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=128)
@@ -575,6 +577,8 @@ def generate_tiny(out, shared):
             w = load_reference_weights(cfg, open_model(folder))
             spread(name, write_golden(os.path.join(golden, name + ".jsonl"), w, seqs))
     write_sharded(models, golden)
+    import gen_models_ext  # JinaBERT v1, mGTE, ModernBERT
+    gen_models_ext.generate_tiny_ext(out, shared)
 
 
 def write_sharded(models, golden):
@@ -636,7 +640,7 @@ def is_complete(out):
         return False
 
 
-def generate(out, full):
+def generate(out, full, full_ext=False):
     t0 = time.time()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     os.makedirs(out, exist_ok=True)
@@ -651,6 +655,9 @@ def generate(out, full):
     gen_jina_v3.generate(out, shared, False)
     if full:
         generate_full(out, shared)
+    if full_ext:  # separate from --full: their float64 references take long, so CI's RR_FULL=1 leaves them out
+        import gen_models_ext
+        gen_models_ext.generate_full_ext(out, shared)
     with open(os.path.join(out, ".complete"), "w") as f:
         f.write("GENERATOR_VERSION=%d\n" % GENERATOR_VERSION)
     print("gen_models: done in %.1f s" % (time.time() - t0))
@@ -785,6 +792,7 @@ def check_files(out):
     worst_repro, worst_cast = 0.0, 0.0
     for folder in sorted(os.listdir(models)):
         # only the folders this file's reference writes; the other generators check their own
+        # (gen_models_ext.selfcheck_ext checks jina_v1_*, mgte_*, modernbert_*)
         if not re.fullmatch(r"(xlmr|jina|bert)_(f32|f16|bf16)(_sharded)?", folder):
             continue
         cfg = json.load(open(os.path.join(models, folder, "config.json")))
@@ -818,6 +826,8 @@ def selfcheck(out):
     report("golden reproduces from files", repro == 0.0, "max |diff| %.3g" % repro)
     report("f16/bf16 logits near f32", cast < 0.25, "max |diff| %.3g" % cast)
     report("sharded xlmr equals xlmr_f32", same, "tensor names and bytes")
+    import gen_models_ext
+    gen_models_ext.selfcheck_ext(out, report)
     d = check_jina_layout(out)
     report("jina layout (Wqkv) == xlmr layout", d < 1e-12, "max |diff| %.3g" % d)
     d = check_bert_torch(out)
@@ -836,12 +846,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("RR_TESTDATA", "build/testdata"))
     ap.add_argument("--full", action="store_true", help="also write the full-size jina-reranker-v2 model")
+    ap.add_argument("--full-ext", action="store_true",
+                    help="also write the full-size JinaBERT v1, mGTE and ModernBERT models (slow float64 references)")
     ap.add_argument("--selfcheck", action="store_true",
                     help="cross-check the reference (generates first if DIR is not complete)")
     a = ap.parse_args()
     if a.selfcheck:
         sys.exit(0 if selfcheck(a.out) else 1)
-    generate(a.out, a.full)
+    generate(a.out, a.full, a.full_ext)
 
 
 if __name__ == "__main__":

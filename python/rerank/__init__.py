@@ -149,7 +149,8 @@ class Reranker:
 
     @property
     def info(self):
-        """A dict describing the loaded model: family ("jina_v2", "xlmr", "bert"), precision in use,
+        """A dict describing the loaded model: family ("jina_v2", "xlmr", "bert", "jina_v1",
+        "mgte", "modernbert"), precision in use,
         kernels, sizes (n_layers, hidden, n_heads, intermediate, vocab_size, max_length, ...),
         weight_bytes, threads, max_batch_tokens, model_dir."""
         return self._model.info()

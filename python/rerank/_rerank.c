@@ -775,6 +775,9 @@ static const char *family_name(rr_family f) {
     case RR_FAMILY_QWEN2: return "qwen2";
     case RR_FAMILY_QWEN3_CLS: return "qwen3_cls";
     case RR_FAMILY_JINA_V3: return "jina_v3";
+    case RR_FAMILY_JINA_V1: return "jina_v1";
+    case RR_FAMILY_MGTE: return "mgte";
+    case RR_FAMILY_MODERNBERT: return "modernbert";
     default: return "unknown";
     }
 }

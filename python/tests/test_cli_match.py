@@ -9,7 +9,8 @@ import pytest
 
 from conftest import cli, cli_rank, cli_score, g9, model_dir, texts
 
-MODELS = ["jina_f32", "xlmr_f32", "bert_f32", "jina_bf16", "xlmr_f16", "xlmr_f32_sharded"]
+MODELS = ["jina_f32", "xlmr_f32", "bert_f32", "jina_bf16", "xlmr_f16", "xlmr_f32_sharded",
+          "jina_v1_f32", "mgte_f32", "modernbert_f32"]  # the last three: JinaBERT v1, mGTE, ModernBERT
 
 
 def pairs_for(seed=1, n=40):
@@ -155,3 +156,10 @@ def test_torch_activation_and_tensor(jina):
     assert t.tolist() == [float(x) for x in jina.predict(pairs)]
     one = jina.predict(tuple(pairs[0]), convert_to_tensor=True)
     assert isinstance(one, torch.Tensor) and one.ndim == 0
+
+
+@pytest.mark.parametrize("name,family", [("jina_v1_f32", "jina_v1"), ("mgte_f32", "mgte"),
+                                         ("modernbert_f32", "modernbert")])
+def test_info_names_the_newer_encoder_families(rerank_mod, name, family):
+    m = rerank_mod.Reranker(model_dir(name))
+    assert m.info["family"] == family and m.info["max_length"] == 8192

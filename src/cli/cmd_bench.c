@@ -151,13 +151,16 @@ int cmd_bench(int argc, char **argv) {
     double flops = 0;
     int lmin = 1 << 30, lmax = 0;
     const double H = info.hidden, I = info.intermediate, L = info.n_layers;
+    /* matrices of I x H in the FFN: up and down, or a gated up of 2I and down */
+    const double ffn = info.family == RR_FAMILY_JINA_V1 || info.family == RR_FAMILY_MGTE ||
+                               info.family == RR_FAMILY_MODERNBERT ? 3 : 2;
     for (int i = 0; i < n; i++) {
         double S = seqs[i].len;
         tokens += seqs[i].len;
         lmin = seqs[i].len < lmin ? seqs[i].len : lmin;
         lmax = seqs[i].len > lmax ? seqs[i].len : lmax;
         if (info.prompt == RR_TEMPLATE_NONE) {
-            flops += L * (2 * S * (4 * H * H + 2 * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
+            flops += L * (2 * S * (4 * H * H + ffn * H * I) + 4 * S * S * H); /* as xlmr_model.flops_per_pair */
         } else {
             /* decoder: Q|K|V and O over head_dim-wide heads, gate|up|down, causal scores and values */
             double A = (double)info.n_heads * info.head_dim, KV = (double)info.n_kv_heads * info.head_dim;
@@ -173,9 +176,8 @@ int cmd_bench(int argc, char **argv) {
         rc = cli_error("%s", rr_errmsg());
         goto done;
     }
-    printf("model %s: %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
-           info.n_layers, info.hidden,
-           rr_precision_name(info.precision),
+    printf("model %s (%s): %d layers, hidden %d; precision %s; kernels %s; threads %ld; load %.2f s\n", info.name,
+           rr_family_name(info.family), info.n_layers, info.hidden, rr_precision_name(info.precision),
            info.kernels, mo.threads, t_load);
     printf("workload %s: %d pairs, %ld tokens (%d..%d per pair)\n", workload, n, tokens, lmin, lmax);
     fflush(stdout);

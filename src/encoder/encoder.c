@@ -12,6 +12,11 @@
  *     x   = LN(h + GELU(h W1^T + b1) W2^T + b2)               ff: [T, I]
  *   logit = Wout tanh(Wd x[first token] + bd) + bout          one per sequence
  *
+ * The families of config_ext.c vary this per rr_config switch, never per family name: no position
+ * table (ALiBi slopes or rotary Q/K inside attend(), positions 0.. per sequence), a sliding window
+ * per layer, a gated FFN (act(one half of x W1^T) * the other, ffn()), pre-norm blocks
+ * (layer_forward_prenorm) with a final norm, mean pooling, and the heads of head().
+ *
  * Attention never crosses a sequence boundary, so the result of a sequence does not depend on what
  * else is in the batch. Only the first token feeds the head, so the last layer computes attention
  * outputs and the FFN for those rows alone (exact, and ~1/L of the work saved).
@@ -38,7 +43,8 @@ struct rr_ctx {
     float *qkv;     /* [T, 3H] */
     float *att;     /* [T, H] attention output (before Wo) */
     float *h;       /* [T, H] after the first LayerNorm */
-    float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block */
+    float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block ([FF_ROWS, 2I] gated) */
+    float *ffg;     /* [FF_ROWS, I] gated FFN: act(one half) * the other (NULL otherwise) */
     float *row;     /* [max(H, I)] scratch row */
     void *raw;      /* [H] one embedding row in the file's dtype */
     float *logit;   /* [T] head output */
@@ -63,6 +69,7 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     if (p.max_batch_tokens <= 0) p.max_batch_tokens = rr_ctx_default_params().max_batch_tokens;
     int T = RR_MAX(p.max_batch_tokens, c->max_length);
     size_t H = (size_t)c->hidden, I = (size_t)c->intermediate, wide = RR_MAX(H, I);
+    size_t ffw = c->glu ? 2 * I : I; /* width of the FFN up projection */
     rr_ctx *x = rr_calloc(1, sizeof *x);
     if (!x) return rr_fail(RR_ERR_NOMEM, "out of memory");
     x->m = m;
@@ -81,7 +88,8 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->qkv = rr_aligned_alloc((size_t)T * 3 * H * 4);
     x->att = rr_aligned_alloc((size_t)T * H * 4);
     x->h = rr_aligned_alloc((size_t)T * H * 4);
-    x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
+    x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * ffw * 4);
+    if (c->glu) x->ffg = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
     x->row = rr_aligned_alloc(wide * 4);
     x->raw = rr_aligned_alloc(H * 4);
     x->logit = rr_aligned_alloc((size_t)T * 4);
@@ -96,8 +104,8 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
     }
     x->scratch = rr_aligned_alloc(sb);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || !x->row || !x->raw || !x->logit || !x->start || !x->pos ||
-        !x->scratch) {
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->logit ||
+        !x->start || !x->pos || !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
     }
@@ -113,6 +121,7 @@ void rr_ctx_free(rr_ctx *c) {
     rr_aligned_free(c->att);
     rr_aligned_free(c->h);
     rr_aligned_free(c->ff);
+    rr_aligned_free(c->ffg);
     rr_aligned_free(c->row);
     rr_aligned_free(c->raw);
     rr_aligned_free(c->logit);
@@ -170,7 +179,7 @@ static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
             /* XLM-R counts only non-pad tokens and gives pads the pad position (HF's
              * create_position_ids_from_input_ids); BERT numbers every token from 0 */
             int p;
-            if (cf->family == RR_FAMILY_BERT) p = t;
+            if (cf->family == RR_FAMILY_BERT || !m->pos_t) p = t; /* BERT, and ALiBi / rotary (no table) */
             else if (id == cf->pad_id) p = cf->pad_id;
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
@@ -182,42 +191,82 @@ static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
             }
             rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
             rr_mat_row_f32(&raw, 0, x);
-            if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, c->raw, pbytes)) {
-                rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the running "
-                        "process (reload the model)", m->pos_t->file, p, m->pos_t->name);
-                return false;
+            if (m->pos_t) { /* a learned position table (XLM-R, BERT), read like the word rows */
+                if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, c->raw, pbytes)) {
+                    rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the "
+                            "running process (reload the model)", m->pos_t->file, p, m->pos_t->name);
+                    return false;
+                }
+                raw.dtype = m->pos_emb.dtype;
+                rr_mat_row_f32(&raw, 0, tmp);
+                for (int i = 0; i < H; i++) x[i] += tmp[i];
             }
-            raw.dtype = m->pos_emb.dtype;
-            rr_mat_row_f32(&raw, 0, tmp);
-            for (int i = 0; i < H; i++) x[i] += tmp[i];
-            const float *ty = m->type_f32 + (size_t)(seqs[s].type_ids ? seqs[s].type_ids[t] : 0) * H;
-            for (int i = 0; i < H; i++) x[i] += ty[i];
-            layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b, H, cf->eps);
+            if (m->type_f32) {
+                const float *ty = m->type_f32 + (size_t)(seqs[s].type_ids ? seqs[s].type_ids[t] : 0) * H;
+                for (int i = 0; i < H; i++) x[i] += ty[i];
+            } else if (m->type_emb.data) {
+                /* a single-row table (mGTE, XLM-R) is row 0 whatever type the tokenizer reports */
+                int tt = seqs[s].type_ids && m->type_emb.rows > 1 ? seqs[s].type_ids[t] : 0;
+                rr_mat_row_f32(&m->type_emb, tt, tmp);
+                for (int i = 0; i < H; i++) x[i] += tmp[i];
+            }
+            layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b ? m->emb_ln_b : m->zeros, H, cf->eps);
         }
     }
     return true;
 }
 
+/* Rotary positions on Q and K, then attention from c->qkv into c->att; returns the rows carried on:
+ * T, or in the last layer (when the head reads first tokens only) n, with the first rows of x
+ * gathered to the front. */
+static int attend(rr_ctx *c, const rr_layer *ly, int n, int T, int last, float *x) {
+    const rr_model *m = c->m;
+    const rr_config *cf = &m->cfg;
+    int H = cf->hidden, nh = cf->n_heads, d = H / nh;
+    float scale = 1.0f / sqrtf((float)d);
+    if (ly->rope) {
+        rr_rope(m->kern, T, c->qkv, 3 * H, nh, d, c->pos, ly->rope, c->pool);     /* Q */
+        rr_rope(m->kern, T, c->qkv + H, 3 * H, nh, d, c->pos, ly->rope, c->pool); /* K */
+    }
+    rr_attn_opts o = {m->alibi, ly->window};
+    if (last && !cf->mean_pool) {
+        /* only each sequence's first row matters from here: attention for those rows alone, and
+         * their x rows gathered to the front */
+        rr_attention_first_ex(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, &o, c->att, H, m->precision,
+                              c->scratch, c->pool);
+        for (int s = 0; s < n; s++)
+            if (s != c->start[s]) memcpy(x + (size_t)s * H, x + (size_t)c->start[s] * H, (size_t)H * 4);
+        return n;
+    }
+    rr_attention_ex(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, &o, c->att, H, m->precision, c->scratch,
+                    c->pool);
+    return T;
+}
+
+/* out = res + FFN(in) for `rows` rows (out must not overlap in or res): GELU(in W1^T + b1) W2^T + b2,
+ * or for a gated FFN act(one half of in W1^T) * the other half, then W2. */
+static void ffn(rr_ctx *c, const rr_layer *ly, int rows, const float *in, float *out, const float *res) {
+    const rr_model *m = c->m;
+    const rr_config *cf = &m->cfg;
+    int H = cf->hidden, I = cf->intermediate;
+    if (!cf->glu) {
+        rr_linear_run(ly->lin_1, rows, in, H, c->ff, I, RR_KERN_EPI_GELU, NULL, 0, c->scratch, c->pool);
+        rr_linear_run(ly->lin_2, rows, c->ff, I, out, H, RR_KERN_EPI_RESIDUAL, res, H, c->scratch, c->pool);
+        return;
+    }
+    rr_linear_run(ly->lin_1, rows, in, H, c->ff, 2 * I, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    int a = cf->glu == RR_GLU_FIRST ? 0 : I;
+    rr_glu(m->kern, rows, I, c->ff, 2 * I, a, I - a, c->ffg, I, (rr_kern_act)cf->act, c->pool);
+    rr_linear_run(ly->lin_2, rows, c->ffg, I, out, H, RR_KERN_EPI_RESIDUAL, res, H, c->scratch, c->pool);
+}
+
 static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
-    int H = cf->hidden, I = cf->intermediate, nh = cf->n_heads, d = H / nh;
-    float scale = 1.0f / sqrtf((float)d);
+    int H = cf->hidden;
     /* qkv for every row: the keys and values of all tokens are needed even in the last layer */
     rr_linear_run(ly->lin_qkv, T, c->x, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
-    int R; /* rows carried past attention */
-    if (last) {
-        /* only each sequence's first row matters from here: attention for those rows alone, and
-         * their x rows gathered to the front */
-        rr_attention_first(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, c->att, H, m->precision, c->scratch,
-                           c->pool);
-        for (int s = 0; s < n; s++)
-            if (s != c->start[s]) memcpy(c->x + (size_t)s * H, c->x + (size_t)c->start[s] * H, (size_t)H * 4);
-        R = n;
-    } else {
-        rr_attention(m->kern, c->qkv, 3 * H, c->start, n, nh, d, scale, c->att, H, m->precision, c->scratch, c->pool);
-        R = T;
-    }
+    int R = attend(c, ly, n, T, last, c->x); /* rows carried past attention */
     /* h = LN(x + att Wo^T + bo) */
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
     rr_layernorm(m->kern, R, H, c->h, H, NULL, 0, ly->ln1_g, ly->ln1_b, cf->eps, c->h, H, c->pool);
@@ -227,19 +276,78 @@ static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last)
         int rows = RR_MIN(FF_ROWS, R - r0);
         const float *h = c->h + (size_t)r0 * H;
         float *x = c->x + (size_t)r0 * H;
-        rr_linear_run(ly->lin_1, rows, h, H, c->ff, I, RR_KERN_EPI_GELU, NULL, 0, c->scratch, c->pool);
-        rr_linear_run(ly->lin_2, rows, c->ff, I, x, H, RR_KERN_EPI_RESIDUAL, h, H, c->scratch, c->pool);
+        ffn(c, ly, rows, h, x, h);
         rr_layernorm(m->kern, rows, H, x, H, NULL, 0, ly->ln2_g, ly->ln2_b, cf->eps, x, H, c->pool);
     }
 }
 
-/* After the last layer row s of x is sequence s's first token. */
-static void head(rr_ctx *c, int n, float *logits) {
+/* Pre-norm block (ModernBERT): x += attn(LN1(x)) Wo^T; x += ffn(LN2(x)); LN1 absent in layer 0.
+ * The sums go to c->h and the buffers swap, since a linear's output may not overlap its residual. */
+static void layer_forward_prenorm(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
     const rr_model *m = c->m;
-    int H = m->cfg.hidden;
-    rr_linear_run(m->lin_head, n, c->x, H, c->h, H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
-    rr_tanh(m->kern, c->h, (size_t)n * H);
-    rr_linear_run(m->lin_out, n, c->h, H, c->logit, 1, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    const rr_config *cf = &m->cfg;
+    int H = cf->hidden;
+    const float *in = c->x;
+    if (ly->ln1_g) {
+        rr_layernorm(m->kern, T, H, c->x, H, NULL, 0, ly->ln1_g, ly->ln1_b ? ly->ln1_b : m->zeros, cf->eps, c->h, H,
+                     c->pool);
+        in = c->h;
+    }
+    rr_linear_run(ly->lin_qkv, T, in, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    int R = attend(c, ly, n, T, last, c->x);
+    rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
+    float *t = c->x; /* x <- x + attention */
+    c->x = c->h, c->h = t;
+    /* x <- x + ffn(LN2(x)) in row blocks: LN2 into att (free now), the sum into h */
+    for (int r0 = 0; r0 < R; r0 += FF_ROWS) {
+        int rows = RR_MIN(FF_ROWS, R - r0);
+        float *xn = c->att + (size_t)r0 * H;
+        rr_layernorm(m->kern, rows, H, c->x + (size_t)r0 * H, H, NULL, 0, ly->ln2_g, ly->ln2_b ? ly->ln2_b : m->zeros,
+                     cf->eps, xn, H, c->pool);
+        ffn(c, ly, rows, xn, c->h + (size_t)r0 * H, c->x + (size_t)r0 * H);
+    }
+    t = c->x;
+    c->x = c->h, c->h = t;
+}
+
+/* After the last layer row s of x is sequence s's first token (all T rows stay when the head
+ * pools the mean). Pre-norm models first take their final norm; mean pooling then leaves each
+ * sequence's mean in row s. */
+static void head(rr_ctx *c, int n, int T, float *logits) {
+    const rr_model *m = c->m;
+    const rr_config *cf = &m->cfg;
+    int H = cf->hidden;
+    if (cf->prenorm)
+        rr_layernorm(m->kern, cf->mean_pool ? T : n, H, c->x, H, NULL, 0, m->final_ln_g,
+                     m->final_ln_b ? m->final_ln_b : m->zeros, cf->eps, c->x, H, c->pool);
+    if (cf->mean_pool)
+        for (int s = 0; s < n; s++) { /* rows of sequence s start at or after row s: earlier ones are done */
+            int len = c->start[s + 1] - c->start[s];
+            for (int i = 0; i < H; i++) {
+                double sum = 0;
+                for (int t = c->start[s]; t < c->start[s + 1]; t++) sum += c->x[(size_t)t * H + i];
+                c->row[i] = (float)(sum / len);
+            }
+            memcpy(c->x + (size_t)s * H, c->row, (size_t)H * 4);
+        }
+    const float *z = c->x;
+    if (cf->head != RR_HEAD_PLAIN) {
+        rr_linear_run(m->lin_head, n, c->x, H, c->h, H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+        if (cf->head == RR_HEAD_TANH) {
+            rr_tanh(m->kern, c->h, (size_t)n * H);
+        } else {
+            if (cf->head_act == RR_KERN_ACT_GELU) rr_gelu(m->kern, c->h, (size_t)n * H);
+            else
+                for (size_t i = 0; i < (size_t)n * H; i++) {
+                    double v = c->h[i];
+                    c->h[i] = (float)(cf->head_act == RR_KERN_ACT_RELU ? (v > 0 ? v : 0) : v / (1 + exp(-v)));
+                }
+            rr_layernorm(m->kern, n, H, c->h, H, NULL, 0, m->head_ln_g, m->head_ln_b ? m->head_ln_b : m->zeros,
+                         cf->eps, c->h, H, c->pool);
+        }
+        z = c->h;
+    }
+    rr_linear_run(m->lin_out, n, z, H, c->logit, 1, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
     memcpy(logits, c->logit, (size_t)n * sizeof *logits);
 }
 
@@ -253,8 +361,11 @@ static rr_status forward_pass(rr_ctx *c, const rr_seq *seqs, int n, float *logit
     c->start[n] = T;
     if (!embed(c, seqs, n)) return RR_ERR_IO;
     const rr_model *m = c->m;
-    for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(c, &m->layers[l], n, T, l == m->cfg.n_layers - 1);
-    head(c, n, logits);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        if (m->cfg.prenorm) layer_forward_prenorm(c, &m->layers[l], n, T, l == m->cfg.n_layers - 1);
+        else layer_forward(c, &m->layers[l], n, T, l == m->cfg.n_layers - 1);
+    }
+    head(c, n, T, logits);
     return RR_OK;
 }
 
@@ -269,7 +380,8 @@ rr_status rr_enc_check_seq(const rr_model *m, const rr_seq *s, int i) {
         if (s->ids[t] < 0 || s->ids[t] >= cf->vocab_size)
             return rr_fail(RR_ERR_INVALID, "%s: token id %d at position %d is outside the vocabulary [0, %d)", who,
                            s->ids[t], t, cf->vocab_size);
-        if (s->type_ids && (s->type_ids[t] < 0 || s->type_ids[t] >= cf->type_vocab_size))
+        /* a model without a type table (ModernBERT) ignores the tokenizer's type ids */
+        if (s->type_ids && cf->type_vocab_size > 0 && (s->type_ids[t] < 0 || s->type_ids[t] >= cf->type_vocab_size))
             return rr_fail(RR_ERR_INVALID, "%s: token type id %d at position %d is outside [0, %d)", who,
                            s->type_ids[t], t, cf->type_vocab_size);
     }

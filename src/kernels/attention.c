@@ -45,6 +45,8 @@ typedef struct {
     int bf16;
     int qt;           /* query rows per item */
     const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
+    const float *alibi; /* [n_heads] or NULL */
+    int window;         /* 0: every key */
     float *thread_scratch;
     size_t per_thread;
 } attn_job;
@@ -61,6 +63,10 @@ static void attn_item_first(void *arg, int item, int tid) {
     a.ld = j->ldqkv;
     a.nq = 1;
     a.nk = j->cu[s + 1] - t0;
+    if (j->window > 0) a.nk = RR_MIN(a.nk, j->window + 1); /* token 0 sees keys 0..window */
+    a.alibi = j->alibi ? j->alibi[h] : 0.f;
+    a.window = j->window;
+    a.qoff = 0;
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
@@ -87,12 +93,21 @@ static void attn_item(void *arg, int item, int tid) {
     int t0 = j->cu[s], q0 = t0 + qt * j->qt;
     rr_kern_attn a;
     a.causal = a.q_pos = 0;
-    a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
-    a.k = j->qkv + (size_t)t0 * j->ldqkv + H + (size_t)h * j->d;
-    a.v = j->qkv + (size_t)t0 * j->ldqkv + 2 * H + (size_t)h * j->d;
-    a.ld = j->ldqkv;
     a.nq = RR_MIN(j->qt, len - qt * j->qt);
-    a.nk = len;
+    /* keys [k0, k1) of the sequence: all of them, or those some query of the tile can see */
+    int k0 = 0, k1 = len;
+    if (j->window > 0) {
+        k0 = RR_MAX(0, qt * j->qt - j->window);
+        k1 = RR_MIN(len, qt * j->qt + a.nq + j->window);
+    }
+    a.q = j->qkv + (size_t)q0 * j->ldqkv + (size_t)h * j->d;
+    a.k = j->qkv + (size_t)(t0 + k0) * j->ldqkv + H + (size_t)h * j->d;
+    a.v = j->qkv + (size_t)(t0 + k0) * j->ldqkv + 2 * H + (size_t)h * j->d;
+    a.ld = j->ldqkv;
+    a.nk = k1 - k0;
+    a.alibi = j->alibi ? j->alibi[h] : 0.f;
+    a.window = j->window;
+    a.qoff = qt * j->qt - k0;
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
@@ -105,6 +120,20 @@ static void attn_item(void *arg, int item, int tid) {
 void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
                   int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
                   void *scratch, rr_pool *pool) {
+    rr_attention_ex(k, qkv, ldqkv, cu_seqlens, n_seq, n_heads, head_dim, scale, NULL, ctx, ldctx, precision, scratch,
+                    pool);
+}
+
+void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
+                        void *scratch, rr_pool *pool) {
+    rr_attention_first_ex(k, qkv, ldqkv, cu_seqlens, n_seq, n_heads, head_dim, scale, NULL, ctx, ldctx, precision,
+                          scratch, pool);
+}
+
+void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                     int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                     rr_precision precision, void *scratch, rr_pool *pool) {
     if (n_seq <= 0) return;
     if (!k) k = rr_kern_get();
     RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
@@ -112,6 +141,8 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     attn_job j;
     j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.alibi = opts ? opts->alibi : NULL;
+    j.window = opts ? opts->window : 0;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
     j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     int *first = scratch;
@@ -130,9 +161,9 @@ void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int
     rr_pool_run(pool, total, attn_item, &j);
 }
 
-void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
-                        int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
-                        void *scratch, rr_pool *pool) {
+void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                           int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                           rr_precision precision, void *scratch, rr_pool *pool) {
     if (n_seq <= 0) return;
     if (!k) k = rr_kern_get();
     RR_ASSERT(qkv && cu_seqlens && ctx && scratch && n_heads > 0 && head_dim > 0);
@@ -140,6 +171,8 @@ void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, con
     memset(&j, 0, sizeof j);
     j.k = k, j.qkv = qkv, j.ldqkv = ldqkv, j.cu = cu_seqlens, j.n_seq = n_seq, j.n_heads = n_heads;
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
+    j.alibi = opts ? opts->alibi : NULL;
+    j.window = opts ? opts->window : 0;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
     size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
@@ -204,6 +237,7 @@ static void causal_item(void *arg, int item, int tid) {
     a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
     a.causal = j->first != NULL;
     a.q_pos = qpos;
+    a.alibi = 0.f, a.window = 0, a.qoff = 0; /* no position terms on scores: the decoders use rotary */
     if (nk > 0) j->k->attn(&a);
 }
 

@@ -472,11 +472,16 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
         for (int i = 0; i < nq; i++) {
             float *s = S + i * ATT_KT;
             for (int jj = nkt; jj < ATT_KT; jj++) s[jj] = -INFINITY;
+            rr_kern_attn_bias(a, i, j0, s, nkt);
             if (a->causal) /* keys after this row's position; key 0 (first tile) always remains */
                 for (int jj = RR_MAX(0, a->q_pos + i + 1 - j0); jj < nkt; jj++) s[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < ATT_NV; v++) vmx = vmax(vmx, vload(s + v * VW));
             float m = vhmax(vmx);
+            if (m == -INFINITY) { /* every key of this tile is outside the row's window */
+                for (int jj = 0; jj < ATT_KT; jj++) s[jj] = 0;
+                continue;
+            }
             float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
             mx[i] = m;
             vf sum = {0};
@@ -510,5 +515,56 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
         float inv = 1.f / l[i];
         float *out = a->o + (size_t)i * a->ldo;
         for (int e = 0; e < D; e++) out[e] = O[i * Dp + e] * inv;
+    }
+}
+
+/* ------------------------------------------------------------------ gated units, rotary */
+
+/* x sigmoid(x) with exp of -|x| only (vexp takes x <= 0) */
+ALWAYS_INLINE vf vsilu(vf x) {
+    vf e = vexp(-vabs(x));
+    vf one = vset1(1.f);
+    vf sg = vsel(x >= 0.f, one / (one + e), e / (one + e));
+    return x * sg;
+}
+
+GEN_FN void gen_glu(const float *a, const float *b, float *y, size_t n, int act) {
+    size_t j = 0;
+    for (; j + VW <= n; j += VW) {
+        vf x = vload(a + j), r;
+        if (act == RR_KERN_ACT_RELU) r = vmax(x, vset1(0.f));
+        else if (act == RR_KERN_ACT_SILU) r = vsilu(x);
+        else r = vgelu(x);
+        vstore(y + j, r * vload(b + j));
+    }
+    if (j < n) { /* tail through a zero-padded vector */
+        float ta[VW] = {0}, tb[VW] = {0}, ty[VW];
+        memcpy(ta, a + j, (n - j) * sizeof(float));
+        memcpy(tb, b + j, (n - j) * sizeof(float));
+        vf x = vload(ta), r;
+        if (act == RR_KERN_ACT_RELU) r = vmax(x, vset1(0.f));
+        else if (act == RR_KERN_ACT_SILU) r = vsilu(x);
+        else r = vgelu(x);
+        vstore(ty, r * vload(tb));
+        memcpy(y + j, ty, (n - j) * sizeof(float));
+    }
+}
+
+/* fp-contract off: the same two roundings per output as the scalar table (x0 c and x1 s rounded,
+ * then subtracted), so every table gives identical rotations */
+__attribute__((optimize("fp-contract=off"))) GEN_FN void gen_rope(float *v, int n_heads, int d, const float *cs) {
+    const int h = d / 2;
+    for (int hd = 0; hd < n_heads; hd++, v += d) {
+        int j = 0;
+        for (; j + VW <= h; j += VW) {
+            vf x0 = vload(v + j), x1 = vload(v + j + h), c = vload(cs + j), s = vload(cs + h + j);
+            vstore(v + j, x0 * c - x1 * s);
+            vstore(v + j + h, x1 * c + x0 * s);
+        }
+        for (; j < h; j++) {
+            float x0 = v[j], x1 = v[j + h], c = cs[j], s = cs[h + j];
+            v[j] = x0 * c - x1 * s;
+            v[j + h] = x1 * c + x0 * s;
+        }
     }
 }

@@ -79,9 +79,28 @@ typedef struct rr_kern_attn {
     float *o;           /* output rows, this head */
     int ldo;
     float *scratch;     /* rr_kern_attn_scratch_floats(d) floats, 64-byte aligned, this thread's */
+    /* position bias (kernels.h rr_attn_opts): query row i sits at key position qoff + i; a key j at
+     * distance |qoff + i - j| gets -alibi * distance added to its scaled score, and is masked when
+     * window > 0 and the distance exceeds it. alibi 0 and window 0: plain attention. */
+    float alibi;
+    int window;
+    int qoff;
     int causal;         /* decoders: query row i sees keys [0, q_pos + i] only (key 0 is always seen) */
     int q_pos;          /* causal: the key index of query row 0 */
 } rr_kern_attn;
+
+/* Adds the ALiBi bias and the window mask of a to the scaled scores s[0..n) of query row i against
+ * keys j0 .. j0+n-1. Shared by every table: O(keys) next to the O(keys * d) products. */
+static inline void rr_kern_attn_bias(const rr_kern_attn *a, int i, int j0, float *s, int n) {
+    if (a->alibi == 0.f && a->window <= 0) return;
+    int qp = a->qoff + i;
+    for (int jj = 0; jj < n; jj++) {
+        int dist = qp - (j0 + jj);
+        if (dist < 0) dist = -dist;
+        if (a->window > 0 && dist > a->window) s[jj] = -__builtin_inff();
+        else s[jj] -= a->alibi * (float)dist;
+    }
+}
 
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
 #define RR_KERN_ATTN_QT 128
@@ -115,6 +134,11 @@ struct rr_kern_table {
                       int n);
     void (*gelu)(float *x, size_t n);
     void (*tanh_)(float *x, size_t n);
+    /* y[j] = act(a[j]) * b[j], j < n (rr_kern_act); y may alias a */
+    void (*glu)(const float *a, const float *b, float *y, size_t n, int act);
+    /* rotates the n_heads head vectors of d floats in v by the angles of one position (kernels.h
+     * rr_rope): cs = cos [d/2] then sin [d/2] */
+    void (*rope)(float *v, int n_heads, int d, const float *cs);
 };
 
 /* Floats of attention scratch per thread for head_dim d (any table). */

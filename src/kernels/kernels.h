@@ -136,6 +136,24 @@ void rr_attention_first(const rr_kern_table *k, const float *qkv, int ldqkv, con
                         int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,
                         void *scratch, rr_pool *pool);
 
+/* Position terms inside attention (the encoders' position schemes that act on scores):
+ *   alibi   [n_heads] slopes or NULL: score(i, j) -= alibi[h] * |i - j| (symmetric ALiBi, JinaBERT)
+ *   window  > 0: query i sees key j only when |i - j| <= window (ModernBERT's local layers); 0 = all
+ * Positions are inside each sequence, so neither depends on the batch. With a window the keys a
+ * query tile reads are cut to the ones it can see, so work and memory stay linear in the length. */
+typedef struct rr_attn_opts {
+    const float *alibi;
+    int window;
+} rr_attn_opts;
+
+/* rr_attention / rr_attention_first with position terms (opts NULL = none). */
+void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                     int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                     rr_precision precision, void *scratch, rr_pool *pool);
+void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
+                           int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
+                           rr_precision precision, void *scratch, rr_pool *pool);
+
 /* Causal grouped-query attention of each sequence of a packed batch (decoders): query head h reads
  * KV head h / (n_heads / n_kv_heads), and row t of a sequence sees the keys of rows 0..t of it only.
  * q, kk and v point at head 0 of row 0 of their blocks, all with row stride ld (heads at h*D);
@@ -149,6 +167,28 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
                          rr_pool *pool);
 
 /* ------------------------------------------------------------------ element-wise */
+
+/* Activations of the gated feed-forwards. */
+typedef enum rr_kern_act {
+    RR_KERN_ACT_GELU = 0, /* exact erf GELU */
+    RR_KERN_ACT_RELU = 1,
+    RR_KERN_ACT_SILU = 2, /* x sigmoid(x) */
+} rr_kern_act;
+
+/* Gated linear unit over rows: y[i, j] = act(x[i, a_off + j]) * x[i, b_off + j] for j < n, x rows
+ * of stride ldx, y rows of stride ldy (y must not overlap x). GEGLU/ReGLU/SwiGLU halves of one
+ * [rows, 2n] projection; which half is activated is the caller's a_off / b_off. Relative error of
+ * act < 1e-6 (tested). Parallel over rows. */
+void rr_glu(const rr_kern_table *k, int rows, int n, const float *x, int ldx, int a_off, int b_off, float *y,
+            int ldy, rr_kern_act act, rr_pool *pool);
+
+/* Rotary position embedding, half-split (GPT-NeoX) form, in place on rows of x (stride ldx), each
+ * holding n_heads head vectors of d floats from offset 0: with h = d/2, c = cos(pos inv_freq[j]) and
+ * s = sin(...), v[j] <- v[j] c - v[j+h] s and v[j+h] <- v[j+h] c + v[j] s. table [P][d] rows hold
+ * cos [d/2] then sin [d/2] for position p; pos [rows] names each row's position. */
+void rr_rope(const rr_kern_table *k, int rows, float *x, int ldx, int n_heads, int d, const int *pos,
+             const float *table, rr_pool *pool);
+
 
 /* y[i, :] = LN(x[i, :] + r[i, :]) * g + b over rows of n (r may be NULL; y may alias x or r).
  * Mean and variance are computed in fp32 in two passes (as PyTorch on CPU); eps added to the

@@ -174,6 +174,8 @@ static void attn_ref(const rr_kern_attn *a) {
             float s = 0;
             for (int e = 0; e < a->d; e++) s += round_bf16(q[e], a->bf16) * round_bf16(kr[e], a->bf16);
             s *= a->scale;
+            rr_kern_attn_bias(a, i, j, &s, 1);
+            if (s == -INFINITY) continue; /* outside the window */
             if (s > mx) {
                 float corr = expf(mx - s);
                 l *= corr;
@@ -188,6 +190,30 @@ static void attn_ref(const rr_kern_attn *a) {
         float *out = a->o + (size_t)i * a->ldo;
         for (int e = 0; e < a->d; e++) out[e] = o[e] / l;
     }
+}
+
+/* ------------------------------------------------------------------ gated units, rotary */
+
+static float act_ref(float x, int act) {
+    switch (act) {
+    case RR_KERN_ACT_RELU: return x > 0 ? x : 0.f;
+    case RR_KERN_ACT_SILU: return (float)((double)x / (1.0 + exp(-(double)x)));
+    default: return gelu1(x);
+    }
+}
+
+static void glu_ref(const float *a, const float *b, float *y, size_t n, int act) {
+    for (size_t j = 0; j < n; j++) y[j] = act_ref(a[j], act) * b[j];
+}
+
+static void rope_ref(float *v, int n_heads, int d, const float *cs) {
+    int h = d / 2;
+    for (int hd = 0; hd < n_heads; hd++, v += d)
+        for (int j = 0; j < h; j++) {
+            float x0 = v[j], x1 = v[j + h], c = cs[j], s = cs[h + j];
+            v[j] = x0 * c - x1 * s;
+            v[j + h] = x1 * c + x0 * s;
+        }
 }
 
 const rr_kern_table rr_kern_scalar = {
@@ -205,4 +231,6 @@ const rr_kern_table rr_kern_scalar = {
     .layernorm = layernorm_ref,
     .gelu = gelu_ref,
     .tanh_ = tanh_ref,
+    .glu = glu_ref,
+    .rope = rope_ref,
 };

@@ -34,4 +34,6 @@ const rr_kern_table rr_kern_avx2 = {
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
+    .glu = gen_glu,
+    .rope = gen_rope,
 };

@@ -352,11 +352,16 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
                 continue;
             }
             for (int jj = nkt; jj < nb * 64; jj++) srow[jj] = -INFINITY;
+            rr_kern_attn_bias(a, i, j0, srow, nkt);
             if (a->causal) /* keys after this row's position; key 0 (first tile) always remains */
                 for (int jj = RR_MAX(0, a->q_pos + i + 1 - j0); jj < nkt; jj++) srow[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
             float m = vhmax(vmx);
+            if (m == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
+                memset(Pb + (size_t)i * KT * 2, 0, (size_t)nb * 64 * 2);
+                continue;
+            }
             float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
             mx[i] = m;
             vf sum = {0};
@@ -417,4 +422,6 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
+    .glu = gen_glu,
+    .rope = gen_rope,
 };

@@ -35,6 +35,12 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     const char *a = cJSON_IsArray(arch) && cJSON_IsString(arch->child) ? arch->child->valuestring : NULL;
     const char *mt = rr_json_get_str(j, "model_type");
+    int ext = 0;
+    rr_status es = rr_config_ext(j, path, c, &ext); /* JinaBERT v1, mGTE, ModernBERT */
+    if (ext || es) {
+        *is_bert = 0;
+        return es;
+    }
     if (!a) return rr_fail(RR_ERR_FORMAT, "%s: missing field \"architectures\"", path);
     if (!strcmp(a, "XLMRobertaForSequenceClassification") || !strcmp(a, "RobertaForSequenceClassification")) {
         *is_bert = 0;
@@ -48,7 +54,9 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
         return rr_fail(RR_ERR_UNSUPPORTED,
                        "%s: architecture \"%s\" is not supported (supported: XLMRobertaForSequenceClassification, "
                        "BertForSequenceClassification, Qwen3ForCausalLM, Qwen2ForCausalLM, "
-                       "Qwen3ForSequenceClassification, JinaForRanking)",
+                       "Qwen3ForSequenceClassification, JinaForRanking, "
+                       "JinaBertForSequenceClassification, NewForSequenceClassification, "
+                       "ModernBertForSequenceClassification)",
                        path, a);
     }
     if (mt && strcmp(mt, "xlm-roberta") && strcmp(mt, "roberta") && strcmp(mt, "bert"))

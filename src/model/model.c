@@ -29,7 +29,8 @@ const char *rr_precision_name(rr_precision p) {
 }
 
 const char *rr_family_name(rr_family f) {
-    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "qwen3", "qwen2", "qwen3-cls", "jina-v3"};
+    static const char *const names[] = {"jina-v2", "xlm-roberta", "bert", "qwen3", "qwen2", "qwen3-cls", "jina-v3",
+                                         "jina-v1", "mgte", "modernbert"};
     return (unsigned)f < RR_ARRAY_LEN(names) ? names[f] : "unknown";
 }
 
@@ -197,6 +198,8 @@ static rr_status load_weights(loader *L) {
     int H = c->hidden;
     const char *p = c->family == RR_FAMILY_BERT ? "bert." : "roberta.";
     char n[160];
+    if (c->family == RR_FAMILY_JINA_V1 || c->family == RR_FAMILY_MGTE || c->family == RR_FAMILY_MODERNBERT)
+        return rr_model_load_ext(m); /* model_ext.c */
     if (c->family == RR_FAMILY_XLMR && rr_st_find(m->st, "roberta.encoder.layers.0.mixer.Wqkv.weight"))
         c->family = RR_FAMILY_JINA_V2;
     if (c->type_vocab_size < 1)
@@ -311,9 +314,12 @@ rr_status rr_model_load(const char *dir, const rr_model_params *params, rr_model
     if (!s && !m->cfg.decoder) s = load_weights(&L);
     if (!s && p.load_tokenizer) s = load_tokenizer(m, dir);
     if (!s) s = m->cfg.decoder ? rr_qwen_load(m, dir, p.prompt, p.precision) : rr_model_pack(m, p.precision);
-    /* encoders keep no view into the files once packed (embedding rows are read with pread); the
-     * decoder families still read their embedding table from the mapping */
-    if (!s && !m->cfg.decoder) unmap_weights(m);
+    /* the XLM-R / BERT encoders keep no view into the files once packed (embedding rows are read with
+     * pread); the decoders and the newer encoder families (model_ext.c) still read small tables
+     * (embeddings, token types) from the mapping */
+    if (!s && (m->cfg.family == RR_FAMILY_JINA_V2 || m->cfg.family == RR_FAMILY_XLMR ||
+               m->cfg.family == RR_FAMILY_BERT))
+        unmap_weights(m);
     if (s) {
         rr_model_free(m);
         return s;
@@ -344,6 +350,7 @@ void rr_model_free(rr_model *m) {
     rr_free(m->emb_ln_b);
     rr_free(m->head_dense_b);
     rr_free(m->type_f32);
+    rr_model_free_ext(m);
     rr_st_close(m->st);
     rr_tokenizer_free(m->tok);
     rr_free(m->name);

@@ -24,6 +24,20 @@ typedef struct rr_config {
     int pos_offset; /* first position id of a real token: pad_id + 1 for XLM-R, 0 for BERT */
     int max_length; /* longest sequence the position table allows */
     float eps;
+    /* architecture switches of the families after the first three (config_ext.c); zero = BERT /
+     * XLM-R behaviour */
+    int pos_kind;      /* rr_pos_kind */
+    int glu;           /* rr_glu_kind: how the FFN up projection feeds the down projection */
+    int act;           /* rr_kern_act of the FFN */
+    int prenorm;       /* x + f(LN(x)) blocks, embedding norm, final norm (ModernBERT) */
+    int head;          /* rr_head_kind */
+    int head_act;      /* rr_kern_act of a RR_HEAD_DENSE_ACT_NORM head */
+    int mean_pool;     /* the head reads the mean of the final rows instead of the first token */
+    double rope_base, rope_base_local; /* rotary bases (rope_theta): global layers, local (window) layers */
+    double rope_ntk;   /* NTK scaling factor of the rotary frequencies (mGTE); 0 = none */
+    int global_every;  /* ModernBERT: layer i is global iff i % global_every == 0 */
+    int window;        /* half-window of the local layers (keys at distance <= window); 0 = none */
+    int qkv_bias, mlp_bias, norm_bias, head_bias; /* which optional biases the checkpoint has */
     /* decoders (Qwen3 / Qwen2; qwen.c) */
     int decoder;    /* 1 for the RR_FAMILY_QWEN* families */
     int n_kv_heads, head_dim;
@@ -33,6 +47,35 @@ typedef struct rr_config {
 } rr_config;
 
 #define RR_CONFIG_MAX_BYTES ((size_t)1 << 20) /* config.json larger than this is refused */
+
+typedef enum rr_pos_kind {
+    RR_POS_ABSOLUTE = 0, /* learned table (XLM-R pad offset or BERT from 0) */
+    RR_POS_ALIBI = 1,    /* symmetric ALiBi slopes inside attention, no table */
+    RR_POS_ROPE = 2,     /* rotary on Q and K, no table */
+} rr_pos_kind;
+
+typedef enum rr_glu_kind {
+    RR_GLU_NONE = 0,   /* act(x W1^T + b1) W2^T */
+    RR_GLU_FIRST = 1,  /* W1 is [2I, H]: act(first I outputs) * last I (JinaBERT, ModernBERT) */
+    RR_GLU_SECOND = 2, /* act(last I outputs) * first I (mGTE) */
+} rr_glu_kind;
+
+typedef enum rr_head_kind {
+    RR_HEAD_TANH = 0,      /* out(tanh(dense(x))): RoBERTa classifier, BERT pooler + classifier */
+    RR_HEAD_PLAIN = 1,     /* out(x): a JinaBERT checkpoint without pooler */
+    RR_HEAD_DENSE_ACT_NORM = 2, /* out(LN(act(dense(x)))): ModernBERT */
+} rr_head_kind;
+
+/* Reads the config of a family handled by config_ext.c into c; *mine = 0 (and RR_OK) when the
+ * config belongs to none of them. */
+struct cJSON;
+rr_status rr_config_ext(const struct cJSON *j, const char *path, rr_config *c, int *mine);
+
+/* model_ext.c: the weights of those families into m (cfg and st set), and the frees of what only
+ * they own (safe on a partly loaded model). */
+struct rr_model;
+rr_status rr_model_load_ext(struct rr_model *m);
+void rr_model_free_ext(struct rr_model *m);
 
 /* Reads and validates config.json at `path`. */
 rr_status rr_config_load(const char *path, rr_config *cfg, int *is_bert);
@@ -60,11 +103,15 @@ typedef struct rr_layer {
     rr_mat wo;              /* [H, H] attention output projection */
     float *bo;              /* [H] */
     float *ln1_g, *ln1_b;   /* [H] post-attention LayerNorm */
-    rr_mat w1;              /* [I, H] FFN up */
-    float *b1;              /* [I] */
+    rr_mat w1;              /* [I, H] FFN up; [2I, H] for a gated FFN */
+    float *b1;              /* [I] or [2I]; NULL when the checkpoint has none */
     rr_mat w2;              /* [H, I] FFN down */
     float *b2;              /* [H] */
     float *ln2_g, *ln2_b;   /* [H] post-FFN LayerNorm */
+    /* pre-norm (ModernBERT): ln1 is the attention input norm (NULL: identity, layer 0), ln2 the FFN
+     * input norm. */
+    int window;             /* attention half-window of this layer (0: global) */
+    const float *rope;      /* rotary table of this layer [max_length][d]: cos | sin; NULL without */
     /* packed for the kernels by rr_model_pack (pack.c); own their weights and biases */
     rr_linear *lin_qkv;     /* [3H, H] = wq | wk | wv, bias bqkv */
     rr_linear *lin_o;       /* [H, H], bias bo */
@@ -116,6 +163,11 @@ struct rr_model {
     float *head_dense_b;    /* [H] */
     rr_mat head_out;        /* [1, H]: classifier.out_proj / BERT classifier */
     float head_out_b;
+    float *head_ln_g, *head_ln_b; /* [H] RR_HEAD_DENSE_ACT_NORM's norm */
+    float *final_ln_g, *final_ln_b; /* [H] pre-norm models' final norm */
+    float *alibi;           /* [n_heads] ALiBi slopes, or NULL */
+    float *rope_tab[2];     /* rotary tables [max_length][d] for the global and local bases, or NULL */
+    float *zeros;           /* [max(H, 3H)] zeros: the bias of a norm stored without one */
     rr_linear *lin_head;    /* head_dense packed in fp32 (one row per sequence: exactness is free) */
     rr_linear *lin_out;     /* head_out packed in fp32 */
     const rr_kern_table *kern; /* the kernel table the linears were packed for */

@@ -117,7 +117,8 @@ rr_status rr_model_pack(rr_model *m, rr_precision p) {
             if (j.st[l]) s = rr_fail(j.st[l], "%s", j.msg[l]);
     }
     const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
-    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, j.bufs[0], &m->lin_head);
+    if (!s && hd->data) /* no dense layer in heads that read the pooled row directly */
+        s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, j.bufs[0], &m->lin_head);
     if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, j.bufs[0], &m->lin_out);
     if (!s) {
         size_t mapped = 0, packed = 0;
