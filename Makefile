@@ -71,10 +71,16 @@ $(BUILD)/obj/%.o: %.c
 # Files the server embeds (the OpenAPI document, the /docs page) become C byte lists, so the binary
 # serves them without reading anything at run time.
 EMBED := openapi.json docs.html
+EMBED_CMD = od -An -v -tu1 $< | sed -e 's/  */,/g' -e 's/^,//' -e 's/$$/,/' -e 's/^,$$//' > $@.tmp && mv $@.tmp $@
 $(BUILD)/gen/%.inc: src/server/%
 	@mkdir -p $(dir $@)
-	od -An -v -tu1 $< | sed -e 's/  */,/g' -e 's/^,//' -e 's/$$/,/' -e 's/^,$$//' > $@.tmp && mv $@.tmp $@
+	$(EMBED_CMD)
 $(BUILD)/obj/src/server/deploy.o: $(EMBED:%=$(BUILD)/gen/%.inc)
+# the fuzz build compiles the server too, with its own copy of the generated lists
+build-fuzz/gen/%.inc: src/server/%
+	@mkdir -p $(dir $@)
+	$(EMBED_CMD)
+build-fuzz/obj/src/server/deploy.o: $(EMBED:%=build-fuzz/gen/%.inc)
 
 $(BUILD)/librerank.a: $(CORE_OBJ)
 	@rm -f $@
@@ -133,7 +139,7 @@ tsan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-                -Iinclude -Isrc -pthread -fno-strict-aliasing
+                -Iinclude -Isrc -Ibuild-fuzz/gen -pthread -fno-strict-aliasing
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_OBJ     := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRC) $(SERVER_SRC) $(HUB_SRC) $(EVAL_SRC)) build-fuzz/obj/src/cli/jsonl.o
 fuzz: $(FUZZ_TARGETS)

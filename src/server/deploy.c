@@ -7,6 +7,7 @@
  */
 #include "server/deploy.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,22 +61,27 @@ void rr_srv_access_json(rr_buf *b, const rr_srv_access *a) {
     rr_buf_puts(b, "}\n");
 }
 
-/* Drawn once per process: replicas started at the same moment still differ (pid, clock, ASLR). */
-static uint32_t process_prefix(void) {
-    static uint32_t prefix;
-    if (!prefix) {
-        uint64_t x = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL) ^
-                     (uint64_t)(uintptr_t)&prefix ^ (uint64_t)clock();
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (f) {
-            uint64_t r = 0;
-            if (fread(&r, sizeof r, 1, f) == 1) x ^= r;
-            fclose(f);
-        }
-        x ^= x >> 33;
-        prefix = (uint32_t)x | 1u; /* never 0, so it is drawn once */
+/* Drawn once per process: replicas started at the same moment still differ (pid, clock, ASLR).
+ * pthread_once because every HTTP thread may ask for the first request id at the same time. */
+static uint32_t g_prefix;
+static pthread_once_t g_prefix_once = PTHREAD_ONCE_INIT;
+
+static void draw_prefix(void) {
+    uint64_t x = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL) ^
+                 (uint64_t)(uintptr_t)&g_prefix ^ (uint64_t)clock();
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        uint64_t r = 0;
+        if (fread(&r, sizeof r, 1, f) == 1) x ^= r;
+        fclose(f);
     }
-    return prefix;
+    x ^= x >> 33;
+    g_prefix = (uint32_t)x;
+}
+
+static uint32_t process_prefix(void) {
+    pthread_once(&g_prefix_once, draw_prefix);
+    return g_prefix;
 }
 
 void rr_srv_request_id(uint64_t counter, char out[40]) {
