@@ -5,6 +5,10 @@
 # nothing to stdout or stderr, on success or on failure.
 set -u
 BUILD=${RR_BUILD:-build}
+case "$BUILD" in *asan*|*tsan*|*fuzz*)
+    echo "skipped under the sanitizers: a plain program linked against the sanitizer-built library would need the sanitizer runtime and flags; the link and output checks are about the plain build"
+    echo "0 passed, 0 failed, 1 skipped"; exit 0 ;;
+esac
 TD=${RR_TESTDATA:-build/testdata}
 M=$TD/models/jina_f32
 CC=${CC:-cc}

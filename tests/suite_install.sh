@@ -6,6 +6,10 @@
 # leaves no file behind.
 set -u
 BUILD=${RR_BUILD:-build}
+case "$BUILD" in *asan*|*tsan*|*fuzz*)
+    echo "skipped under the sanitizers: installed sanitizer-built libraries would need the sanitizer runtime in every program built against them; the install checks are about the plain build"
+    echo "0 passed, 0 failed, 1 skipped"; exit 0 ;;
+esac
 TD=${RR_TESTDATA:-build/testdata}
 M=$TD/models/jina_f32
 CC=${CC:-cc}
