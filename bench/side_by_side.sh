@@ -17,7 +17,8 @@
 #   accept  only what issue 16's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
 #           rerank on W1, W2 and W3), 3 repetitions each (about 12 minutes)
 # RR_SBS_PARTS=gemm,rerank,peers (default all three) runs only those parts, appending to the results of
-# the earlier parts, so a long run can be split into short ones on a shared machine.
+# the earlier parts, so a long run can be split into short ones on a shared machine; RR_SBS_PRECS="bf16 int8"
+# overrides the mode's list of rerank precisions.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,7 +57,7 @@ for k in ("w1", "w2"):
         f.writelines(json.dumps({"input_ids": s}) + "\n" for s in w[k])
 EOF
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores" | tee "$OUT/machine.txt"
+echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model\s*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(nproc) cores" | tee "$OUT/machine.txt"
 if part gemm; then
     echo "== oneDNN GEMM ceiling"
     bash "$SB/run_gemm.sh" "$WORK/gemm" 2 2>/dev/null | grep onednn | tee "$OUT/gemm.txt"
@@ -71,6 +72,7 @@ fi
 part rerank && echo "== rerank"
 REPS=3; [ "$MODE" = quick ] && REPS=1
 PRECS="fp32 bf16 int8 auto"; [ "$MODE" = accept ] && PRECS="bf16 int8 auto"
+PRECS=${RR_SBS_PRECS:-$PRECS}
 part rerank || PRECS=""
 for prec in $PRECS; do
     model=$WORK/rerank/xlmr_bf16
