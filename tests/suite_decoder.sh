@@ -255,5 +255,33 @@ else
     skipped "encoder instruction notes: no xlmr_f32 test model with a tokenizer"
 fi
 
+# opt-in (RR_FULL_DEC=1): the full Qwen3-Reranker-0.6B shape (tools/gen_decoder.py --full), fp32 raw scores
+# against its float64 reference, and bf16 / int8 against fp32 (printed: the accuracy the README reports)
+F=$TD/full/dec_qwen3_bf16
+if [ "${RR_FULL_DEC:-0}" != 1 ]; then
+    skipped "full Qwen3-Reranker-0.6B shape: set RR_FULL_DEC=1 (after tools/gen_decoder.py --full)"
+elif [ ! -f "$F/.complete" ] || [ ! -f "$TD/golden/full_dec_qwen3_bf16.jsonl" ]; then
+    bad "RR_FULL_DEC=1 but no $F (run /usr/bin/python3 tools/gen_decoder.py --out $TD --full)"
+else
+    G=$TD/golden/full_dec_qwen3_bf16.jsonl
+    $PY -c 'import json,sys
+for l in open(sys.argv[1]): print(json.dumps({"input_ids": json.loads(l)["input_ids"]}))' "$G" >"$tmp/full.in"
+    for p in fp32 bf16 int8; do
+        "$R" score -m "$F" --raw --precision $p <"$tmp/full.in" >"$tmp/full.$p" 2>"$tmp/err" || bad "full $p: $(cat "$tmp/err")"
+    done
+    res=$($PY -c 'import json,math,sys
+g = [json.loads(l)["raw"] for l in open(sys.argv[1])]
+o = {p: [json.loads(l)["score"] for l in open(sys.argv[2] + "." + p)] for p in ("fp32", "bf16", "int8")}
+sg = lambda x: 1 / (1 + math.exp(-x))
+d = max(abs(a - b) for a, b in zip(g, o["fp32"]))
+rep = ["fp32 max |raw - ref| %.2g over %d sequences (raw %.1f..%.1f)" % (d, len(g), min(g), max(g))]
+for p in ("bf16", "int8"):
+    dr = [abs(a - b) for a, b in zip(o[p], o["fp32"])]
+    ds = [abs(sg(a) - sg(b)) for a, b in zip(o[p], o["fp32"])]
+    rep.append("%s vs fp32: max |d raw| %.3f mean %.3f, max |d sigmoid| %.4f" % (p, max(dr), sum(dr) / len(dr), max(ds)))
+print(len(g) == len(o["fp32"]) and d <= 1e-4, "; ".join(rep))' "$G" "$tmp/full")
+    [[ $res == True* ]] && ok "full Qwen3-Reranker-0.6B shape: ${res#True }" || bad "full shape: $res"
+fi
+
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
