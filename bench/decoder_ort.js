@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // decoder_ort.js -- ONNX Runtime (npm onnxruntime-node, CPU EP) on workload Q1 of the decoder rerankers: the fp32
 // Qwen3 scorer exported by bench/decoder_peers.py, one batch of the 20 equal-length prompts in ids.json.
-// Usage: node bench/decoder_ort.js MODEL.onnx IDS.json [--threads 2] [--reps 1]
+// Usage: node bench/decoder_ort.js MODEL.onnx IDS.json [--threads 2] [--reps 1] [--check check.json]
+// --check: first scores the export's small check batch and prints ORT's raw scores next to PyTorch fp32's.
 // Prints one JSON line: session creation (model load) and run times inside the process; the whole process is
 // timed by bench/decoder_side_by_side.sh. Resolves onnxruntime-node from build/bench/node_modules.
 'use strict';
@@ -29,6 +30,14 @@ function arg(name, def) {
     graphOptimizationLevel: 'all', executionMode: 'sequential',
   });
   const load = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (arg('check')) {
+    const ck = JSON.parse(fs.readFileSync(arg('check'), 'utf8'));
+    const b = ck.ids.length, t = ck.ids[0].length, d = new BigInt64Array(b * t);
+    ck.ids.forEach((s, i) => s.forEach((x, j) => { d[i * t + j] = BigInt(x); }));
+    const o = await sess.run({ input_ids: new ort.Tensor('int64', d, [b, t]) });
+    console.error('check: ort', Array.from(o.raw.data).map((x) => x.toFixed(5)).join(' '),
+      '| torch fp32', ck.raw.map((x) => x.toFixed(5)).join(' '));
+  }
   const runs = [];
   let raw;
   for (let r = 0; r < reps; r++) {
@@ -38,5 +47,5 @@ function arg(name, def) {
     raw = out.raw.data;
   }
   console.log(JSON.stringify({ peer: 'onnxruntime', precision: 'fp32', ort: version, threads, docs: B, len: T,
-    load_s: +load.toFixed(3), run_s: runs.map((x) => +x.toFixed(3)), raw0: raw[0] }));
+    load_s: +load.toFixed(3), run_s: runs.map((x) => +x.toFixed(3)), raw0: raw ? raw[0] : null }));
 })().catch((e) => { console.error(e); process.exit(1); });

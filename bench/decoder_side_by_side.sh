@@ -33,14 +33,17 @@ timed() { # NAME CMD... -> one JSON line in results.jsonl with wall seconds, pea
 import json, sys
 name, tf, of, th = sys.argv[1:]
 wall, rss = open(tf).read().split()[-2:]
-out = open(of).read().strip().splitlines()
+text = open(of).read().strip()
 inner = {}
-for l in out[::-1]:
-    try:
-        inner = json.loads(l)
-        break
-    except ValueError:
-        pass
+try:  # rerank rank: one JSON document over several lines
+    inner = json.loads(text)
+except ValueError:
+    for l in text.splitlines()[::-1]:  # the peers: their last line
+        try:
+            inner = json.loads(l)
+            break
+        except ValueError:
+            pass
 if "results" in inner:  # rerank rank: keep the usage and the first score, not the whole answer
     inner = {"total_tokens": inner["usage"]["total_tokens"], "score0": inner["results"][0]["relevance_score"]}
 print(json.dumps({"peer": name, "threads": int(th), "wall_s": float(wall), "maxrss_mb": int(rss) // 1024,
@@ -71,6 +74,7 @@ EOF
             /work/wt/heavy nice $PY bench/decoder_peers.py export --model "$F" --len "$L" --out "$W" || exit 1
             echo "$L" >"$W/len.export"
         fi
+        node bench/decoder_ort.js "$W/qwen3_fp32.onnx" "$W/ids.json" --check "$W/check.json" --reps 0 >/dev/null
         [ -d build/bench/node_modules/onnxruntime-node ] ||
             (cd build/bench && npm install --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-node@1.30.0)
         ;;
@@ -78,7 +82,7 @@ EOF
         timed "rerank-$PREC" "$R" rank -m "$F" -q "$Q" --documents "$W/docs.jsonl" --no-documents --raw \
             --precision "$PREC" --threads "$TH" ;;
     torch)
-        timed pytorch-bf16 $PY bench/decoder_peers.py torch --model "$F" --len "$(grep -o '[0-9]*' "$W/len.txt")" \
+        timed pytorch-bf16 $PY bench/decoder_peers.py torch --model "$F" --len "$(sed 's/.*: *\([0-9]*\).*/\1/' "$W/len.txt")" \
             --threads "$TH" ;;
     ort)
         timed ort-fp32 node bench/decoder_ort.js "$W/qwen3_fp32.onnx" "$W/ids.json" --threads "$TH" ;;
