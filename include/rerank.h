@@ -282,11 +282,14 @@ typedef struct rr_usage {
 } rr_usage;
 
 /* What rr_rank does with a document longer than the room one pair leaves for it (max_length minus
- * the query and the special tokens). */
+ * the query and the special tokens; for a decoder reranker, minus the rest of its prompt). */
 typedef enum rr_long_doc {
     RR_LONG_DOC_WINDOW = 0,         /* overlapping windows, best window's score (jina rerank()) */
     RR_LONG_DOC_TRUNCATE_RIGHT = 1, /* one pair with the document's first tokens (TEI truncate, "Right") */
     RR_LONG_DOC_TRUNCATE_LEFT = 2,  /* one pair with the document's last tokens (TEI "Left") */
+    RR_LONG_DOC_AUTO = 3,           /* the model's own rule: WINDOW for encoders; for decoder rerankers
+                                       their reference code's cut (the prompt's body, instruction and
+                                       query included, cut from the right) */
 } rr_long_doc;
 
 typedef struct rr_rank_params {
@@ -297,7 +300,10 @@ typedef struct rr_rank_params {
     int overlap;          /* tokens shared by consecutive windows of a long document; default 80 */
     int top_n;            /* results to return; default 0 = all */
     bool raw;             /* relevance is the raw logit instead of its sigmoid; default false */
-    rr_long_doc long_doc; /* default RR_LONG_DOC_WINDOW */
+    rr_long_doc long_doc; /* default RR_LONG_DOC_AUTO (windows for encoders). Decoder rerankers get
+                             windows or a truncation over the document's ids only when asked: the
+                             rest of the prompt stays whole, the query (with the instruction) cut
+                             to max_query_length */
     int max_doc_tokens;   /* > 0: each document is first cut to this many of its own tokens (no
                              specials, before pairing with the query; Cohere's max_tokens_per_doc),
                              keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what

@@ -65,6 +65,13 @@ if [ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null; then
             echo "== gen_models.py --full-ext failed"; total_f=$((total_f + 1))
         fi
     fi
+    # RR_FULL_DEC=1: the full Qwen3-Reranker-0.6B shape for suite_decoder.sh's opt-in block (~1.2 GB, 6 min)
+    if [ "${RR_FULL_DEC:-0}" = 1 ] && [ ! -f "$RR_TESTDATA/full/dec_qwen3_bf16/.complete" ]; then
+        echo "== generating the full Qwen3-Reranker-0.6B shape into $RR_TESTDATA/full (RR_FULL_DEC=1)"
+        if ! "$PY" tools/gen_decoder.py --out "$RR_TESTDATA" --full >/dev/null; then
+            echo "== gen_decoder.py --full failed"; total_f=$((total_f + 1))
+        fi
+    fi
 else
     echo "== /usr/bin/python3 with torch and numpy not found: model tests will skip"
 fi

@@ -35,7 +35,7 @@ RR_TEST(api_default_params_are_numbers) {
     CHECK_EQ_INT(r.overlap, 80);
     CHECK_EQ_INT(r.top_n, 0);
     CHECK(!r.raw);
-    CHECK(r.long_doc == RR_LONG_DOC_WINDOW);
+    CHECK(r.long_doc == RR_LONG_DOC_AUTO); /* windows for encoders, the reference cut for decoder rerankers */
     CHECK_EQ_INT(r.max_doc_tokens, 0);
     rr_score_params s = rr_score_default_params();
     CHECK(!s.raw);

@@ -471,6 +471,148 @@ RR_TEST(dec_prompt_mxbai_reference_ids) {
     rr_model_free(m);
 }
 
+/* ------------------------------------------------------------------ long documents */
+
+/* Words that are one token each after a space in the Qwen vocabulary: a document made of them has
+ * one id per word, so a window of its ids is the text of a window of its words. */
+static const char *const WORDS[] = {" the", " city", " river", " capital", " of", " and", " is", " a",
+                                    " history", " people", " old", " new", " north", " south", " water",
+                                    " long", " time", " first", " state", " world"};
+
+/* doc = n words (the first without its space); returns its length */
+static size_t words_text(char *buf, int from, int n) {
+    size_t at = 0;
+    for (int i = from; i < from + n; i++) {
+        const char *w = WORDS[(i * 7 + i / 3) % RR_ARRAY_LEN(WORDS)];
+        if (i == from) w++;
+        memcpy(buf + at, w, strlen(w));
+        at += strlen(w);
+    }
+    buf[at] = 0;
+    return at;
+}
+
+static float rank_raw(rr_ctx *c, rr_text q, rr_text d, rr_rank_params p, long *tokens) {
+    rr_rank_result res;
+    int n = 0;
+    rr_usage u = {0};
+    p.raw = true;
+    rr_status s = rr_rank(c, q, &d, 1, &p, &res, &n, &u);
+    CHECK_MSG(s == RR_OK, "rr_rank: %s", rr_errmsg());
+    if (tokens) *tokens = u.total_tokens;
+    return s ? NAN : res.score;
+}
+
+static float score_raw(rr_ctx *c, rr_text q, rr_text d, long *tokens) {
+    rr_score_params sp = rr_score_default_params();
+    sp.raw = true;
+    float out = NAN;
+    rr_usage u = {0};
+    CHECK(rr_score_pairs(c, &q, &d, 1, &sp, &out, &u) == RR_OK);
+    if (tokens) *tokens = u.total_tokens;
+    return out;
+}
+
+/* Windows, truncation and max_doc_tokens over a decoder prompt's document equal scoring the texts of
+ * those windows one by one with the reference's prompt (each short enough to be scored whole). */
+static void windows_equal_texts(const char *name) {
+    rr_model *m = with_tokenizer(name);
+    const rr_tokenizer *t = rr_model_tokenizer(m);
+    rr_encoding e = {0};
+    rr_encode_params ep = rr_encode_default_params();
+    ep.add_special = false;
+    for (size_t i = 0; i < RR_ARRAY_LEN(WORDS); i++) {
+        REQUIRE(rr_tokenizer_encode(t, (rr_text){WORDS[i], strlen(WORDS[i])}, NULL, &ep, &e) == RR_OK);
+        CHECK_MSG(e.len == 1, "'%s' is %zu tokens", WORDS[i], e.len);
+    }
+    rr_encoding_free(&e);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    enum { L = 300 };
+    static char doc[L * 16], win[L * 16];
+    rr_text q = {CHINA_Q, strlen(CHINA_Q)}, d = {doc, words_text(doc, 0, L)};
+    rr_rank_params p = rr_rank_default_params();
+    p.max_length = 120;
+    p.overlap = 9;
+    /* the prompt around the document: from a one-word document, then M from one truncated prompt */
+    long one, trunc;
+    p.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+    rank_raw(c, q, (rr_text){"the", 3}, p, &one);
+    float right = rank_raw(c, q, d, p, &trunc);
+    int M = (int)(trunc - (one - 1)), ov = RR_MIN(p.overlap, M / 4);
+    printf("    %s: prompt %ld ids around the document, %d document ids per window, overlap %d\n", name, one - 1, M,
+           ov);
+    CHECK(M > 8 && M < L);
+    /* the windows' texts, scored one by one with the default (reference) prompt */
+    float best = -INFINITY, first = NAN, last = NAN;
+    int n_win = 0;
+    for (int start = 0;; start += M - ov) {
+        int from = start + M >= L ? L - M : start;
+        long tok;
+        float s = score_raw(c, q, (rr_text){win, words_text(win, from, M)}, &tok);
+        CHECK_EQ_INT(tok, trunc); /* the whole window text fits: nothing was cut */
+        if (n_win++ == 0) first = s;
+        last = s;
+        best = fmaxf(best, s);
+        if (from == L - M) break;
+    }
+    CHECK(n_win >= 3);
+    p.long_doc = RR_LONG_DOC_WINDOW;
+    long total;
+    float windowed = rank_raw(c, q, d, p, &total);
+    CHECK_NEAR(windowed, best, 1e-4);
+    CHECK_EQ_INT(total, (long)n_win * trunc);
+    CHECK_NEAR(right, first, 1e-4);
+    p.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+    CHECK_NEAR(rank_raw(c, q, d, p, NULL), last, 1e-4);
+    /* max_doc_tokens cuts the document's ids first, in every mode; the reference cut by default */
+    p.long_doc = RR_LONG_DOC_AUTO;
+    p.max_doc_tokens = M / 2;
+    CHECK_NEAR(rank_raw(c, q, d, p, NULL), score_raw(c, q, (rr_text){win, words_text(win, 0, M / 2)}, NULL), 1e-4);
+    p.long_doc = RR_LONG_DOC_TRUNCATE_LEFT;
+    CHECK_NEAR(rank_raw(c, q, d, p, NULL), score_raw(c, q, (rr_text){win, words_text(win, L - M / 2, M / 2)}, NULL),
+               1e-4);
+    /* a document that fits scores the same in every mode */
+    p.max_doc_tokens = 0;
+    rr_text shortd = {win, words_text(win, 5, M - 1)};
+    float whole = score_raw(c, q, shortd, NULL);
+    for (int ld = RR_LONG_DOC_WINDOW; ld <= RR_LONG_DOC_AUTO; ld++) {
+        p.long_doc = (rr_long_doc)ld;
+        CHECK_NEAR(rank_raw(c, q, shortd, p, NULL), whole, 1e-4);
+    }
+    /* the default is still the reference's cut: the whole prompt at max_length, the first window's text */
+    p = rr_rank_default_params();
+    p.max_length = 120;
+    rank_raw(c, q, d, p, &total);
+    CHECK_EQ_INT(total, trunc);
+    /* a long query keeps max_query_length ids in windows: every prompt is then full */
+    static char lq[64 * 16];
+    rr_text longq = {lq, words_text(lq, 3, 64)};
+    p.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+    p.max_query_length = 30;
+    long tq;
+    rank_raw(c, longq, d, p, &tq);
+    CHECK_EQ_INT(tq, trunc);
+    p.max_query_length = 1 << 20;
+    p.max_length = 70; /* the query alone leaves no room */
+    rr_rank_result res;
+    int nr;
+    if (m->dec->prompt == RR_TEMPLATE_QWEN3_RERANKER) {
+        CHECK(rr_rank(c, longq, &d, 1, &p, &res, &nr, NULL) == RR_ERR_RANGE);
+        CHECK(strstr(rr_errmsg(), "no room") != NULL);
+    }
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
+
+RR_TEST(dec_windows_equal_window_texts_qwen3) {
+    windows_equal_texts("dec_qwen3_f32");
+}
+
+RR_TEST(dec_windows_equal_window_texts_mxbai) {
+    windows_equal_texts("dec_qwen2_f32");
+}
+
 /* Every allocation of a decoder load (config, card, weights, packing) and of its context fails in
  * turn: each must come back as RR_ERR_NOMEM, with nothing leaked (ASan runs this too). */
 RR_TEST(dec_load_fault_injection) {

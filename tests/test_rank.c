@@ -350,14 +350,26 @@ RR_TEST(rank_max_doc_tokens_equals_manual_cut) {
 
 RR_TEST(rank_long_doc_params_checked) {
     rr_rank_params p = rr_rank_default_params();
-    CHECK_EQ_INT(p.long_doc, RR_LONG_DOC_WINDOW); /* today's behaviour by default */
+    CHECK_EQ_INT(p.long_doc, RR_LONG_DOC_AUTO); /* the model's rule: windows for encoders */
     CHECK_EQ_INT(p.max_doc_tokens, 0);
     rr_model *m = load("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
-    rr_rank_result res[N_DOCS];
-    int n;
+    rr_rank_result res[N_DOCS], res_w[N_DOCS];
+    int n, n_w;
+    /* on an encoder AUTO windows: the same results as WINDOW with windows forced by a short max_length */
+    p.max_length = 24;
+    p.max_query_length = 8;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_OK);
+    p.long_doc = RR_LONG_DOC_WINDOW;
+    CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res_w, &n_w, NULL) == RR_OK);
+    CHECK_EQ_INT(n, n_w);
+    for (int i = 0; i < n && i < n_w; i++) {
+        CHECK_EQ_INT(res[i].index, res_w[i].index);
+        CHECK(res[i].score == res_w[i].score);
+    }
+    p = rr_rank_default_params();
     p.long_doc = (rr_long_doc)7;
     CHECK(rr_rank(c, QUERY, DOCS, N_DOCS, &p, res, &n, NULL) == RR_ERR_INVALID);
     CHECK(strstr(rr_errmsg(), "long_doc"));

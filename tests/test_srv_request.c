@@ -144,7 +144,7 @@ RR_TEST(srv_parse_bad_inputs) {
 }
 
 /* The long-document fields reach the request: TEI truncate + direction pick the mode (windows when
- * truncate is false or missing), Cohere's max_tokens_per_doc is the cap (4096 by default on v2, none
+ * truncate is false, the model's rule when it is missing; Cohere's max_chunks_per_doc asks for windows), Cohere's max_tokens_per_doc is the cap (4096 by default on v2, none
  * on v1 unless sent), and wrong types or ranges are 422s naming the field. */
 RR_TEST(srv_parse_truncation_fields) {
     static const struct {
@@ -152,10 +152,10 @@ RR_TEST(srv_parse_truncation_fields) {
         rr_srv_api api;
         int long_doc, max_doc;
     } ok[] = {
-        {"{\"query\":\"q\",\"texts\":[\"a\"]}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"]}", RR_SRV_API_AUTO, RR_LONG_DOC_AUTO, 0},
         {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":false,\"truncation_direction\":\"Left\"}", RR_SRV_API_AUTO,
          RR_LONG_DOC_WINDOW, 0},
-        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":null}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":null}", RR_SRV_API_AUTO, RR_LONG_DOC_AUTO, 0},
         {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true}", RR_SRV_API_AUTO, RR_LONG_DOC_TRUNCATE_RIGHT, 0},
         {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":\"Right\"}", RR_SRV_API_AUTO,
          RR_LONG_DOC_TRUNCATE_RIGHT, 0},
@@ -166,16 +166,19 @@ RR_TEST(srv_parse_truncation_fields) {
         {"{\"query\":\"q\",\"texts\":[\"a\"],\"truncate\":true,\"truncation_direction\":null}", RR_SRV_API_AUTO,
          RR_LONG_DOC_TRUNCATE_RIGHT, 0},
         /* TEI has no max_tokens_per_doc: ignored there */
-        {"{\"query\":\"q\",\"texts\":[\"a\"],\"max_tokens_per_doc\":5}", RR_SRV_API_AUTO, RR_LONG_DOC_WINDOW, 0},
-        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 4096},
-        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":null}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 4096},
-        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":512}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW, 512},
-        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":1e300}", RR_SRV_API_V2, RR_LONG_DOC_WINDOW,
+        {"{\"query\":\"q\",\"texts\":[\"a\"],\"max_tokens_per_doc\":5}", RR_SRV_API_AUTO, RR_LONG_DOC_AUTO, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V2, RR_LONG_DOC_AUTO, 4096},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":null}", RR_SRV_API_V2, RR_LONG_DOC_AUTO, 4096},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":512}", RR_SRV_API_V2, RR_LONG_DOC_AUTO, 512},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":1e300}", RR_SRV_API_V2, RR_LONG_DOC_AUTO,
          INT_MAX},
-        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
-        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":7}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 7},
-        /* truncate is TEI's: the Jina/Cohere shapes keep their windows */
-        {"{\"query\":\"q\",\"documents\":[\"a\"],\"truncate\":true}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"]}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_tokens_per_doc\":7}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 7},
+        /* truncate is TEI's: the Jina/Cohere shapes keep the model's rule */
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"truncate\":true}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 0},
+        /* Cohere v1's chunks are windows */
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_chunks_per_doc\":3}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_chunks_per_doc\":null}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 0},
     };
     for (size_t i = 0; i < RR_ARRAY_LEN(ok); i++) {
         rr_srv_request r;

@@ -2,7 +2,7 @@
 """gen_decoder.py -- random-weight Qwen3 / Qwen2 decoder test models and their float64 reference scores.
 
 Called by gen_models.py (into the same DIR); runs alone as
-    /usr/bin/python3 tools/gen_decoder.py --out DIR
+    /usr/bin/python3 tools/gen_decoder.py --out DIR [--full]
 
 Output (tests/test_decoder.c and the suites depend on this layout):
   DIR/models/dec_qwen3_<dtype>/      Qwen3ForCausalLM, tied lm_head, dtype in {f32, f16, bf16}
@@ -14,6 +14,11 @@ Output (tests/test_decoder.c and the suites depend on this layout):
                                      README.md naming mxbai-rerank-base-v2 (selects its prompt)
   each folder: config.json, model.safetensors, and the Qwen3 tokenizer files of
   ../shared/fixtures/tokenizers/qwen3 when shared is present (the vocabularies cover its 151,669 ids)
+  DIR/full/dec_qwen3_bf16/           (--full, alone) the real Qwen3-Reranker-0.6B config (28 layers, hidden 1024,
+                                     16/8 heads of 128, intermediate 3072, vocab 151,669), random weights in
+                                     BF16 (~1.2 GB), the Qwen3 tokenizer; for the opt-in RR_FULL_DEC=1 block of
+                                     tests/suite_decoder.sh and bench/decoder_side_by_side.sh
+  DIR/golden/full_dec_qwen3_bf16.jsonl   its float64 reference, lines as below, 1 to 333 tokens
   DIR/golden/dec_<folder>.jsonl      one line per test sequence:
       {"input_ids": [...], "l_yes": x, "l_no": x, "l_1": x, "l_0": x, "raw": x, "logit": x}
       l_* are the last token's logits for "yes" 9693, "no" 2152, "1" 16, "0" 15; raw is the score the
@@ -111,17 +116,16 @@ def hf_config(s, dtype, arch_name, tied):
 
 
 # ------------------------------------------------------------------------------------------ random weights
-def tensors(s, tied):
-    """[(name, float32 tensor)] of a checkpoint. Scales keep the final logits spread over a few units:
+def tensor_specs(s, tied):
+    """[(name, shape, std, mean)] of a checkpoint. Scales keep the final logits spread over a few units:
     unit-ish embeddings (RMSNorm removes their scale anyway), Q/K larger than 1/sqrt(in) so attention is
     peaked rather than a plain average, norm weights 1 +- 0.1."""
     H, I, nh, nkv, d = (s["hidden_size"], s["intermediate_size"], s["num_attention_heads"],
                         s["num_key_value_heads"], head_dim(s))
-    seed = s["seed"]
     out = []
 
     def normal(name, shape, std, mean=0.0):
-        out.append((name, gm._normal(seed, name, shape, std, mean)))
+        out.append((name, shape, std, mean))
 
     normal("model.embed_tokens.weight", (s["vocab_size"], H), 0.5)
     for i in range(s["num_hidden_layers"]):
@@ -146,6 +150,20 @@ def tensors(s, tied):
     if not tied:
         normal("lm_head.weight", (s["vocab_size"], H), 0.5)
     return out
+
+
+def tensors(s, tied):
+    """[(name, float32 tensor)] of a checkpoint (tensor_specs drawn with the model's seed)."""
+    return [(n, gm._normal(s["seed"], n, shp, std, mean)) for n, shp, std, mean in tensor_specs(s, tied)]
+
+
+def lazy_entries(s, tied, st_dtype):
+    """entries() of the same tensors, each drawn only when the writer reaches it (the full shape holds
+    2.4 GB of fp32 weights: never all at once)."""
+    return [(n, st_dtype, tuple(shp),
+             (lambda n=n, shp=shp, std=std, mean=mean:
+              iter([gm.tensor_bytes(gm._normal(s["seed"], n, shp, std, mean), st_dtype)])))
+            for n, shp, std, mean in tensor_specs(s, tied)]
 
 
 def entries(named, st_dtype):
@@ -177,14 +195,16 @@ def apply_rope(x, cos, sin):
 
 
 class Weights:
-    def __init__(self, folder):
+    def __init__(self, folder, cache=True):
         self.cfg = json.load(open(os.path.join(folder, "config.json")))
         self.st = gm.open_model(folder)
-        self.cache = {}
+        self.cache = {} if cache else None
 
     def __call__(self, name, rows=None):
         if rows is not None:
             return self.st.get(name, rows)
+        if self.cache is None:  # the full shape: 3.5 GB of float64 layers, read again per sequence
+            return self.st.get(name)
         if name not in self.cache:
             self.cache[name] = self.st.get(name)
         return self.cache[name]
@@ -302,6 +322,40 @@ def write_model(models, name, s, dtype, arch_name, named, shared, card=None):
 
 LONG = 4500  # beyond 4096 tokens
 
+# The real config of Qwen/Qwen3-Reranker-0.6B (shared/spec/decoder.md section 1.8), random weights.
+FULL = dict(arch="qwen3", vocab_size=151669, hidden_size=1024, num_attention_heads=16, num_key_value_heads=8,
+            head_dim=128, intermediate_size=3072, num_hidden_layers=28, max_position_embeddings=40960,
+            rope_theta=1000000.0, rms_norm_eps=1e-6, seed=503)
+FULL_LENGTHS = [1, 9, 85, 333]  # 333: about a Q1 prompt (256 document tokens in the reranker prompt)
+
+
+def generate_full(out, shared):
+    """DIR/full/dec_qwen3_bf16: the full Qwen3-Reranker-0.6B shape in BF16 (~1.2 GB) with the Qwen3
+    tokenizer, and DIR/golden/full_dec_qwen3_bf16.jsonl (float64 reference of a few sequences). Kept when
+    already written by this DECODER_VERSION."""
+    folder = os.path.join(out, "full", "dec_qwen3_bf16")
+    gpath = os.path.join(out, "golden", "full_dec_qwen3_bf16.jsonl")
+    mark = os.path.join(folder, ".complete")
+    if os.path.exists(mark) and os.path.exists(gpath) and open(mark).read().strip() == str(DECODER_VERSION):
+        print("full decoder model present (version %d): kept" % DECODER_VERSION)
+        return
+    s = FULL
+    gm.fresh_dir(folder)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        f.write(hf_config(s, "bf16", "Qwen3ForCausalLM", True))
+    gm.write_safetensors(os.path.join(folder, "model.safetensors"), lazy_entries(s, True, "BF16"), s["seed"])
+    copy_tokenizer(folder, shared)
+    os.makedirs(os.path.dirname(gpath), exist_ok=True)
+    rng = np.random.default_rng(s["seed"] + 11)
+    seqs = []
+    for n in FULL_LENGTHS:
+        ids = rng.integers(0, s["vocab_size"], size=n)
+        ids[-1] = 271  # "\n\n", the end of the reranker prompt
+        seqs.append(ids.tolist())
+    write_golden(gpath, Weights(folder, cache=False), seqs, "qwen3")
+    with open(mark, "w") as f:
+        f.write("%d\n" % DECODER_VERSION)
+
 
 def generate(out, shared):
     models, golden = os.path.join(out, "models"), os.path.join(out, "golden")
@@ -332,8 +386,14 @@ def generate(out, shared):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("RR_TESTDATA", "build/testdata"))
+    ap.add_argument("--full", action="store_true",
+                    help="only write the full Qwen3-Reranker-0.6B shape (DIR/full/dec_qwen3_bf16) and its reference")
     a = ap.parse_args()
-    generate(a.out, gm.shared_dir())
+    if a.full:
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+        generate_full(a.out, gm.shared_dir())
+    else:
+        generate(a.out, gm.shared_dir())
 
 
 if __name__ == "__main__":

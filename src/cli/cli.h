@@ -38,6 +38,9 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i);
 /* Resolves, loads and (when ctx is not NULL) creates a context; prints the error and returns 1 on
  * failure, 0 on success. */
 int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr_ctx **ctx);
+/* Prints a note on stderr that `what` (an instruction) is ignored when m is an encoder model, whose
+ * input has no instruction; prints nothing for decoder rerankers. */
+void cli_note_instruction(const rr_model *m, const char *what);
 
 /* A command's flags as a table, so each command states its options once (name, value type, range,
  * destination) and shares one parser. cli_model_opt above handles the model options every

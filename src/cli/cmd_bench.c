@@ -2,7 +2,7 @@
  * cmd_bench.c -- `rerank bench`: times the forward pass on a fixed workload and prints pairs/s,
  * tokens/s, the latency of the whole batch, the achieved GFLOP/s, peak RSS and the kernel table.
  *
- *   rerank bench -m MODEL [--workload w1|w2|w3|FILE] [--key NAME] [--precision P] [--threads N]
+ *   rerank bench -m MODEL [--workload w1|w2|w3|q1|FILE] [--key NAME] [--precision P] [--threads N]
  *                [--repeat N] [--seconds S] [--batch-tokens N]
  *
  * --seconds S keeps repeating (at least --repeat runs) until S seconds of runs have passed: a
@@ -14,6 +14,9 @@
  * fifth of the work; capped at the model's maximum length). FILE is a JSON array of token-id
  * arrays, or an object of them (--key picks one, default "w1"), e.g. export_onnx.py's
  * workloads.json, so rerank runs on the same ids as the peers.
+ * q1 (decoder rerankers, issue 17) = the reranker's prompt for 1 query + 20 documents of 256 tokens
+ * each (random one-token words), timed as rr_score_pairs from the texts: prompt building and
+ * tokenization included (about a millisecond of each run).
  */
 #include "cli/cli.h"
 
@@ -85,13 +88,47 @@ static int load_file(const char *path, const char *key, rr_seq **out, int *n) {
     return 0;
 }
 
+/* Words that are one token each after a space in the Qwen vocabulary. */
+static const char *const Q1_WORDS[] = {" the", " city", " river", " capital", " of", " and", " is", " a",
+                                       " history", " people", " old", " new", " north", " south", " water",
+                                       " long", " time", " first", " state", " world"};
+#define Q1_DOCS 20
+#define Q1_DOC_TOKENS 256
+
+/* Q1's 20 documents, each Q1_DOC_TOKENS one-token words (the first without its space), into docs[]
+ * (the texts are malloc'ed). 1 after printing an error when a word is not one token. */
+static int q1_docs(const rr_tokenizer *t, rr_text *docs) {
+    rr_encode_params ep = rr_encode_default_params();
+    ep.add_special = false;
+    rr_encoding e = {0};
+    size_t nw = sizeof Q1_WORDS / sizeof Q1_WORDS[0];
+    for (size_t i = 0; i < nw; i++)
+        if (rr_tokenizer_encode(t, (rr_text){Q1_WORDS[i], strlen(Q1_WORDS[i])}, NULL, &ep, &e) || e.len != 1) {
+            rr_encoding_free(&e);
+            return cli_error("workload q1: '%s' is not one token with this tokenizer (q1 needs a Qwen tokenizer)",
+                             Q1_WORDS[i]);
+        }
+    rr_encoding_free(&e);
+    for (int d = 0; d < Q1_DOCS; d++) {
+        char *text = malloc(Q1_DOC_TOKENS * 16), *at = text;
+        if (!text) return cli_error("out of memory");
+        for (int k = 0; k < Q1_DOC_TOKENS; k++) {
+            const char *w = Q1_WORDS[rnd() % nw] + (k == 0);
+            memcpy(at, w, strlen(w));
+            at += strlen(w);
+        }
+        docs[d] = (rr_text){text, (size_t)(at - text)};
+    }
+    return 0;
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
 static void usage(FILE *f) {
-    fputs("usage: rerank bench -m MODEL [--workload w1|w2|w3|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
+    fputs("usage: rerank bench -m MODEL [--workload w1|w2|w3|q1|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
           "                    [--threads N] [--repeat N] [--seconds S] [--batch-tokens N]\n",
           f);
 }
@@ -110,7 +147,7 @@ int cmd_bench(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--workload")) {
-            if (!v) return cli_error("--workload expects w1, w2, w3 or a file");
+            if (!v) return cli_error("--workload expects w1, w2, w3, q1 or a file");
             workload = v, i++;
         } else if (!strcmp(a, "--key")) {
             if (!v) return cli_error("--key expects a name");
@@ -127,15 +164,49 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     rr_model *m = NULL;
+    int q1 = !strcmp(workload, "q1");
     double t_load = now_s();
-    if (cli_model_open(&mo, 0, &m, NULL)) return 1;
+    if (cli_model_open(&mo, q1, &m, NULL)) return 1;
     t_load = now_s() - t_load;
     rr_model_info info;
     rr_model_get_info(m, &info);
 
     rr_seq *seqs = NULL;
     int n = 0;
-    if (!strcmp(workload, "w1") || !strcmp(workload, "w2") || !strcmp(workload, "w3")) {
+    rr_text q1_query = {"What is the capital of China?", 29}, q1_q[Q1_DOCS], q1_d[Q1_DOCS] = {{0}};
+    if (q1) {
+        if (info.prompt != RR_TEMPLATE_QWEN3_RERANKER && info.prompt != RR_TEMPLATE_MXBAI_V2) {
+            cli_error("workload q1 is the decoder rerankers' (Qwen3-Reranker, mxbai-rerank-v2): %s is %s", info.name,
+                      rr_family_name(info.family));
+            rr_model_free(m);
+            return 1;
+        }
+        if (!rr_model_tokenizer(m) || q1_docs(rr_model_tokenizer(m), q1_d)) {
+            if (!rr_model_tokenizer(m)) cli_error("workload q1 needs the model's tokenizer.json");
+            for (int i = 0; i < Q1_DOCS; i++) free((void *)q1_d[i].text);
+            rr_model_free(m);
+            return 1;
+        }
+        for (int i = 0; i < Q1_DOCS; i++) q1_q[i] = q1_query;
+        /* lengths (for tokens and FLOPs) from the prompts themselves: one untimed scoring */
+        rr_ctx *c0 = NULL;
+        float lg[Q1_DOCS];
+        rr_score_params sp = rr_score_default_params();
+        n = Q1_DOCS;
+        seqs = calloc((size_t)n, sizeof *seqs);
+        for (int i = 0; i < n && seqs; i++) {
+            rr_usage u = {0};
+            if (rr_ctx_new(m, NULL, &c0) || rr_score_pairs(c0, &q1_q[i], &q1_d[i], 1, &sp, lg, &u)) {
+                rr_ctx_free(c0);
+                for (int k = 0; k < Q1_DOCS; k++) free((void *)q1_d[k].text);
+                free(seqs);
+                rr_model_free(m);
+                return cli_error("%s", rr_errmsg());
+            }
+            rr_ctx_free(c0);
+            seqs[i] = (rr_seq){NULL, NULL, (int)u.total_tokens, NULL, 0};
+        }
+    } else if (!strcmp(workload, "w1") || !strcmp(workload, "w2") || !strcmp(workload, "w3")) {
         n = workload[1] == '3' ? 20 : 100;
         seqs = calloc((size_t)n, sizeof *seqs);
         int32_t q[16];
@@ -196,7 +267,9 @@ int cmd_bench(int argc, char **argv) {
             t = g, cap *= 2;
         }
         double t0 = now_s();
-        if (rr_score_ids(c, seqs, n, logits) != RR_OK) {
+        rr_score_params sp = rr_score_default_params();
+        if (q1 ? rr_score_pairs(c, q1_q, q1_d, n, &sp, logits, NULL) != RR_OK
+               : rr_score_ids(c, seqs, n, logits) != RR_OK) {
             rc = cli_error("%s", rr_errmsg());
             free(t);
             goto done;
@@ -220,6 +293,7 @@ done:
     free(logits);
     rr_ctx_free(c);
     for (int i = 0; i < n; i++) free((void *)seqs[i].ids);
+    for (int i = 0; i < Q1_DOCS; i++) free((void *)q1_d[i].text);
     free(seqs);
     rr_model_free(m);
     return rc;

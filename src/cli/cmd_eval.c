@@ -195,6 +195,7 @@ static int load_model(const eval_opts *o, rr_model **model, rr_ctx **ctx) {
     fprintf(stderr, "eval: model %s (%d layers, hidden %d, %s, kernels %s) loaded in %.2f s\n", info.name,
             info.n_layers, info.hidden, rr_precision_name(info.precision),
             info.kernels ? info.kernels : "?", rr_now() - t0);
+    if (o->instruction) cli_note_instruction(*model, "--instruction");
     return 0;
 }
 

@@ -20,7 +20,8 @@
 
 static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
-          "                   [--max-query-length N] [--overlap N] [--truncate [right|left]] [--max-doc-tokens N]\n"
+          "                   [--max-query-length N] [--overlap N] [--windows | --truncate [right|left]]\n"
+          "                   [--max-doc-tokens N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
           "                   [--batch-tokens N] [--max-line-bytes N] [--template qwen3-reranker|mxbai-rerank-v2]\n"
           "                   [--instruction TEXT]\n"
@@ -35,13 +36,15 @@ static void usage(FILE *f) {
           "--max-line-bytes (default 8 MiB) is an error, as is a line that is not strict JSON or not UTF-8.\n"
           "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
           "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
-          "instruction (encoders ignore it). Their long documents are cut as the reference code cuts them.\n"
+          "instruction (encoders ignore it, with a note on stderr). Their long documents are cut as the\n"
+          "reference code cuts them (the prompt's body from the right) unless --windows or --truncate asks for\n"
+          "windows or one window over the document's tokens, the rest of the prompt kept whole.\n"
           "MODEL is a folder or a Hugging Face repo id (default " RR_DEFAULT_MODEL ").\n"
           "--server URL scores through a server speaking the Jina / Cohere POST /v1/rerank shape instead\n"
           "(URL: http://host:port, or a full URL ending in rerank); -m is then the request's model name,\n"
           "--api-key (default $RERANK_API_KEY) its bearer token, and 429/502/503/504 answers and\n"
           "connection errors are retried with backoff up to --retries times (default 8). Windowing is the\n"
-          "server's: --max-length, --max-query-length, --overlap and --truncate do not apply.\n",
+          "server's: --max-length, --max-query-length, --overlap, --windows and --truncate do not apply.\n",
           f);
 }
 
@@ -160,6 +163,8 @@ int cmd_rank(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--windows")) {
+            rp.long_doc = RR_LONG_DOC_WINDOW; /* the encoders' default; decoder rerankers need asking */
         } else if (!strcmp(a, "--truncate")) {
             /* the direction is optional: a following "right" or "left" is taken as it */
             rp.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
@@ -180,7 +185,7 @@ int cmd_rank(int argc, char **argv) {
     rr_rank_params dp = rr_rank_default_params();
     if (server && (rp.max_length != dp.max_length || rp.max_query_length != dp.max_query_length ||
                    rp.overlap != dp.overlap || rp.long_doc != dp.long_doc))
-        return cli_error("--max-length, --max-query-length, --overlap and --truncate are the server's settings: "
+        return cli_error("--max-length, --max-query-length, --overlap, --windows and --truncate are the server's settings: "
                          "not with --server");
 
     docs d = {0};
@@ -220,6 +225,7 @@ int cmd_rank(int argc, char **argv) {
     if (!rc) rc = cli_model_open(&mo, 1, &m, &ctx);
     if (!rc) {
         if (instruction) rp.instruction = (rr_text){instruction, strlen(instruction)};
+        if (instruction) cli_note_instruction(m, "--instruction");
         rr_usage u = {0};
         int n_res = 0;
         if (rr_rank(ctx, (rr_text){query, strlen(query)}, d.v, d.n, &rp, res, &n_res, &u))

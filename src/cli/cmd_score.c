@@ -231,7 +231,8 @@ int cmd_score(int argc, char **argv) {
     float *out = rr_malloc(BLOCK_LINES * sizeof *out);
     rr_buf line = {0};
     long lineno = 0, first = 1;
-    int n = 0, rc = (!block || !out) ? cli_error("out of memory") : 0;
+    int n = 0, rc = (!block || !out) ? cli_error("out of memory") : 0, noted = 0;
+    if (instruction) cli_note_instruction(m, "--instruction"), noted = 1;
     /* bad: the first bad line's exit status, reported after the lines before it are written */
     while (!rc) {
         int r = cli_read_line(stdin, &line, (size_t)max_line);
@@ -251,6 +252,7 @@ int cmd_score(int argc, char **argv) {
         } else {
             if (n == 0) first = lineno;
             bad = parse_line(m, line.data, line.len, lineno, (int)max_length, &block[n]);
+            if (!bad && block[n].instruction && !noted) cli_note_instruction(m, "\"instruction\""), noted = 1;
             if (!bad) n++;
             else item_clear(&block[n]); /* parse_line has printed why */
         }

@@ -27,7 +27,7 @@ static void usage(FILE *f) {
           "                    [--log-format text|json] [--quiet]\n"
           "                    [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--max-connections N]\n"
           "                    [--max-conns-per-ip N] [--max-buffered-bytes N]\n"
-          "                    [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT]\n\n"
+          "                    [--template qwen3-reranker|mxbai-rerank-v2] [--instruction TEXT] [--windows]\n\n"
           "Serves POST /v1/rerank (Jina, Cohere v1), /v2/rerank (Cohere v2), /rerank (TEI with \"texts\", else\n"
           "Jina), GET /health (liveness), /ready (readiness), /info, /metrics, /v1/models, /openapi.json, /docs.\n"
           "Binds 127.0.0.1:8080 by default (--port 0 picks a free port; the address is printed on stderr). The\n"
@@ -65,7 +65,11 @@ static void usage(FILE *f) {
           "Decoder rerankers:\n"
           "  --template NAME        a decoder reranker's prompt (default: from the model card, else the\n"
           "                         architecture)\n"
-          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's)\n",
+          "  --instruction TEXT     the task instruction of a decoder's prompts (default: the template's;\n"
+          "                         encoder models ignore it, as /info notes)\n"
+          "  --windows              long documents in overlapping windows of the document's tokens for requests\n"
+          "                         that do not choose (default: the reference code's cut of the prompt's body;\n"
+          "                         encoders always window)\n",
           f);
 }
 
@@ -132,6 +136,11 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
         if (!strcmp(a, "--api-key") && i + 1 < argc && !argv[i + 1][0])
             return cli_error("--api-key is empty: give a key, or leave it out to accept any client");
+        if (!strcmp(a, "--windows")) {
+            /* decoder rerankers: windows for requests that do not choose (encoders window anyway) */
+            p->rank.long_doc = RR_LONG_DOC_WINDOW;
+            continue;
+        }
         int k = cli_model_opt(&o->mo, argc, argv, &i);
         if (k == 0) k = cli_flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, &i);
         if (k < 0) return 1;
@@ -221,6 +230,7 @@ int cmd_serve(int argc, char **argv) {
     }
     rr_model_info mi;
     rr_model_get_info(m, &mi);
+    if (o.instruction) cli_note_instruction(m, "--instruction");
     fprintf(stderr, "rerank serve: listening on http://%s%s%s:%d (model %s, precision %s, %s)\n", v6 ? "[" : "", host,
             v6 ? "]" : "", rr_srv_port(s), p.model_name,
             rr_precision_name(mi.precision),

@@ -6,6 +6,7 @@
  */
 #include "cli/cli.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void cli_model_opts_init(cli_model_opts *o, rr_precision default_precision) {
@@ -83,4 +84,12 @@ int cli_model_open(const cli_model_opts *o, int load_tokenizer, rr_model **m, rr
         return cli_error("%s", rr_errmsg());
     }
     return 0;
+}
+
+void cli_note_instruction(const rr_model *m, const char *what) {
+    rr_model_info mi;
+    rr_model_get_info(m, &mi);
+    if (mi.prompt == RR_TEMPLATE_NONE)
+        fprintf(stderr, "rerank: note: %s is ignored: %s is an encoder model, whose input (query, document) has "
+                        "no instruction\n", what, rr_family_name(mi.family));
 }

@@ -33,7 +33,7 @@
 
 rr_rank_params rr_rank_default_params(void) {
     rr_rank_params p = {.max_length = 0, .max_query_length = 512, .overlap = 80, .top_n = 0, .raw = false,
-                        .long_doc = RR_LONG_DOC_WINDOW, .max_doc_tokens = 0, .instruction = {NULL, 0}};
+                        .long_doc = RR_LONG_DOC_AUTO, .max_doc_tokens = 0, .instruction = {NULL, 0}};
     return p;
 }
 
@@ -70,8 +70,9 @@ rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr
     if (p.top_n < 0) return rr_fail(RR_ERR_INVALID, "top_n %d is negative", p.top_n);
     if (p.overlap < 0) return rr_fail(RR_ERR_INVALID, "overlap %d is negative", p.overlap);
     if (p.long_doc != RR_LONG_DOC_WINDOW && p.long_doc != RR_LONG_DOC_TRUNCATE_RIGHT &&
-        p.long_doc != RR_LONG_DOC_TRUNCATE_LEFT)
+        p.long_doc != RR_LONG_DOC_TRUNCATE_LEFT && p.long_doc != RR_LONG_DOC_AUTO)
         return rr_fail(RR_ERR_INVALID, "long_doc %d is not an rr_long_doc value", (int)p.long_doc);
+    if (p.long_doc == RR_LONG_DOC_AUTO && !m->dec) p.long_doc = RR_LONG_DOC_WINDOW; /* the encoders' own rule */
     if (p.max_doc_tokens < 0) return rr_fail(RR_ERR_INVALID, "max_doc_tokens %d is negative", p.max_doc_tokens);
     p.max_length = resolve_max_length(m, p.max_length);
     p.max_query_length = RR_MIN(p.max_query_length, p.max_length / 2);
@@ -168,10 +169,18 @@ static void ranker_free(ranker *r) {
 
 static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const rr_rank_params *p) {
     memset(r, 0, sizeof *r);
+    r->long_doc = p->long_doc;
+    r->max_doc = p->max_doc_tokens;
     if (m->dec) {
-        /* the reference code cuts the prompt's body; windows and document caps are encoder-only */
+        /* AUTO: the reference code's cut of the prompt's body; else windows or one truncated prompt
+         * over the document's ids, the rest of the prompt kept whole */
         r->dec = 1;
-        return rr_prompt_init(&r->pr, m, query, p->instruction, p->max_length);
+        rr_status s = rr_prompt_init(&r->pr, m, query, p->instruction, p->max_length);
+        if (!s && r->long_doc != RR_LONG_DOC_AUTO) s = rr_prompt_set_windows(&r->pr, p->max_query_length);
+        if (s) return s;
+        r->room = r->pr.doc_room;
+        r->overlap = RR_MIN(p->overlap, r->room / 4);
+        return RR_OK;
     }
     r->bare = rr_encode_default_params();
     r->bare.add_special = false;
@@ -188,35 +197,35 @@ static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const 
         return rr_fail(RR_ERR_RANGE, "max_length %d leaves no room for document tokens after a %zu-token query",
                        p->max_length, r->q.len + (size_t)pair);
     r->overlap = RR_MIN(p->overlap, r->room / 4);
-    r->long_doc = p->long_doc;
-    r->max_doc = p->max_doc_tokens;
     return RR_OK;
 }
 
 /* Appends the pair (query, d[from, from + n)) for document doc. The window is a view into the
  * document's tokens: post_process reads it and writes the pair into r->seq. */
 static rr_status window_push(ranker *r, rr_rank_plan *pl, size_t from, size_t n, int doc) {
-    rr_encoding w = {r->d.ids + from, r->d.type_ids + from, n, n};
-    rr_status s = rr_tokenizer_post_process(r->tok, &r->q, &w, &r->seq);
+    rr_status s;
+    if (r->dec) {
+        s = rr_prompt_build(&r->pr, from, n, &r->seq); /* the whole prompt around the document's ids */
+    } else {
+        rr_encoding w = {r->d.ids + from, r->d.type_ids + from, n, n};
+        s = rr_tokenizer_post_process(r->tok, &r->q, &w, &r->seq);
+    }
     return s ? s : plan_push(pl, &r->seq, doc);
 }
 
 /* Tokenizes document `doc` and appends its sequences: the document's tokens [off, off + L) after the
  * max_doc cap, then one pair if they fit, else windows or one truncated pair. */
 static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
-    if (r->dec) {
-        rr_status s = rr_prompt_doc(&r->pr, d, &r->seq);
-        return s ? s : plan_push(pl, &r->seq, doc);
-    }
-    rr_status s = rr_tokenizer_encode(r->tok, d, NULL, &r->bare, &r->d);
+    rr_status s = r->dec ? rr_prompt_tokenize_doc(&r->pr, d) : rr_tokenizer_encode(r->tok, d, NULL, &r->bare, &r->d);
     if (s) return s;
-    size_t off = 0, L = r->d.len, M = (size_t)r->room;
+    size_t off = 0, L = r->dec ? r->pr.body.len - r->pr.doc_off : r->d.len, M = (size_t)r->room;
     int keep_end = r->long_doc == RR_LONG_DOC_TRUNCATE_LEFT;
     if (r->max_doc > 0 && L > (size_t)r->max_doc) {
         /* cut on the token ids, not the text, so the cap is exact whatever the tokenizer merges */
         if (keep_end) off = L - (size_t)r->max_doc;
         L = (size_t)r->max_doc;
     }
+    if (r->long_doc == RR_LONG_DOC_AUTO) return window_push(r, pl, off, L, doc); /* decoders: the reference's cut */
     if (L <= M) return window_push(r, pl, off, L, doc);
     if (r->long_doc != RR_LONG_DOC_WINDOW) return window_push(r, pl, keep_end ? off + L - M : off, M, doc);
     size_t start = 0;

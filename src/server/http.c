@@ -227,10 +227,31 @@ static enum MHD_Result get_info(req *r) {
                   ",\"max_input_length\":%d,\"max_batch_tokens\":%d,\"max_concurrent_requests\":%d,"
                   "\"max_client_batch_size\":%d,\"max_request_bytes\":%zu,\"max_request_tokens\":%ld,"
                   "\"engine_workers\":%d,\"http_threads\":%d,\"auto_truncate\":true,\"windowing\":true,"
-                  "\"auth\":%s,\"version\":\"%s\"}",
+                  "\"auth\":%s,\"version\":\"%s\"",
                   s->rank.max_length, ep->max_batch_tokens, ep->queue_depth, s->p.max_docs, s->p.max_request_bytes,
                   s->p.max_request_tokens, ep->n_workers, s->p.http_threads,
                   s->p.api_key && *s->p.api_key ? "true" : "false", RR_VERSION);
+    /* the prompt and what a request's "instruction" does: only decoder prompts have a slot for it */
+    rr_buf_printf(&b, ",\"template\":\"%s\",\"instruction\":{\"supported\":%s,\"default\":",
+                  rr_template_name(mi->prompt), mi->prompt == RR_TEMPLATE_NONE ? "false" : "true");
+    const char *di = s->rank.instruction.text ? s->rank.instruction.text : mi->default_instruction;
+    if (mi->prompt != RR_TEMPLATE_NONE && di)
+        rr_buf_json_str(&b, di, s->rank.instruction.text ? s->rank.instruction.len : strlen(di));
+    else rr_buf_puts(&b, "null");
+    rr_buf_puts(&b, ",\"note\":");
+    if (mi->prompt == RR_TEMPLATE_NONE)
+        rr_buf_printf(&b, "\"ignored: %s is an encoder model, whose input (query, document) has no instruction\"",
+                      rr_family_name(mi->family));
+    else rr_buf_puts(&b, "null");
+    /* what a request that does not choose gets for a long document */
+    rr_long_doc ld = s->rank.long_doc;
+    if (ld == RR_LONG_DOC_AUTO) ld = mi->prompt == RR_TEMPLATE_NONE ? RR_LONG_DOC_WINDOW : RR_LONG_DOC_AUTO;
+    rr_buf_printf(&b, "},\"long_documents\":\"%s\"}",
+                  mi->prompt == RR_TEMPLATE_JINA_V3  ? "blocks"
+                  : ld == RR_LONG_DOC_WINDOW         ? "windows"
+                  : ld == RR_LONG_DOC_TRUNCATE_RIGHT ? "truncate_right"
+                  : ld == RR_LONG_DOC_TRUNCATE_LEFT  ? "truncate_left"
+                                                     : "reference_cut");
     return respond_json(r, 200, &b);
 }
 
@@ -374,7 +395,7 @@ static enum MHD_Result rerank_start(req *r) {
     rr_rank_params rp = s->rank;
     rp.top_n = r->rq.top_n;
     rp.raw = r->rq.raw_scores;
-    rp.long_doc = r->rq.long_doc;
+    if (r->rq.long_doc != RR_LONG_DOC_AUTO) rp.long_doc = r->rq.long_doc; /* else the server's default */
     rp.max_doc_tokens = r->rq.max_doc_tokens;
     if (r->rq.instruction.text) rp.instruction = r->rq.instruction;
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);

@@ -261,9 +261,10 @@ static int parse_tei_options(rr_srv_request *r, char *err, size_t cap) {
     if ((e = get_bool(r->root, "return_text", 0, &r->return_documents, err, cap))) return e;
     if ((e = get_bool(r->root, "raw_scores", 0, &r->raw_scores, err, cap))) return e;
     /* TEI refuses an over-long pair unless truncate is set; long inputs are never an error here,
-     * so false or missing keeps the windows and true truncates as TEI does */
+     * so false asks for the windows, missing leaves the model's rule (windows for encoders, the
+     * reference's cut for decoder rerankers) and true truncates as TEI does */
     int truncate;
-    if ((e = get_bool(r->root, "truncate", 0, &truncate, err, cap))) return e;
+    if ((e = get_bool(r->root, "truncate", -1, &truncate, err, cap))) return e;
     const cJSON *dir = cJSON_GetObjectItemCaseSensitive(r->root, "truncation_direction");
     int left = 0;
     if (dir && !cJSON_IsNull(dir)) {
@@ -271,7 +272,10 @@ static int parse_tei_options(rr_srv_request *r, char *err, size_t cap) {
             ERR(422, "field \"truncation_direction\" must be \"Left\" or \"Right\"");
         left = !strcasecmp(dir->valuestring, "left");
     }
-    r->long_doc = !truncate ? RR_LONG_DOC_WINDOW : left ? RR_LONG_DOC_TRUNCATE_LEFT : RR_LONG_DOC_TRUNCATE_RIGHT;
+    r->long_doc = truncate < 0 ? RR_LONG_DOC_AUTO
+                  : !truncate  ? RR_LONG_DOC_WINDOW
+                  : left       ? RR_LONG_DOC_TRUNCATE_LEFT
+                               : RR_LONG_DOC_TRUNCATE_RIGHT;
     return 0;
 }
 
@@ -282,6 +286,10 @@ static int parse_jina_cohere_options(rr_srv_request *r, char *err, size_t cap) {
     if ((e = get_bool(r->root, "return_documents", r->api == RR_SRV_API_V1, &r->return_documents, err, cap))) return e;
     if ((e = get_bool(r->root, "raw_scores", 0, &r->raw_scores, err, cap))) return e;
     if ((e = check_int(r->root, "max_chunks_per_doc", 1, err, cap))) return e;
+    /* Cohere v1's chunks are windows: a request that sends max_chunks_per_doc asks for them (the
+     * count itself is not enforced: a document keeps all its windows) */
+    const cJSON *mc = cJSON_GetObjectItemCaseSensitive(r->root, "max_chunks_per_doc");
+    if (mc && !cJSON_IsNull(mc)) r->long_doc = RR_LONG_DOC_WINDOW;
     /* Cohere v2 truncates documents at 4096 tokens unless told otherwise; v1 has no such field,
      * so there it applies only when a client sends it */
     if ((e = get_int(r->root, "max_tokens_per_doc", 1, r->api == RR_SRV_API_V2 ? COHERE_V2_MAX_TOKENS_PER_DOC : 0,
@@ -293,6 +301,7 @@ static int parse_jina_cohere_options(rr_srv_request *r, char *err, size_t cap) {
 int rr_srv_parse(const char *body, size_t len, rr_srv_api api, const rr_srv_limits *lim,
                  rr_srv_request *out, char *err, size_t cap) {
     rr_srv_request r = {0};
+    r.long_doc = RR_LONG_DOC_AUTO;
     err[0] = 0;
     int rc = parse_body(body, len, &r, err, cap);
     if (rc) goto fail;

@@ -10,10 +10,11 @@
  *                   priority}; results carry no document unless return_documents is true
  *   RR_SRV_API_TEI  POST /rerank with `texts`: {query, texts, raw_scores, return_text, truncate,
  *                   truncation_direction}; the answer is a bare array [{index, score, text?}]
- * Long documents: windowed by default (never refused for length); TEI `truncate: true` cuts each
+ * Long documents: never refused for length. By default the model's rule (RR_LONG_DOC_AUTO: windows
+ * for encoders, the reference's cut for decoder rerankers); TEI `truncate: true` cuts each
  * (query, text) pair to the model's length instead, keeping the text's start (truncation_direction
- * "Right", the default) or its end ("Left"); `truncate` false or missing keeps the windows where TEI
- * would answer 413/422. `max_tokens_per_doc` (V2, default 4096 as Cohere; honoured on V1 when given)
+ * "Right", the default) or its end ("Left"); `truncate: false` asks for the windows where TEI would
+ * answer 413/422, as does Cohere v1's `max_chunks_per_doc`. `max_tokens_per_doc` (V2, default 4096 as Cohere; honoured on V1 when given)
  * cuts each document to that many of its own tokens before pairing; what remains is windowed.
  * POST /rerank without `texts` is read as V1 (rr_srv_parse picks).
  */
@@ -42,7 +43,7 @@ typedef struct rr_srv_request {
     int top_n;                /* 0 = all */
     int return_documents;     /* echo documents (V1/V2) or texts (TEI return_text) */
     int raw_scores;           /* logits instead of sigmoid */
-    rr_long_doc long_doc;     /* TEI truncate + truncation_direction; else windows */
+    rr_long_doc long_doc;     /* TEI truncate + truncation_direction, max_chunks_per_doc; else AUTO */
     int max_doc_tokens;       /* Cohere max_tokens_per_doc (V2 default 4096); 0 = no cap */
     rr_text instruction;      /* any shape: a decoder prompt's instruction; text NULL = not given */
 } rr_srv_request;
