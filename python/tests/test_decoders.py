@@ -3,6 +3,7 @@ against the CLI on the same inputs to the last printed digit: compute_score / pr
 `rerank score` (with and without an instruction, with --template), rerank / rank against `rerank
 rank`; jina-reranker-v3's pair methods against `rerank rank` of each query's documents; template= and
 instruction= errors; info naming the template."""
+import os
 import shutil
 
 import numpy as np
@@ -194,3 +195,22 @@ def test_v3_pair_errors_name_the_pair(v3):
     with pytest.raises(ValueError):
         v3.compute_score([["q", "d"]], max_length=0)
 
+
+
+def test_qwen3_prompt_is_the_reference_codes(rerank_mod):
+    """The README example of Qwen3-Reranker from Python scores exactly the prompt ids its reference code
+    builds (fixture reference_ids.jsonl, scored as ids by `rerank score`), with no flag."""
+    import json
+    from conftest import SHARED, cli
+    ref = os.path.join(SHARED, "fixtures", "tokenizers", "qwen3", "reference_ids.jsonl")
+    if not os.path.exists(ref):
+        pytest.skip("needs ../shared (RR_SHARED)")
+    ids = next(json.loads(l)["ids"] for l in open(ref, encoding="utf-8")
+               if json.loads(l)["name"] == "qwen3_reranker_full_example")
+    d = model_dir("dec_qwen3_f32")
+    out = cli(["score", "-m", d, "--precision", "fp32", "--raw"], json.dumps({"input_ids": ids}) + "\n")
+    want = out.split(":", 1)[1].strip().rstrip("}").strip()
+    m = rerank_mod.Reranker(d, precision="fp32")
+    q, doc = "What is the capital of China?", "The capital of China is Beijing."
+    assert g9(m.predict([(q, doc)], activation_fn=lambda x: x)[0]) == want
+    assert g9(m.rerank(q, [doc])[0]["relevance_score"]) == g9(rerank_mod._rerank.sigmoid(float(want)))
