@@ -281,6 +281,17 @@ typedef struct rr_usage {
     long total_tokens; /* tokens actually fed to the model, special tokens included */
 } rr_usage;
 
+/* Progress and cancellation of the calls that can run long (rr_score_pairs, rr_score_pairs_instructed,
+ * rr_rank): set rr_score_params.progress / rr_rank_params.progress. The library calls it on the
+ * calling thread after every forward pass, with `done` sequences scored of `total` planned so far
+ * (pairs for rr_score_pairs; windows, prompts or blocks for rr_rank, whose total grows as it plans
+ * documents in chunks of about 256K tokens), and every 256 texts while tokenizing (then `done` is
+ * unchanged). A nonzero return stops the call there with RR_ERR_CANCELLED: its outputs are
+ * unspecified, nothing leaks, and the context may be used again at once. A pass in flight is not
+ * interrupted, so a cancel takes effect within one forward pass. The callback must not use the same
+ * rr_ctx; it may do anything else (a binding checks its signals here). */
+typedef int (*rr_progress_fn)(void *user, long done, long total);
+
 /* What rr_rank does with a document longer than the room one pair leaves for it (max_length minus
  * the query and the special tokens; for a decoder reranker, minus the rest of its prompt). */
 typedef enum rr_long_doc {
@@ -310,6 +321,8 @@ typedef struct rr_rank_params {
                              remains is windowed or truncated as long_doc says. Default 0 = no cap */
     rr_text instruction;  /* decoder prompts: the task instruction; text NULL (default) = the
                              template's default. Encoders ignore it */
+    rr_progress_fn progress; /* progress and cancellation (see rr_progress_fn); default NULL */
+    void *progress_user;     /* passed to progress; default NULL */
 } rr_rank_params;
 
 typedef struct rr_rank_result {
@@ -323,6 +336,8 @@ typedef struct rr_score_params {
     int max_length; /* longest pair, specials included; default 0 = the model's own limit, as in
                        rr_rank_params */
     bool raw;       /* scores are raw logits instead of their sigmoid; default false */
+    rr_progress_fn progress; /* progress and cancellation (see rr_progress_fn); default NULL */
+    void *progress_user;     /* passed to progress; default NULL */
 } rr_score_params;
 
 RR_API rr_score_params rr_score_default_params(void);

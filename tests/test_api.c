@@ -37,9 +37,11 @@ RR_TEST(api_default_params_are_numbers) {
     CHECK(!r.raw);
     CHECK(r.long_doc == RR_LONG_DOC_AUTO); /* windows for encoders, the reference cut for decoder rerankers */
     CHECK_EQ_INT(r.max_doc_tokens, 0);
+    CHECK(!r.progress && !r.progress_user);
     rr_score_params s = rr_score_default_params();
     CHECK(!s.raw);
     CHECK_EQ_INT(s.max_length, 0);
+    CHECK(!s.progress && !s.progress_user);
     rr_encode_params e = rr_encode_default_params();
     CHECK(e.add_special);
     CHECK_EQ_INT(e.max_length, 0);

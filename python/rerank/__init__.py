@@ -17,9 +17,16 @@ is; a Hugging Face repo id ("ORG/NAME", "ORG/NAME@REVISION") is taken from the H
 (HF_HOME, HF_HUB_CACHE) and downloaded on first use (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 never
 downloads), with progress on stderr.
 
+Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) and the listwise jina-reranker-v3 run through the
+same methods: ``template=`` picks a decoder's prompt where the folder does not tell, and every scoring
+method takes ``instruction=`` (the prompt's task instruction; encoders ignore it)::
+
+    model = rerank.Reranker("Qwen/Qwen3-Reranker-0.6B")
+    model.rerank(query, documents, instruction="Find passages about skin care")
+
 The scoring work runs in C with the GIL released; one Reranker may be shared by several threads;
 Ctrl-C stops a long call after the forward pass in flight (KeyboardInterrupt, the object stays
-usable).
+usable), even inside one call on one enormous document.
 """
 import logging
 import os
@@ -61,6 +68,11 @@ def _check_batch_size(batch_size):
 def _is_single_pair(x):
     """A bare [query, document] (the first element is a str), as both libraries detect it."""
     return isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], str)
+
+
+def _check_instruction(instruction):
+    if instruction is not None and not isinstance(instruction, str):
+        raise TypeError("instruction must be a str or None, not %s" % type(instruction).__name__)
 
 
 def _check_top(value, name):
@@ -109,6 +121,11 @@ class Reranker:
         Token rows of one packed forward pass (default 1024, never below the model's length).
     revision
         Branch, tag or commit of a repo id.
+    template
+        Decoder rerankers only: the prompt, "qwen3-reranker" or "mxbai-rerank-v2" (the CLI's
+        ``--template``). Default None: the model card in the folder (README.md naming
+        Qwen3-Reranker or mxbai-rerank), else the architecture (Qwen3 gets the Qwen3-Reranker
+        prompt); a decoder folder neither identifies is refused. An encoder refuses a template.
 
     Methods, with the names, defaults and return shapes of the libraries they stand in for:
 
@@ -120,7 +137,17 @@ class Reranker:
     - LangChain BaseCrossEncoder: ``score(text_pairs)``.
     - ``tokenize(text, text_pair=None, max_length=None)`` and the ``info`` dict.
 
-    Scores are sigmoids of the model's logit unless a method says otherwise. ``batch_size`` is
+    Scores are sigmoids of the model's logit unless a method says otherwise. Decoder rerankers
+    (Qwen3-Reranker, mxbai-rerank-v2) score their own prompt: sigmoid(l_yes - l_no), or of
+    l("1") - l("0"). Every scoring method takes the keyword ``instruction`` (None: the prompt's
+    default task instruction; encoders ignore it).
+
+    jina-reranker-v3 is listwise: it reads a query with up to 125 documents in one prompt, and a
+    document's score (a cosine in [-1, 1], never a sigmoid) depends on the other documents of its
+    request. ``rerank`` and ``rank`` score their documents as one request (``rerank rank``); the pair
+    methods (``compute_score``, ``predict``, ``score``) make the pairs that share a query one request
+    of their documents in pair order, so ``predict([(q, d) for d in docs])`` equals ``rerank(q, docs)``
+    and a single pair is a request of one document. ``batch_size`` is
     accepted everywhere for compatibility and ignored: rerank packs pairs into forward passes by
     tokens, without padding, so results never depend on how they are batched.
 
@@ -128,7 +155,8 @@ class Reranker:
     context (scratch memory and worker threads) and the model weights are shared.
     """
 
-    def __init__(self, model=None, *, precision="auto", threads=None, max_batch_tokens=None, revision=None):
+    def __init__(self, model=None, *, precision="auto", threads=None, max_batch_tokens=None, revision=None,
+                 template=None):
         if model is not None:
             model = os.fspath(model)
             if not isinstance(model, str):
@@ -137,8 +165,11 @@ class Reranker:
             raise TypeError("revision must be a str or None, not %s" % type(revision).__name__)
         if not isinstance(precision, str):
             raise TypeError("precision must be a str, not %s" % type(precision).__name__)
+        if template is not None and not isinstance(template, str):
+            raise TypeError("template must be a str or None, not %s" % type(template).__name__)
         self.model_dir = _rerank.resolve(model, revision)
-        self._model = _rerank._Model(self.model_dir, precision, threads, max_batch_tokens)
+        self._model = _rerank._Model(self.model_dir, precision, threads, max_batch_tokens, template)
+        self._encoder = self._model.info()["template"] == "none"
         self.name_or_path = model if model else DEFAULT_MODEL
 
     def __repr__(self):
@@ -150,9 +181,11 @@ class Reranker:
     @property
     def info(self):
         """A dict describing the loaded model: family ("jina_v2", "xlmr", "bert", "jina_v1",
-        "mgte", "modernbert"), precision in use,
-        kernels, sizes (n_layers, hidden, n_heads, intermediate, vocab_size, max_length, ...),
-        weight_bytes, threads, max_batch_tokens, model_dir."""
+        "mgte", "modernbert"; decoders "qwen3", "qwen2", "qwen3_cls"; "jina_v3"), template (the
+        prompt: "none" for encoders, "qwen3-reranker", "mxbai-rerank-v2", "jina-reranker-v3"),
+        default_instruction (or None), listwise, precision in use, kernels, sizes (n_layers,
+        hidden, n_heads, n_kv_heads, head_dim, intermediate, vocab_size, max_length, embed_size,
+        ...), weight_bytes, threads, max_batch_tokens, model_dir."""
         return self._model.info()
 
     def tokenize(self, text, text_pair=None, max_length=None):
@@ -166,7 +199,7 @@ class Reranker:
 
     # ------------------------------------------------------------------------ jina-reranker-v2
 
-    def compute_score(self, sentence_pairs, batch_size=32, max_length=None):
+    def compute_score(self, sentence_pairs, batch_size=32, max_length=None, *, instruction=None):
         """Relevance of [query, document] pairs, as jina-reranker-v2's ``compute_score``.
 
         ``sentence_pairs`` is one pair ``[query, document]`` or a list of pairs (lists or tuples).
@@ -174,38 +207,56 @@ class Reranker:
         ``max_length`` tokens (default: the tokenizer's model_max_length, 1024 for
         jina-reranker-v2). Returns the sigmoid of each pair's logit: a list of floats, or a bare
         float when there is exactly one pair (as jina does). ``batch_size`` is accepted and ignored.
+
+        Decoder rerankers: each pair becomes the model's prompt, with ``instruction`` (None: the
+        template's default) and ``max_length`` (default 8192) as ``rerank score`` builds it.
+        jina-reranker-v3: the pairs that share a query are ranked as one listwise request (see the
+        class docstring); ``max_length`` is then the block length, and scores are cosines.
         """
         _check_batch_size(batch_size)
+        _check_instruction(instruction)
         pairs = [sentence_pairs] if _is_single_pair(sentence_pairs) else sentence_pairs
-        scores = self._model.score_pairs(pairs, max_length)
+        scores = self._model.score_pairs(pairs, max_length, instruction=instruction)
         return scores[0] if len(scores) == 1 else scores
 
-    def rerank(self, query, documents, batch_size=32, max_length=1024, max_query_length=512, overlap_tokens=80,
-               top_n=None, **kwargs):
+    def rerank(self, query, documents, batch_size=32, max_length=None, max_query_length=512, overlap_tokens=80,
+               top_n=None, *, instruction=None, **kwargs):
         """Rank ``documents`` for ``query``, as jina-reranker-v2's ``rerank``.
 
         The query is cut to ``max_query_length`` tokens (at most half of ``max_length``); each
         document is tokenized alone and, when longer than the room one ``max_length`` pair leaves,
         split into windows overlapping by ``overlap_tokens`` (at most a quarter of a window); a
-        document scores its best window. Returns ``[{"document", "relevance_score", "index"}]``
-        best first, ``top_n`` of them (None or 0: all). Unlike jina's code, empty documents are
-        valid (they score the pair with an empty document) and ties go to the lower index.
-        ``overlap=`` (the name jina's README uses) is accepted as ``overlap_tokens``.
+        document scores its best window. ``max_length`` None means 1024 for encoders (jina's
+        default) and the model's own for decoder rerankers and jina-reranker-v3. Returns
+        ``[{"document", "relevance_score", "index"}]`` best first, ``top_n`` of them (None or 0:
+        all). Unlike jina's code, empty documents are valid (they score the pair with an empty
+        document) and ties go to the lower index. ``overlap=`` (the name jina's README uses) is
+        accepted as ``overlap_tokens``. The same as ``rerank rank`` with these options.
+
+        Decoder rerankers: each document becomes one prompt (cut as the reference code cuts it, no
+        windows) with ``instruction`` (None: the template's default). jina-reranker-v3: the
+        documents go into listwise blocks of up to 125 as its own ``rerank()`` makes them; the
+        relevance score is a cosine in [-1, 1] that depends on the other documents, and
+        ``instruction`` fills the prompt's optional instruction slot.
         """
         _check_batch_size(batch_size)
+        _check_instruction(instruction)
         if "overlap" in kwargs:
             overlap_tokens = kwargs.pop("overlap")
         if kwargs:
             raise TypeError("rerank() got an unexpected keyword argument %r" % next(iter(kwargs)))
         _check_top(top_n, "top_n")
-        results, _ = self._model.rank(query, documents, max_length, max_query_length, overlap_tokens, top_n)
+        if max_length is None and self._encoder:
+            max_length = 1024
+        results, _ = self._model.rank(query, documents, max_length, max_query_length, overlap_tokens, top_n,
+                                      instruction=instruction)
         return [{"document": documents[i], "relevance_score": s, "index": i} for i, s in results]
 
     # -------------------------------------------------------------- sentence-transformers
 
     def predict(self, sentences, batch_size=32, show_progress_bar=None, activation_fn=None, apply_softmax=False,
                 convert_to_numpy=True, convert_to_tensor=False, *, max_length=None, num_workers=None,
-                activation_fct=None):
+                activation_fct=None, instruction=None):
         """Scores of sentence pairs, as sentence-transformers' ``CrossEncoder.predict``.
 
         ``sentences`` is one pair ``(query, document)`` or a list of pairs. With the defaults the
@@ -223,8 +274,12 @@ class Reranker:
         Older sentence-transformers keywords are accepted: ``activation_fct`` (the former name of
         ``activation_fn``) and ``num_workers`` (ignored). ``show_progress_bar=True`` draws a bar on stderr (None: when the "rerank" logger's level is INFO
         or DEBUG, as sentence-transformers decides); ``batch_size`` is accepted and ignored.
+        ``instruction`` is a decoder prompt's task instruction, as in ``compute_score``; on
+        jina-reranker-v3 the pairs that share a query are one listwise request (class docstring)
+        and ``activation_fn`` gets the cosines.
         """
         _check_batch_size(batch_size)
+        _check_instruction(instruction)
         if activation_fct is not None:  # sentence-transformers 2.x/3.x name
             activation_fn = activation_fct if activation_fn is None else activation_fn
         single = _is_single_pair(sentences)
@@ -233,7 +288,7 @@ class Reranker:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         progress = _Progress("Batches") if show_progress_bar else None
         try:
-            scores = self._model.score_pairs(pairs, max_length, activation_fn is not None, progress)
+            scores = self._model.score_pairs(pairs, max_length, activation_fn is not None, progress, instruction)
         finally:
             if progress:
                 progress.close()
@@ -253,14 +308,16 @@ class Reranker:
         return out[0] if single else out
 
     def rank(self, query, documents, top_k=None, return_documents=False, batch_size=32, show_progress_bar=None,
-             activation_fn=None, apply_softmax=False, convert_to_numpy=True, convert_to_tensor=False):
+             activation_fn=None, apply_softmax=False, convert_to_numpy=True, convert_to_tensor=False, *,
+             instruction=None):
         """Rank ``documents`` for ``query``, as sentence-transformers' ``CrossEncoder.rank``.
 
         Every (query, document) pair is scored as ``predict`` scores it: truncated to the model's
         length, no windows (use ``rerank`` for jina's windowed long documents). Returns
         ``[{"corpus_id", "score"}]`` (plus ``"text"`` with ``return_documents=True``), best first,
         ties in document order, the first ``top_k`` (None: all). Scores are numpy float32 with the
-        defaults, as sentence-transformers gives them.
+        defaults, as sentence-transformers gives them. ``instruction``: as in ``predict``; on
+        jina-reranker-v3 the documents are one listwise request, scored as ``rerank`` scores them.
         """
         if not isinstance(query, str):
             raise TypeError("query must be a str, not %s" % type(query).__name__)
@@ -271,7 +328,7 @@ class Reranker:
             if not isinstance(d, str):
                 raise TypeError("document %d must be a str, not %s" % (i, type(d).__name__))
         scores = self.predict([[query, d] for d in documents], batch_size, show_progress_bar, activation_fn,
-                              apply_softmax, convert_to_numpy, convert_to_tensor)
+                              apply_softmax, convert_to_numpy, convert_to_tensor, instruction=instruction)
         results = []
         for i, s in enumerate(scores):
             r = {"corpus_id": i, "score": s}
@@ -283,13 +340,15 @@ class Reranker:
 
     # ------------------------------------------------------------------------------ LangChain
 
-    def score(self, text_pairs):
+    def score(self, text_pairs, *, instruction=None):
         """Sigmoid scores of (query, document) pairs as a list of floats: LangChain's
         ``BaseCrossEncoder.score``, so a Reranker can be the ``model`` of LangChain's
-        ``CrossEncoderReranker``."""
+        ``CrossEncoderReranker``. ``instruction`` and jina-reranker-v3 pairs: as in
+        ``compute_score``."""
+        _check_instruction(instruction)
         if _is_single_pair(text_pairs):
             raise TypeError("text_pairs must be a list of (query, document) pairs")
-        return self._model.score_pairs(text_pairs)
+        return self._model.score_pairs(text_pairs, instruction=instruction)
 
     # ------------------------------------------------------- code written for transformers
 

@@ -34,25 +34,29 @@ class Reranker:
         threads: int | None = ...,
         max_batch_tokens: int | None = ...,
         revision: str | None = ...,
+        template: Literal["qwen3-reranker", "mxbai-rerank-v2", "auto"] | None = ...,
     ) -> None: ...
     @property
     def info(self) -> dict[str, Any]: ...
     def tokenize(self, text: str, text_pair: str | None = ..., max_length: int | None = ...) -> tuple[list[int], list[int]]: ...
     # jina-reranker-v2
     @overload
-    def compute_score(self, sentence_pairs: tuple[str, str] | list[str], batch_size: int = ..., max_length: int | None = ...) -> float: ...
+    def compute_score(self, sentence_pairs: tuple[str, str] | list[str], batch_size: int = ..., max_length: int | None = ...,
+                      *, instruction: str | None = ...) -> float: ...
     @overload
-    def compute_score(self, sentence_pairs: Sequence[Pair], batch_size: int = ..., max_length: int | None = ...) -> list[float] | float: ...
+    def compute_score(self, sentence_pairs: Sequence[Pair], batch_size: int = ..., max_length: int | None = ...,
+                      *, instruction: str | None = ...) -> list[float] | float: ...
     def rerank(
         self,
         query: str,
         documents: Sequence[str],
         batch_size: int = ...,
-        max_length: int = ...,
+        max_length: int | None = ...,
         max_query_length: int = ...,
         overlap_tokens: int = ...,
         top_n: int | None = ...,
         *,
+        instruction: str | None = ...,
         overlap: int = ...,
     ) -> list[JinaResult]: ...
     # sentence-transformers CrossEncoder
@@ -70,6 +74,7 @@ class Reranker:
         max_length: int | None = ...,
         num_workers: int | None = ...,
         activation_fct: Callable[..., Any] | None = ...,
+        instruction: str | None = ...,
     ) -> np.ndarray: ...
     @overload
     def predict(
@@ -85,6 +90,7 @@ class Reranker:
         max_length: int | None = ...,
         num_workers: int | None = ...,
         activation_fct: Callable[..., Any] | None = ...,
+        instruction: str | None = ...,
     ) -> Any: ...
     def rank(
         self,
@@ -98,9 +104,11 @@ class Reranker:
         apply_softmax: bool = ...,
         convert_to_numpy: bool = ...,
         convert_to_tensor: bool = ...,
+        *,
+        instruction: str | None = ...,
     ) -> list[RankResult]: ...
     # LangChain BaseCrossEncoder
-    def score(self, text_pairs: Sequence[Pair]) -> list[float]: ...
+    def score(self, text_pairs: Sequence[Pair], *, instruction: str | None = ...) -> list[float]: ...
     # code written for transformers
     def to(self, *args: Any, **kwargs: Any) -> Reranker: ...
     def eval(self) -> Reranker: ...

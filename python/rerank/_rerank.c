@@ -12,12 +12,11 @@
  * downloads.
  *
  * Interrupts. Python runs signal handlers only between bytecodes of the main thread, so a call that
- * stays in C for minutes would ignore Ctrl-C. Work is therefore cut into pieces the library can do
- * independently -- one forward pass of pre-tokenized pairs, or a chunk of documents for rr_rank --
- * and between pieces the GIL is taken back (at most every CHECK_NS) to run PyErr_CheckSignals. A
- * pending KeyboardInterrupt abandons the call after the current piece; the context goes back to the
- * pool, so the object stays usable. Results do not depend on how the work is cut: a sequence's score
- * does not depend on the sequences packed with it.
+ * stays in C for minutes would ignore Ctrl-C. Every scoring call is one library call (as the CLI makes
+ * it) with the library's progress hook (rr_progress_fn): between forward passes the hook takes the GIL
+ * back (at most every CHECK_NS) to run PyErr_CheckSignals and the progress callback; a pending
+ * KeyboardInterrupt makes it return nonzero, the library stops with RR_ERR_CANCELLED after the pass
+ * in flight, the context goes back to the pool, and the object stays usable.
  *
  * Errors. rr_status becomes an exception with the library's message: RR_ERR_NOT_FOUND ->
  * FileNotFoundError, RR_ERR_IO -> OSError, RR_ERR_NETWORK -> ConnectionError (an OSError),
@@ -41,7 +40,6 @@
 #include <time.h>
 
 #define CHECK_NS 20000000LL /* take the GIL back for signals and progress at most every 20 ms */
-#define TOKENIZE_STEP 256   /* pairs tokenized between two checks */
 
 /* ------------------------------------------------------------------ errors */
 
@@ -350,12 +348,30 @@ static const char *precision_name(rr_precision p) {
     }
 }
 
-/* _Model(dir, precision="auto", threads=None, max_batch_tokens=None) */
+/* The prompt template of a decoder folder: None -> auto (the model card, else the architecture). */
+static int parse_template(PyObject *o, rr_template *out) {
+    *out = RR_TEMPLATE_AUTO;
+    if (!o || o == Py_None) return 0;
+    const char *name = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    int t = name ? rr_template_parse(name) : -1;
+    if (t < 0) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyUnicode_Check(o) ? PyExc_ValueError : PyExc_TypeError,
+                         "template must be \"qwen3-reranker\", \"mxbai-rerank-v2\", \"auto\" or None, not %R", o);
+        }
+        return -1;
+    }
+    *out = (rr_template)t;
+    return 0;
+}
+
+/* _Model(dir, precision="auto", threads=None, max_batch_tokens=None, template=None) */
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"dir", "precision", "threads", "max_batch_tokens", NULL};
-    PyObject *dir_obj, *threads_obj = Py_None, *batch_obj = Py_None, *prec_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|OOO:_Model", kwlist, PyUnicode_FSConverter, &dir_obj, &prec_obj,
-                                     &threads_obj, &batch_obj))
+    static char *kwlist[] = {"dir", "precision", "threads", "max_batch_tokens", "template", NULL};
+    PyObject *dir_obj, *threads_obj = Py_None, *batch_obj = Py_None, *prec_obj = NULL, *tmpl_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|OOOO:_Model", kwlist, PyUnicode_FSConverter, &dir_obj, &prec_obj,
+                                     &threads_obj, &batch_obj, &tmpl_obj))
         return -1;
     int rc = -1, threads = 0, batch = 0;
     rr_model_params mp = rr_model_default_params();
@@ -375,7 +391,8 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
             goto out;
         }
     }
-    if (opt_positive(threads_obj, "threads", &threads) || opt_positive(batch_obj, "max_batch_tokens", &batch))
+    if (opt_positive(threads_obj, "threads", &threads) || opt_positive(batch_obj, "max_batch_tokens", &batch) ||
+        parse_template(tmpl_obj, &mp.prompt))
         goto out;
     if (threads > 1024) threads = 1024;
     mp.n_threads = threads;
@@ -419,23 +436,16 @@ static int need_model(ModelObject *self) {
     return -1;
 }
 
-/* The longest pair for text scoring: the caller's value, else the tokenizer's model_max_length, never
- * above the model's positions (the rule rr_score_pairs applies). */
-static int pair_max_length(ModelObject *self, int want) {
-    int cap = self->info.max_length;
-    if (want <= 0) {
-        const rr_tokenizer *t = rr_model_tokenizer(self->model);
-        want = t ? rr_tokenizer_model_max_length(t) : 0;
-        if (want <= 0) want = cap;
-    }
-    return want < cap ? want : cap;
-}
-
-/* A call's periodic return to Python for pending signals and the progress callback. */
+/* A call's return to Python while the library works: the library calls on_progress between forward
+ * passes (rr_progress_fn); at most every CHECK_NS it takes the GIL back to run pending signal
+ * handlers and the progress callback. */
 typedef struct checker {
-    PyObject *progress; /* callable(done, total) or NULL */
+    PyObject *progress;  /* callable(done, total) or NULL */
     long long last;
-    PyThreadState *ts;  /* saved thread state while the GIL is released, else NULL */
+    PyThreadState *ts;   /* saved thread state while the GIL is released, else NULL */
+    int py_error;        /* the call was stopped for a Python exception, which is set */
+    long base, span, whole; /* grouped calls (whole > 0): this rr_rank's counts map onto
+                                [base, base + span) of whole */
 } checker;
 
 static void released(checker *k) { k->ts = PyEval_SaveThread(); }
@@ -446,280 +456,267 @@ static void reacquire(checker *k) {
     k->ts = NULL;
 }
 
-/* Called without the GIL after a piece of work; takes the GIL when it is time (or `force`). Returns -1
- * with a Python exception set and the GIL held if the call must stop. */
-static int checkpoint(checker *k, long done, long total, int force) {
-    long long t = now_ns();
-    if (!force && t - k->last < CHECK_NS) return 0;
+/* rr_progress_fn: runs on the calling thread without the GIL. Nonzero stops the library's call with
+ * RR_ERR_CANCELLED; the Python exception (KeyboardInterrupt, or the progress callback's) is then set
+ * in this thread's state. */
+static int on_progress(void *user, long done, long total) {
+    checker *k = user;
+    int end = total > 0 && done >= total;
+    if (!(k->progress && end) && now_ns() - k->last < CHECK_NS) return 0;
     reacquire(k);
     int rc = PyErr_CheckSignals();
-    if (!rc && k->progress) {
-        PyObject *r = PyObject_CallFunction(k->progress, "ll", done, total);
+    if (!rc && k->progress && total > 0) {
+        long d = done, t = total;
+        if (k->whole > 0) {
+            d = k->base + (long)((double)k->span * (double)done / (double)total);
+            t = k->whole;
+        }
+        PyObject *r = PyObject_CallFunction(k->progress, "ll", d, t);
         if (r) Py_DECREF(r);
         else rc = -1;
     }
-    if (rc) return -1;
+    if (rc) k->py_error = 1;
     released(k);
     k->last = now_ns();
+    return rc != 0;
+}
+
+/* The error of a library call made with a checker: the Python exception the hook set, else the
+ * library's status. Called with the GIL. */
+static PyObject *call_error(const checker *k, rr_status st) {
+    if (k->py_error && PyErr_Occurred()) return NULL;
+    return raise_status(st);
+}
+
+/* An optional instruction: None -> {NULL, 0} (the template's default). `keep` holds the str. */
+static int get_instruction(PyObject *o, rr_text *out, PyObject **keep) {
+    *out = (rr_text){NULL, 0};
+    *keep = NULL;
+    if (!o || o == Py_None) return 0;
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "instruction must be a str or None, not %.80s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    Py_ssize_t len;
+    const char *t = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!t) return -1;
+    Py_INCREF(o);
+    *keep = o;
+    *out = (rr_text){t, (size_t)len};
     return 0;
 }
 
-static int by_len_cmp(const void *a, const void *b) {
-    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+static int need_tokenizer(ModelObject *self, const char *what) {
+    if (rr_model_tokenizer(self->model)) return 0;
+    PyErr_Format(PyExc_ValueError, "%s: the model folder has no tokenizer.json, so text cannot be %s",
+                 self->info.name, what);
+    return -1;
 }
 
-#define IDX(o) ((int)((o) & 0xffffffff))
+/* Pair indices of a listwise model grouped by query: byte order of the query, then pair index. */
+typedef struct qkey {
+    rr_text q;
+    int index;
+} qkey;
 
-/* score_pairs(pairs, max_length=None, raw=False, progress=None) -> list[float]
- * Tokenizes every pair (pair template, longest_first truncation at max_length), sorts them by length
- * and scores them pass by pass: the packing rr_score_pairs uses, so results equal `rerank score`. */
+static int qkey_cmp(const void *a, const void *b) {
+    const qkey *x = a, *y = b;
+    size_t n = x->q.len < y->q.len ? x->q.len : y->q.len;
+    int c = n ? memcmp(x->q.text, y->q.text, n) : 0;
+    if (c) return c;
+    if (x->q.len != y->q.len) return x->q.len < y->q.len ? -1 : 1;
+    return x->index - y->index;
+}
+
+/* jina-reranker-v3 pairs: the pairs that share a query are one listwise request (rr_rank over their
+ * documents in pair order, so blocks and the query merge are the reference rerank()'s), and each
+ * pair gets its document's score there. Called without the GIL; fills out[n]. On failure *bad is the
+ * pair that failed when the library names one (else -1). */
+static rr_status score_listwise(rr_ctx *ctx, const texts *q, const texts *d, rr_rank_params *p, checker *k,
+                                float *out, int *bad) {
+    int n = (int)q->n;
+    *bad = -1;
+    if (n == 0) return RR_OK;
+    qkey *keys = malloc((size_t)n * sizeof *keys);
+    rr_text *docs = malloc((size_t)n * sizeof *docs);
+    rr_rank_result *res = malloc((size_t)n * sizeof *res);
+    rr_status st = RR_OK;
+    if (!keys || !docs || !res) {
+        st = RR_ERR_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) keys[i] = (qkey){q->t[i], i};
+    qsort(keys, (size_t)n, sizeof *keys, qkey_cmp);
+    k->whole = n;
+    for (int a = 0; a < n && !st;) {
+        int b = a + 1;
+        while (b < n && !qkey_cmp(&(qkey){keys[a].q, keys[b].index}, &keys[b])) b++;
+        for (int i = a; i < b; i++) docs[i - a] = d->t[keys[i].index];
+        k->base = a;
+        k->span = b - a;
+        int nres = 0;
+        st = rr_rank(ctx, keys[a].q, docs, b - a, p, res, &nres, NULL);
+        if (st) {
+            /* the library numbers documents within the group */
+            int rel;
+            if (sscanf(rr_errmsg(), "document %d:", &rel) == 1 && rel >= 0 && rel < b - a) *bad = keys[a + rel].index;
+            break;
+        }
+        for (int i = 0; i < nres; i++) out[keys[a + res[i].index].index] = res[i].score;
+        a = b;
+    }
+done:
+    free(keys);
+    free(docs);
+    free(res);
+    return st;
+}
+
+/* score_pairs(pairs, max_length=None, raw=False, progress=None, instruction=None) -> list[float]
+ * rr_score_pairs_instructed: the pair template (or a decoder's prompt) with longest_first truncation
+ * at max_length, scored as `rerank score` scores them. jina-reranker-v3: see score_listwise. */
 static PyObject *Model_score_pairs(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"pairs", "max_length", "raw", "progress", NULL};
-    PyObject *pairs, *ml_obj = Py_None, *progress = Py_None;
+    static char *kwlist[] = {"pairs", "max_length", "raw", "progress", "instruction", NULL};
+    PyObject *pairs, *ml_obj = Py_None, *progress = Py_None, *instr_obj = Py_None, *instr_keep = NULL;
     int raw = 0, ml = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OpO:score_pairs", kwlist, &pairs, &ml_obj, &raw, &progress))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OpOO:score_pairs", kwlist, &pairs, &ml_obj, &raw, &progress,
+                                     &instr_obj))
         return NULL;
     if (need_model(self) || opt_positive(ml_obj, "max_length", &ml)) return NULL;
     if (progress != Py_None && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
         return NULL;
     }
-    const rr_tokenizer *tok = rr_model_tokenizer(self->model);
-    if (!tok) {
-        PyErr_Format(PyExc_ValueError, "%s: the model folder has no tokenizer.json, so text cannot be scored",
-                     self->info.name);
+    if (need_tokenizer(self, "scored")) return NULL;
+    rr_text instr;
+    if (get_instruction(instr_obj, &instr, &instr_keep)) return NULL;
+    texts q, d;
+    if (pairs_from_list(pairs, &q, &d)) {
+        Py_XDECREF(instr_keep);
         return NULL;
     }
-    texts q, d;
-    if (pairs_from_list(pairs, &q, &d)) return NULL;
     int n = (int)q.n;
-    ml = pair_max_length(self, ml);
-
     size_t nn = (size_t)(n ? n : 1);
-    rr_seq *seqs = PyMem_Calloc(nn, sizeof *seqs), *batch = PyMem_Calloc(nn, sizeof *batch);
-    int64_t *order = PyMem_Calloc(nn, sizeof *order); /* length << 32 | index */
-    float *out = PyMem_Calloc(nn, sizeof *out), *bout = PyMem_Calloc(nn, sizeof *bout);
-    if (!seqs || !order || !batch || !out || !bout) {
-        PyMem_Free(seqs), PyMem_Free(order), PyMem_Free(batch), PyMem_Free(out), PyMem_Free(bout);
+    float *out = PyMem_Calloc(nn, sizeof *out);
+    rr_text *instrs = PyMem_Calloc(nn, sizeof *instrs);
+    if (!out || !instrs) {
+        PyMem_Free(out), PyMem_Free(instrs);
         texts_free(&q), texts_free(&d);
+        Py_XDECREF(instr_keep);
         return PyErr_NoMemory();
     }
-    int32_t *ids = NULL, *types = NULL;
-    size_t len = 0, cap = 0;
-    rr_encoding e = {0};
+    for (int i = 0; i < n; i++) instrs[i] = instr;
+    int listwise = self->info.family == RR_FAMILY_JINA_V3, bad = -1;
+    checker k = {progress == Py_None ? NULL : progress, now_ns(), NULL, 0, 0, 0, 0};
     rr_ctx *ctx = NULL;
-    int failed_pair = -1, py_error = 0, oom = 0;
-    checker k = {progress == Py_None ? NULL : progress, now_ns(), NULL};
-
-    rr_encode_params ep = rr_encode_default_params();
-    ep.max_length = ml;
     released(&k);
     rr_status st = ctx_get(self, &ctx);
-    for (int i = 0; i < n && !st; i++) {
-        st = rr_tokenizer_encode(tok, q.t[i], &d.t[i], &ep, &e);
-        if (st) {
-            failed_pair = i;
-            break;
-        }
-        if (len + e.len > cap) {
-            size_t nc = cap ? cap : 4096;
-            while (nc < len + e.len) nc *= 2;
-            int32_t *ni = realloc(ids, nc * sizeof *ni);
-            if (ni) ids = ni;
-            int32_t *nt = ni ? realloc(types, nc * sizeof *nt) : NULL;
-            if (nt) types = nt;
-            if (!ni || !nt) {
-                oom = 1;
-                break;
-            }
-            cap = nc;
-        }
-        memcpy(ids + len, e.ids, e.len * sizeof *ids);
-        memcpy(types + len, e.type_ids, e.len * sizeof *types);
-        seqs[i] = (rr_seq){(const int32_t *)(uintptr_t)len, NULL, (int)e.len, NULL, 0}; /* offset until storage settles */
-        order[i] = ((int64_t)e.len << 32) | i;
-        len += e.len;
-        if ((i + 1) % TOKENIZE_STEP == 0 && checkpoint(&k, 0, n, 0)) {
-            py_error = 1;
-            break;
-        }
-    }
-    rr_encoding_free(&e);
-    if (!st && !py_error && !oom) {
-        for (int i = 0; i < n; i++) {
-            size_t off = (size_t)(uintptr_t)seqs[i].ids;
-            seqs[i].ids = ids + off;
-            seqs[i].type_ids = types + off;
-        }
-        /* similar lengths side by side, each pass filled up to the budget, as rr_plan_score does */
-        if (n > 1) qsort(order, (size_t)n, sizeof *order, by_len_cmp);
-        int i = 0;
-        while (i < n) {
-            int j = i, T = 0;
-            while (j < n && (j == i || T + seqs[IDX(order[j])].len <= self->budget)) T += seqs[IDX(order[j++])].len;
-            for (int x = i; x < j; x++) batch[x - i] = seqs[IDX(order[x])];
-            if ((st = rr_score_ids(ctx, batch, j - i, bout))) break;
-            for (int x = i; x < j; x++) out[IDX(order[x])] = bout[x - i];
-            i = j;
-            if (checkpoint(&k, i, n, i == n)) {
-                py_error = 1;
-                break;
-            }
-        }
+    if (!st && listwise) {
+        rr_rank_params p = rr_rank_default_params();
+        p.max_length = ml;
+        p.instruction = instr;
+        p.progress = on_progress;
+        p.progress_user = &k;
+        st = score_listwise(ctx, &q, &d, &p, &k, out, &bad);
+    } else if (!st) {
+        rr_score_params sp = rr_score_default_params();
+        sp.max_length = ml;
+        sp.raw = raw;
+        sp.progress = on_progress;
+        sp.progress_user = &k;
+        st = rr_score_pairs_instructed(ctx, q.t, d.t, instrs, n, &sp, out, NULL);
     }
     ctx_put(self, ctx);
-    free(ids);
-    free(types);
     reacquire(&k);
     PyObject *result = NULL;
-    if (py_error) {
-        /* the exception of PyErr_CheckSignals or of the progress callback is set */
-    } else if (oom) {
-        PyErr_NoMemory();
+    if (st && listwise && bad >= 0 && !k.py_error) {
+        const char *msg = strchr(rr_errmsg(), ':');
+        PyErr_Format(st == RR_ERR_NOMEM ? PyExc_MemoryError : PyExc_ValueError, "pair %d%s", bad, msg ? msg : "");
     } else if (st) {
-        if (failed_pair >= 0)
-            PyErr_Format(st == RR_ERR_NOMEM ? PyExc_MemoryError : PyExc_ValueError, "pair %d: %s", failed_pair,
-                         rr_errmsg());
-        else
-            raise_status(st);
+        call_error(&k, st);
     } else {
         result = PyList_New(n);
         for (int i = 0; result && i < n; i++) {
-            PyObject *f = PyFloat_FromDouble(raw ? out[i] : rr_sigmoid(out[i]));
+            PyObject *f = PyFloat_FromDouble(out[i]);
             if (!f) Py_CLEAR(result);
             else PyList_SET_ITEM(result, i, f);
         }
     }
-    PyMem_Free(seqs), PyMem_Free(order), PyMem_Free(batch), PyMem_Free(out), PyMem_Free(bout);
+    PyMem_Free(out), PyMem_Free(instrs);
     texts_free(&q), texts_free(&d);
+    Py_XDECREF(instr_keep);
     return result;
 }
 
-typedef struct ranked {
-    int index;
-    float score;
-} ranked;
-
-/* Descending score, ties (and NaN, last) by lower index: rr_rank's order. */
-static int ranked_cmp(const void *a, const void *b) {
-    const ranked *x = a, *y = b;
-    int xn = x->score != x->score, yn = y->score != y->score;
-    if (xn != yn) return xn - yn;
-    if (!xn && x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->index - y->index;
-}
-
 /* rank(query, documents, max_length=None, max_query_length=None, overlap=None, top_n=None, raw=False,
- *      progress=None) -> (list[(index, score)], total_tokens)
- * jina's rerank(): rr_rank over chunks of documents (about one pass each), each document keeping its
- * best window's logit; then sigmoid, order and top_n as rr_rank does. */
+ *      progress=None, instruction=None) -> (list[(index, score)], total_tokens)
+ * One rr_rank call, as `rerank rank` makes it: windows over long documents (encoders), prompts
+ * (decoders) or blocks (jina-reranker-v3); sorted, cut to top_n. */
 static PyObject *Model_rank(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"query",  "documents", "max_length", "max_query_length", "overlap",
-                             "top_n", "raw",       "progress",   NULL};
+    static char *kwlist[] = {"query", "documents", "max_length", "max_query_length", "overlap", "top_n",
+                             "raw",   "progress",  "instruction", NULL};
     PyObject *query, *docs_obj, *ml_obj = Py_None, *mq_obj = Py_None, *ov_obj = Py_None, *top_obj = Py_None;
-    PyObject *progress = Py_None;
+    PyObject *progress = Py_None, *instr_obj = Py_None, *instr_keep = NULL;
     int raw = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOpO:rank", kwlist, &query, &docs_obj, &ml_obj, &mq_obj, &ov_obj,
-                                     &top_obj, &raw, &progress))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOpOO:rank", kwlist, &query, &docs_obj, &ml_obj, &mq_obj,
+                                     &ov_obj, &top_obj, &raw, &progress, &instr_obj))
         return NULL;
     if (need_model(self)) return NULL;
     rr_rank_params p = rr_rank_default_params();
-    int top_n = 0;
     if (opt_positive(ml_obj, "max_length", &p.max_length) ||
         opt_positive(mq_obj, "max_query_length", &p.max_query_length))
         return NULL;
     if (ov_obj != Py_None && get_count(ov_obj, "overlap_tokens", &p.overlap)) return NULL;
-    if (top_obj != Py_None && get_count(top_obj, "top_n", &top_n)) return NULL;
+    if (top_obj != Py_None && get_count(top_obj, "top_n", &p.top_n)) return NULL;
     if (progress != Py_None && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
         return NULL;
     }
-    if (!rr_model_tokenizer(self->model)) {
-        PyErr_Format(PyExc_ValueError, "%s: the model folder has no tokenizer.json, so text cannot be ranked",
-                     self->info.name);
-        return NULL;
-    }
+    if (need_tokenizer(self, "ranked")) return NULL;
+    if (get_instruction(instr_obj, &p.instruction, &instr_keep)) return NULL;
     texts qt, docs;
-    if (texts_alloc(&qt, 1)) return NULL;
-    if (text_set(&qt, 0, query, "query", -1)) {
-        texts_free(&qt);
+    if (texts_alloc(&qt, 1)) {
+        Py_XDECREF(instr_keep);
         return NULL;
     }
-    if (texts_from_list(docs_obj, "documents", "document", &docs)) {
+    if (text_set(&qt, 0, query, "query", -1) || texts_from_list(docs_obj, "documents", "document", &docs)) {
         texts_free(&qt);
+        Py_XDECREF(instr_keep);
         return NULL;
     }
-    int n = (int)docs.n;
-    ranked *res = PyMem_Calloc((size_t)(n ? n : 1), sizeof *res);
-    rr_rank_result *part = PyMem_Calloc((size_t)(n ? n : 1), sizeof *part);
-    if (!res || !part) {
-        PyMem_Free(res), PyMem_Free(part);
+    int n = (int)docs.n, nres = 0;
+    rr_rank_result *res = PyMem_Calloc((size_t)(n ? n : 1), sizeof *res);
+    if (!res) {
         texts_free(&qt), texts_free(&docs);
+        Py_XDECREF(instr_keep);
         return PyErr_NoMemory();
     }
-    p.raw = 1;
-    p.top_n = 0;
-    /* chunk size: about one pass of tokens, from a cheap estimate (3 bytes a token, the query in every
-     * pair); a wrong guess changes only how often signals are checked, not the scores */
-    long q_est = (long)(qt.t[0].len / 3) + 4;
-    if (q_est > 512) q_est = 512;
+    p.raw = raw;
+    checker k = {progress == Py_None ? NULL : progress, now_ns(), NULL, 0, 0, 0, 0};
+    p.progress = on_progress;
+    p.progress_user = &k;
+    rr_usage u = {0};
     rr_ctx *ctx = NULL;
-    long total = 0;
-    int py_error = 0, failed_doc = -1;
-    checker k = {progress == Py_None ? NULL : progress, now_ns(), NULL};
     released(&k);
     rr_status st = ctx_get(self, &ctx);
-    int a = 0;
-    while (!st) { /* at least one call, so the parameters are checked even without documents */
-        int b = a;
-        long est = 0;
-        while (b < n && (b == a || est < self->budget)) est += q_est + (long)(docs.t[b++].len / 3);
-        int nres = 0;
-        rr_usage u = {0};
-        if ((st = rr_rank(ctx, qt.t[0], docs.t + a, b - a, &p, part, &nres, &u))) {
-            failed_doc = a;
-            break;
-        }
-        for (int i = 0; i < nres; i++) res[a + part[i].index] = (ranked){a + part[i].index, part[i].score};
-        total += u.total_tokens;
-        a = b;
-        if (checkpoint(&k, a, n, a == n)) {
-            py_error = 1;
-            break;
-        }
-        if (a == n) break;
-    }
+    if (!st) st = rr_rank(ctx, qt.t[0], docs.t, n, &p, res, &nres, &u);
     ctx_put(self, ctx);
     reacquire(&k);
     PyObject *result = NULL;
-    if (py_error) {
-        /* the exception of PyErr_CheckSignals or of the progress callback is set */
-    } else if (st) {
-        /* the library numbers documents within the chunk it was given */
-        const char *msg = rr_errmsg();
-        int rel;
-        char rest[1024];
-        if (failed_doc > 0 && sscanf(msg, "document %d: %1023[^\n]", &rel, rest) == 2)
-            PyErr_Format(st == RR_ERR_NOMEM ? PyExc_MemoryError : PyExc_ValueError, "document %d: %s", failed_doc + rel,
-                         rest);
-        else
-            raise_status(st);
+    if (st) {
+        call_error(&k, st);
     } else {
-        if (!raw)
-            for (int i = 0; i < n; i++) res[i].score = rr_sigmoid(res[i].score);
-        if (n > 1) qsort(res, (size_t)n, sizeof *res, ranked_cmp);
-        int m = top_n > 0 && top_n < n ? top_n : n;
-        PyObject *list = PyList_New(m);
-        for (int i = 0; list && i < m; i++) {
+        PyObject *list = PyList_New(nres);
+        for (int i = 0; list && i < nres; i++) {
             PyObject *t = Py_BuildValue("(id)", res[i].index, (double)res[i].score);
             if (!t) Py_CLEAR(list);
             else PyList_SET_ITEM(list, i, t);
         }
-        if (list) result = Py_BuildValue("(Nl)", list, total);
+        if (list) result = Py_BuildValue("(Nl)", list, u.total_tokens);
     }
-    PyMem_Free(res), PyMem_Free(part);
+    PyMem_Free(res);
     texts_free(&qt), texts_free(&docs);
+    Py_XDECREF(instr_keep);
     return result;
 }
 
@@ -786,16 +783,24 @@ static PyObject *Model_info(ModelObject *self, PyObject *unused) {
     if (need_model(self)) return NULL;
     const rr_model_info *i = &self->info;
     const rr_tokenizer *t = rr_model_tokenizer(self->model);
-    return Py_BuildValue("{s:s,s:s,s:O,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:n,s:i,s:i,s:O,s:s}",
-                         "family", family_name(i->family), "name", i->name ? i->name : "", "model_dir", self->dir,
-                         "precision", precision_name(i->precision), "kernels", i->kernels ? i->kernels : "",
-                         "n_layers", i->n_layers, "hidden", i->hidden, "n_heads", i->n_heads, "intermediate",
-                         i->intermediate, "vocab_size", i->vocab_size, "max_positions", i->max_positions,
-                         "type_vocab_size", i->type_vocab_size, "pad_id", i->pad_id, "max_length", i->max_length,
-                         "model_max_length", t ? rr_tokenizer_model_max_length(t) : 0, "layer_norm_eps",
-                         (double)i->layer_norm_eps, "weight_bytes", (Py_ssize_t)i->weight_bytes, "threads",
-                         self->threads, "max_batch_tokens", self->budget, "tokenizer", t ? Py_True : Py_False,
-                         "version", RR_VERSION);
+    PyObject *d = Py_BuildValue(
+        "{s:s,s:s,s:O,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:n,s:i,s:i,s:O,s:s}", "family",
+        family_name(i->family), "name", i->name ? i->name : "", "model_dir", self->dir, "precision",
+        precision_name(i->precision), "kernels", i->kernels ? i->kernels : "", "n_layers", i->n_layers, "hidden",
+        i->hidden, "n_heads", i->n_heads, "intermediate", i->intermediate, "vocab_size", i->vocab_size,
+        "max_positions", i->max_positions, "type_vocab_size", i->type_vocab_size, "pad_id", i->pad_id, "max_length",
+        i->max_length, "model_max_length", t ? rr_tokenizer_model_max_length(t) : 0, "layer_norm_eps",
+        (double)i->layer_norm_eps, "weight_bytes", (Py_ssize_t)i->weight_bytes, "threads", self->threads,
+        "max_batch_tokens", self->budget, "tokenizer", t ? Py_True : Py_False, "version", RR_VERSION);
+    /* the prompt (decoders: the template decided at load; "none" for encoders) and the decoder shapes */
+    PyObject *extra = d ? Py_BuildValue("{s:s,s:z,s:O,s:i,s:i,s:i}", "template", rr_template_name(i->prompt),
+                                        "default_instruction", i->default_instruction, "listwise",
+                                        i->family == RR_FAMILY_JINA_V3 ? Py_True : Py_False, "n_kv_heads",
+                                        i->n_kv_heads, "head_dim", i->head_dim, "embed_size", i->embed_size)
+                        : NULL;
+    if (!extra || PyDict_Update(d, extra)) Py_CLEAR(d);
+    Py_XDECREF(extra);
+    return d;
 }
 
 static PyObject *Model_contexts(ModelObject *self, PyObject *unused) {
@@ -808,12 +813,13 @@ static PyObject *Model_contexts(ModelObject *self, PyObject *unused) {
 
 static PyMethodDef Model_methods[] = {
     {"score_pairs", (PyCFunction)(void (*)(void))Model_score_pairs, METH_VARARGS | METH_KEYWORDS,
-     "score_pairs(pairs, max_length=None, raw=False, progress=None) -> list[float]\n\n"
-     "Scores [query, document] pairs (pair template, longest_first truncation at max_length)."},
+     "score_pairs(pairs, max_length=None, raw=False, progress=None, instruction=None) -> list[float]\n\n"
+     "Scores [query, document] pairs as rr_score_pairs_instructed (pair template or decoder prompt,\n"
+     "truncation at max_length); jina-reranker-v3: pairs sharing a query are one rr_rank request."},
     {"rank", (PyCFunction)(void (*)(void))Model_rank, METH_VARARGS | METH_KEYWORDS,
      "rank(query, documents, max_length=None, max_query_length=None, overlap=None, top_n=None, raw=False,\n"
-     "     progress=None) -> (list[(index, score)], total_tokens)\n\n"
-     "jina-reranker-v2's rerank(): long documents are windowed and keep their best window."},
+     "     progress=None, instruction=None) -> (list[(index, score)], total_tokens)\n\n"
+     "rr_rank: long documents windowed (encoders), decoder prompts, jina-reranker-v3 blocks."},
     {"tokenize", (PyCFunction)(void (*)(void))Model_tokenize, METH_VARARGS | METH_KEYWORDS,
      "tokenize(text, text_pair=None, max_length=None) -> (ids, type_ids)"},
     {"info", (PyCFunction)Model_info, METH_NOARGS, "info() -> dict"},
@@ -827,7 +833,8 @@ static PyTypeObject ModelType = {
     .tp_basicsize = sizeof(ModelObject),
     .tp_dealloc = (destructor)Model_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "_Model(dir, precision='auto', threads=None, max_batch_tokens=None): a loaded model folder.",
+    .tp_doc = "_Model(dir, precision='auto', threads=None, max_batch_tokens=None, template=None): a loaded model "
+              "folder.",
     .tp_methods = Model_methods,
     .tp_init = (initproc)Model_init,
     .tp_new = Model_new,

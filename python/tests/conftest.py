@@ -32,11 +32,15 @@ def cli(args, stdin=""):
     return r.stdout.decode()
 
 
-def cli_score(model, pairs, precision="fp32", max_length=None, raw=False):
+def cli_score(model, pairs, precision="fp32", max_length=None, raw=False, instruction=None, template=None):
     """`rerank score` on text pairs: the printed numbers, as strings."""
     args = ["score", "-m", model, "--precision", precision] + (["--raw"] if raw else [])
     if max_length:
         args += ["--max-length", str(max_length)]
+    if instruction is not None:
+        args += ["--instruction", instruction]
+    if template:
+        args += ["--template", template]
     inp = "".join(json.dumps({"query": q, "document": d}, ensure_ascii=False) + "\n" for q, d in pairs)
     out = cli(args, inp) if pairs else ""
     # the raw line text: json.loads would re-round the number

@@ -109,6 +109,40 @@ def test_ctrl_c_interrupts_and_object_stays_usable(model, method):
     assert model.rerank("q", ["a", "b"]) == model.rerank("q", ["a", "b"])
 
 
+def test_ctrl_c_inside_one_huge_document(model):
+    """rerank() of ONE enormous document is a single rr_rank call over thousands of windows; SIGINT
+    stops it within about one forward pass (the library's progress hook runs the signal handlers
+    between passes), and the same Reranker then gives the exact result again."""
+    base = " ".join(texts(40, seed=63))
+    small_doc = base * 4
+    t = time.perf_counter()
+    want = model.rerank("a query", [small_doc, "x"], max_length=64)
+    per_copy = max((time.perf_counter() - t) / 4, 1e-4)
+    copies = int(8.0 / per_copy) + 1  # about 8 s of windows in one document
+    huge = base * copies
+    t = time.perf_counter()
+    model.tokenize(huge)  # tokenizing the one text is not interruptible: fire after it
+    t_tok = time.perf_counter() - t
+    fired = []
+
+    def interrupt():
+        fired.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(t_tok + 0.5, interrupt)
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model.rerank("a query", [huge], max_length=64)
+    t1 = time.perf_counter()
+    timer.join()
+    # one pass here is 1024 tokens of the small model: a few ms; the margin is for a loaded machine
+    assert fired and t1 - fired[0] < 1.0, "stopped %.2f s after SIGINT" % (t1 - fired[0])
+    assert t1 - t0 < 0.6 * (t_tok + 8.0), "the call ran %.2f s: it was not interrupted early" % (t1 - t0)
+    assert model.rerank("a query", [small_doc, "x"], max_length=64) == want
+    assert model._model.contexts() >= 1
+
+
 def test_forked_child_scores(rerank_mod):
     """A forked child (multiprocessing's default on Linux) cannot use its parent's worker threads: it
     makes its own contexts and gets the parent's results."""

@@ -393,7 +393,16 @@ rr_status rr_model_check_seq(const rr_model *m, const rr_seq *s) {
     return rr_enc_check_seq(m, s, -1);
 }
 
+rr_status rr_hook_call(rr_hook *h) {
+    if (!h || !h->fn || !h->fn(h->user, h->done, h->total)) return RR_OK;
+    return rr_fail(RR_ERR_CANCELLED, "cancelled by the caller after %ld of %ld sequences", h->done, h->total);
+}
+
 rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
+    return rr_score_ids_hooked(c, seqs, n, logits, NULL);
+}
+
+rr_status rr_score_ids_hooked(rr_ctx *c, const rr_seq *seqs, int n, float *logits, rr_hook *h) {
     if (!c || (n > 0 && (!seqs || !logits)) || n < 0) return rr_fail(RR_ERR_INVALID, "rr_score_ids: bad arguments");
     for (int i = 0; i < n; i++) {
         rr_status s = rr_enc_check_seq(c->m, &seqs[i], i);
@@ -411,6 +420,12 @@ rr_status rr_score_ids(rr_ctx *c, const rr_seq *seqs, int n, float *logits) {
             rr_dec_forward(c->dec, seqs + i, j - i, logits + i);
         } else {
             rr_status s = forward_pass(c, seqs + i, j - i, logits + i);
+            if (s) return s;
+        }
+        /* between passes: the scratch holds nothing a later call needs, so stopping here is clean */
+        if (h) {
+            h->done += j - i;
+            rr_status s = rr_hook_call(h);
             if (s) return s;
         }
         i = j;

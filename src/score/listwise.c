@@ -336,9 +336,12 @@ rr_status rr_v3_plan_build(const rr_model *m, rr_text query, const rr_text *docs
     int q_len = 0, cut = p->max_doc_tokens > 0 ? RR_MIN(p->max_doc_tokens, V3_MAX_DOC) : V3_MAX_DOC;
     int max_doc = V3_MAX_DOC;
     int max_q = RR_MIN(V3_MAX_QUERY, p->max_query_length > 0 ? p->max_query_length : V3_MAX_QUERY);
+    rr_hook h = {p->progress, p->progress_user, 0, 0};
     if (!s) s = clean_cut(&v, query, max_q, &q, &q_len);
-    for (int i = 0; i < n && !s; i++)
+    for (int i = 0; i < n && !s; i++) {
         if ((s = clean_cut(&v, docs[i], cut, &v.texts[i], &v.lens[i]))) rr_errmsg_prefix("document %d", i);
+        else s = rr_hook_tick(&h, i);
+    }
     int ml = rr_v3_max_length(m, p->max_length);
     long room = (long)ml - 2L * q_len;
     int first = 0;
@@ -360,7 +363,7 @@ rr_status rr_v3_plan_build(const rr_model *m, rr_text query, const rr_text *docs
 }
 
 rr_status rr_v3_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs,
-                                 const rr_text *instructions, int n, rr_rank_plan *pl) {
+                                 const rr_text *instructions, int n, rr_rank_plan *pl, rr_hook *h) {
     v3 v;
     rr_status s = v3_init(&v, m, 1, pl);
     sbuf q = {0};
@@ -373,6 +376,7 @@ rr_status rr_v3_pairs_plan_build(const rr_model *m, const rr_text *queries, cons
         if (!s) s = push_block(&v, pl, q.p, instr, 0, 1);
         if (s) rr_errmsg_prefix("pair %d", i);
         else pl->seq_doc[pl->n_seqs - 1] = i;
+        if (!s) s = rr_hook_tick(h, i);
     }
     rr_free(q.p);
     v3_free(&v, 1);

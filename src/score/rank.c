@@ -33,12 +33,13 @@
 
 rr_rank_params rr_rank_default_params(void) {
     rr_rank_params p = {.max_length = 0, .max_query_length = 512, .overlap = 80, .top_n = 0, .raw = false,
-                        .long_doc = RR_LONG_DOC_AUTO, .max_doc_tokens = 0, .instruction = {NULL, 0}};
+                        .long_doc = RR_LONG_DOC_AUTO, .max_doc_tokens = 0, .instruction = {NULL, 0},
+                        .progress = NULL, .progress_user = NULL};
     return p;
 }
 
 rr_score_params rr_score_default_params(void) {
-    rr_score_params p = {.max_length = 0, .raw = false};
+    rr_score_params p = {.max_length = 0, .raw = false, .progress = NULL, .progress_user = NULL};
     return p;
 }
 
@@ -243,9 +244,12 @@ rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *do
     if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_plan_build(m, query, docs, n_docs, p, pl);
     ranker r;
     rr_status s = ranker_init(&r, m, query, p);
+    rr_hook h = {p->progress, p->progress_user, 0, 0};
     plan_reset(pl);
-    for (int i = 0; i < n_docs && !s; i++)
+    for (int i = 0; i < n_docs && !s; i++) {
         if ((s = ranker_add(&r, pl, docs[i], i))) rr_errmsg_prefix("document %d", i);
+        else s = rr_hook_tick(&h, i);
+    }
     ranker_free(&r);
     if (s) return s;
     pl->n_docs = n_docs;
@@ -255,7 +259,8 @@ rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *do
 
 /* Decoders: one whole prompt per pair, each with its own query and instruction. */
 static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs,
-                                    const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+                                    const rr_text *instructions, int n, int max_length, rr_rank_plan *pl,
+                                    rr_hook *h) {
     rr_encoding e = {0};
     rr_status s = RR_OK;
     plan_reset(pl);
@@ -267,6 +272,7 @@ static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, c
         if (!s) s = plan_push(pl, &e, i);
         else rr_errmsg_prefix("pair %d", i);
         rr_prompt_free(&pr);
+        if (!s) s = rr_hook_tick(h, i);
     }
     rr_encoding_free(&e);
     if (s) return s;
@@ -276,19 +282,20 @@ static rr_status prompts_plan_build(const rr_model *m, const rr_text *queries, c
 }
 
 rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
-                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl) {
+                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl,
+                                         rr_hook *h) {
     if (n < 0 || (n && (!queries || !docs))) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
-    if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_pairs_plan_build(m, queries, docs, instructions, n, pl);
-    if (m->dec) return prompts_plan_build(m, queries, docs, instructions, n, max_length, pl);
-    return rr_pairs_plan_build(m, queries, docs, n, max_length, pl);
+    if (m->cfg.family == RR_FAMILY_JINA_V3) return rr_v3_pairs_plan_build(m, queries, docs, instructions, n, pl, h);
+    if (m->dec) return prompts_plan_build(m, queries, docs, instructions, n, max_length, pl, h);
+    return rr_pairs_plan_build(m, queries, docs, n, max_length, pl, h);
 }
 
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
-                              int max_length, rr_rank_plan *pl) {
+                              int max_length, rr_rank_plan *pl, rr_hook *h) {
     if (m->cfg.family == RR_FAMILY_JINA_V3 && n >= 0 && (!n || (queries && docs)))
-        return rr_v3_pairs_plan_build(m, queries, docs, NULL, n, pl);
+        return rr_v3_pairs_plan_build(m, queries, docs, NULL, n, pl, h);
     if (m->dec && n >= 0 && (!n || (queries && docs)))
-        return prompts_plan_build(m, queries, docs, NULL, n, max_length, pl);
+        return prompts_plan_build(m, queries, docs, NULL, n, max_length, pl, h);
     const rr_tokenizer *t;
     rr_status s = need_tokenizer(m, &t);
     if (s) return s;
@@ -302,6 +309,7 @@ rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const r
         s = rr_tokenizer_encode(t, queries[i], &docs[i], &ep, &e);
         if (s) rr_errmsg_prefix("pair %d", i);
         else s = plan_push(pl, &e, i);
+        if (!s) s = rr_hook_tick(h, i);
     }
     rr_encoding_free(&e);
     if (s) return s;
@@ -329,7 +337,7 @@ rr_status rr_seq_order_by_len(const rr_seq *seqs, int n, int *order) {
     return RR_OK;
 }
 
-rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
+rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits, rr_hook *h) {
     int n = pl->n_seqs;
     if (n == 0) return RR_OK;
     int *order = rr_malloc((size_t)n * sizeof *order);
@@ -342,7 +350,7 @@ rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *pl, float *logits) {
     }
     if (!s) {
         for (int i = 0; i < n; i++) seqs[i] = pl->seqs[order[i]];
-        s = rr_score_ids(c, seqs, n, out);
+        s = rr_score_ids_hooked(c, seqs, n, out, h);
     }
     if (!s)
         for (int i = 0; i < n; i++) logits[order[i]] = out[i];
@@ -409,8 +417,11 @@ rr_status rr_score_pairs_instructed(rr_ctx *c, const rr_text *queries, const rr_
     if (!c || n < 0 || (n && !scores)) return rr_fail(RR_ERR_INVALID, "rr_score_pairs: bad arguments");
     rr_score_params p = params ? *params : rr_score_default_params();
     rr_rank_plan pl = {0};
-    rr_status s = rr_pairs_plan_build_instructed(rr_ctx_model(c), queries, docs, instructions, n, p.max_length, &pl);
-    if (!s) s = rr_plan_score(c, &pl, scores);
+    rr_hook h = {p.progress, p.progress_user, 0, 0};
+    rr_status s =
+        rr_pairs_plan_build_instructed(rr_ctx_model(c), queries, docs, instructions, n, p.max_length, &pl, &h);
+    h.total = pl.n_seqs;
+    if (!s) s = rr_plan_score(c, &pl, scores, &h);
     if (!s && pl.listwise) {
         /* scores held the blocks' marker counts; each pair is one block */
         float *cnt = rr_malloc((size_t)(n ? n : 1) * sizeof *cnt);
@@ -437,6 +448,7 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
     rr_rank_params p;
     rr_status s = rr_rank_resolve_params(m, params, &p);
     if (s) return s;
+    rr_hook h = {p.progress, p.progress_user, 0, 0};
     if (m->cfg.family == RR_FAMILY_JINA_V3) {
         /* blocks hold their documents' embeddings until the query is merged across blocks */
         rr_rank_plan pl = {0};
@@ -444,7 +456,8 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
         s = rr_v3_plan_build(m, query, docs, n_docs, &p, &pl);
         if (!s && !(lg = rr_malloc((size_t)(pl.n_seqs ? pl.n_seqs : 1) * sizeof *lg)))
             s = rr_fail(RR_ERR_NOMEM, "out of memory");
-        if (!s) s = rr_plan_score(c, &pl, lg);
+        h.total = pl.n_seqs;
+        if (!s) s = rr_plan_score(c, &pl, lg, &h);
         if (!s) {
             rr_rank_plan_finish(&pl, lg, &p, results, n_results);
             if (usage) usage->total_tokens = pl.total_tokens;
@@ -467,6 +480,7 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
         plan_reset(&pl);
         while (!s && d < n_docs && (d == first || pl.len < CHUNK_TOKENS)) {
             if ((s = ranker_add(&r, &pl, docs[d], d - first))) rr_errmsg_prefix("document %d", d);
+            else s = rr_hook_tick(&h, d);
             d++;
         }
         if (s) break;
@@ -481,7 +495,8 @@ rr_status rr_rank(rr_ctx *c, rr_text query, const rr_text *docs, int n_docs, con
             logits = nl;
             logits_cap = (size_t)pl.n_seqs;
         }
-        s = rr_plan_score(c, &pl, logits);
+        h.total += pl.n_seqs;
+        s = rr_plan_score(c, &pl, logits, &h);
         if (!s) fold_best(&pl, logits, first, results);
         total += pl.total_tokens;
     }

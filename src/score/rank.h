@@ -9,6 +9,7 @@
 #ifndef RR_RANK_H
 #define RR_RANK_H
 
+#include "encoder/encoder.h"
 #include "model/model.h"
 
 typedef struct rr_rank_plan {
@@ -34,18 +35,21 @@ typedef struct rr_rank_plan {
 rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr_rank_params *out);
 
 /* Tokenizes and windows one rank request (see rr_rank in rerank.h). `p` must come from
- * rr_rank_resolve_params. The plan starts zeroed ({0}) and is freed with rr_rank_plan_free. */
+ * rr_rank_resolve_params; its progress hook is called while tokenizing. The plan starts zeroed ({0})
+ * and is freed with rr_rank_plan_free. */
 rr_status rr_rank_plan_build(const rr_model *m, rr_text query, const rr_text *docs, int n_docs,
                              const rr_rank_params *p, rr_rank_plan *plan);
 
-/* One sequence per (query, document) pair, truncated longest_first at max_length. */
+/* One sequence per (query, document) pair, truncated longest_first at max_length; h (may be NULL) is
+ * called while tokenizing. */
 rr_status rr_pairs_plan_build(const rr_model *m, const rr_text *queries, const rr_text *docs, int n,
-                              int max_length, rr_rank_plan *plan);
+                              int max_length, rr_rank_plan *plan, rr_hook *h);
 
 /* The same with a per-pair instruction for decoder prompts (instructions NULL, or an entry whose
  * text is NULL: the template's default); encoders ignore the instructions. */
 rr_status rr_pairs_plan_build_instructed(const rr_model *m, const rr_text *queries, const rr_text *docs,
-                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl);
+                                         const rr_text *instructions, int n, int max_length, rr_rank_plan *pl,
+                                         rr_hook *h);
 
 /* Per-document score = max over its sequences (logits; sigmoid applied unless p->raw), sorted by
  * score descending with ties by lower index, cut to top_n. results must hold plan->n_docs entries. */
@@ -55,8 +59,8 @@ void rr_rank_plan_finish(const rr_rank_plan *plan, const float *logits, const rr
 void rr_rank_plan_free(rr_rank_plan *plan);
 
 /* Scores every sequence of the plan with ctx: sorted by length and packed into passes of the ctx's
- * token budget; logits[i] belongs to plan->seqs[i]. */
-rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *plan, float *logits);
+ * token budget; logits[i] belongs to plan->seqs[i]. h (may be NULL) is called after every pass. */
+rr_status rr_plan_score(rr_ctx *c, const rr_rank_plan *plan, float *logits, rr_hook *h);
 
 /* Writes into order[0..n) the indices of seqs sorted by length, ties by index (the order both
  * rr_plan_score and the engine's batcher feed sequences in, so passes are evenly filled). */
