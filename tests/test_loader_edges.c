@@ -2,16 +2,19 @@
  * test_loader_edges.c -- the model loader against a hostile file system: a FIFO in place of each
  * model file (refused at once, never a hang), oversized config.json and tokenizer.json (refused
  * with the limit in the message), and weight files truncated, rewritten or removed under a loaded
- * model (a clear error or unchanged scores, never a SIGBUS: the files are unmapped after the load).
+ * model (a clear error or unchanged scores, never a SIGBUS: the files are unmapped after the load),
+ * for one model of every family (in a child process, so a fault is reported as a failure).
  */
 #include "check.h"
 #include "core/core.h"
+#include "model/safetensors.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -181,4 +184,114 @@ RR_TEST(loader_weights_changed_under_a_loaded_model) {
     CHECK(isfinite(got[0]) && isfinite(got[1]));
     rr_ctx_free(c);
     rr_model_free(m);
+}
+
+/* Every regular file of test model `name` copied into a fresh folder (NULL when not generated). */
+static const char *fresh_copy(const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    const char *from = rr_test_data_path(rel);
+    DIR *d = from ? opendir(from) : NULL;
+    if (!d) return NULL;
+    char src[600];
+    snprintf(src, sizeof src, "%s", from);
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s", rr_test_tmpdir());
+    for (struct dirent *e; (e = readdir(d));) {
+        char p[1300];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", src, e->d_name);
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) copy(src, dir, e->d_name);
+    }
+    closedir(d);
+    return dir;
+}
+
+/* The end offset of the word embedding table in weights file p: cutting the file there leaves the
+ * rows the forward pass reads and removes every table stored after it (mGTE's token types, say). */
+static size_t word_table_end(const char *p) {
+    rr_st *st = NULL;
+    size_t end = 0;
+    REQUIRE(rr_st_open_file(p, &st) == RR_OK);
+    for (int i = 0; i < rr_st_count(st); i++) {
+        const rr_st_tensor *t = rr_st_at(st, i);
+        if (strstr(t->name, "word_embeddings") || strstr(t->name, "embed_tokens") || strstr(t->name, "tok_embeddings"))
+            end = t->offset + t->nbytes;
+    }
+    rr_st_close(st);
+    REQUIRE(end > 0);
+    return end;
+}
+
+/* Child of loader_every_family_survives_truncation: 0 when, with the weights file cut after the word
+ * table, a score is unchanged or a clear error; with the file emptied, a clear error; with the file
+ * restored, unchanged. The reason for anything else on fd `out`. */
+static int truncation_child(const char *name, const char *dir, int out) {
+    char p[1000], why[1200] = "";
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    rr_model *m = NULL;
+    rr_ctx *c = NULL;
+    static const int32_t ids[] = {1, 17, 18, 77, 78, 79, 2};
+    static float emb[4 * 4096];
+    rr_seq sq = {ids, NULL, 7, emb, 4};
+    float ref = 0, got = 0;
+    rr_status s;
+    int rc = 1;
+    if ((s = rr_model_load(dir, rr_test_fp32(), &m)) || (s = rr_ctx_new(m, NULL, &c)) ||
+        (s = rr_score_ids(c, &sq, 1, &ref))) {
+        snprintf(why, sizeof why, "%s: load or first score: %s", name, rr_errmsg());
+    } else if (truncate(p, (off_t)word_table_end(p)) != 0 ||
+               ((s = rr_score_ids(c, &sq, 1, &got)) ? s != RR_ERR_IO || !strstr(rr_errmsg(), "truncated") : got != ref)) {
+        snprintf(why, sizeof why, "%s: score with the file cut after the word embeddings: status %d, %s (%g vs %g)",
+                 name, s, s ? rr_errmsg() : "no error", got, ref);
+    } else if (truncate(p, 0) != 0) {
+        snprintf(why, sizeof why, "%s: truncate failed", name);
+    } else if ((s = rr_score_ids(c, &sq, 1, &got)) != RR_ERR_IO || !strstr(rr_errmsg(), "truncated")) {
+        snprintf(why, sizeof why, "%s: score with the weights file emptied: status %d, %s", name, s,
+                 s ? rr_errmsg() : "no error");
+    } else {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/%s", name);
+        copy(rr_test_data_path(rel), dir, "model.safetensors");
+        if ((s = rr_score_ids(c, &sq, 1, &got)) || got != ref)
+            snprintf(why, sizeof why, "%s: with the file restored: status %d, %g vs %g", name, s, got, ref);
+        else
+            rc = 0;
+    }
+    if (write(out, why, strlen(why)) < 0) rc = 3;
+    rr_ctx_free(c);
+    rr_model_free(m);
+    return rc;
+}
+
+RR_TEST(loader_every_family_survives_truncation) {
+    /* one model per family the loader handles, encoders and decoders */
+    static const char *const names[] = {"jina_f32",      "bert_f32",          "dec_qwen3_f32",   "dec_qwen2_f32",
+                                        "dec_qwen3_seqcls_f32", "v3_f32",      "jina_v1_f32",     "mgte_f32",
+                                        "modernbert_f32"};
+    int tried = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *dir = fresh_copy(names[i]);
+        if (!dir) continue;
+        tried++;
+        int pfd[2];
+        REQUIRE(pipe(pfd) == 0);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            _exit(truncation_child(names[i], dir, pfd[1]));
+        }
+        close(pfd[1]);
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        char msg[1200];
+        ssize_t n = read(pfd[0], msg, sizeof msg - 1);
+        msg[n > 0 ? n : 0] = 0;
+        close(pfd[0]);
+        CHECK_MSG(!WIFSIGNALED(status), "%s: killed by signal %d (%s) after its weights file was truncated", names[i],
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0, WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "");
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", msg);
+    }
+    if (!tried) SKIP("no generated models");
 }
