@@ -282,7 +282,9 @@ def framing(port):
     # 1 s, alone or after an answered keep-alive request, and the server healthy afterwards.
     bad_cl = b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n{}"
     ok_req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-    no_space = (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\x00\x00\r\n\r\n")
+    # garbage request lines: without a space (closed unanswered), and binary with one (a 400)
+    no_space = (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\x00\x00\r\n\r\n",
+                b"\x16\x03\x01\x00\xa5\x01\x00 \x00\r\n\r\n")
     twice = False
     for first in (b"", ok_req):
         tag = " after a keep-alive request" if first else ""
@@ -313,7 +315,7 @@ def framing(port):
                     bad.append("keep-alive request before %r: %r" % (raw[:8], buf[:40]))
                 buf = buf[buf.find(b"HTTP/1.1 ", 1):] if buf.count(b"HTTP/1.1 ") > 1 else b""
             if not closed or dt > 1.0 or (buf and not buf.startswith(b"HTTP/1.1 400")):
-                bad.append("no space in %r%s: %r after %.1fs, %s" % (raw[:8], tag, buf[:40], dt,
+                bad.append("garbage %r%s: %r after %.1fs, %s" % (raw[:8], tag, buf[:40], dt,
                                                                  "closed" if closed else "left open"))
     st, _ = health(port)
     if st != 200:
