@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # side_by_side.sh [full|quick|accept] -- rerank and the peers of ../shared/bench on one machine, in one run, on the
 # same model (the peers' random-weight XLM-R cross-encoder with the jina-reranker-v2 shape) and the
-# same token ids (W1: 100 pairs of 256 tokens; W2: 100 pairs of 32..512 tokens), 2 threads.
+# same token ids (W1: 100 pairs of 256 tokens; W2: 100 pairs of 32..512 tokens), 2 threads; rerank also
+# on W3 (20 pairs of 1024 tokens, `rerank bench --workload w3`; the peers have no W3).
 #
 # rerank is timed as a whole process (`rerank score` reading the token ids, model load included) and
-# through `rerank bench` (the forward pass alone). The oneDNN GEMM ceiling of the same run gives the
-# efficiency of the bf16 path. Results: build/bench/out/{results.jsonl,rss.txt,gemm.txt,table.md}.
+# through `rerank bench` (the forward pass alone). The oneDNN GEMM ceilings of the same run (bf16 and
+# int8, best per-shape median on the encoder's shapes) give the efficiency of the bf16 and int8 paths;
+# bench_kernels puts rerank's int8 GEMMs next to oneDNN's on the encoder's shapes. Results:
+# build/bench/out/{results.jsonl,rss.txt,gemm.txt,kernels.txt,table.md}.
 #
 # Needs (installed here when missing): python3-torch python3-onnx python3-numpy time libdnnl-dev
 # libopenblas-dev, and onnxruntime-node@1.30.0 from npm (into build/bench). Modes:
 #   full    (default) every peer configuration of ../shared/bench/run_peers.sh, 3 repetitions (45+ min)
 #   quick   the same, one repetition each
-#   accept  only what issue 5's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
-#           rerank on W1 and W2), 3 repetitions each (about 10 minutes)
+#   accept  only what issue 16's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
+#           rerank on W1, W2 and W3), 3 repetitions each (about 12 minutes)
+# RR_SBS_PARTS=gemm,rerank,peers (default all three) runs only those parts, appending to the results of
+# the earlier parts, so a long run can be split into short ones on a shared machine; RR_SBS_PRECS="bf16 int8"
+# overrides the mode's list of rerank precisions.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,9 +31,13 @@ case $MODE in full | quick | accept) ;; *) echo "usage: bench/side_by_side.sh [f
 R=$ROOT/build/rerank
 PY=/usr/bin/python3
 mkdir -p "$WORK" "$OUT"
-rm -f "$OUT"/rerank_bench_*.txt "$OUT"/rerank_*.scores # nothing from an earlier run in this run's table
-: >"$OUT/results.jsonl"
-: >"$OUT/rss.txt"
+PARTS=${RR_SBS_PARTS:-gemm,rerank,peers}
+part() { case ",$PARTS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+if part gemm; then # a new run: nothing from an earlier run in this run's table
+    rm -f "$OUT"/rerank_bench_*.txt "$OUT"/rerank_*.scores "$OUT/kernels.txt"
+    : >"$OUT/results.jsonl"
+    : >"$OUT/rss.txt"
+fi
 
 need=""
 for p in python3-torch python3-onnx python3-numpy time libdnnl-dev libopenblas-dev; do
@@ -47,13 +57,23 @@ for k in ("w1", "w2"):
         f.writelines(json.dumps({"input_ids": s}) + "\n" for s in w[k])
 EOF
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores" | tee "$OUT/machine.txt"
-echo "== oneDNN GEMM ceiling"
-bash "$SB/run_gemm.sh" "$WORK/gemm" 2 2>/dev/null | grep onednn | tee "$OUT/gemm.txt"
+echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model\s*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(nproc) cores" | tee "$OUT/machine.txt"
+if part gemm; then
+    echo "== oneDNN GEMM ceiling"
+    bash "$SB/run_gemm.sh" "$WORK/gemm" 2 2>/dev/null | grep onednn | tee "$OUT/gemm.txt"
+    echo "== int8 GEMMs: rerank and oneDNN on the encoder's shapes (passes of 1024 rows, FFN blocks of 256)"
+    [ -x "$ROOT/build/bench_kernels" ] || make -j2 bench
+    for m in 1024 256; do # oneDNN's OpenMP threads sleep between its calls so they do not slow ours
+        OMP_WAIT_POLICY=passive "$ROOT/build/bench_kernels" --threads 2 --only linear --prec int8 --m $m --secs 0.6 |
+            grep ' int8 ' | tee -a "$OUT/kernels.txt"
+    done
+fi
 
-echo "== rerank"
+part rerank && echo "== rerank"
 REPS=3; [ "$MODE" = quick ] && REPS=1
 PRECS="fp32 bf16 int8 auto"; [ "$MODE" = accept ] && PRECS="bf16 int8 auto"
+PRECS=${RR_SBS_PRECS:-$PRECS}
+part rerank || PRECS=""
 for prec in $PRECS; do
     model=$WORK/rerank/xlmr_bf16
     [ $prec = fp32 ] && model=$WORK/rerank/xlmr_f32
@@ -78,10 +98,15 @@ EOF
         "$R" bench -m "$model" --precision $prec --threads 2 --workload "$WORK/models/workloads.json" --key $w \
             --repeat $REPS >"$OUT/rerank_bench_${prec}_$w.txt" 2>&1 || true
     done
+    # W3: 20 pairs of 1024 tokens (the forward pass; ids drawn by rerank bench, only the lengths matter)
+    "$R" bench -m "$model" --precision $prec --threads 2 --workload w3 --repeat $REPS \
+        >"$OUT/rerank_bench_${prec}_w3.txt" 2>&1 || true
 done
 
-echo "== peers"
-if [ "$MODE" = accept ]; then
+part peers && echo "== peers"
+if ! part peers; then
+    :
+elif [ "$MODE" = accept ]; then
     # the three W1 configurations the acceptance ratios use, as run_peers.sh runs them
     peer() { # label, command...
         local label=$1; shift

@@ -28,6 +28,12 @@ if "$B/rerank" bench -m "$D" --workload w2 --repeat 1 >"$tmp/out" 2>&1 && grep -
 else
     bad "bench w2"; cat "$tmp/out"
 fi
+# w3: 20 long pairs, capped at the tiny model's maximum length
+if "$B/rerank" bench -m "$D" --workload w3 --repeat 1 >"$tmp/out" 2>&1 && grep -q "^workload w3: 20 pairs" "$tmp/out"; then
+    ok "bench w3"
+else
+    bad "bench w3"; cat "$tmp/out"
+fi
 echo '{"w1": [[0, 7, 8, 2, 2, 9, 2], [0, 5, 2]], "w2": [[0, 6, 2]]}' >"$tmp/w.json"
 if "$B/rerank" bench -m "$D" --workload "$tmp/w.json" --key w2 --repeat 1 >"$tmp/out" 2>&1 &&
     grep -q "1 pairs, 3 tokens" "$tmp/out"; then

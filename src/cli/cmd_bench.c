@@ -2,14 +2,16 @@
  * cmd_bench.c -- `rerank bench`: times the forward pass on a fixed workload and prints pairs/s,
  * tokens/s, the latency of the whole batch, the achieved GFLOP/s, peak RSS and the kernel table.
  *
- *   rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision P] [--threads N]
+ *   rerank bench -m MODEL [--workload w1|w2|w3|FILE] [--key NAME] [--precision P] [--threads N]
  *                [--repeat N] [--seconds S] [--batch-tokens N]
  *
  * --seconds S keeps repeating (at least --repeat runs) until S seconds of runs have passed: a
  * benchmark as long as a load test, for machines whose speed changes under sustained load.
  * Workloads (as ../shared/bench/xlmr_model.py defines them; the token ids are drawn here with a
  * fixed seed, only the lengths matter for speed): w1 = 1 query of 16 tokens + 100 documents, 256
- * tokens per pair; w2 = 100 pairs with lengths uniform in 32..512. FILE is a JSON array of token-id
+ * tokens per pair; w2 = 100 pairs with lengths uniform in 32..512; w3 = 1 query of 16 tokens + 20
+ * documents, 1024 tokens per pair (the full pair length of jina-reranker-v2, where attention is a
+ * fifth of the work; capped at the model's maximum length). FILE is a JSON array of token-id
  * arrays, or an object of them (--key picks one, default "w1"), e.g. export_onnx.py's
  * workloads.json, so rerank runs on the same ids as the peers.
  */
@@ -89,7 +91,7 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static void usage(FILE *f) {
-    fputs("usage: rerank bench -m MODEL [--workload w1|w2|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
+    fputs("usage: rerank bench -m MODEL [--workload w1|w2|w3|FILE] [--key NAME] [--precision fp32|bf16|int8|auto]\n"
           "                    [--threads N] [--repeat N] [--seconds S] [--batch-tokens N]\n",
           f);
 }
@@ -108,7 +110,7 @@ int cmd_bench(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--workload")) {
-            if (!v) return cli_error("--workload expects w1, w2 or a file");
+            if (!v) return cli_error("--workload expects w1, w2, w3 or a file");
             workload = v, i++;
         } else if (!strcmp(a, "--key")) {
             if (!v) return cli_error("--key expects a name");
@@ -133,13 +135,13 @@ int cmd_bench(int argc, char **argv) {
 
     rr_seq *seqs = NULL;
     int n = 0;
-    if (!strcmp(workload, "w1") || !strcmp(workload, "w2")) {
-        n = 100;
+    if (!strcmp(workload, "w1") || !strcmp(workload, "w2") || !strcmp(workload, "w3")) {
+        n = workload[1] == '3' ? 20 : 100;
         seqs = calloc((size_t)n, sizeof *seqs);
         int32_t q[16];
         for (int i = 0; i < 16; i++) q[i] = 5 + (int32_t)(rnd() % (uint32_t)(info.vocab_size - 5));
         for (int i = 0; i < n; i++) {
-            int len = workload[1] == '1' ? 256 : 32 + (int)(rnd() % 481);
+            int len = workload[1] == '1' ? 256 : workload[1] == '3' ? 1024 : 32 + (int)(rnd() % 481);
             if (len > info.max_length) len = info.max_length;
             seqs[i] = (rr_seq){make_pair(len, q, info.vocab_size), NULL, len, NULL, 0};
         }
