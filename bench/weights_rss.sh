@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # weights_rss.sh MODEL_DIR [BINARY...] -- the memory cost of how weights are held: peak RSS (/usr/bin/time
-# %M) of `rerank score` on 64 sequences of 256 random token ids (fp32, 2 threads), once per binary
+# %M) of `rerank score` on 64 sequences of 256 random token ids below min(vocab_size, 250000) (fp32, 2
+# threads), twice per binary
 # (default build/rerank), and what reading the whole weights file into anonymous memory would add at
 # most (its size; the 250k-row embedding table is most of it). Used for docs/ARCHITECTURE.md
 # ("Weights a running process depends on").
@@ -11,12 +12,13 @@ bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=(build/rerank)
 in=$(mktemp)
 trap 'rm -f "$in" "$in.t"' EXIT
-/usr/bin/python3 - "$in" <<'PY'
+/usr/bin/python3 - "$in" "$MODEL/config.json" <<'PY'
 import json, random, sys
 r = random.Random(7)
+top = min(250000, json.load(open(sys.argv[2]))["vocab_size"])  # ids inside any family's vocabulary
 with open(sys.argv[1], "w") as f:
     for _ in range(64):
-        f.write(json.dumps({"input_ids": [0] + [r.randrange(5, 250000) for _ in range(254)] + [2]}) + "\n")
+        f.write(json.dumps({"input_ids": [0] + [r.randrange(5, top) for _ in range(254)] + [2]}) + "\n")
 PY
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 for b in "${bins[@]}"; do

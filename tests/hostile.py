@@ -275,26 +275,50 @@ def framing(port):
         n_status = buf.count(b"HTTP/1.1 ")
         if not (buf.startswith(b"HTTP/1.1 400") and n_status == 1 and closed):
             bad.append("%s: %d answers, %s, %r" % (name, n_status, "closed" if closed else "left open", buf[:60]))
-    # a malformed Content-Length: 400 and closed. libmicrohttpd 0.9.75 answers this one itself, before
-    # the server sees the request, and writes its status line and headers twice (one body): that is
-    # reported as "answered twice", not failed, since no setting of the library changes it
-    s = connect(port)
-    s.sendall(b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n{}")
-    buf, closed = read_all(s, 3.0)
-    s.close()
-    twice = buf.count(b"HTTP/1.1 ") > 1
-    if not (buf.startswith(b"HTTP/1.1 400") and closed):
-        bad.append("bad Content-Length: %r, %s" % (buf[:40], "closed" if closed else "left open"))
-    # a garbage request line is answered or closed at once, not left to a timeout
-    for raw in (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\x00 \x00\r\n\r\n"):
+    # Two requests libmicrohttpd 0.9.75 rejects itself, before the server sees them, and in a way no
+    # option of that version changes (docs/ARCHITECTURE.md, HTTP): a malformed Content-Length gets a
+    # 400 whose status line and headers are written twice (one body), and a request line without a
+    # space is closed with no answer. What must hold: at most that, the connection closed within
+    # 1 s, alone or after an answered keep-alive request, and the server healthy afterwards.
+    bad_cl = b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n{}"
+    ok_req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    # garbage request lines: without a space (closed unanswered), and binary with one (a 400)
+    no_space = (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\x00\x00\r\n\r\n",
+                b"\x16\x03\x01\x00\xa5\x01\x00 \x00\r\n\r\n")
+    def exchange(first, raw):
+        """(the answer to raw, closed?, seconds) on one connection that sent `first` before it (its
+        200 checked and cut off)."""
         s = connect(port)
-        s.sendall(raw)
+        s.sendall(first + raw)
         t0 = time.time()
         buf, closed = read_all(s, 3.0)
+        dt = time.time() - t0
         s.close()
-        if not closed or time.time() - t0 > 1.0 or (buf and not buf.startswith(b"HTTP/1.1 400")):
-            bad.append("garbage %r: %r after %.1fs" % (raw[:8], buf[:40], time.time() - t0))
-    done(not bad, "framing: " + ("; ".join(bad) if bad else "every case one 400 and closed") +
+        if first:
+            if not buf.startswith(b"HTTP/1.1 200"):
+                bad.append("keep-alive request before %r: %r" % (raw[:8], buf[:40]))
+            buf = buf[buf.find(b"HTTP/1.1 ", 1):] if buf.count(b"HTTP/1.1 ") > 1 else b""
+        return buf, closed, dt
+
+    twice = False
+    for first in (b"", ok_req):
+        tag = " after a keep-alive request" if first else ""
+        buf, closed, dt = exchange(first, bad_cl)
+        n = buf.count(b"HTTP/1.1 ")
+        twice |= n == 2
+        if not (buf.startswith(b"HTTP/1.1 400") and n <= 2 and closed and dt < 1.0):
+            bad.append("bad Content-Length%s: %d answers, %r, %s after %.1fs" % (
+                tag, n, buf[:40], "closed" if closed else "left open", dt))
+        for raw in no_space:
+            buf, closed, dt = exchange(first, raw)
+            if not closed or dt > 1.0 or (buf and not buf.startswith(b"HTTP/1.1 400")):
+                bad.append("garbage %r%s: %r after %.1fs, %s" % (raw[:8], tag, buf[:40], dt,
+                                                               "closed" if closed else "left open"))
+    st, _ = health(port)
+    if st != 200:
+        bad.append("/health after the malformed requests: %d" % st)
+    done(not bad, "framing: " + ("; ".join(bad) if bad else "conflicting framing one 400 and closed, malformed "
+                                 "requests closed within 1 s, /health 200") +
          (" (a bad Content-Length is answered twice, by libmicrohttpd)" if twice else ""))
 
 

@@ -6,7 +6,8 @@
 # (cut at their deadlines); an idle keep-alive connection closed; 400 slow 2 MB bodies (RSS under
 # the --max-buffered-bytes cap plus the model); SIGTERM with stuck clients (exit 0); conflicting
 # framing; Expect: 100-continue before the upload; lenient JSON; empty API keys and --api-key-file;
-# one log line per request, none with --quiet. A sanitizer report in any server log fails the suite.
+# one log line per request, none with --quiet; a decoder's and an mGTE model's weights file cut and
+# emptied under the running server (clear 500s, never a SIGBUS). A sanitizer report in any server log fails the suite.
 # Prints "N passed, N failed, N skipped"; SKIPs without the test model or /usr/bin/python3.
 set -u
 BUILD=${RR_BUILD:-build}
@@ -146,6 +147,52 @@ if start_server json; then
     else bad "log lines for one aborted request: $(printf '%s' "$new" | tr '\n' '|')"; fi
     stop_server "$SPID"
 else bad "server starts (JSON)"; fi
+
+# ---------------------------------------------------------------- weights truncated under the server
+# A decoder and a newer encoder family (their tables used to be read through the file mapping): the
+# file cut right after the word embeddings (mGTE's token-type table lies beyond: a SIGBUS before),
+# then emptied in place (the decoder scored it without an error before), then rewritten: answers are
+# unchanged or a 500 naming the truncated file, /health stays 200, the restored file scores as before.
+word_end() { # the end offset of the word embedding table in safetensors file $1
+    "$PY" - "$1" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+print(max(8 + n + v["data_offsets"][1] for k, v in h.items()
+          if k != "__metadata__" and any(w in k for w in ("word_embeddings", "embed_tokens", "tok_embeddings"))))
+PY
+}
+BODY='{"query":"what is a panda?","documents":["The giant panda is a bear.","Paris is in France."]}'
+rerank_call() { curl -s -m 20 -o "$1" -w '%{http_code}' -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$PORT/v1/rerank"; }
+for fam in dec_qwen3_f32 mgte_f32; do
+    src=$TESTDATA/models/$fam
+    if [ ! -f "$src/model.safetensors" ] || [ ! -f "$src/tokenizer.json" ]; then skp "weights truncated under the server ($fam): no test model"; continue; fi
+    mkdir -p "$tmp/$fam" && find "$src" -maxdepth 1 -type f -exec cp {} "$tmp/$fam/" \;
+    w=$tmp/$fam/model.safetensors
+    if MODEL=$tmp/$fam start_server "trunc-$fam" --quiet; then
+        c1=$(rerank_call "$tmp/$fam.r1")
+        truncate -s "$(word_end "$w")" "$w"
+        c2=$(rerank_call "$tmp/$fam.r2")
+        : >"$w" # emptied in place: same inode, as a failed copy over it leaves it
+        c3=$(rerank_call "$tmp/$fam.r3")
+        h=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")
+        cp "$src/model.safetensors" "$w" # rewritten in place
+        c4=$(rerank_call "$tmp/$fam.r4")
+        scores() { grep -o '"relevance_score":[^,}]*' "$1" | tr '\n' ' '; }
+        why=""
+        [ "$c1" = 200 ] || why="first call $c1"
+        if [ "$c2" = 500 ]; then grep -q truncated "$tmp/$fam.r2" || why="$why; cut file: 500 without the cause"
+        elif [ "$c2" != 200 ] || [ "$(scores "$tmp/$fam.r2")" != "$(scores "$tmp/$fam.r1")" ]; then why="$why; cut file: $c2 $(head -c 120 "$tmp/$fam.r2")"; fi
+        { [ "$c3" = 500 ] && grep -q truncated "$tmp/$fam.r3"; } || why="$why; emptied file: $c3 $(head -c 120 "$tmp/$fam.r3")"
+        [ "$h" = 200 ] || why="$why; /health $h"
+        { [ "$c4" = 200 ] && [ "$(scores "$tmp/$fam.r4")" = "$(scores "$tmp/$fam.r1")" ]; } || why="$why; restored file: $c4"
+        kill -0 "$SPID" 2>/dev/null || why="$why; the server died ($(tail -n 1 "$tmp/trunc-$fam.log"))"
+        if [ -z "$why" ]; then ok "weights truncated under the server ($fam): errors name the file, server healthy, restored file scores as before"
+        else bad "weights truncated under the server ($fam):${why#;}"; fi
+        stop_server "$SPID"
+    else bad "server starts ($fam)"; fi
+done
 
 # (timeout: a binary that accepts the empty key would serve forever)
 if timeout 5 "$BIN" serve -m "$MODEL" --port 0 --api-key "" 2>"$tmp/empty.log"; then bad "--api-key \"\" refused"

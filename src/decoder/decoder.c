@@ -208,18 +208,24 @@ static void swiglu_item(void *arg, int item, int tid) {
 
 /* ------------------------------------------------------------------ forward */
 
-static void embed(rr_dec_ctx *c, const rr_seq *seqs, int n) {
+/* Embedding rows come from the weight file with pread (rr_st_copy; the file is not mapped once the
+ * model is loaded): RR_ERR_IO, with the message set, when the file no longer holds them (truncated
+ * or emptied under the running process). */
+static rr_status embed(rr_dec_ctx *c, const rr_seq *seqs, int n) {
     const rr_model *m = c->m;
     int H = m->cfg.hidden;
     size_t rowbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype);
     for (int s = 0; s < n; s++)
         for (int t = 0; t < seqs[s].len; t++) {
-            int r = c->start[s] + t;
+            int r = c->start[s] + t, id = seqs[s].ids[t];
             c->pos[r] = t;
-            rr_st_copy(m->word_t, (size_t)seqs[s].ids[t] * rowbytes, c->raw, rowbytes);
+            if (!rr_st_copy(m->word_t, (size_t)id * rowbytes, c->raw, rowbytes))
+                return rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the "
+                               "running process (reload the model)", m->word_t->file, id, m->word_t->name);
             rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
             rr_mat_row_f32(&raw, 0, c->x + (size_t)r * H);
         }
+    return RR_OK;
 }
 
 /* cos/sin of positions 0..maxlen-1 (angles as fp32 products, their cos/sin exact) */
@@ -322,7 +328,7 @@ static void markers_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw
     }
 }
 
-void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
+rr_status rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
     const rr_dec *dm = m->dec;
@@ -333,12 +339,13 @@ void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
         maxlen = RR_MAX(maxlen, seqs[s].len);
     }
     c->start[n] = T;
-    embed(c, seqs, n);
+    rr_status st = embed(c, seqs, n);
+    if (st) return st;
     rope_tables(c, maxlen);
     if (cf->family == RR_FAMILY_JINA_V3) {
         for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, 0);
         markers_forward(c, seqs, n, raw);
-        return;
+        return RR_OK;
     }
     for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, l == cf->n_layers - 1);
     /* row s of x is sequence s's last token now */
@@ -351,4 +358,5 @@ void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
             for (int i = 0; i < H; i++) l1 += (double)dm->head[H + i] * h[i];
         raw[s] = (float)(l0 - l1);
     }
+    return RR_OK;
 }

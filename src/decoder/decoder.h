@@ -16,7 +16,8 @@ void rr_dec_ctx_free(rr_dec_ctx *c);
 
 /* One packed pass over seqs[0..n): the sequences are already checked (non-empty, ids in range) and
  * their lengths sum to at most max_tokens. raw[s] = the score of sequence s's last token (l_yes -
- * l_no, l("1") - l("0"), or the classifier's logit). Allocates nothing. */
-void rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw);
+ * l_no, l("1") - l("0"), or the classifier's logit). Allocates nothing. RR_ERR_IO (message set) when
+ * an embedding row cannot be read from the weight file any more (truncated under the process). */
+rr_status rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw);
 
 #endif

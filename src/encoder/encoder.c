@@ -201,14 +201,11 @@ static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
                 rr_mat_row_f32(&raw, 0, tmp);
                 for (int i = 0; i < H; i++) x[i] += tmp[i];
             }
-            if (m->type_f32) {
-                const float *ty = m->type_f32 + (size_t)(seqs[s].type_ids ? seqs[s].type_ids[t] : 0) * H;
-                for (int i = 0; i < H; i++) x[i] += ty[i];
-            } else if (m->type_emb.data) {
+            if (m->type_f32) { /* NULL for a model without a type table (ModernBERT) */
                 /* a single-row table (mGTE, XLM-R) is row 0 whatever type the tokenizer reports */
                 int tt = seqs[s].type_ids && m->type_emb.rows > 1 ? seqs[s].type_ids[t] : 0;
-                rr_mat_row_f32(&m->type_emb, tt, tmp);
-                for (int i = 0; i < H; i++) x[i] += tmp[i];
+                const float *ty = m->type_f32 + (size_t)tt * H;
+                for (int i = 0; i < H; i++) x[i] += ty[i];
             }
             layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b ? m->emb_ln_b : m->zeros, H, cf->eps);
         }
@@ -416,17 +413,13 @@ rr_status rr_score_ids_hooked(rr_ctx *c, const rr_seq *seqs, int n, float *logit
     while (i < n) {
         int j = i, T = 0;
         while (j < n && T + seqs[j].len <= c->max_tokens) T += seqs[j++].len;
-        if (c->dec) {
-            rr_dec_forward(c->dec, seqs + i, j - i, logits + i);
-        } else {
-            rr_status s = forward_pass(c, seqs + i, j - i, logits + i);
-            if (s) return s;
-        }
+        rr_status s = c->dec ? rr_dec_forward(c->dec, seqs + i, j - i, logits + i)
+                             : forward_pass(c, seqs + i, j - i, logits + i);
+        if (s) return s;
         /* between passes: the scratch holds nothing a later call needs, so stopping here is clean */
         if (h) {
             h->done += j - i;
-            rr_status s = rr_hook_call(h);
-            if (s) return s;
+            if ((s = rr_hook_call(h))) return s;
         }
         i = j;
     }

@@ -5,10 +5,10 @@
  * fills rr_model with views of every weight under one canonical naming, whatever the family's names
  * on disk. Matrices stay in the file's dtype inside the mapping (rr_mat) while the load packs them;
  * the small vectors (biases, LayerNorm parameters, token type rows) are converted to fp32 and owned
- * by the model. Once packed, the files are unmapped: the forward pass reads the two large tables
- * (word and position embeddings) row by row with pread, so a file truncated or rewritten under a
- * running process can give an error, never a SIGBUS. Nothing is mutated after load, so a model is
- * shared by all threads.
+ * by the model. Once packed, the files are unmapped, for every family (encoders and decoders): the
+ * forward pass reads the two large tables (word and position embeddings) row by row with pread, so
+ * a file truncated or rewritten under a running process can give an error, never a SIGBUS. Nothing
+ * is mutated after load, so a model is shared by all threads.
  */
 #ifndef RR_MODEL_H
 #define RR_MODEL_H
@@ -88,14 +88,32 @@ typedef struct rr_mat {
     int rows, cols;
 } rr_mat;
 
-/* The float matrix `name` checked to be [rows, cols] (else a message naming file, tensor and shapes);
- * its bytes are added to m->weight_bytes. */
+/* The tensor lookups every family's loader uses (model.c). rr_model_mat: the float matrix `name`
+ * checked to be [rows, cols] (else a message naming file, tensor and shapes), a view into the
+ * mapping; its bytes are added to m->weight_bytes. rr_model_vec: the float vector `name` checked to
+ * be [n], converted to an fp32 array owned by the caller. rr_model_vec_if: the same when want, and
+ * when !want the tensor must be absent (an optional bias config.json says the checkpoint lacks);
+ * *out is then left alone. */
 rr_status rr_model_mat(rr_model *m, const char *name, int rows, int cols, rr_mat *out);
-/* The float vector `name` checked to be [n], converted to an fp32 array owned by the caller. */
 rr_status rr_model_vec(rr_model *m, const char *name, int n, float **out);
+rr_status rr_model_vec_if(rr_model *m, const char *name, int n, int want, float **out);
+/* The embedding tables of m (cfg and st set): the word table `word` [V, H] and, when pos is not
+ * NULL, the position table [max_positions, H] are kept as tensors whose rows the forward pass reads
+ * with pread (word_t, pos_t); the token type table `type` [TV, H], when not NULL and TV > 0, is
+ * copied to fp32 (type_f32). */
+rr_status rr_model_embeddings(rr_model *m, const char *word, const char *pos, const char *type);
 
 /* Row r of m converted to fp32 into dst[cols]. */
 void rr_mat_row_f32(const rr_mat *m, int r, float *dst);
+
+/* Packs the row-stack of n matrices (same width and dtype) with `bias` (NULL: none) into one linear
+ * for kernel table k at precision p, straight from the file's dtype; matrices not adjacent in memory
+ * are first copied side by side into buf (large enough for the stack), so the load never holds an
+ * fp32 copy of a matrix (pack.c). */
+rr_status rr_pack_stack(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n, const float *bias,
+                        void *buf, rr_linear **out);
+/* Drops the resident pages of a packed matrix's mapping (whole pages inside it only). */
+void rr_mat_release(const rr_mat *mt);
 
 typedef struct rr_layer {
     rr_mat wq, wk, wv;      /* each [H, H]; jina: row slices of Wqkv [3H, H] */
@@ -118,6 +136,9 @@ typedef struct rr_layer {
     rr_linear *lin_1;       /* [I, H], bias b1 */
     rr_linear *lin_2;       /* [H, I], bias b2 */
 } rr_layer;
+
+/* Q, K and V of ly as three row views of a fused [3H, H] matrix (jina-v2, mGTE, ModernBERT). */
+void rr_split_qkv(const rr_mat *qkv, int H, rr_layer *ly);
 
 /* One Qwen3 / Qwen2 decoder layer (qwen.c). Q, K and V are packed as one linear [(nh + 2 nkv) d, H],
  * gate and up as one [2I, H]. */
@@ -155,7 +176,7 @@ struct rr_model {
     const rr_st_tensor *word_t; /* its tensor: rows are gathered with rr_st_copy (pread) */
     rr_mat pos_emb;         /* [P, H]: as word_emb */
     const rr_st_tensor *pos_t; /* its tensor, read the same way */
-    rr_mat type_emb;        /* [TV, H]: as word_emb, during the load */
+    rr_mat type_emb;        /* [TV, H]: as word_emb, during the load (rows stays set after) */
     float *type_f32;        /* [TV, H] fp32 copy of type_emb owned by the model (a row or two) */
     float *emb_ln_g, *emb_ln_b; /* [H] */
     rr_layer *layers;       /* [n_layers] */
@@ -183,6 +204,13 @@ struct rr_model {
  * the mapped matrices of the layers are released from memory (madvise). Called once by
  * rr_model_load (pack.c). */
 rr_status rr_model_pack(rr_model *m, rr_precision p);
+/* The parallel step under both rr_model_pack and the decoders' packing: sets m->kern and
+ * m->precision (AUTO: the table's best), then runs one(m, l, buf) for every layer l on a temporary
+ * pool, each thread with its own stacking buffer of stack_bytes; one adds the bytes of the views it
+ * packed to *mapped and of the linears it made to *packed, and m->weight_bytes is corrected by the
+ * difference. The first failing layer's message is kept ("layer L: ..."). */
+typedef rr_status (*rr_pack_layer_fn)(rr_model *m, int l, void *buf, size_t *mapped, size_t *packed);
+rr_status rr_pack_layers(rr_model *m, rr_precision p, size_t stack_bytes, rr_pack_layer_fn one);
 /* Frees what rr_model_pack made (safe on a partly packed model). */
 void rr_model_unpack(rr_model *m);
 

@@ -12,12 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Packs the row-stack of n_mats matrices (same cols, same dtype) with `bias` into one linear
- * layer, straight from the file's dtype. Matrices already adjacent in memory (jina's Q|K|V views of
- * Wqkv, or a single matrix) are packed in place; others are first copied side by side into w (the
- * caller's buffer, large enough for the stack), so the load never holds an fp32 copy of a matrix. */
-static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n_mats,
-                           const float *bias, void *w, rr_linear **out) {
+rr_status rr_pack_stack(const rr_kern_table *k, rr_precision p, const rr_mat *const *mats, int n_mats,
+                        const float *bias, void *w, rr_linear **out) {
     int rows = 0, cols = mats[0]->cols;
     rr_dtype dt = mats[0]->dtype;
     size_t es = rr_dtype_size(dt);
@@ -25,7 +21,8 @@ static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat 
     int adjacent = 1;
     for (int i = 0; i < n_mats; i++) {
         if (mats[i]->dtype != dt || mats[i]->cols != cols)
-            return rr_fail(RR_ERR_UNSUPPORTED, "the query, key and value weights differ in dtype or width");
+            return rr_fail(RR_ERR_UNSUPPORTED, "the matrices stacked into one linear (query, key and value, or gate "
+                           "and up) differ in dtype or width");
         adjacent &= (const uint8_t *)mats[i]->data == next;
         next = (const uint8_t *)mats[i]->data + (size_t)mats[i]->rows * cols * es;
         rows += mats[i]->rows;
@@ -48,7 +45,7 @@ static rr_status pack_mats(const rr_kern_table *k, rr_precision p, const rr_mat 
  * views point into read-only MAP_PRIVATE file mappings (safetensors.c): dropped pages would be read
  * back from the file on access (which no longer happens). On anonymous memory this would zero the
  * data, so keep it to mapped weights. Only whole pages inside the matrix are released. */
-static void release_mat(const rr_mat *mt) {
+void rr_mat_release(const rr_mat *mt) {
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || !mt->data) return;
     uintptr_t b = (uintptr_t)mt->data, e = b + (size_t)mt->rows * mt->cols * rr_dtype_size(mt->dtype);
@@ -61,65 +58,37 @@ static void release_mat(const rr_mat *mt) {
  * buffer. A failing item keeps its message, since rr_errmsg() is per thread. */
 typedef struct pack_job {
     rr_model *m;
-    const rr_kern_table *k;
-    rr_precision p;
-    void **bufs;       /* [threads] buffers for stacking separate Q, K, V */
+    rr_pack_layer_fn one;
+    void **bufs;       /* [threads] stacking buffers */
     rr_status *st;     /* [n_layers] */
     char (*msg)[256];  /* [n_layers] */
     size_t *mapped, *packed; /* [n_layers] bytes before and after */
 } pack_job;
 
-static void pack_layer(void *arg, int l, int tid) {
+static void pack_item(void *arg, int l, int tid) {
     pack_job *j = arg;
-    rr_layer *ly = &j->m->layers[l];
-    void *w = j->bufs[tid];
-    const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
-    const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
-    rr_status s = pack_mats(j->k, j->p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
-    if (!s) s = pack_mats(j->k, j->p, &o, 1, ly->bo, w, &ly->lin_o);
-    if (!s) s = pack_mats(j->k, j->p, &w1, 1, ly->b1, w, &ly->lin_1);
-    if (!s) s = pack_mats(j->k, j->p, &w2, 1, ly->b2, w, &ly->lin_2);
-    j->st[l] = s;
-    if (s) {
-        snprintf(j->msg[l], sizeof j->msg[l], "layer %d: %s", l, rr_errmsg());
-        return;
-    }
-    const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
-    for (int i = 0; i < 6; i++) {
-        j->mapped[l] += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
-        release_mat(all[i]);
-    }
-    j->packed[l] = rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
-                   rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
+    j->st[l] = j->one(j->m, l, j->bufs[tid], &j->mapped[l], &j->packed[l]);
+    if (j->st[l]) snprintf(j->msg[l], sizeof j->msg[l], "layer %d: %s", l, rr_errmsg());
 }
 
-rr_status rr_model_pack(rr_model *m, rr_precision p) {
-    const rr_kern_table *k = rr_kern_get();
-    if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(k);
-    m->kern = k;
-    m->precision = p;
-    const rr_config *cf = &m->cfg;
-    int L = cf->n_layers;
-    size_t stack = (size_t)3 * cf->hidden * cf->hidden * rr_dtype_size(m->layers[0].wq.dtype);
+rr_status rr_pack_layers(rr_model *m, rr_precision p, size_t stack_bytes, rr_pack_layer_fn one) {
+    m->kern = rr_kern_get();
+    m->precision = p == RR_PRECISION_AUTO ? rr_kern_auto_precision(m->kern) : p;
+    int L = m->cfg.n_layers;
     rr_pool *pool = NULL; /* a temporary pool for the load */
-    rr_status ps = rr_pool_new(RR_MIN(m->n_threads > 0 ? m->n_threads : rr_pool_cpu_count(), L), &pool);
-    if (ps) return ps;
+    rr_status s = rr_pool_new(RR_MIN(m->n_threads > 0 ? m->n_threads : rr_pool_cpu_count(), L), &pool);
+    if (s) return s;
     int nt = rr_pool_size(pool);
-    pack_job j = {m, k, p, rr_calloc((size_t)nt, sizeof(void *)), rr_calloc((size_t)L, sizeof(rr_status)),
+    pack_job j = {m, one, rr_calloc((size_t)nt, sizeof(void *)), rr_calloc((size_t)L, sizeof(rr_status)),
                   rr_calloc((size_t)L, 256), rr_calloc((size_t)L, sizeof(size_t)), rr_calloc((size_t)L, sizeof(size_t))};
-    rr_status s = RR_OK;
     if (!j.bufs || !j.st || !j.msg || !j.mapped || !j.packed) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
     for (int t = 0; t < nt && !s; t++)
-        if (!(j.bufs[t] = rr_malloc(stack))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
+        if (!(j.bufs[t] = rr_malloc(stack_bytes))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
     if (!s) {
-        rr_pool_run(pool, L, pack_layer, &j);
+        rr_pool_run(pool, L, pack_item, &j);
         for (int l = 0; l < L && !s; l++)
             if (j.st[l]) s = rr_fail(j.st[l], "%s", j.msg[l]);
     }
-    const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
-    if (!s && hd->data) /* no dense layer in heads that read the pooled row directly */
-        s = pack_mats(k, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, j.bufs[0], &m->lin_head);
-    if (!s) s = pack_mats(k, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, j.bufs[0], &m->lin_out);
     if (!s) {
         size_t mapped = 0, packed = 0;
         for (int l = 0; l < L; l++) mapped += j.mapped[l], packed += j.packed[l];
@@ -132,6 +101,41 @@ rr_status rr_model_pack(rr_model *m, rr_precision p) {
     rr_free(j.mapped);
     rr_free(j.packed);
     rr_pool_free(pool);
+    return s;
+}
+
+/* An encoder layer: Q|K|V (adjacent views of a fused matrix are packed in place), output, FFN up
+ * and down. */
+static rr_status pack_layer(rr_model *m, int l, void *w, size_t *mapped, size_t *packed) {
+    rr_layer *ly = &m->layers[l];
+    const rr_kern_table *k = m->kern;
+    rr_precision p = m->precision;
+    const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
+    const rr_mat *o = &ly->wo, *w1 = &ly->w1, *w2 = &ly->w2;
+    rr_status s = rr_pack_stack(k, p, qkv, 3, ly->bqkv, w, &ly->lin_qkv);
+    if (!s) s = rr_pack_stack(k, p, &o, 1, ly->bo, w, &ly->lin_o);
+    if (!s) s = rr_pack_stack(k, p, &w1, 1, ly->b1, w, &ly->lin_1);
+    if (!s) s = rr_pack_stack(k, p, &w2, 1, ly->b2, w, &ly->lin_2);
+    if (s) return s;
+    const rr_mat *all[6] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2};
+    for (int i = 0; i < 6; i++) {
+        *mapped += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
+        rr_mat_release(all[i]);
+    }
+    *packed = rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
+              rr_linear_weight_bytes(ly->lin_1) + rr_linear_weight_bytes(ly->lin_2);
+    return RR_OK;
+}
+
+rr_status rr_model_pack(rr_model *m, rr_precision p) {
+    const rr_config *cf = &m->cfg;
+    size_t stack = (size_t)3 * cf->hidden * cf->hidden * rr_dtype_size(m->layers[0].wq.dtype);
+    rr_status s = rr_pack_layers(m, p, stack, pack_layer);
+    /* the head stays fp32 (one row per sequence: exactness is free); single matrices need no buffer */
+    const rr_mat *hd = &m->head_dense, *ho = &m->head_out;
+    if (!s && hd->data) /* no dense layer in heads that read the pooled row directly */
+        s = rr_pack_stack(m->kern, RR_PRECISION_FP32, &hd, 1, m->head_dense_b, NULL, &m->lin_head);
+    if (!s) s = rr_pack_stack(m->kern, RR_PRECISION_FP32, &ho, 1, &m->head_out_b, NULL, &m->lin_out);
     return s;
 }
 

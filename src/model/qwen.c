@@ -5,9 +5,11 @@
  * config.json gives the shapes; head_dim is read, not derived, for Qwen3 (whose 0.6B has 16 heads of
  * 128 over a hidden size of 1024), and defaults as the model classes do. Every weight is checked for
  * presence, dtype and exact shape; byte ranges were checked when the files were opened. The linears
- * are packed for the kernels at the requested precision (Q|K|V stacked into one, gate|up into one),
- * and the mapped pages are released afterwards. The lm_head is never packed: a reranker reads two of
- * its rows (yes/no, or "1"/"0"), copied to fp32 here; a classifier reads its one score row.
+ * are packed for the kernels at the requested precision (Q|K|V stacked into one, gate|up into one,
+ * by pack.c's rr_pack_layers), and the files are unmapped when the load ends (model.c): the forward
+ * pass reads embedding rows with pread, so a file truncated under a running process is an error,
+ * never a SIGBUS. The lm_head is never packed: a reranker reads two of its rows (yes/no, or
+ * "1"/"0"), copied to fp32 here; a classifier reads its one score row.
  *
  * The prompt template is decided here, once, in this order: the caller's explicit choice, the model
  * card README.md in the folder (its front matter and title name the model), the architecture
@@ -25,8 +27,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* Longest sequence a decoder scores: the reference rerankers' max_length (8192) plus room for
  * mxbai's fixed pieces, which come on top of it (79 ids). The position table allows more (RoPE), but
@@ -371,113 +371,32 @@ static rr_status load_head(rr_model *m, const char *dir) {
 
 /* ------------------------------------------------------------------ packing */
 
-static rr_kern_dtype kdtype(rr_dtype t) {
-    return t == RR_DTYPE_F32 ? RR_KERN_DTYPE_F32 : t == RR_DTYPE_F16 ? RR_KERN_DTYPE_F16 : RR_KERN_DTYPE_BF16;
-}
-
-/* Packs the row-stack of n matrices (same width and dtype); separate matrices are first copied side
- * by side into buf. */
-static rr_status pack_stack(const rr_model *m, rr_precision p, const rr_mat *const *mats, int n, const float *bias,
-                            void *buf, rr_linear **out) {
-    int rows = 0, cols = mats[0]->cols;
-    size_t es = rr_dtype_size(mats[0]->dtype);
-    for (int i = 0; i < n; i++) {
-        if (mats[i]->dtype != mats[0]->dtype || mats[i]->cols != cols)
-            return rr_fail(RR_ERR_UNSUPPORTED, "%s: the projections stacked into one linear differ in dtype", m->name);
-        rows += mats[i]->rows;
-    }
-    const void *src = mats[0]->data;
-    if (n > 1) {
-        uint8_t *dst = buf;
-        for (int i = 0; i < n; i++) {
-            size_t b = (size_t)mats[i]->rows * cols * es;
-            memcpy(dst, mats[i]->data, b);
-            dst += b;
-        }
-        src = buf;
-    }
-    return rr_linear_pack(m->kern, p, src, kdtype(mats[0]->dtype), rows, cols, bias, out);
-}
-
-/* Drops the mapped pages of a packed matrix (read-only private file mapping: they would be read
- * back from the file if touched again, which no longer happens). Whole pages only. */
-static void release_view(const rr_mat *mt) {
-    long pg = sysconf(_SC_PAGESIZE);
-    if (pg <= 0 || !mt->data) return;
-    uintptr_t b = (uintptr_t)mt->data, e = b + (size_t)mt->rows * mt->cols * rr_dtype_size(mt->dtype);
-    b = (b + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
-    e &= ~((uintptr_t)pg - 1);
-    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
-}
-
-typedef struct pack_job {
-    rr_model *m;
-    rr_precision p;
-    void **bufs;      /* [threads] stacking buffers */
-    rr_status *st;    /* [layers] */
-    char (*msg)[256]; /* [layers] */
-    size_t *mapped, *packed;
-} pack_job;
-
-static void pack_layer(void *arg, int l, int tid) {
-    pack_job *j = arg;
-    rr_dec_layer *ly = &j->m->dec->layers[l];
-    void *buf = j->bufs[tid];
+/* One decoder layer (rr_pack_layers): Q|K|V and gate|up stacked, output and down alone. */
+static rr_status pack_layer(rr_model *m, int l, void *buf, size_t *mapped, size_t *packed) {
+    rr_dec_layer *ly = &m->dec->layers[l];
+    const rr_kern_table *k = m->kern;
+    rr_precision p = m->precision;
     const rr_mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv}, *gu[2] = {&ly->wg, &ly->wu};
     const rr_mat *o = &ly->wo, *dn = &ly->wd;
-    rr_status s = pack_stack(j->m, j->p, qkv, 3, ly->bqkv, buf, &ly->lin_qkv);
-    if (!s) s = pack_stack(j->m, j->p, &o, 1, NULL, buf, &ly->lin_o);
-    if (!s) s = pack_stack(j->m, j->p, gu, 2, NULL, buf, &ly->lin_gu);
-    if (!s) s = pack_stack(j->m, j->p, &dn, 1, NULL, buf, &ly->lin_d);
-    j->st[l] = s;
-    if (s) {
-        snprintf(j->msg[l], sizeof j->msg[l], "layer %d: %s", l, rr_errmsg());
-        return;
-    }
+    rr_status s = rr_pack_stack(k, p, qkv, 3, ly->bqkv, buf, &ly->lin_qkv);
+    if (!s) s = rr_pack_stack(k, p, &o, 1, NULL, buf, &ly->lin_o);
+    if (!s) s = rr_pack_stack(k, p, gu, 2, NULL, buf, &ly->lin_gu);
+    if (!s) s = rr_pack_stack(k, p, &dn, 1, NULL, buf, &ly->lin_d);
+    if (s) return s;
     const rr_mat *all[7] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
     for (int i = 0; i < 7; i++) {
-        j->mapped[l] += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
-        release_view(all[i]);
+        *mapped += (size_t)all[i]->rows * all[i]->cols * rr_dtype_size(all[i]->dtype);
+        rr_mat_release(all[i]);
     }
-    j->packed[l] = rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
-                   rr_linear_weight_bytes(ly->lin_gu) + rr_linear_weight_bytes(ly->lin_d);
+    *packed = rr_linear_weight_bytes(ly->lin_qkv) + rr_linear_weight_bytes(ly->lin_o) +
+              rr_linear_weight_bytes(ly->lin_gu) + rr_linear_weight_bytes(ly->lin_d);
+    return RR_OK;
 }
 
 static rr_status pack(rr_model *m, rr_precision p) {
     const rr_config *c = &m->cfg;
-    int L = c->n_layers;
-    m->kern = rr_kern_get();
-    if (p == RR_PRECISION_AUTO) p = rr_kern_auto_precision(m->kern);
-    m->precision = p;
     size_t rows = RR_MAX((size_t)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim, (size_t)2 * c->intermediate);
-    size_t stack = rows * c->hidden * rr_dtype_size(m->dec->layers[0].wq.dtype);
-    rr_pool *pool = NULL;
-    rr_status s = rr_pool_new(RR_MIN(m->n_threads > 0 ? m->n_threads : rr_pool_cpu_count(), L), &pool);
-    if (s) return s;
-    int nt = rr_pool_size(pool);
-    pack_job j = {m, p, rr_calloc((size_t)nt, sizeof(void *)), rr_calloc((size_t)L, sizeof(rr_status)),
-                  rr_calloc((size_t)L, 256), rr_calloc((size_t)L, sizeof(size_t)), rr_calloc((size_t)L, sizeof(size_t))};
-    if (!j.bufs || !j.st || !j.msg || !j.mapped || !j.packed) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
-    for (int t = 0; t < nt && !s; t++)
-        if (!(j.bufs[t] = rr_malloc(stack))) s = rr_fail(RR_ERR_NOMEM, "out of memory packing weights");
-    if (!s) {
-        rr_pool_run(pool, L, pack_layer, &j);
-        for (int l = 0; l < L && !s; l++)
-            if (j.st[l]) s = rr_fail(j.st[l], "%s", j.msg[l]);
-    }
-    if (!s) {
-        size_t mapped = 0, packed = 0;
-        for (int l = 0; l < L; l++) mapped += j.mapped[l], packed += j.packed[l];
-        if (m->weight_bytes >= mapped) m->weight_bytes = m->weight_bytes - mapped + packed;
-    }
-    for (int t = 0; j.bufs && t < nt; t++) rr_free(j.bufs[t]);
-    rr_free(j.bufs);
-    rr_free(j.st);
-    rr_free(j.msg);
-    rr_free(j.mapped);
-    rr_free(j.packed);
-    rr_pool_free(pool);
-    return s;
+    return rr_pack_layers(m, p, rows * c->hidden * rr_dtype_size(m->dec->layers[0].wq.dtype), pack_layer);
 }
 
 rr_status rr_qwen_load(rr_model *m, const char *dir, rr_template prompt, rr_precision p) {
@@ -491,19 +410,15 @@ rr_status rr_qwen_load(rr_model *m, const char *dir, rr_template prompt, rr_prec
     }
     rr_status s = resolve_template(m, dir, prompt);
     if (s) return s;
-    if ((s = rr_model_mat(m, "model.embed_tokens.weight", c->vocab_size, H, &m->word_emb))) return s;
-    /* embedding rows are gathered with pread: count only what a pass touches */
-    m->weight_bytes -= (size_t)c->vocab_size * H * rr_dtype_size(m->word_emb.dtype);
-    m->word_t = rr_st_find(m->st, "model.embed_tokens.weight");
+    /* embedding rows are gathered with pread: only what a pass touches counts */
+    if ((s = rr_model_embeddings(m, "model.embed_tokens.weight", NULL, NULL))) return s;
     for (int i = 0; i < c->n_layers; i++)
         if ((s = load_layer(m, i, &m->dec->layers[i]))) return s;
     if ((s = rr_model_vec(m, "model.norm.weight", H, &m->dec->final_norm))) return s;
     if (c->family == RR_FAMILY_JINA_V3) s = load_projector(m, dir, c->embed_size);
     else s = load_head(m, dir);
     if (s) return s;
-    if ((s = pack(m, p))) return s;
-    rr_st_advise_random(m->word_t);
-    return RR_OK;
+    return pack(m, p);
 }
 
 void rr_qwen_free(rr_model *m) {

@@ -64,8 +64,4 @@ void rr_st_release(const rr_st_tensor *t);
  * truncated or removed under the process): dst is then undefined. */
 bool rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n);
 
-/* Tells the kernel that t is read a row here and there (a large embedding table): no readahead, so
- * a gathered row costs its own pages only. */
-void rr_st_advise_random(const rr_st_tensor *t);
-
 #endif
