@@ -31,9 +31,11 @@ count() { # suite-name logfile exit-code
 run_suite() { # name command...
     local name=$1; shift
     echo "== $name"
+    local t0=$SECONDS
     "$@" >"$logdir/$name.log" 2>&1
     local rc=$?
     cat "$logdir/$name.log"
+    echo "== $name took $((SECONDS - t0)) s"
     count "$name" "$logdir/$name.log" "$rc"
 }
 

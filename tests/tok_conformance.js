@@ -141,7 +141,7 @@ function report(name, inputs, got, want) {
 // A byte-level BPE tokenizer (RoBERTa layout) trained by the reference on the first 6000 corpus
 // lines: there is no BPE fixture in ../shared.
 function trainBpe() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rr-bpe-'));
+  const dir = fs.mkdtempSync(path.join(tmp, 'bpe-'));
   const lines = fs.readFileSync(path.join(F, 'corpus', 'multilingual_corpus.txt'), 'utf8').split('\n').slice(0, 6000);
   fs.writeFileSync(path.join(dir, 'train.txt'), lines.join('\n') + '\n');
   const t = new tk.Tokenizer(tk.BPE.empty());
@@ -186,7 +186,7 @@ async function main() {
   // Variants of the fixtures for options no fixture uses: Metaspace prepend_scheme "first" and
   // "never", a cased BERT normalizer (no lowercase, accents kept).
   {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rr-var-'));
+    const dir = fs.mkdtempSync(path.join(tmp, 'var-'));
     const x = JSON.parse(fs.readFileSync(path.join(F, 'tokenizers', 'xlmr_pruned32k', 'tokenizer.json'), 'utf8'));
     for (const scheme of ['first', 'never']) {
       x.pre_tokenizer.prepend_scheme = scheme;
