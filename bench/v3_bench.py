@@ -4,7 +4,13 @@ in bf16, rerank against a hand-written PyTorch bf16 module of the same random mo
 pointwise Qwen3-Reranker folder of the same backbone shape on the same documents.
 
     /usr/bin/python3 bench/v3_bench.py --model build/testdata/models/v3_full_bf16 \
-        [--pointwise QWEN3_RERANKER_DIR] [--docs 100] [--doc-tokens 256] [--threads 2]
+        [--pointwise QWEN3_RERANKER_DIR] [--docs 100] [--doc-tokens 256] [--threads 2] \
+        [--only rerank|torch|pointwise ...] [--torch-layers A:B]
+
+The full shape takes minutes per side on a small machine: --only runs one side per command, and --torch-layers
+times a range of the PyTorch module's layers (equal cost each), so a long run splits into short benchmark commands.
+QWEN3_RERANKER_DIR of the same backbone: tools/gen_jina_v3.py gen --full --pointwise writes
+build/testdata/models/qwen3_reranker_full_bf16.
 
 Documents are random English words cut to exactly L tokens by the reference's own round trip (tokenize, decode the
 first L ids). rerank is timed as a whole process (`rerank rank`, model load included) and its load alone (one empty
@@ -45,7 +51,7 @@ class Torch:
         xf = x.float()
         return (xf * torch.rsqrt((xf * xf).mean(-1, keepdim=True) + self.c["rms_norm_eps"])).to(x.dtype) * w
 
-    def forward(self, ids, chunk=1024):
+    def forward(self, ids, chunk=1024, layers=None):
         c, w = self.c, self.w
         nh, nkv, d = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
         T = len(ids)
@@ -58,7 +64,7 @@ class Torch:
             return x * cos[:, None] + rot * sin[:, None]
 
         h = w["model.embed_tokens.weight"][torch.tensor(ids)]
-        for i in range(c["num_hidden_layers"]):
+        for i in range(*(layers or (0, c["num_hidden_layers"]))):
             p = "model.layers.%d." % i
             a = self.rms(h, w[p + "input_layernorm.weight"])
             q = rope(self.rms((a @ w[p + "self_attn.q_proj.weight"].T).view(T, nh, d), w[p + "self_attn.q_norm.weight"]))
@@ -80,8 +86,8 @@ class Torch:
             h = h + (torch.nn.functional.silu(g) * (m @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
         return self.rms(h, w["model.norm.weight"])
 
-    def scores(self, ids, doc_id, query_id):
-        h = self.forward(ids)
+    def scores(self, ids, doc_id, query_id, layers=None):
+        h = self.forward(ids, layers=layers)
         t = torch.tensor(ids)
         e = torch.relu(h @ self.w["projector.0.weight"].T) @ self.w["projector.2.weight"].T
         return torch.nn.functional.cosine_similarity(e[t == doc_id].float(), e[t == query_id].float(), dim=-1)
@@ -102,7 +108,13 @@ def main():
     ap.add_argument("--docs", type=int, default=100)
     ap.add_argument("--doc-tokens", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", action="append", choices=["rerank", "torch", "pointwise"],
+                    help="run only this side (repeatable; default all): keeps each benchmark command short")
+    ap.add_argument("--torch-layers", metavar="A:B",
+                    help="time PyTorch over layers A..B-1 only (every layer costs the same whatever its input, so "
+                         "the full forward's time is the sum over disjoint ranges; for splitting a long run)")
     a = ap.parse_args()
+    sides = set(a.only or ["rerank", "torch", "pointwise"])
     torch.set_num_threads(a.threads)
     rnd = random.Random(1234)
     words = "river city market bridge tower museum history people language food train station island lake".split()
@@ -119,27 +131,32 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print("machine: %s, %d threads; %d documents of %d tokens" % (cpu, a.threads, a.docs, a.doc_tokens))
     base = [R, "rank", "-q", query, "--precision", "bf16", "--threads", str(a.threads), "--no-documents"]
-    load, _ = timed(base + ["-m", a.model, "--documents", os.path.join(tmp, "empty.jsonl")])
-    wall, out = timed(base + ["-m", a.model, "--documents", os.path.join(tmp, "docs.jsonl")])
-    tokens = json.loads(out)["usage"]["total_tokens"]
-    print("rerank v3 bf16:        %.2f s process (%d tokens in the prompt blocks), load alone %.2f s -> %.2f s scoring"
-          % (wall, tokens, load, wall - load))
-    tj = json.load(open(os.path.join(a.model, "tokenizer.json"), encoding="utf-8"))
-    ids = {t["content"]: t["id"] for t in tj["added_tokens"]}
-    block = j3.tokenize(a.model, encode=[j3.prompt(query, docs)])["encode"][0]
-    m = Torch(a.model)
-    t = time.time()
-    with torch.no_grad():
-        m.scores(block, ids[j3.DOC_MARK], ids[j3.QUERY_MARK])
-    tt = time.time() - t
-    print("PyTorch bf16 (forward): %.2f s for one block of %d tokens -> rerank scoring is %.2fx" %
-          (tt, len(block), tt / max(wall - load, 1e-9)))
-    if a.pointwise:
+    load = wall = None
+    if "rerank" in sides:
+        load, _ = timed(base + ["-m", a.model, "--documents", os.path.join(tmp, "empty.jsonl")])
+        wall, out = timed(base + ["-m", a.model, "--documents", os.path.join(tmp, "docs.jsonl")])
+        tokens = json.loads(out)["usage"]["total_tokens"]
+        print("rerank v3 bf16:        %.2f s process (%d tokens in the prompt blocks), load alone %.2f s -> %.2f s "
+              "scoring" % (wall, tokens, load, wall - load))
+    if "torch" in sides:
+        tj = json.load(open(os.path.join(a.model, "tokenizer.json"), encoding="utf-8"))
+        ids = {t["content"]: t["id"] for t in tj["added_tokens"]}
+        block = j3.tokenize(a.model, encode=[j3.prompt(query, docs)])["encode"][0]
+        m = Torch(a.model)
+        layers = tuple(int(v) for v in a.torch_layers.split(":")) if a.torch_layers else None
+        t = time.time()
+        with torch.no_grad():
+            m.scores(block, ids[j3.DOC_MARK], ids[j3.QUERY_MARK], layers)
+        tt = time.time() - t
+        what = "layers %d..%d" % (layers[0], layers[1] - 1) if layers else "forward"
+        print("PyTorch bf16 (%s): %.2f s for one block of %d tokens%s" %
+              (what, tt, len(block), " -> rerank scoring is %.2fx" % (tt / max(wall - load, 1e-9)) if wall else ""))
+    if a.pointwise and "pointwise" in sides:
         pl, _ = timed(base + ["-m", a.pointwise, "--documents", os.path.join(tmp, "empty.jsonl")])
         pw, out = timed(base + ["-m", a.pointwise, "--documents", os.path.join(tmp, "docs.jsonl")])
         print("rerank pointwise bf16: %.2f s process (%d tokens, query read %d times), load alone %.2f s -> %.2f s "
-              "scoring; v3 / pointwise scoring time %.2f" % (pw, json.loads(out)["usage"]["total_tokens"], a.docs, pl,
-                                                           pw - pl, (wall - load) / max(pw - pl, 1e-9)))
+              "scoring%s" % (pw, json.loads(out)["usage"]["total_tokens"], a.docs, pl, pw - pl,
+                             "; v3 / pointwise scoring time %.2f" % ((wall - load) / max(pw - pl, 1e-9)) if wall else ""))
 
 
 if __name__ == "__main__":

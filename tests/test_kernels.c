@@ -368,6 +368,8 @@ RR_TEST(kern_attention_all_tables) {
     for (int ti = 0; ti < nt; ti++) {
         for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
             CHECK(attn_case(ts[ti], (rr_precision)p, lens, (int)RR_ARRAY_LEN(lens), 2, 64, pool) == 0);
+            /* head_dim 128 (the avx512bf16 kernel's second instance: Qwen3, jina-reranker-v3) */
+            CHECK(attn_case(ts[ti], (rr_precision)p, lens + 8, 7, 1, 128, pool) == 0);
             CHECK(attn_case(ts[ti], (rr_precision)p, lens2, 3, 3, 40, NULL) == 0);
             CHECK(attn_case(ts[ti], (rr_precision)p, lens2, 3, 1, 16, pool) == 0);
             CHECK(attn_case(ts[ti], (rr_precision)p, lens2 + 2, 1, 2, 8, pool) == 0);

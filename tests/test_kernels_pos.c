@@ -114,6 +114,7 @@ RR_TEST(kern_attention_alibi_and_window) {
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 10, 2, 64, &alibi2, first, pool) == 0);
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 10, 2, 64, &win, first, pool) == 0);
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 10, 2, 64, &both, first, pool) == 0);
+                CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens + 4, 6, 2, 128, &both, first, pool) == 0);
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens + 2, 6, 3, 40, &alibi3, first, NULL) == 0);
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 8, 1, 16, &win7, first, pool) == 0);
             }

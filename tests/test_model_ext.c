@@ -432,9 +432,11 @@ RR_TEST(model_ext_8192_tokens) {
 }
 
 /* The full-size shapes (gen_models.py --full-ext, opt-in and separate from RR_FULL, whose CI run must stay
- * short: their float64 references take long; skipped without them): fp32
- * within 1e-3 of the float64 logits (sequences of 5 to 1100 tokens), bf16 and int8 reported in
- * sigmoid and held to the loose bounds of the full jina-reranker-v2 test (0.02 / 0.2). */
+ * short: their float64 references take minutes; skipped without them): fp32 within 1e-4 of the float64
+ * logits (sequences of 5 to 1100 tokens), bf16 and int8 reported in sigmoid. bf16 is held to 0.03, not
+ * jina-reranker-v2's 0.02: on JinaBERT's 5-token sequence an independent float64 forward that only rounds
+ * the matmul and attention inputs to bf16 (no engine code) already moves the sigmoid by 0.020 (rerank bf16:
+ * 0.024, mGTE and ModernBERT 0.003); int8 to 0.1 (measured 0.02-0.04). */
 RR_TEST(model_ext_full_size_models) {
     static const char *fams[] = {"jina_v1", "mgte", "modernbert"};
     int ran = 0;
@@ -458,7 +460,7 @@ RR_TEST(model_ext_full_size_models) {
             for (int i = 0; i < g.n; i++)
                 worst = fmax(worst, p == RR_PRECISION_FP32 ? fabs(out[i] - g.logit[i])
                                                            : fabs(sigm(out[i]) - sigm(g.logit[i])));
-            double tol = p == RR_PRECISION_FP32 ? 1e-3 : p == RR_PRECISION_BF16 ? 0.02 : 0.2;
+            double tol = p == RR_PRECISION_FP32 ? 1e-4 : p == RR_PRECISION_BF16 ? 0.03 : 0.1;
             printf("    full %s %s: max |diff| %.3g%s\n", fams[f], p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", worst,
                    p == 1 ? " (logit)" : " (sigmoid)");
             CHECK_MSG(worst <= tol, "full %s precision %d: %.3g > %.3g", fams[f], p, worst, tol);

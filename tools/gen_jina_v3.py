@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """gen_jina_v3.py -- random-weight jina-reranker-v3 test models and a float64 reference of its listwise scoring.
 
-    /usr/bin/python3 tools/gen_jina_v3.py gen --out DIR [--full]
+    /usr/bin/python3 tools/gen_jina_v3.py gen --out DIR [--full [--pointwise]]
     /usr/bin/python3 tools/gen_jina_v3.py ref --model FOLDER --query Q --docs FILE.jsonl [--max-length N]
 
 gen writes (the suites depend on this layout):
@@ -9,7 +9,10 @@ gen writes (the suites depend on this layout):
                                of gen_decoder.py (no lm_head) plus projector.0 [H/2, H] and projector.2 [E, H/2]
   DIR/models/v3_qwen3arch_f32/ the same weights under architecture Qwen3ForCausalLM: told apart by projector.*
   DIR/models/v3_full_bf16/     with --full: the real shape (28 layers, H 1024, 16/8 heads of 128, I 3072, vocab
-                               151,936, projector 1024 -> 512 -> 512), for the opt-in RR_FULL suite and bench/
+                               151,936, projector 1024 -> 512 -> 512), for the opt-in RR_FULL_V3 suite and bench/
+  DIR/models/qwen3_reranker_full_bf16/  with --full --pointwise: the same backbone weights under
+                               Qwen3ForCausalLM with a tied lm_head and no projector, i.e. a pointwise
+                               Qwen3-Reranker-0.6B of the same shape (bench/v3_bench.py --pointwise)
   each folder's tokenizer.json is ../shared/fixtures/tokenizers/qwen3/tokenizer.json plus the model's three added
   special tokens <|score_token|>, <|embed_token|>, <|rerank_token|> (ids 151669..151671 in that order).
 
@@ -78,11 +81,12 @@ def write_tokenizer(folder, shared):
             g.write(f.read())
 
 
-def write_model(models, name, s, dtype, arch, named, shared):
+def write_model(models, name, s, dtype, arch, named, shared, listwise=True):
     folder = os.path.join(models, name)
     gm.fresh_dir(folder)
     cfg = json.loads(gd.hf_config(s, dtype, arch, True))
-    cfg["embedding_size"] = embed_size(s)
+    if listwise:
+        cfg["embedding_size"] = embed_size(s)
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
     gm.write_safetensors(os.path.join(folder, "model.safetensors"), gd.entries(named, gm.ST_DTYPE[dtype]),
@@ -91,7 +95,7 @@ def write_model(models, name, s, dtype, arch, named, shared):
     return folder
 
 
-def generate(out, shared, full):
+def generate(out, shared, full, pointwise=False):
     if not shared:
         print("gen_jina_v3: no shared folder (tokenizer fixture); nothing written", file=sys.stderr)
         return
@@ -102,7 +106,11 @@ def generate(out, shared, full):
         write_model(models, "v3_" + dtype, SMALL, dtype, "JinaForRanking", named, shared)
     write_model(models, "v3_qwen3arch_f32", SMALL, "f32", "Qwen3ForCausalLM", named, shared)
     if full:
-        write_model(models, "v3_full_bf16", FULL, "bf16", "JinaForRanking", tensors(FULL), shared)
+        named = tensors(FULL)
+        write_model(models, "v3_full_bf16", FULL, "bf16", "JinaForRanking", named, shared)
+        if pointwise:  # the same backbone as a pointwise Qwen3-Reranker-0.6B: no projector, tied lm_head
+            write_model(models, "qwen3_reranker_full_bf16", FULL, "bf16", "Qwen3ForCausalLM",
+                        [t for t in named if not t[0].startswith("projector.")], shared, listwise=False)
 
 
 # ------------------------------------------------------------------------------------------ reference
@@ -209,6 +217,9 @@ def main():
     g = sub.add_parser("gen")
     g.add_argument("--out", default=os.environ.get("RR_TESTDATA", "build/testdata"))
     g.add_argument("--full", action="store_true")
+    g.add_argument("--pointwise", action="store_true",
+                   help="with --full: also models/qwen3_reranker_full_bf16, the same Qwen3 backbone as a pointwise "
+                        "Qwen3-Reranker-0.6B (for bench/v3_bench.py --pointwise)")
     r = sub.add_parser("ref")
     r.add_argument("--model", required=True)
     r.add_argument("--query", required=True)
@@ -217,7 +228,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     if a.cmd == "gen":
-        generate(a.out, gm.shared_dir(), a.full)
+        generate(a.out, gm.shared_dir(), a.full, a.pointwise)
         return
     docs = []
     with open(a.docs, encoding="utf-8") as f:

@@ -21,9 +21,10 @@ static size_t tile_floats(size_t qt, size_t kt, size_t dp) {
 
 size_t rr_kern_attn_scratch_floats(int d) {
     size_t gen = tile_floats(RR_KERN_ATTN_QT, RR_KERN_ATTN_KT, round16((size_t)d));
-    /* the avx512bf16 kernel for head_dim 64 lays out the same with its own, larger tiles */
-    size_t bf = tile_floats(RR_KERN_ATTN_QT_BF16, RR_KERN_ATTN_KT_BF16, 64);
-    return d == 64 && bf > gen ? bf : gen;
+    /* the avx512bf16 kernel for head_dim 64 and 128 lays out the same with its own, larger tiles */
+    size_t bf = d == 128 ? tile_floats(RR_KERN_ATTN_QT, RR_KERN_ATTN_KT_BF16, 128)
+                         : tile_floats(RR_KERN_ATTN_QT_BF16, RR_KERN_ATTN_KT_BF16, 64);
+    return (d == 64 || d == 128) && bf > gen ? bf : gen;
 }
 
 size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim) {

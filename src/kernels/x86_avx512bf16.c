@@ -227,12 +227,15 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
 
 /* ------------------------------------------------------------------ bf16 attention */
 
-/* Attention in bf16 mode for head_dim 64 with vdpbf16ps for both products (other cases: the
- * generic kernel). Same tiling and online softmax as gen_attn; the operands are laid out in k pairs:
- *   Qb [QT][32] dwords   (q[2g], q[2g+1]) of each query row
- *   Kp [32][KT][2] bf16  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one dim pair -> S over keys
- *   Vp [KT/2][64][2] bf16 (v_{2h}[d], v_{2h+1}[d]): one zmm = 16 dims of one key pair -> O over dims
- *   Pb [QT][KT/2] dwords  probabilities of key pairs, rounded to bf16 */
+/* Attention in bf16 mode for head_dim D = 64 (the encoders) or 128 (Qwen3 decoders, jina-reranker-v3)
+ * with vdpbf16ps for both products (other cases: the generic kernel). Same tiling and online softmax as
+ * gen_attn; the operands are laid out in k pairs:
+ *   Qb [QT][D/2] dwords   (q[2g], q[2g+1]) of each query row
+ *   Kp [D/2][KT][2] bf16  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one dim pair -> S over keys
+ *   Vp [KT/2][D][2] bf16  (v_{2h}[d], v_{2h+1}[d]): one zmm = 16 dims of one key pair -> O over dims
+ *   Pb [QT][KT/2] dwords  probabilities of key pairs, rounded to bf16
+ * QT is RR_KERN_ATTN_QT_BF16 rows for D 64 (the driver's attn_qt_bf16_d64) and RR_KERN_ATTN_QT for 128,
+ * so both fit rr_kern_attn_scratch_floats. D is a compile-time constant in each instance. */
 #define UNROLL4 _Pragma("GCC unroll 4")
 #define UNROLL16 _Pragma("GCC unroll 16")
 
@@ -269,24 +272,25 @@ static inline void transpose16(__m512i r[16]) {
     }
 }
 
-static void attn_bf16_d64(const rr_kern_attn *a) {
-    enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
+static inline __attribute__((always_inline)) void attn_bf16_dk(const rr_kern_attn *a, const int D) {
+    const int QT = D == 64 ? RR_KERN_ATTN_QT_BF16 : RR_KERN_ATTN_QT;
+    enum { KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
-    uint16_t *Qb = (uint16_t *)base;                     /* QT * 64 bf16 */
-    uint16_t *Kp = (uint16_t *)(base + QT * D);          /* 64 * KT bf16 */
-    uint16_t *Vp = (uint16_t *)(base + QT * D + D * KT); /* KT * 64 bf16 */
+    uint16_t *Qb = (uint16_t *)base;                     /* QT * D bf16 */
+    uint16_t *Kp = (uint16_t *)(base + QT * D);          /* D * KT bf16 */
+    uint16_t *Vp = (uint16_t *)(base + QT * D + D * KT); /* KT * D bf16 */
     float *S = base + QT * D + 2 * D * KT;               /* [QT][KT] */
-    float *O = S + QT * KT;                              /* [QT][64] */
+    float *O = S + QT * KT;                              /* [QT][D] */
     float *mx = O + QT * D, *l = mx + QT;
     uint16_t *Pb = (uint16_t *)S; /* rows of KT bf16 written over the first half of each S row */
     const int nq = a->nq, nqr = (nq + 3) & ~3;
     for (int i = 0; i < nqr; i++) {
         if (i < nq) {
             const float *q = a->q + (size_t)i * a->ld;
-            __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(q));
-            __m512bh hi = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 48), _mm512_loadu_ps(q + 32));
-            memcpy(Qb + i * D, &lo, 64);
-            memcpy(Qb + i * D + 32, &hi, 64);
+            for (int c = 0; c < D / 32; c++) { /* 32 dims per register */
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
+                memcpy(Qb + i * D + 32 * c, &v, 64);
+            }
         } else {
             memset(Qb + i * D, 0, D * 2);
         }
@@ -300,7 +304,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         /* Kp: 16 keys x 16 dim pairs at a time, converted in registers and transposed */
         uint32_t *kpd = (uint32_t *)Kp;
         for (int kb = 0; kb < nb * 4; kb++) {
-            for (int half = 0; half < 2; half++) {
+            for (int half = 0; half < D / 32; half++) {
                 __m512i r[16];
                 UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(a->k, a->ld, j0, kb * 16 + i, nkt, half);
                 transpose16(r);
@@ -313,7 +317,7 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
         const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
         for (int h = 0; h < nb * 32; h++) {
             uint16_t *vp = Vp + (size_t)h * D * 2;
-            for (int half = 0; half < 2; half++) {
+            for (int half = 0; half < D / 32; half++) {
                 __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
                 __m512i o = bf16_half(a->v, a->ld, j0, 2 * h + 1, nkt, half);
                 _mm512_storeu_si512(vp + half * 64, _mm512_permutex2var_epi16(e, lo_idx, o));
@@ -373,16 +377,18 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
             }
             l[i] = l[i] * corr + vhsum(sum);
             if (corr != 1.f && j0 > 0) /* O is still zero after the first tile */
-                for (int v = 0; v < 4; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
+                for (int v = 0; v < D / 16; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
         }
         /* O += P V, 4 rows x 64 dims per block */
-        for (int i0 = 0; i0 < nqr; i0 += 4) {
+        for (int i0 = 0; i0 < nqr; i0 += 4)
+          for (int dv = 0; dv < D; dv += 64) {
             __m512 acc[4][4];
             UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + v * 16);
+                UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + dv + v * 16);
             for (int h = 0; h < nb * 32; h++) {
                 __m512bh vv[4];
-                UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + v * 32);
+                UNROLL4 for (int v = 0; v < 4; v++)
+                    vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + dv * 2 + v * 32);
                 UNROLL4 for (int r = 0; r < 4; r++) {
                     uint32_t pp;
                     memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
@@ -391,18 +397,23 @@ static void attn_bf16_d64(const rr_kern_attn *a) {
                 }
             }
             UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + v * 16, acc[r][v]);
-        }
+                UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + dv + v * 16, acc[r][v]);
+          }
     }
     for (int i = 0; i < nq; i++) {
         __m512 inv = _mm512_set1_ps(1.f / l[i]);
         float *out = a->o + (size_t)i * a->ldo;
-        for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * D + v * 16), inv));
+        for (int v = 0; v < D / 16; v++)
+            _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * D + v * 16), inv));
     }
 }
 
+static void attn_bf16_d64(const rr_kern_attn *a) { attn_bf16_dk(a, 64); }
+static void attn_bf16_d128(const rr_kern_attn *a) { attn_bf16_dk(a, 128); }
+
 static void attn_native(const rr_kern_attn *a) {
     if (a->bf16 && a->d == 64) attn_bf16_d64(a);
+    else if (a->bf16 && a->d == 128 && a->nq <= RR_KERN_ATTN_QT) attn_bf16_d128(a);
     else gen_attn(a);
 }
 
