@@ -26,6 +26,12 @@ extern jmp_buf rr_test_jmp;
 struct rr_model_params;
 const struct rr_model_params *rr_test_fp32(void);
 
+/* The test model folder models/NAME under rr_test_data(), loaded with rr_test_fp32(); NULL when the
+ * folder or its tokenizer.json is absent (the caller skips); a load error fails the test. The caller
+ * owns the model. */
+struct rr_model;
+struct rr_model *rr_test_load_model(const char *name);
+
 /* ../shared (or $RR_SHARED) when present, else NULL: tests that need it SKIP without it. */
 const char *rr_test_shared(void);
 /* Generated test data (tools/gen_models.py output): $RR_TESTDATA or build/testdata. */

@@ -78,6 +78,18 @@ const struct rr_model_params *rr_test_fp32(void) {
 }
 
 const char *rr_test_data_path(const char *rel) { return ring_path(rr_test_data(), rel); }
+
+rr_model *rr_test_load_model(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s/tokenizer.json", name);
+    struct stat st;
+    if (stat(rr_test_data_path(rel), &st) != 0) return NULL;
+    snprintf(rel, sizeof rel, "models/%s", name);
+    rr_model *m = NULL;
+    rr_status s = rr_model_load(rr_test_data_path(rel), rr_test_fp32(), &m);
+    CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
+    return m;
+}
 const char *rr_test_shared_path(const char *rel) { return ring_path(rr_test_shared(), rel); }
 
 const char *rr_test_tmpdir(void) {

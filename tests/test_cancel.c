@@ -10,19 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-static rr_model *load(const char *name) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s/tokenizer.json", name);
-    struct stat st;
-    if (stat(rr_test_data_path(rel), &st) != 0) return NULL;
-    snprintf(rel, sizeof rel, "models/%s", name);
-    rr_model *m = NULL;
-    rr_status s = rr_model_load(rr_test_data_path(rel), rr_test_fp32(), &m);
-    CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
-    return m;
-}
 
 /* What the hook saw; it asks to stop at the stop_at-th call after a pass (0: never) or at its first
  * call while tokenizing (stop_tokenizing). */
@@ -58,7 +45,7 @@ static char *long_text(int words) {
 }
 
 RR_TEST(cancel_rank_one_long_document) {
-    rr_model *m = load("jina_f32");
+    rr_model *m = rr_test_load_model("jina_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     rr_ctx_params cp = rr_ctx_default_params();
@@ -108,7 +95,7 @@ RR_TEST(cancel_rank_one_long_document) {
 }
 
 RR_TEST(cancel_score_pairs_while_tokenizing_and_between_passes) {
-    rr_model *m = load("xlmr_f32");
+    rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -154,7 +141,7 @@ RR_TEST(cancel_score_pairs_while_tokenizing_and_between_passes) {
 }
 
 RR_TEST(cancel_decoder_prompts_and_v3_blocks) {
-    rr_model *dec = load("dec_qwen3_f32"), *v3 = load("v3_f32");
+    rr_model *dec = rr_test_load_model("dec_qwen3_f32"), *v3 = rr_test_load_model("v3_f32");
     if (!dec || !v3) {
         rr_model_free(dec);
         rr_model_free(v3);

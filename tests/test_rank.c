@@ -9,19 +9,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-static rr_model *load(const char *name) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s/tokenizer.json", name);
-    struct stat st;
-    if (stat(rr_test_data_path(rel), &st) != 0) return NULL;
-    snprintf(rel, sizeof rel, "models/%s", name);
-    rr_model *m = NULL;
-    rr_status s = rr_model_load(rr_test_data_path(rel), rr_test_fp32(), &m);
-    CHECK_MSG(s == RR_OK, "load %s: %s", name, rr_errmsg());
-    return m;
-}
 
 #define T(s) ((rr_text){(s), sizeof(s) - 1})
 
@@ -37,7 +24,7 @@ static const rr_text DOCS[] = {
 static const rr_text QUERY = T("Organic skincare products for sensitive skin");
 
 RR_TEST(rank_order_top_n_and_ties) {
-    rr_model *m = load("jina_f32");
+    rr_model *m = rr_test_load_model("jina_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -92,7 +79,7 @@ RR_TEST(rank_order_top_n_and_ties) {
 
 /* A document's score does not depend on what else the request holds, nor on the pass budget. */
 RR_TEST(rank_independent_of_other_documents) {
-    rr_model *m = load("xlmr_f32");
+    rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx_params small = {512};
     rr_ctx *c, *c2;
@@ -117,7 +104,7 @@ RR_TEST(rank_independent_of_other_documents) {
 
 /* With a short query and short documents, pair scoring and rank feed the model the same sequence. */
 RR_TEST(rank_matches_score_pairs_for_short_documents) {
-    rr_model *m = load("bert_f32");
+    rr_model *m = rr_test_load_model("bert_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -136,7 +123,7 @@ RR_TEST(rank_matches_score_pairs_for_short_documents) {
 }
 
 RR_TEST(rank_bad_arguments) {
-    rr_model *m = load("jina_f32");
+    rr_model *m = rr_test_load_model("jina_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -171,7 +158,7 @@ RR_TEST(rank_bad_arguments) {
 }
 
 RR_TEST(rank_fault_injection) {
-    rr_model *m = load("xlmr_bf16");
+    rr_model *m = rr_test_load_model("xlmr_bf16");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
@@ -233,7 +220,7 @@ static float rank_one(rr_ctx *c, rr_text q, rr_text d, const rr_rank_params *p, 
  * kept text ranked alone, the two directions differ, and windowing (which sees both ends) scores at
  * least the better of them. max_length is chosen so the room is exactly the head's (or tail's) size. */
 RR_TEST(rank_truncate_right_left_vs_windows) {
-    rr_model *m = load("xlmr_f32");
+    rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     const rr_tokenizer *tok = rr_model_tokenizer(m);
     rr_ctx *c;
@@ -291,7 +278,7 @@ RR_TEST(rank_truncate_right_left_vs_windows) {
  * head's size equals ranking the head alone (start kept), and with TRUNCATE_LEFT the tail alone;
  * a cap longer than one window leaves the rest windowed, as ranking the kept text alone would. */
 RR_TEST(rank_max_doc_tokens_equals_manual_cut) {
-    rr_model *m = load("xlmr_f32");
+    rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     const rr_tokenizer *tok = rr_model_tokenizer(m);
     rr_ctx *c;
@@ -352,7 +339,7 @@ RR_TEST(rank_long_doc_params_checked) {
     rr_rank_params p = rr_rank_default_params();
     CHECK_EQ_INT(p.long_doc, RR_LONG_DOC_AUTO); /* the model's rule: windows for encoders */
     CHECK_EQ_INT(p.max_doc_tokens, 0);
-    rr_model *m = load("xlmr_f32");
+    rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;
     REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
