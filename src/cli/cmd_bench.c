@@ -194,17 +194,18 @@ int cmd_bench(int argc, char **argv) {
         rr_score_params sp = rr_score_default_params();
         n = Q1_DOCS;
         seqs = calloc((size_t)n, sizeof *seqs);
-        for (int i = 0; i < n && seqs; i++) {
+        rr_status s0 = rr_ctx_new(m, NULL, &c0); /* one context for the 20 measuring calls */
+        for (int i = 0; i < n && seqs && !s0; i++) {
             rr_usage u = {0};
-            if (rr_ctx_new(m, NULL, &c0) || rr_score_pairs(c0, &q1_q[i], &q1_d[i], 1, &sp, lg, &u)) {
-                rr_ctx_free(c0);
-                for (int k = 0; k < Q1_DOCS; k++) free((void *)q1_d[k].text);
-                free(seqs);
-                rr_model_free(m);
-                return cli_error("%s", rr_errmsg());
-            }
-            rr_ctx_free(c0);
-            seqs[i] = (rr_seq){NULL, NULL, (int)u.total_tokens, NULL, 0};
+            if (!(s0 = rr_score_pairs(c0, &q1_q[i], &q1_d[i], 1, &sp, lg, &u)))
+                seqs[i] = (rr_seq){NULL, NULL, (int)u.total_tokens, NULL, 0};
+        }
+        rr_ctx_free(c0);
+        if (s0) {
+            for (int k = 0; k < Q1_DOCS; k++) free((void *)q1_d[k].text);
+            free(seqs);
+            rr_model_free(m);
+            return cli_error("%s", rr_errmsg());
         }
     } else if (!strcmp(workload, "w1") || !strcmp(workload, "w2") || !strcmp(workload, "w3")) {
         n = workload[1] == '3' ? 20 : 100;
