@@ -55,6 +55,12 @@ if "$B/rerank" bench -m "$D" --workload "$tmp/missing.json" >"$tmp/out" 2>&1; th
 else
     grep -q "cannot open" "$tmp/out" && ok "missing workload file fails" || bad "missing workload file message"
 fi
+if "$B/rerank" bench -m "$D" --workload q1 >"$tmp/out" 2>&1; then
+    bad "workload q1 on an encoder fails"
+else
+    grep -q "workload q1 is the decoder rerankers'" "$tmp/out" && ok "workload q1 on an encoder fails, naming why" ||
+        bad "workload q1 on an encoder: message"
+fi
 if "$B/rerank" bench -m "$D" --precision fp64 >"$tmp/out" 2>&1; then bad "bad precision fails"; else ok "bad precision fails"; fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
