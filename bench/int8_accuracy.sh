@@ -35,16 +35,7 @@ else
     A=$WORK/acc
 fi
 mkdir -p "$A"
-$PY - "$A/pairs.jsonl" <<'PYEOF'
-import json, sys
-import numpy as np
-rng = np.random.default_rng(2026)
-with open(sys.argv[1], "w") as f:
-    for _ in range(1000):
-        q = rng.integers(5, 250000, size=int(rng.integers(4, 25))).tolist()
-        d = rng.integers(5, 250000, size=int(rng.integers(8, 101))).tolist()
-        f.write(json.dumps({"input_ids": [0] + q + [2, 2] + d + [2]}) + "\n")
-PYEOF
+$PY tools/accuracy_pairs.py "$A/pairs.jsonl"
 for p in fp32 int8; do
     (cd "$WORK" && node "$ROOT/bench/ort_scores.js" "$ONNX/xlmr_$p.onnx" "$A/pairs.jsonl") >"$A/ort_$p" || exit 1
 done
