@@ -23,6 +23,12 @@ PY=/usr/bin/python3
 TH=${RR_THREADS:-2}
 PREC=${RR_PREC:-bf16}
 mkdir -p "$W" "$OUT"
+# the peers' Debian packages (as bench/side_by_side.sh installs them): PyTorch, the ONNX exporter's onnx, GNU time
+need=""
+for p in python3-torch python3-onnx python3-numpy time; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
+done
+[ -z "$need" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need; }
 Q="What is the capital of China?"
 
 timed() { # NAME CMD... -> one JSON line in results.jsonl with wall seconds, peak RSS and the command's JSON
