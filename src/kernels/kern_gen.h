@@ -324,14 +324,14 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
             for (int v = 0; v < GEN_NRV; v++) facc[i][v] = (vf){0};
         }
     }
-    const int ng = t->kp / RR_KERN_INT8_GROUP;
+    const int G = t->group, ng = t->kp / G;
     for (int g = 0; g < ng; g++) {
         vi acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
         for (int i = 0; i < GEN_MR; i++)
 #pragma GCC unroll 8
             for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
-        for (int k = g * RR_KERN_INT8_GROUP; k < (g + 1) * RR_KERN_INT8_GROUP; k++) {
+        for (int k = g * G; k < (g + 1) * G; k++) {
             vi bv[GEN_NRV];
 #pragma GCC unroll 8
             for (int v = 0; v < GEN_NRV; v++) {
