@@ -125,7 +125,10 @@ static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j)
     for (int s = 0; s < l->n_sg; s++) {
         int k0 = s * l->group, k1 = RR_MIN(n_in, k0 + l->group);
         float amax = 0;
-        for (int kk = k0; kk < k1; kk++) amax = fmaxf(amax, fabsf(r[kk]));
+        for (int kk = k0; kk < k1; kk++) { /* finite (checked above): a comparison, not a libm fmaxf call */
+            float a = fabsf(r[kk]);
+            amax = a > amax ? a : amax;
+        }
         float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
         int32_t sum = 0;
         for (int kk = k0; kk < k1; kk++) {
