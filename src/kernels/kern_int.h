@@ -45,6 +45,10 @@
 static inline int rr_kern_int8_group(int n_in) {
     const int lo = RR_KERN_INT8_GROUP_MIN;
     int kpad = (n_in + lo - 1) / lo * lo, g = RR_KERN_INT8_GROUP;
+    if (RR_KERN_INT8_GROUP > 256 && kpad <= RR_KERN_INT8_GROUP) { /* measurement builds (e.g. 4096): one scale */
+        for (g = lo; g < kpad; g *= 2) {}                           /* per channel, K padded to a power of two */
+        return g;
+    }
     while (g > lo && kpad % g) g /= 2;
     return g;
 }
