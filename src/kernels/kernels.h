@@ -21,7 +21,8 @@
  *   bf16  W rounded to bf16 at pack time, X rounded to bf16 (nearest even) per call, products exact
  *         in fp32, fp32 accumulation; the bias and epilogue stay fp32.
  *   int8  W symmetric per output channel and per group g of G = rr_kern_int8_group(K) consecutive k
- *         (kern_int.h: 256 at K = 768 or 3072; groups start at k = 0, the last one may be short): w8 = round(w / s_gn),
+ *         (kern_int.h: 256 at K = 768 or 3072; groups start at k = 0, the last one may be short):
+ *         w8 = round(w / s_gn),
  *         s_gn = max_{k in g} |w_nk| / 127 (1 for an all-zero group). X asymmetric per row (token),
  *         as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0, max x),
  *         s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m, 0, 255)

@@ -97,9 +97,10 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
  * zmm(8 + 3i + v)); then each is converted to fp32, multiplied by its channels' group scales
  * (zmm0..2, free between groups), added to its fp32 sum in zmm(20 + 3i + v) and zeroed for the next
  * group. Both sets stay in registers: the 8 x 48 shape of the bf16 kernel, with the fp32 sums in
- * an L1 tile instead, lost 19% to the tile traffic of the per-group flush (docs/KERNELS.md). n
- * counts groups; the inner loop ends when off (bytes of A per row = k) reaches a group boundary,
- * since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
+ * an L1 tile instead, lost 19% to the tile traffic of the per-group flush with groups of 32, and
+ * with groups of 256 was no faster than this one (docs/KERNELS.md). n counts groups; the inner loop
+ * ends when off (bytes of A per row = k) reaches a group boundary (gmask = group - 1, a run-time
+ * value: the group is per layer), since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
  * tile. */
 #define Q8_MR 4
 #define UKR_ZERO3(a, b, c)                                                                         \
