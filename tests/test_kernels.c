@@ -10,7 +10,7 @@
  *   bf16   the reference uses the same bf16-rounded x and w, so only fp32 accumulation differs:
  *          1e-5 * mag again; and vs the unrounded fp32 math, 2 * 2^-8 * mag (two roundings of 2^-9).
  *   int8   the reference quantizes exactly as specified (one weight scale per channel and group of
- *          RR_KERN_INT8_GROUP k), so the int32 group sums agree and only the fp32 scaling and the
+ *          rr_kern_int8_group(K) k), so the int32 group sums agree and only the fp32 scaling and the
  *          fp32 sum over groups differ: 1e-5 * mag, mag = s_x sum_k s_w(k) (|x8 - z| + z) |w8| (the
  *          kernels sum uncentred x8 w8 and subtract z C_j, so their rounding scales with z too); vs
  *          fp32 math, the quantization error bound sum_k (s_x/2)|w_k| + (s_w(k)/2)|x_k| + s_x s_w(k)/4.
@@ -57,12 +57,11 @@ static const char *prec_name(rr_precision p) {
     return p == RR_PRECISION_FP32 ? "fp32" : p == RR_PRECISION_BF16 ? "bf16" : "int8";
 }
 
-/* Weights: symmetric per channel and per group of RR_KERN_INT8_GROUP k (the last one may be short),
- * scale = amax / 127, inv = 1 / scale in float, round half to even (kernels.h). s gets one scale
- * per group. */
-static void quant(const float *x, int n, int *q, float *s) {
-    for (int g = 0; g * RR_KERN_INT8_GROUP < n; g++) {
-        int k0 = g * RR_KERN_INT8_GROUP, k1 = k0 + RR_KERN_INT8_GROUP < n ? k0 + RR_KERN_INT8_GROUP : n;
+/* Weights: symmetric per channel and per group of G k (the last one may be short), scale =
+ * amax / 127, inv = 1 / scale in float, round half to even (kernels.h). s gets one scale per group. */
+static void quant(const float *x, int n, int G, int *q, float *s) {
+    for (int g = 0; g * G < n; g++) {
+        int k0 = g * G, k1 = k0 + G < n ? k0 + G : n;
         float amax = 0;
         for (int i = k0; i < k1; i++) amax = fmaxf(amax, fabsf(x[i]));
         float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
@@ -146,12 +145,13 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
     void *scratch = sb ? rr_aligned_alloc(sb) : NULL;
     rr_linear_run(l, M, x, ldx, y, ldy, epi, r, ldr, scratch, pool);
     int bad = 0;
-    const int NG = (K + RR_KERN_INT8_GROUP - 1) / RR_KERN_INT8_GROUP;
+    const int G = rr_kern_int8_group(K), NG = (K + G - 1) / G;
+    if (p == RR_PRECISION_INT8) CHECK(rr_linear_int8_group(l) == G);
     int *qx = malloc(sizeof(int) * K);
     float *sw = malloc(sizeof(float) * N * NG); /* [N][NG] group scales */
     int *qwall = malloc(sizeof(int) * N * K);
     if (p == RR_PRECISION_INT8)
-        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, qwall + (size_t)j * K, sw + (size_t)j * NG);
+        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, qwall + (size_t)j * K, sw + (size_t)j * NG);
     for (int i = 0; i < M && bad < 5; i++) {
         const float *xi = x + (size_t)i * ldx;
         int zx = 0;
@@ -163,7 +163,7 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
                 for (int g = 0; g < NG; g++) {
                     long long dot = 0;
                     double swg = sw[(size_t)j * NG + g];
-                    for (int k = g * RR_KERN_INT8_GROUP; k < K && k < (g + 1) * RR_KERN_INT8_GROUP; k++) {
+                    for (int k = g * G; k < K && k < (g + 1) * G; k++) {
                         int q = qwall[(size_t)j * K + k];
                         dot += (long long)(qx[k] - zx) * q;
                         /* the kernels sum x8 w8 (not centred) and subtract zp C_j: fp32 rounding
@@ -237,7 +237,8 @@ RR_TEST(kern_linear_all_tables) {
     REQUIRE(rr_pool_new(3, &pool) == RR_OK);
     static const shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {3, 50, 1},   {13, 97, 67}, {37, 130, 300},
                                    {9, 48, 768}, {17, 49, 129}, {70, 96, 64}, {2, 200, 31}, {8, 144, 258},
-                                   {5, 20, 1700}, {300, 50, 40}, {3, 60, 4500}, {2, 9, 21000}};
+                                   {5, 20, 1700}, {300, 50, 40}, {3, 60, 4500}, {2, 9, 21000},
+                                   {6, 50, 384}, {5, 48, 3072}};
     for (int ti = 0; ti < nt; ti++) {
         for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
             for (size_t s = 0; s < RR_ARRAY_LEN(shapes); s++) {
@@ -254,6 +255,25 @@ RR_TEST(kern_linear_all_tables) {
         }
     }
     rr_pool_free(pool);
+}
+
+/* The int8 scale group of a layer: the largest power of two up to RR_KERN_INT8_GROUP dividing K
+ * rounded up to 32, so padding stays under 32 k (kern_int.h). */
+RR_TEST(kern_int8_group_sizes) {
+    static const int ks[] = {1, 31, 32, 64, 100, 129, 384, 768, 1152, 1536, 3072, 4500};
+    for (size_t i = 0; i < RR_ARRAY_LEN(ks); i++) {
+        int k = ks[i], g = rr_kern_int8_group(k), lo = RR_KERN_INT8_GROUP_MIN;
+        int kpad = (k + lo - 1) / lo * lo;
+        CHECK_MSG(g >= lo && g <= RR_KERN_INT8_GROUP && (g & (g - 1)) == 0, "K %d: group %d", k, g);
+        if (RR_KERN_INT8_GROUP <= 256) { /* larger: a measurement build with one group over the whole K */
+            CHECK_MSG(kpad % g == 0, "K %d: group %d does not divide K", k, g);
+            CHECK_MSG(g == RR_KERN_INT8_GROUP || kpad % (2 * g) != 0, "K %d: group %d is not the largest", k, g);
+        }
+    }
+    if (RR_KERN_INT8_GROUP == 256) {
+        CHECK(rr_kern_int8_group(768) == 256 && rr_kern_int8_group(3072) == 256);
+        CHECK(rr_kern_int8_group(384) == 128 && rr_kern_int8_group(1152) == 128 && rr_kern_int8_group(64) == 64);
+    }
 }
 
 RR_TEST(kern_linear_random_shapes) {

@@ -185,8 +185,11 @@ __attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const fl
         vlo = vmin(vlo, v);
         vhi = vmax(vhi, v);
     }
-    for (; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
-    for (int e = 0; e < VW; e++) lo = fminf(lo, vlo[e]), hi = fmaxf(hi, vhi[e]);
+    /* comparisons rather than fminf / fmaxf, which GCC leaves as libm calls (with the packing loop in linear.c,
+     * 1% of the samples of `rerank bench` W1 int8, load included);
+     * the same results, NaN included (a NaN loses both comparisons, as fminf / fmaxf ignore it) */
+    for (; i < n; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
+    for (int e = 0; e < VW; e++) lo = vlo[e] < lo ? vlo[e] : lo, hi = vhi[e] > hi ? vhi[e] : hi;
     float scale = hi > lo ? (hi - lo) / 255.f : 1.f;
     float inv = 1.f / scale;
     /* round half to even, as lrintf, via the 1.5 * 2^23 trick (|x * inv| <= 255) */
@@ -324,14 +327,14 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
             for (int v = 0; v < GEN_NRV; v++) facc[i][v] = (vf){0};
         }
     }
-    const int ng = t->kp / RR_KERN_INT8_GROUP;
+    const int G = t->group, ng = t->kp / G;
     for (int g = 0; g < ng; g++) {
         vi acc[GEN_MR][GEN_NRV];
 #pragma GCC unroll 16
         for (int i = 0; i < GEN_MR; i++)
 #pragma GCC unroll 8
             for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
-        for (int k = g * RR_KERN_INT8_GROUP; k < (g + 1) * RR_KERN_INT8_GROUP; k++) {
+        for (int k = g * G; k < (g + 1) * G; k++) {
             vi bv[GEN_NRV];
 #pragma GCC unroll 8
             for (int v = 0; v < GEN_NRV; v++) {

@@ -9,9 +9,9 @@
  *     elem(p, g, j, q) = W[p*NR + j, g*KG + q]   at  ((p*kp + g)*NR + j)*KG + q
  * zero-padded past n_out and n_in. Element type: fp32 (FP32; bf16 bits when every weight is an exact
  * bf16 value), bf16 bits (BF16), int8 (INT8).
- * INT8 also cuts K into scale groups of RR_KERN_INT8_GROUP consecutive k (a multiple of every
- * table's KG), each with its own fp32 scale per channel, and pads K to whole scale groups (kp is a
- * multiple of RR_KERN_INT8_GROUP / KG); the scales of panel p are a separate array,
+ * INT8 also cuts K into scale groups of G = rr_kern_int8_group(n_in) consecutive k (a multiple of
+ * every table's KG), each with its own fp32 scale per channel, and pads K to whole scale groups (kp
+ * is a multiple of G / KG); the scales of panel p are a separate array,
  *     scale(p, s, j) = scale of W[p*NR + j, s*G : (s+1)*G]   at  (p*n_sg + s)*NR + j
  * (n_sg = kp*KG / G scale groups), plus one fp32 C_j = sum_s scale(s, j) sum_{k in s} w8[j, k] per
  * channel for the activation zero points.
@@ -28,12 +28,30 @@
 #define RR_KERN_MAX_MR 16
 #define RR_KERN_MAX_NR 64
 
-/* k per INT8 weight scale group (kernels.h): a power of two and a multiple of every table's INT8 KG.
- * 32 keeps the full-size model within issue 5's 0.03 (docs/KERNELS.md has the measurements);
- * overridable at build time (EXTRA_CFLAGS=-DRR_KERN_INT8_GROUP=64) to measure others. */
+/* k per INT8 weight scale group (kernels.h), at most: a power of two and a multiple of every
+ * table's INT8 KG. 256 was chosen by issue 16's rule (docs/KERNELS.md): on the full-size model it is
+ * still more accurate than ONNX Runtime's dynamic int8 on every measure, and the fastest such choice
+ * (each group ends in an int32 -> fp32 flush). Overridable at build time
+ * (EXTRA_CFLAGS=-DRR_KERN_INT8_GROUP=32) to measure others. Up to 256 a group's int32 sum (at most
+ * 255 * 127 * G) converts to fp32 exactly. */
 #ifndef RR_KERN_INT8_GROUP
-#define RR_KERN_INT8_GROUP 32
+#define RR_KERN_INT8_GROUP 256
 #endif
+#define RR_KERN_INT8_GROUP_MIN (RR_KERN_INT8_GROUP < 32 ? RR_KERN_INT8_GROUP : 32)
+
+/* k per scale group of an INT8 layer with n_in inputs: the largest power of two <= RR_KERN_INT8_GROUP
+ * that divides n_in rounded up to RR_KERN_INT8_GROUP_MIN, so K is padded by less than 32 (hidden
+ * 768 and 3072: 256; 384 and 1152: 128; 64: 64) rather than to a whole group of 256. */
+static inline int rr_kern_int8_group(int n_in) {
+    const int lo = RR_KERN_INT8_GROUP_MIN;
+    int kpad = (n_in + lo - 1) / lo * lo, g = RR_KERN_INT8_GROUP;
+    if (RR_KERN_INT8_GROUP > 256 && kpad <= RR_KERN_INT8_GROUP) { /* measurement builds (e.g. 4096): one scale */
+        for (g = lo; g < kpad; g *= 2) {}                           /* per channel, K padded to a power of two */
+        return g;
+    }
+    while (g > lo && kpad % g) g /= 2;
+    return g;
+}
 
 typedef struct rr_kern_layout {
     int mr, nr, kg;
@@ -44,7 +62,7 @@ typedef struct rr_kern_layout {
  * into chunks so a panel chunk stays in L1 while it serves every row of a block:
  *   first  start from zero (else from the fp32 partial sums left in C by the previous chunk);
  *   last   finish: INT8 dequantization, + bias, then the epilogue; else store partial sums.
- * INT8 chunks are whole scale groups (kp a multiple of RR_KERN_INT8_GROUP / KG): the kernel sums each
+ * INT8 chunks are whole scale groups (kp a multiple of group / KG): the kernel sums each
  * group exactly in int32, then adds it to fp32 partial sums scaled by the group's channel scales,
  *     acc_j = sum_s b_scale[s][j] sum_{k in s} a8_k w8_kj,
  * and the last chunk finishes y_j = a_scale (acc_j - a_zp b_corr_j) + bias_j (kernels.h). */
@@ -63,7 +81,8 @@ typedef struct rr_kern_tile {
     size_t ldres;
     const float *a_scale;  /* INT8: [m] row scales */
     const int32_t *a_zp;   /* INT8: [m] row zero points */
-    const float *b_scale;  /* INT8: [kp*KG / RR_KERN_INT8_GROUP][nr] channel scales of the chunk's groups */
+    const float *b_scale;  /* INT8: [kp*KG / group][nr] channel scales of the chunk's groups */
+    int group;             /* INT8: k per scale group (rr_kern_int8_group of the layer) */
     const float *b_corr;   /* INT8: [nr] C_j = sum_s scale(s, j) sum_{k in s} w8_kj (for the zero points) */
 } rr_kern_tile;
 

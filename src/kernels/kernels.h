@@ -20,8 +20,9 @@
  *   fp32  fp32 products and fp32 accumulation (FMA allowed: order and fusing of roundings differ).
  *   bf16  W rounded to bf16 at pack time, X rounded to bf16 (nearest even) per call, products exact
  *         in fp32, fp32 accumulation; the bias and epilogue stay fp32.
- *   int8  W symmetric per output channel and per group g of G = RR_KERN_INT8_GROUP consecutive k
- *         (kern_int.h; groups start at k = 0, the last one may be short): w8 = round(w / s_gn),
+ *   int8  W symmetric per output channel and per group g of G = rr_kern_int8_group(K) consecutive k
+ *         (kern_int.h: 256 at K = 768 or 3072; groups start at k = 0, the last one may be short):
+ *         w8 = round(w / s_gn),
  *         s_gn = max_{k in g} |w_nk| / 127 (1 for an all-zero group). X asymmetric per row (token),
  *         as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0, max x),
  *         s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m, 0, 255)
@@ -107,6 +108,8 @@ size_t rr_linear_weight_bytes(const rr_linear *l);
 rr_precision rr_linear_precision(const rr_linear *l);
 int rr_linear_n_out(const rr_linear *l);
 int rr_linear_n_in(const rr_linear *l);
+/* INT8: k per weight scale group of the layer (kern_int.h rr_kern_int8_group); 0 for other precisions. */
+int rr_linear_int8_group(const rr_linear *l);
 
 /* Y[m, n_out] (row stride ldy) = epilogue(X[m, n_in] (stride ldx) W^T + b [, R (stride ldres)]).
  * scratch: at least rr_linear_scratch_bytes(l, m) bytes, 64-byte aligned (may be NULL when that is

@@ -23,7 +23,8 @@ struct rr_linear {
     size_t panel_bytes;
     void *w;         /* n_panels * panel_bytes, 64-byte aligned */
     float *bias;     /* [n_panels * nr], zero-padded */
-    int n_sg;        /* INT8: scale groups along K (kp * kg / RR_KERN_INT8_GROUP) */
+    int group;       /* INT8: k per scale group (rr_kern_int8_group(n_in)) */
+    int n_sg;        /* INT8: scale groups along K (kp * kg / group) */
     float *wscale;   /* INT8: [n_panels][n_sg][nr] scale of each channel in each group (kern_int.h) */
     float *wcorr;    /* INT8: [n_panels * nr] C_j = sum_s scale(s, j) sum_{k in s} w8_kj */
     int w16;         /* FP32 with the weights stored as bf16 (all exact bf16 values) */
@@ -79,9 +80,10 @@ static void pack_layout(rr_linear *l, const void *w, rr_kern_dtype wdtype) {
     if (l->prec == RR_PRECISION_INT8) {
         /* K padded to whole scale groups, so every kernel runs whole groups (zeros cost nothing
          * to the sums: the padded weights are 0) */
-        RR_ASSERT(RR_KERN_INT8_GROUP % kg == 0);
-        l->n_sg = (n_in + RR_KERN_INT8_GROUP - 1) / RR_KERN_INT8_GROUP;
-        l->kp = l->n_sg * (RR_KERN_INT8_GROUP / kg);
+        l->group = rr_kern_int8_group(n_in);
+        RR_ASSERT(l->group % kg == 0);
+        l->n_sg = (n_in + l->group - 1) / l->group;
+        l->kp = l->n_sg * (l->group / kg);
     }
     l->n_panels = (l->n_out + nr - 1) / nr;
     /* fp32 weights that are all exact bf16 values (a bf16 checkpoint) are stored as bf16: half the
@@ -112,7 +114,7 @@ static bool pack_alloc(rr_linear *l, const float *bias) {
 }
 
 /* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) in place to
- * integers in [-127, 127], one symmetric scale per group of RR_KERN_INT8_GROUP inputs (an outlier
+ * integers in [-127, 127], one symmetric scale per group of l->group inputs (an outlier
  * weight costs the resolution of its group only, not of the whole row), recording the scales and
  * the row's correction sum(scale * q). */
 static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j) {
@@ -121,9 +123,12 @@ static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j)
         if (!isfinite(r[kk])) return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
     double corr = 0;
     for (int s = 0; s < l->n_sg; s++) {
-        int k0 = s * RR_KERN_INT8_GROUP, k1 = RR_MIN(n_in, k0 + RR_KERN_INT8_GROUP);
+        int k0 = s * l->group, k1 = RR_MIN(n_in, k0 + l->group);
         float amax = 0;
-        for (int kk = k0; kk < k1; kk++) amax = fmaxf(amax, fabsf(r[kk]));
+        for (int kk = k0; kk < k1; kk++) { /* finite (checked above): a comparison, not a libm fmaxf call */
+            float a = fabsf(r[kk]);
+            amax = a > amax ? a : amax;
+        }
         float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
         int32_t sum = 0;
         for (int kk = k0; kk < k1; kk++) {
@@ -244,6 +249,7 @@ size_t rr_linear_weight_bytes(const rr_linear *l) {
 rr_precision rr_linear_precision(const rr_linear *l) { return l->prec; }
 int rr_linear_n_out(const rr_linear *l) { return l->n_out; }
 int rr_linear_n_in(const rr_linear *l) { return l->n_in; }
+int rr_linear_int8_group(const rr_linear *l) { return l->prec == RR_PRECISION_INT8 ? l->group : 0; }
 
 /* ------------------------------------------------------------------ run */
 
@@ -296,6 +302,7 @@ static void gemm_item(void *arg, int item, int tid) {
     t.ldc = (size_t)j->ldy;
     t.epi = j->epi;
     t.ldres = (size_t)j->ldres;
+    t.group = l->group;
     for (int p = p0; p < p1; p++) {
         int c0 = p * nr;
         t.n = RR_MIN(nr, l->n_out - c0);
@@ -309,7 +316,7 @@ static void gemm_item(void *arg, int item, int tid) {
             t.last = g0 + t.kp == l->kp;
             t.b = panel + (size_t)g0 * nr * kg * es;
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
-                t.b_scale = l->wscale + ((size_t)p * l->n_sg + (size_t)g0 * kg / RR_KERN_INT8_GROUP) * nr;
+                t.b_scale = l->wscale + ((size_t)p * l->n_sg + (size_t)g0 * kg / l->group) * nr;
             for (int r = r0; r < r1; r += mr) {
                 t.m = RR_MIN(mr, r1 - r);
                 if (l->prec == RR_PRECISION_FP32) {
@@ -365,7 +372,7 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
     int n_chunks = (l->kp + kc_max - 1) / kc_max;
     j.kc = (l->kp + n_chunks - 1) / n_chunks;
     if (l->prec == RR_PRECISION_INT8) { /* whole scale groups per chunk (kp is a multiple) */
-        int gk = RR_KERN_INT8_GROUP / l->lay.kg;
+        int gk = l->group / l->lay.kg;
         j.kc = (j.kc + gk - 1) / gk * gk;
     }
     size_t row_bytes = (size_t)j.kc * l->lay.kg * elem_size(l->prec);

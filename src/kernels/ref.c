@@ -139,14 +139,14 @@ static void ukr_bf16_ref(const rr_kern_tile *t) {
  * finished as a_scale (acc - zp C_j) (kern_int.h). */
 static void ukr_int8_ref(const rr_kern_tile *t) {
     const int8_t *b = t->b;
-    const int ng = t->kp / RR_KERN_INT8_GROUP; /* KG 1 */
+    const int G = t->group, ng = t->kp / G; /* KG 1 */
     for (int i = 0; i < t->m; i++) {
         const uint8_t *a = row_ptr(t, i);
         float acc[REF_NR] = {0};
         if (!t->first) memcpy(acc, t->c + (size_t)i * t->ldc, sizeof(float) * (size_t)t->n);
         for (int g = 0; g < ng; g++) {
             int32_t dot[REF_NR] = {0};
-            for (int k = g * RR_KERN_INT8_GROUP; k < (g + 1) * RR_KERN_INT8_GROUP; k++)
+            for (int k = g * G; k < (g + 1) * G; k++)
                 for (int j = 0; j < REF_NR; j++) dot[j] += (int32_t)a[k] * b[(size_t)k * REF_NR + j];
             for (int j = 0; j < REF_NR; j++) acc[j] += (float)dot[j] * t->b_scale[(size_t)g * REF_NR + j];
         }

@@ -93,13 +93,14 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
           "zmm31", "cc", "memory")
 
 /* The int8 kernel with group-wise weight scales (kern_int.h), 4 rows x 48 channels: zmm8..19 sum
- * one scale group exactly in int32 (RR_KERN_INT8_GROUP / 4 vpdpbusd steps; row i, vector v in
+ * one scale group exactly in int32 (t->group / 4 vpdpbusd steps; row i, vector v in
  * zmm(8 + 3i + v)); then each is converted to fp32, multiplied by its channels' group scales
  * (zmm0..2, free between groups), added to its fp32 sum in zmm(20 + 3i + v) and zeroed for the next
  * group. Both sets stay in registers: the 8 x 48 shape of the bf16 kernel, with the fp32 sums in
- * an L1 tile instead, lost 19% to the tile traffic of the per-group flush (docs/KERNELS.md). n
- * counts groups; the inner loop ends when off (bytes of A per row = k) reaches a group boundary,
- * since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
+ * an L1 tile instead, lost 19% to the tile traffic of the per-group flush with groups of 32, and
+ * with groups of 256 was no faster than this one (docs/KERNELS.md). n counts groups; the inner loop
+ * ends when off (bytes of A per row = k) reaches a group boundary (gmask = group - 1, a run-time
+ * value: the group is per layer), since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
  * tile. */
 #define Q8_MR 4
 #define UKR_ZERO3(a, b, c)                                                                         \
@@ -155,13 +156,13 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
         UKR_STORE3(384, "zmm26", "zmm27", "zmm28") UKR_STORE3(576, "zmm29", "zmm30", "zmm31")      \
         : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n), [sc] "+r"(sc)                                 \
         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [tile] "r"(tile),        \
-          [first] "r"(first), [gmask] "i"(RR_KERN_INT8_GROUP - 1)                                  \
+          [first] "r"(first), [gmask] "r"(gmask)                                                    \
         : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10",         \
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
           "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
           "zmm31", "cc", "memory")
 
-_Static_assert(RR_KERN_INT8_GROUP % 4 == 0 && (RR_KERN_INT8_GROUP & (RR_KERN_INT8_GROUP - 1)) == 0,
+_Static_assert(RR_KERN_INT8_GROUP_MIN % 4 == 0 && (RR_KERN_INT8_GROUP & (RR_KERN_INT8_GROUP - 1)) == 0,
                "the int8 assembly kernel finds group ends with a mask");
 
 _Static_assert(GEN_MR == 8 && GEN_NRV == 3, "the assembly kernels are 8 (bf16) or 4 (int8) x 48");
@@ -205,7 +206,7 @@ static void ukr_int8_vnni(const rr_kern_tile *t) {
     if (!first) tile_init(t, tile, Q8_MR);
     const uint8_t *b = t->b;
     const float *sc = t->b_scale;
-    size_t off = 0, n = (size_t)(t->kp * 4 / RR_KERN_INT8_GROUP);
+    size_t off = 0, n = (size_t)(t->kp * 4 / t->group), gmask = (size_t)t->group - 1;
     UKR_ASM_Q8();
     for (int i = 0; i < t->m; i++) {
         vf acc[GEN_NRV];
