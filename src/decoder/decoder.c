@@ -81,7 +81,8 @@ rr_status rr_dec_ctx_new(const rr_model *m, int T, rr_pool *pool, rr_dec_ctx **o
     x->mid = rr_malloc((H / 2 + 1) * sizeof(double));
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
-    size_t sb = rr_attention_scratch_bytes(rr_pool_size(pool), T, c->head_dim);
+    size_t sb = rr_attention_causal_scratch_bytes(rr_pool_size(pool), T, T, c->n_kv_heads, c->head_dim,
+                                                  m->precision);
     for (int l = 0; l < c->n_layers; l++) {
         const rr_dec_layer *ly = &m->dec->layers[l];
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_qkv, T));

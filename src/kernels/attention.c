@@ -183,12 +183,35 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
 
 /* ------------------------------------------------------------------ causal grouped-query attention */
 
+/* The packed path (bf16, head_dim 128, a table with attn_gqa128): K and V of every KV head are
+ * converted to bf16 once per call into scratch (global row blocks of 64, kern_int.h), instead of once
+ * per (head, query tile) item; then each item is n_rep query heads x RR_KERN_ATTN_QT / n_rep positions
+ * of one KV head, so a tile of K and V read from the packed buffer serves every head of its group. */
+static int use_packed(const rr_kern_table *k, int bf16, int head_dim, int n_rep) {
+    return bf16 && head_dim == 128 && k->attn_gqa128 && k->kv_pack128 && n_rep <= 16 &&
+           RR_KERN_ATTN_QT % n_rep == 0;
+}
+
+/* bytes of the packed K (or V) of n_tokens rows and n_kv_heads heads of 128 */
+static size_t packed_bytes(int n_tokens, int n_kv_heads) {
+    size_t blocks = ((size_t)n_tokens + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
+    return blocks * (size_t)n_kv_heads * RR_KERN_KV_BLOCK_DWORDS * 4;
+}
+
+size_t rr_attention_causal_scratch_bytes(int n_threads, int n_seq, int n_tokens, int n_kv_heads, int head_dim,
+                                         rr_precision precision) {
+    size_t b = rr_attention_scratch_bytes(n_threads, n_seq, head_dim);
+    int bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    if (bf16 && head_dim == 128) b += 2 * packed_bytes(n_tokens, n_kv_heads > 0 ? n_kv_heads : 1) + 64;
+    return b;
+}
+
 typedef struct {
     const rr_kern_table *k;
     const float *q, *kk, *v;
     int ld;
     const int *cu;
-    int n_seq, n_heads, n_rep, d;
+    int n_seq, n_heads, n_kv, n_rep, d;
     float scale;
     float *ctx;
     int ldctx;
@@ -196,19 +219,27 @@ typedef struct {
     const int *first; /* [n_seq + 1] first item of each sequence; NULL: last-token mode */
     float *thread_scratch;
     size_t per_thread;
+    int packed;        /* items are (sequence, position tile, KV head) over kp / vp */
+    int kv_blocks;     /* blocks of 64 rows in the packed buffers */
+    uint32_t *kp, *vp; /* [n_kv][kv_blocks] blocks */
 } causal_job;
+
+/* the sequence holding item (binary search of first) */
+static int item_seq(const causal_job *j, int item) {
+    int lo = 0, hi = j->n_seq - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (j->first[mid] <= item) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
 
 static void causal_item(void *arg, int item, int tid) {
     causal_job *j = arg;
     int s, h, q0, nq, nk, qpos;
     if (j->first) {
-        int lo = 0, hi = j->n_seq - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            if (j->first[mid] <= item) lo = mid;
-            else hi = mid - 1;
-        }
-        s = lo;
+        s = item_seq(j, item);
         int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
         int n_qt = (len + j->qt - 1) / j->qt;
         h = rel / n_qt;
@@ -224,6 +255,7 @@ static void causal_item(void *arg, int item, int tid) {
     }
     int g = h / j->n_rep, t0 = j->cu[s];
     rr_kern_attn a;
+    memset(&a, 0, sizeof a);
     a.q = j->q + (size_t)q0 * j->ld + (size_t)h * j->d;
     a.k = j->kk + (size_t)t0 * j->ld + (size_t)g * j->d;
     a.v = j->v + (size_t)t0 * j->ld + (size_t)g * j->d;
@@ -242,6 +274,46 @@ static void causal_item(void *arg, int item, int tid) {
     if (nk > 0) j->k->attn(&a);
 }
 
+/* packing item: block b of KV head g */
+static void pack_item(void *arg, int item, int tid) {
+    (void)tid;
+    causal_job *j = arg;
+    int g = item / j->kv_blocks, b = item % j->kv_blocks;
+    size_t off = ((size_t)g * j->kv_blocks + b) * RR_KERN_KV_BLOCK_DWORDS;
+    j->k->kv_pack128(j->kk + (size_t)g * j->d, j->v + (size_t)g * j->d, j->ld, j->cu[j->n_seq], b, j->kp + off,
+                     j->vp + off);
+}
+
+/* packed item: within a sequence, position tiles from the last (the most keys) to the first, each
+ * for every KV head, so the costliest items start first and the pool's tail stays short */
+static void packed_item(void *arg, int item, int tid) {
+    causal_job *j = arg;
+    int s = item_seq(j, item);
+    int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
+    int n_qt = (len + j->qt - 1) / j->qt;
+    int g = rel % j->n_kv, qt = n_qt - 1 - rel / j->n_kv;
+    int t0 = j->cu[s], qpos = qt * j->qt, nq = RR_MIN(j->qt, len - qpos), b0 = t0 / RR_KERN_KV_BLOCK;
+    rr_kern_attn a;
+    memset(&a, 0, sizeof a);
+    a.q = j->q + (size_t)(t0 + qpos) * j->ld + (size_t)g * j->n_rep * j->d;
+    a.ld = j->ld;
+    a.nq = nq;
+    a.n_rep = j->n_rep;
+    a.k_lo = t0 - b0 * RR_KERN_KV_BLOCK;
+    a.nk = a.k_lo + qpos + nq;
+    a.q_pos = qpos;
+    a.causal = 1;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = 1;
+    a.kp = j->kp + ((size_t)g * j->kv_blocks + b0) * RR_KERN_KV_BLOCK_DWORDS;
+    a.vp = j->vp + ((size_t)g * j->kv_blocks + b0) * RR_KERN_KV_BLOCK_DWORDS;
+    a.o = j->ctx + (size_t)(t0 + qpos) * j->ldctx + (size_t)g * j->n_rep * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    j->k->attn_gqa128(&a);
+}
+
 void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
                          const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
                          float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
@@ -253,27 +325,45 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     causal_job j;
     memset(&j, 0, sizeof j);
     j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.cu = cu_seqlens, j.n_seq = n_seq;
-    j.n_heads = n_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
     j.ctx = ctx, j.ldctx = ldctx;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
-    j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
+    j.packed = !last_only && use_packed(k, j.bf16, head_dim, j.n_rep);
+    j.qt = j.packed ? RR_KERN_ATTN_QT / j.n_rep
+         : j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
+    /* scratch: [first][packed K][packed V][thread tiles] */
     size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
-    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    uint8_t *p = (uint8_t *)scratch + pre;
+    if (j.packed) {
+        int T = cu_seqlens[n_seq];
+        size_t pb = packed_bytes(T, n_kv_heads);
+        j.kv_blocks = (T + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
+        j.kp = (uint32_t *)p;
+        j.vp = (uint32_t *)(p + pb);
+        p += 2 * pb;
+    }
+    j.thread_scratch = (float *)p;
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     int total;
     if (last_only) {
         total = n_seq * n_heads;
     } else {
         int *first = scratch;
+        int per_tile = j.packed ? n_kv_heads : n_heads;
         total = 0;
         for (int s = 0; s < n_seq; s++) {
             int len = cu_seqlens[s + 1] - cu_seqlens[s];
             RR_ASSERT(len >= 0);
             first[s] = total;
-            total += n_heads * ((len + j.qt - 1) / j.qt);
+            total += per_tile * ((len + j.qt - 1) / j.qt);
         }
         first[n_seq] = total;
         j.first = first;
     }
-    rr_pool_run(pool, total, causal_item, &j);
+    if (j.packed) {
+        rr_pool_run(pool, n_kv_heads * j.kv_blocks, pack_item, &j);
+        rr_pool_run(pool, total, packed_item, &j);
+    } else {
+        rr_pool_run(pool, total, causal_item, &j);
+    }
 }
