@@ -348,7 +348,8 @@ int main(int argc, char **argv) {
     if (do_causal) {
         int T = causal_t > 0 ? causal_t : 4096;
         causal_arg a = {NULL, rr_aligned_alloc(sizeof(float) * (size_t)T * CZ_W),
-                        rr_aligned_alloc(sizeof(float) * (size_t)T * CZ_NH * CZ_D), {0, T}, RR_PRECISION_BF16, NULL, pool};
+                        rr_aligned_alloc(sizeof(float) * (size_t)T * CZ_NH * CZ_D), {0, T}, RR_PRECISION_BF16, NULL,
+                        pool};
         fill(a.qkv, (size_t)T * CZ_W, 1.f);
         a.scratch =
             rr_aligned_alloc(rr_attention_causal_scratch_bytes(threads, 1, T, CZ_NKV, CZ_D, RR_PRECISION_BF16));

@@ -690,8 +690,9 @@ RR_TEST(dec_causal_attention_every_table) {
     for (size_t di = 0; di < RR_ARRAY_LEN(dims); di++) {
         int nh = dims[di][0], nkv = dims[di][1], d = dims[di][2], A = nh * d, W = (nh + 2 * nkv) * d;
         float *qkv = malloc((size_t)T * W * sizeof *qkv), *out = malloc((size_t)T * A * sizeof *out);
+        float *all = malloc((size_t)T * A * sizeof *all);
         double *ref = malloc((size_t)T * A * sizeof *ref), *ref_last = malloc((size_t)NS * A * sizeof *ref_last);
-        REQUIRE(qkv && out && ref && ref_last);
+        REQUIRE(qkv && out && all && ref && ref_last);
         for (int sharp = 0; sharp < 2; sharp++) {
             uint32_t r = 12345;
             for (size_t i = 0; i < (size_t)T * W; i++) {
@@ -728,12 +729,34 @@ RR_TEST(dec_causal_attention_every_table) {
                         CHECK_MSG(worst <= tol, "%s d=%d nh=%d nkv=%d %s %s%s: max |diff| %.3g", rr_kern_name(k), d, nh,
                                   nkv, bf ? "bf16" : "fp32", last ? "last rows" : "all rows", sharp ? " (sharp)" : "",
                                   worst);
+                        /* bit for bit: a sequence's rows do not depend on the batch around them, nor on
+                         * the path (all rows, packed in bf16 with head_dim 128, or last rows per head) */
+                        int same = 1;
+                        if (!last) {
+                            memcpy(all, out, (size_t)T * A * sizeof *out);
+                            for (int q = 0; q < NS; q++) {
+                                int one[2] = {0, lens[q]};
+                                const float *b = qkv + (size_t)cu[q] * W;
+                                rr_attention_causal(k, b, b + A, b + A + nkv * d, W, one, 1, nh, nkv, d,
+                                                    1.0f / sqrtf((float)d), out, A, 0,
+                                                    bf ? RR_PRECISION_BF16 : RR_PRECISION_FP32, scratch, NULL);
+                                same &= !memcmp(out, all + (size_t)cu[q] * A, (size_t)lens[q] * A * sizeof *out);
+                            }
+                        } else {
+                            for (int q = 0; q < NS; q++)
+                                same &= !memcmp(out + (size_t)q * A, all + (size_t)(cu[q + 1] - 1) * A,
+                                                A * sizeof *out);
+                        }
+                        CHECK_MSG(same, "%s d=%d nh=%d nkv=%d %s%s: %s differ", rr_kern_name(k), d, nh, nkv,
+                                  bf ? "bf16" : "fp32", sharp ? " (sharp)" : "",
+                                  last ? "last rows alone and within all rows" : "sequences alone and in the batch");
                     }
                 rr_aligned_free(scratch);
             }
         }
         free(qkv);
         free(out);
+        free(all);
         free(ref);
         free(ref_last);
     }

@@ -184,25 +184,32 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
 /* ------------------------------------------------------------------ causal grouped-query attention */
 
 /* The packed path (bf16, head_dim 128, a table with attn_gqa128): K and V of every KV head are
- * converted to bf16 once per call into scratch (global row blocks of 64, kern_int.h), instead of once
- * per (head, query tile) item; then each item is n_rep query heads x RR_KERN_ATTN_QT / n_rep positions
- * of one KV head, so a tile of K and V read from the packed buffer serves every head of its group. */
+ * converted to bf16 once per call into scratch (blocks of 64 rows from each sequence's first,
+ * kern_int.h), instead of once per (head, query tile) item; then each item is n_rep query heads x
+ * RR_KERN_ATTN_QT / n_rep positions of one KV head, so a tile of K and V read from the packed buffer
+ * serves every head of its group. Its results are bit for bit those of the per-head kernel, so when a
+ * batch of many short sequences needs more blocks than the scratch holds (it is sized for the tokens
+ * plus PACK_SPARE_BLOCKS of padding) the call takes the per-head path with no change in any output. */
+#define PACK_SPARE_BLOCKS 64
 static int use_packed(const rr_kern_table *k, int bf16, int head_dim, int n_rep) {
     return bf16 && head_dim == 128 && k->attn_gqa128 && k->kv_pack128 && n_rep <= 16 &&
            RR_KERN_ATTN_QT % n_rep == 0;
 }
 
-/* bytes of the packed K (or V) of n_tokens rows and n_kv_heads heads of 128 */
-static size_t packed_bytes(int n_tokens, int n_kv_heads) {
-    size_t blocks = ((size_t)n_tokens + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
-    return blocks * (size_t)n_kv_heads * RR_KERN_KV_BLOCK_DWORDS * 4;
+/* blocks of 64 rows per KV head the packed buffers hold for n_tokens rows */
+static size_t pack_capacity(int n_tokens) {
+    return ((size_t)n_tokens + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK + PACK_SPARE_BLOCKS;
 }
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t rr_attention_causal_scratch_bytes(int n_threads, int n_seq, int n_tokens, int n_kv_heads, int head_dim,
                                          rr_precision precision) {
     size_t b = rr_attention_scratch_bytes(n_threads, n_seq, head_dim);
     int bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
-    if (bf16 && head_dim == 128) b += 2 * packed_bytes(n_tokens, n_kv_heads > 0 ? n_kv_heads : 1) + 64;
+    if (bf16 && head_dim == 128) /* the blocks' prefix per sequence, then packed K and V */
+        b += round64(((size_t)n_seq + 1) * sizeof(int)) +
+             2 * pack_capacity(n_tokens) * (size_t)(n_kv_heads > 0 ? n_kv_heads : 1) * RR_KERN_KV_BLOCK_DWORDS * 4;
     return b;
 }
 
@@ -216,24 +223,29 @@ typedef struct {
     float *ctx;
     int ldctx;
     int bf16, qt;
-    const int *first; /* [n_seq + 1] first item of each sequence; NULL: last-token mode */
+    const int *first; /* [n_seq + 1] first item of each sequence; NULL: one query row per item */
+    const int *rows;  /* rows mode: query row i is rows[i], in the sequence starting at row_start[i] */
+    const int *row_start;
     float *thread_scratch;
     size_t per_thread;
     int packed;        /* items are (sequence, position tile, KV head) over kp / vp */
-    int kv_blocks;     /* blocks of 64 rows in the packed buffers */
+    int kv_blocks;     /* blocks of 64 rows per KV head in use */
+    const int *blk;    /* [n_seq + 1] first block of each sequence */
     uint32_t *kp, *vp; /* [n_kv][kv_blocks] blocks */
 } causal_job;
 
-/* the sequence holding item (binary search of first) */
-static int item_seq(const causal_job *j, int item) {
+/* the last s with pre[s] <= item (binary search of an [n_seq + 1] prefix table) */
+static int prefix_seq(const causal_job *j, const int *pre, int item) {
     int lo = 0, hi = j->n_seq - 1;
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (j->first[mid] <= item) lo = mid;
+        if (pre[mid] <= item) lo = mid;
         else hi = mid - 1;
     }
     return lo;
 }
+
+static int item_seq(const causal_job *j, int item) { return prefix_seq(j, j->first, item); }
 
 static void causal_item(void *arg, int item, int tid) {
     causal_job *j = arg;
@@ -249,11 +261,12 @@ static void causal_item(void *arg, int item, int tid) {
         q0 = j->cu[s] + qpos;
     } else {
         s = item / j->n_heads, h = item % j->n_heads;
-        nk = j->cu[s + 1] - j->cu[s];
+        int end = j->rows ? j->rows[s] + 1 : j->cu[s + 1];
+        nk = end - (j->rows ? j->row_start[s] : j->cu[s]);
         qpos = nk - 1, nq = 1;
-        q0 = j->cu[s + 1] - 1;
+        q0 = end - 1;
     }
-    int g = h / j->n_rep, t0 = j->cu[s];
+    int g = h / j->n_rep, t0 = j->rows ? j->row_start[s] : j->cu[s];
     rr_kern_attn a;
     memset(&a, 0, sizeof a);
     a.q = j->q + (size_t)q0 * j->ld + (size_t)h * j->d;
@@ -274,14 +287,16 @@ static void causal_item(void *arg, int item, int tid) {
     if (nk > 0) j->k->attn(&a);
 }
 
-/* packing item: block b of KV head g */
+/* packing item: block b (of all sequences' blocks) of KV head g */
 static void pack_item(void *arg, int item, int tid) {
     (void)tid;
     causal_job *j = arg;
     int g = item / j->kv_blocks, b = item % j->kv_blocks;
-    size_t off = ((size_t)g * j->kv_blocks + b) * RR_KERN_KV_BLOCK_DWORDS;
-    j->k->kv_pack128(j->kk + (size_t)g * j->d, j->v + (size_t)g * j->d, j->ld, j->cu[j->n_seq], b, j->kp + off,
-                     j->vp + off);
+    int s = prefix_seq(j, j->blk, b);
+    while (j->blk[s + 1] <= b) s++; /* past empty sequences (no blocks) */
+    size_t off = ((size_t)g * j->kv_blocks + b) * RR_KERN_KV_BLOCK_DWORDS, row = (size_t)j->cu[s] * j->ld;
+    j->k->kv_pack128(j->kk + row + (size_t)g * j->d, j->v + row + (size_t)g * j->d, j->ld,
+                     j->cu[s + 1] - j->cu[s], b - j->blk[s], j->kp + off, j->vp + off);
 }
 
 /* packed item: within a sequence, position tiles from the last (the most keys) to the first, each
@@ -292,15 +307,14 @@ static void packed_item(void *arg, int item, int tid) {
     int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
     int n_qt = (len + j->qt - 1) / j->qt;
     int g = rel % j->n_kv, qt = n_qt - 1 - rel / j->n_kv;
-    int t0 = j->cu[s], qpos = qt * j->qt, nq = RR_MIN(j->qt, len - qpos), b0 = t0 / RR_KERN_KV_BLOCK;
+    int t0 = j->cu[s], qpos = qt * j->qt, nq = RR_MIN(j->qt, len - qpos), b0 = j->blk[s];
     rr_kern_attn a;
     memset(&a, 0, sizeof a);
     a.q = j->q + (size_t)(t0 + qpos) * j->ld + (size_t)g * j->n_rep * j->d;
     a.ld = j->ld;
     a.nq = nq;
     a.n_rep = j->n_rep;
-    a.k_lo = t0 - b0 * RR_KERN_KV_BLOCK;
-    a.nk = a.k_lo + qpos + nq;
+    a.nk = qpos + nq;
     a.q_pos = qpos;
     a.causal = 1;
     a.d = j->d;
@@ -329,19 +343,32 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     j.ctx = ctx, j.ldctx = ldctx;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
     j.packed = !last_only && use_packed(k, j.bf16, head_dim, j.n_rep);
-    j.qt = j.packed ? RR_KERN_ATTN_QT / j.n_rep
-         : j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
-    /* scratch: [first][packed K][packed V][thread tiles] */
-    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    /* scratch: [first][packed path: blocks' prefix, packed K, packed V][thread tiles] */
+    size_t pre = round64(((size_t)n_seq + 1) * sizeof(int));
     uint8_t *p = (uint8_t *)scratch + pre;
     if (j.packed) {
-        int T = cu_seqlens[n_seq];
-        size_t pb = packed_bytes(T, n_kv_heads);
-        j.kv_blocks = (T + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
-        j.kp = (uint32_t *)p;
-        j.vp = (uint32_t *)(p + pb);
-        p += 2 * pb;
+        int *blk = (int *)p, nb = 0;
+        for (int s = 0; s < n_seq; s++) {
+            blk[s] = nb;
+            nb += (cu_seqlens[s + 1] - cu_seqlens[s] + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
+        }
+        blk[n_seq] = nb;
+        size_t cap = pack_capacity(cu_seqlens[n_seq]);
+        if ((size_t)nb <= cap) {
+            size_t pb = cap * (size_t)n_kv_heads * RR_KERN_KV_BLOCK_DWORDS * 4;
+            p += pre;
+            j.blk = blk;
+            j.kv_blocks = nb;
+            j.kp = (uint32_t *)p;
+            j.vp = (uint32_t *)(p + pb);
+            p += 2 * pb;
+        } else {
+            j.packed = 0;
+            p = (uint8_t *)scratch + pre;
+        }
     }
+    j.qt = j.packed ? RR_KERN_ATTN_QT / j.n_rep
+         : j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     j.thread_scratch = (float *)p;
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     int total;
@@ -366,4 +393,25 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     } else {
         rr_pool_run(pool, total, causal_item, &j);
     }
+}
+
+void rr_attention_causal_rows(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                              const int *rows, const int *row_start, int n_rows, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, float *ctx, int ldctx, rr_precision precision, void *scratch,
+                              rr_pool *pool) {
+    if (n_rows <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(q && kk && v && rows && row_start && ctx && scratch && n_heads > 0 && n_kv_heads > 0 && head_dim > 0);
+    RR_ASSERT(n_heads % n_kv_heads == 0 && ldctx >= n_heads * head_dim);
+    causal_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.rows = rows, j.row_start = row_start, j.n_seq = n_rows;
+    j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    for (int i = 0; i < n_rows; i++) RR_ASSERT(row_start[i] <= rows[i]);
+    size_t pre = (((size_t)n_rows + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    rr_pool_run(pool, n_rows * n_heads, causal_item, &j);
 }

@@ -88,17 +88,14 @@ typedef struct rr_kern_attn {
     int causal;         /* decoders: query row i sees keys [0, q_pos + i] only (key 0 is always seen) */
     int q_pos;          /* causal: the key index of query row 0 */
     /* attn_gqa128 only (causal, bf16, head_dim 128, K and V packed once per call): the item holds nq
-     * positions of n_rep query heads sharing one KV head (head r at q + r d, o + r d); its keys are
-     * packed keys [k_lo, nk) from kp / vp, where k_lo is the sequence's first key inside its block of
-     * 64 (the keys before it belong to the previous sequence and are masked) and position i sees
-     * packed keys [k_lo, k_lo + q_pos + i] */
+     * positions of n_rep query heads sharing one KV head (head r at q + r d, o + r d); kp / vp hold
+     * the packed keys and values of its sequence from the first (block 0 = rows 0..63 of it) */
     int n_rep;
-    int k_lo;
     const uint32_t *kp, *vp;
 } rr_kern_attn;
 
-/* Packed bf16 keys and values of one KV head with head_dim 128 (kv_pack128, attn_gqa128), in blocks
- * of 64 consecutive rows (zero past the last row), each block 16 KiB of each:
+/* Packed bf16 keys and values of one KV head of one sequence with head_dim 128 (kv_pack128,
+ * attn_gqa128), in blocks of 64 consecutive rows from its first (zero past the last), 16 KiB each:
  *   K block [64 dim pairs g][64 keys] dwords  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one pair
  *   V block [32 key pairs h][128 dims] dwords (v_2h[e], v_2h+1[e]): one zmm = 16 dims of one pair */
 #define RR_KERN_KV_BLOCK 64
@@ -146,7 +143,8 @@ struct rr_kern_table {
     int attn_qt_bf16_d64;
     /* causal grouped-query attention in bf16 with head_dim 128 over K / V packed once per call (NULL:
      * the driver runs attn per head): kv_pack128 writes block b (rows 64 b .. 64 b + 63, rows >= n
-     * zero) of one KV head whose row 0 is at k / v, rows ld floats apart; attn_gqa128 runs an item of
+     * zero) of one KV head of a sequence whose row 0 is at k / v, rows ld floats apart (n rows);
+     * attn_gqa128 runs an item of
      * n_rep heads x nq positions with n_rep nq <= RR_KERN_ATTN_QT (kern_int.h rr_kern_attn) */
     void (*kv_pack128)(const float *k, const float *v, int ld, int n, int b, uint32_t *kp, uint32_t *vp);
     void (*attn_gqa128)(const rr_kern_attn *a);

@@ -173,6 +173,14 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
                          const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
                          float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
                          rr_pool *pool);
+/* Causal attention for chosen query rows only (jina-reranker-v3's last layer, whose output is read
+ * at its marker tokens alone): row rows[i] (an index into q, kk, v as for rr_attention_causal) sees
+ * the keys of rows row_start[i] .. rows[i], its sequence so far, and its output goes to ctx row i.
+ * One item per (row, head); scratch of rr_attention_causal_scratch_bytes with n_seq >= n_rows. */
+void rr_attention_causal_rows(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                              const int *rows, const int *row_start, int n_rows, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, float *ctx, int ldctx, rr_precision precision, void *scratch,
+                              rr_pool *pool);
 
 /* ------------------------------------------------------------------ element-wise */
 

@@ -448,9 +448,12 @@ static void kv_pack128(const float *k, const float *v, int ld, int n, int b, uin
 /* One item of causal grouped-query attention over packed K / V (kern_int.h rr_kern_attn): the nq
  * positions of the n_rep query heads of one KV head as R = n_rep nq rows, position-major (row i is
  * position i / n_rep of head i % n_rep), so each K and V tile read serves every head of the group and
- * the rows' causal limits grow with i. Per tile of KT keys, as attn_bf16_dk: S = scale Q K^T (4 rows x
- * 64 keys per register block), the online softmax, O += P V (4 rows x 64 dims); 64-key blocks that
- * every row of a register block has masked are skipped in both products. */
+ * the rows' causal limits grow with i. Per tile of KT keys from the sequence's first, exactly as
+ * attn_bf16_dk for D 128: S = scale Q K^T (4 rows x 64 keys per register block), the online softmax,
+ * O += P V (4 rows x 64 dims); blocks of 64 keys that every row of a register block has masked are
+ * skipped in both products, which adds or compares nothing but zeros and -inf. Every row's result is
+ * bit for bit that of attn_bf16_dk, whatever the item's rows: a sequence's output does not depend on
+ * the batch, nor on which path the driver took. */
 static void attn_gqa128(const rr_kern_attn *a) {
     enum { D = 128, KT = RR_KERN_ATTN_KT_BF16, QR = RR_KERN_ATTN_QT, KB = RR_KERN_KV_BLOCK };
     float *base = a->scratch;
@@ -460,7 +463,7 @@ static void attn_gqa128(const rr_kern_attn *a) {
     float *mx = O + QR * D, *l = mx + QR;
     uint16_t *Pb = (uint16_t *)S;
     const int rep = a->n_rep, R = a->nq * rep, nqr = (R + 3) & ~3;
-    const int lim0 = a->k_lo + a->q_pos; /* row i sees packed keys [k_lo, lim0 + i / rep] */
+    const int lim0 = a->q_pos; /* row i sees keys [0, lim0 + i / rep] */
     for (int i = 0; i < nqr; i++) {
         if (i < R) {
             const float *q = a->q + (size_t)(i / rep) * a->ld + (size_t)(i % rep) * D;
@@ -511,9 +514,7 @@ static void attn_gqa128(const rr_kern_attn *a) {
                 memset(srow, 0, (size_t)nb * KB * 4);
                 continue;
             }
-            const int first = RR_MAX(0, a->k_lo - j0), end = RR_MIN(nkt, lim0 + i / rep + 1 - j0);
-            for (int jj = 0; jj < first; jj++) srow[jj] = -INFINITY;
-            for (int jj = RR_MAX(end, first); jj < nb * KB; jj++) srow[jj] = -INFINITY;
+            for (int jj = RR_MAX(0, RR_MIN(nkt, lim0 + i / rep + 1 - j0)); jj < nb * KB; jj++) srow[jj] = -INFINITY;
             vf vmx = vset1(mx[i]);
             for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
             float m = vhmax(vmx);
