@@ -319,6 +319,10 @@ typedef struct rr_rank_params {
                              specials, before pairing with the query; Cohere's max_tokens_per_doc),
                              keeping its end under RR_LONG_DOC_TRUNCATE_LEFT, else its start; what
                              remains is windowed or truncated as long_doc says. Default 0 = no cap */
+    int max_windows;      /* > 0: a document windowed under RR_LONG_DOC_WINDOW keeps at most this many
+                             windows, its first ones (its first max_length-sized windows cover
+                             M + (n - 1) * (M - overlap) of its tokens; the rest is not read): Cohere
+                             v1's max_chunks_per_doc. Default 0 = every window */
     rr_text instruction;  /* decoder prompts: the task instruction; text NULL (default) = the
                              template's default. Encoders ignore it */
     rr_progress_fn progress; /* progress and cancellation (see rr_progress_fn); default NULL */

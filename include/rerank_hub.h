@@ -81,6 +81,7 @@ typedef struct rr_remote_params {
     bool raw;            /* ask for logits ("raw_scores": true; a server that ignores it sends sigmoids) */
     int top_n;           /* "top_n" (0: all documents) */
     int max_doc_tokens;  /* "max_tokens_per_doc" (0: not sent) */
+    int max_windows;     /* "max_chunks_per_doc" (0: not sent) */
 } rr_remote_params;
 
 RR_API rr_remote_params rr_remote_default_params(void);

@@ -335,10 +335,73 @@ RR_TEST(rank_max_doc_tokens_equals_manual_cut) {
     rr_model_free(m);
 }
 
+/* max_windows keeps a windowed document's first n windows: one window is the first M tokens (as
+ * TRUNCATE_RIGHT), n windows are the document cut to M + (n - 1) * (M - overlap) tokens and windowed,
+ * and a count at least the document's windows changes nothing. */
+RR_TEST(rank_max_windows_keeps_first_windows) {
+    rr_model *m = rr_test_load_model("xlmr_f32");
+    if (!m) SKIP("no generated model with a tokenizer");
+    const rr_tokenizer *tok = rr_model_tokenizer(m);
+    rr_ctx *c;
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    rr_encoding e = {0};
+    char *doc = long_text(40);
+    rr_text d = {doc, strlen(doc)};
+    int nq = n_tokens(tok, TQ.text, &e), nd = n_tokens(tok, doc, &e);
+    int L = 48, M = L - nq - rr_tokenizer_num_special(tok, true), ov = RR_MIN(80, M / 4);
+    REQUIRE(nq > 0 && M > 8 && nd > 6 * M);
+    rr_rank_params p = rr_rank_default_params();
+    p.raw = 1;
+    p.max_length = L;
+    long t_all, t1, t2;
+    float whole = rank_one(c, TQ, d, &p, &t_all);
+    p.max_windows = 1;
+    float one = rank_one(c, TQ, d, &p, &t1);
+    CHECK_EQ_INT(t1, L);
+    p.max_windows = 0;
+    p.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+    float right = rank_one(c, TQ, d, &p, &t2);
+    CHECK_MSG(one == right, "one window %.7g vs truncated right %.7g", one, right);
+    CHECK_EQ_INT(t2, t1);
+    p.long_doc = RR_LONG_DOC_AUTO;
+    for (int n = 2; n <= 4; n++) {
+        p.max_windows = n;
+        float capped = rank_one(c, TQ, d, &p, &t1);
+        CHECK_EQ_INT(t1, (long)n * L);
+        p.max_windows = 0;
+        p.max_doc_tokens = M + (n - 1) * (M - ov);
+        float cut = rank_one(c, TQ, d, &p, &t2);
+        p.max_doc_tokens = 0;
+        CHECK_MSG(capped == cut, "%d windows %.7g vs document cut to their span %.7g", n, capped, cut);
+        CHECK_EQ_INT(t2, t1);
+        CHECK(capped >= one);
+    }
+    p.max_windows = 1 << 30;
+    float all = rank_one(c, TQ, d, &p, &t1);
+    CHECK(all == whole);
+    CHECK_EQ_INT(t1, t_all);
+    CHECK(t_all > 4 * L);
+    /* a truncation ignores it; a negative count is refused */
+    p.max_windows = 2;
+    p.long_doc = RR_LONG_DOC_TRUNCATE_RIGHT;
+    CHECK(rank_one(c, TQ, d, &p, &t1) == right);
+    p = rr_rank_default_params();
+    p.max_windows = -1;
+    rr_rank_result res;
+    int n = 0;
+    CHECK(rr_rank(c, TQ, &d, 1, &p, &res, &n, NULL) == RR_ERR_INVALID);
+    CHECK(strstr(rr_errmsg(), "max_windows"));
+    rr_free(doc);
+    rr_encoding_free(&e);
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
+
 RR_TEST(rank_long_doc_params_checked) {
     rr_rank_params p = rr_rank_default_params();
     CHECK_EQ_INT(p.long_doc, RR_LONG_DOC_AUTO); /* the model's rule: windows for encoders */
     CHECK_EQ_INT(p.max_doc_tokens, 0);
+    CHECK_EQ_INT(p.max_windows, 0);
     rr_model *m = rr_test_load_model("xlmr_f32");
     if (!m) SKIP("no generated model with a tokenizer");
     rr_ctx *c;

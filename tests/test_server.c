@@ -345,14 +345,15 @@ RR_TEST(server_truncation_fields_match_rr_rank) {
     static const struct {
         const char *path, *fields;
         rr_long_doc long_doc;
-        int max_doc, tei;
+        int max_doc, tei, max_win;
     } cases[] = {
-        {"/rerank", "\"truncate\":true", RR_LONG_DOC_TRUNCATE_RIGHT, 0, 1},
-        {"/rerank", "\"truncate\":true,\"truncation_direction\":\"Left\"", RR_LONG_DOC_TRUNCATE_LEFT, 0, 1},
-        {"/rerank", "\"truncate\":false,\"truncation_direction\":\"Left\"", RR_LONG_DOC_WINDOW, 0, 1},
-        {"/v2/rerank", "\"model\":\"m\"", RR_LONG_DOC_WINDOW, 4096, 0},
-        {"/v2/rerank", "\"max_tokens_per_doc\":100", RR_LONG_DOC_WINDOW, 100, 0},
-        {"/v1/rerank", "\"return_documents\":false", RR_LONG_DOC_WINDOW, 0, 0},
+        {"/rerank", "\"truncate\":true", RR_LONG_DOC_TRUNCATE_RIGHT, 0, 1, 0},
+        {"/rerank", "\"truncate\":true,\"truncation_direction\":\"Left\"", RR_LONG_DOC_TRUNCATE_LEFT, 0, 1, 0},
+        {"/rerank", "\"truncate\":false,\"truncation_direction\":\"Left\"", RR_LONG_DOC_WINDOW, 0, 1, 0},
+        {"/v2/rerank", "\"model\":\"m\"", RR_LONG_DOC_WINDOW, 4096, 0, 0},
+        {"/v2/rerank", "\"max_tokens_per_doc\":100", RR_LONG_DOC_WINDOW, 100, 0, 0},
+        {"/v1/rerank", "\"return_documents\":false", RR_LONG_DOC_WINDOW, 0, 0, 0},
+        {"/v1/rerank", "\"max_chunks_per_doc\":2", RR_LONG_DOC_WINDOW, 0, 0, 2},
     };
     float best_long[RR_ARRAY_LEN(cases)] = {0};
     long tokens_of[RR_ARRAY_LEN(cases)] = {0};
@@ -360,6 +361,7 @@ RR_TEST(server_truncation_fields_match_rr_rank) {
         rr_rank_params p = rr_rank_default_params();
         p.long_doc = cases[k].long_doc;
         p.max_doc_tokens = cases[k].max_doc;
+        p.max_windows = cases[k].max_win;
         rr_rank_result want[ND];
         int n = 0;
         rr_usage u = {0};
@@ -383,6 +385,7 @@ RR_TEST(server_truncation_fields_match_rr_rank) {
     CHECK(tokens_of[0] < tokens_of[2]);
     CHECK(tokens_of[3] < tokens_of[5]); /* v2's default cap cut the 7,000-token document */
     CHECK(tokens_of[4] < tokens_of[3]);
+    CHECK(tokens_of[6] < tokens_of[5]); /* two windows each at most, against all of them */
     cJSON_free(docs_json);
     rr_buf_free(&huge);
     rr_free(longd);

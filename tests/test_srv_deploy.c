@@ -288,6 +288,30 @@ RR_TEST(srv_deploy_remote_rank_equals_rr_rank_and_retries_503) {
     rp.url = "ftp://x";
     CHECK(rr_remote_rank(&rp, qs, 1, NULL, NULL) == RR_ERR_INVALID);
 
+    /* max_windows travels as Cohere's max_chunks_per_doc: a long document keeps its first two windows */
+    rr_buf huge = {0};
+    for (int i = 0; i < 400; i++) rr_buf_printf(&huge, "line %d on foxes, capitals and passwords. ", i);
+    rr_text hd[2] = {docs[0], {huge.data, huge.len}};
+    rr_rank_result hg[2], hw[2];
+    rr_remote_query hq = {.query = qs[0].query, .docs = hd, .n_docs = 2, .results = hg};
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", rr_srv_port(s));
+    rp.url = url;
+    rp.top_n = 0;
+    rp.max_windows = 2;
+    CHECK(rr_remote_rank(&rp, &hq, 1, NULL, NULL) == RR_OK);
+    kp.max_windows = 2;
+    int hn = 0;
+    rr_usage hu = {0}, all = {0};
+    REQUIRE(rr_rank(ctx, hq.query, hd, 2, &kp, hw, &hn, &hu) == RR_OK);
+    CHECK_EQ_INT(hq.n_results, hn);
+    CHECK_EQ_INT(hq.total_tokens, hu.total_tokens);
+    for (int i = 0; i < hn && i < hq.n_results; i++) CHECK(hg[i].index == hw[i].index && hg[i].score == hw[i].score);
+    kp.max_windows = 0;
+    REQUIRE(rr_rank(ctx, hq.query, hd, 2, &kp, hw, &hn, &all) == RR_OK);
+    CHECK(hu.total_tokens < all.total_tokens); /* more than two windows without the cap */
+    rp.max_windows = 0;
+    rr_buf_free(&huge);
+
     /* nothing listening: connection errors are retried, then reported */
     int port = rr_srv_port(s);
     rr_srv_free(s);

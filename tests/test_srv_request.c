@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <stdlib.h>
 
 static int parse(const char *body, rr_srv_api api, rr_srv_request *r, char *err) {
     rr_srv_limits lim = {5};
@@ -178,6 +179,7 @@ RR_TEST(srv_parse_truncation_fields) {
         {"{\"query\":\"q\",\"documents\":[\"a\"],\"truncate\":true}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 0},
         /* Cohere v1's chunks are windows */
         {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_chunks_per_doc\":3}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
+        {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_chunks_per_doc\":1e300}", RR_SRV_API_V1, RR_LONG_DOC_WINDOW, 0},
         {"{\"query\":\"q\",\"documents\":[\"a\"],\"max_chunks_per_doc\":null}", RR_SRV_API_V1, RR_LONG_DOC_AUTO, 0},
     };
     for (size_t i = 0; i < RR_ARRAY_LEN(ok); i++) {
@@ -188,6 +190,10 @@ RR_TEST(srv_parse_truncation_fields) {
         if (st) continue;
         CHECK_MSG((int)r.long_doc == ok[i].long_doc && r.max_doc_tokens == ok[i].max_doc, "%s: long_doc %d max_doc %d",
                   ok[i].body, (int)r.long_doc, r.max_doc_tokens);
+        /* max_chunks_per_doc is the count of windows a document keeps; missing or null: all of them */
+        const char *mc = strstr(ok[i].body, "\"max_chunks_per_doc\":");
+        int want_w = !mc ? 0 : !strncmp(mc + 21, "null", 4) ? 0 : !strncmp(mc + 21, "1e300", 5) ? INT_MAX : atoi(mc + 21);
+        CHECK_MSG(r.max_windows == want_w, "%s: max_windows %d, want %d", ok[i].body, r.max_windows, want_w);
         rr_srv_request_free(&r);
     }
     static const struct {

@@ -21,18 +21,19 @@
 static void usage(FILE *f) {
     fputs("usage: rerank rank [-m MODEL] -q QUERY [--documents FILE|-] [--top-n N] [--max-length N]\n"
           "                   [--max-query-length N] [--overlap N] [--windows | --truncate [right|left]]\n"
-          "                   [--max-doc-tokens N]\n"
+          "                   [--max-doc-tokens N] [--max-windows N]\n"
           "                   [--precision fp32|bf16|int8|auto] [--raw] [--no-documents] [--threads N]\n"
           "                   [--batch-tokens N] [--max-line-bytes N] [--template qwen3-reranker|mxbai-rerank-v2]\n"
           "                   [--instruction TEXT]\n"
           "       rerank rank --server URL [-m NAME] -q QUERY [--documents FILE|-] [--top-n N] [--raw]\n"
-          "                   [--max-doc-tokens N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
+          "                   [--max-doc-tokens N] [--max-windows N] [--api-key KEY] [--retries N] [--no-documents]\n\n"
           "Ranks the documents of FILE (default: stdin), one per line as a JSON string or {\"text\": ...},\n"
           "for QUERY, and prints {\"model\", \"usage\", \"results\": [{\"index\", \"relevance_score\", \"document\"}]}.\n"
           "Documents longer than the model's window are scored by their best overlapping window, or with\n"
           "--truncate cut to one window: their start (right, the default) or their end (left), as TEI's\n"
           "truncate/truncation_direction. --max-doc-tokens N first cuts every document to N of its own tokens\n"
-          "(Cohere's max_tokens_per_doc; the end is kept with --truncate left). A document line longer than\n"
+          "(Cohere's max_tokens_per_doc; the end is kept with --truncate left); --max-windows N keeps a long\n"
+          "document's first N windows (Cohere v1's max_chunks_per_doc). A document line longer than\n"
           "--max-line-bytes (default 8 MiB) is an error, as is a line that is not strict JSON or not UTF-8.\n"
           "Decoder rerankers (Qwen3-Reranker, mxbai-rerank-v2) get their prompt, chosen by --template, else the\n"
           "model card in the folder, else the architecture; --instruction replaces the prompt's default task\n"
@@ -146,6 +147,7 @@ int cmd_rank(int argc, char **argv) {
         {"--max-query-length", NULL, CLI_FLAG_INT, 1, 1 << 20, &rp.max_query_length},
         {"--overlap", NULL, CLI_FLAG_INT, 0, 1 << 20, &rp.overlap},
         {"--max-doc-tokens", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_doc_tokens},
+        {"--max-windows", NULL, CLI_FLAG_INT, 1, INT_MAX, &rp.max_windows},
         {"--raw", NULL, CLI_FLAG_TRUE, 0, 0, &rp.raw},
         {"--no-documents", NULL, CLI_FLAG_FALSE, 0, 0, &with_docs},
         {"--server", NULL, CLI_FLAG_STR, 0, 0, &server},
@@ -210,6 +212,7 @@ int cmd_rank(int argc, char **argv) {
         xp.raw = rp.raw;
         xp.top_n = rp.top_n;
         xp.max_doc_tokens = rp.max_doc_tokens;
+        xp.max_windows = rp.max_windows;
         xp.max_retries = retries;
         rr_remote_query q = {.query = {query, strlen(query)}, .docs = d.v, .n_docs = d.n, .results = res};
         if (rr_remote_rank(&xp, &q, 1, NULL, NULL))

@@ -92,6 +92,7 @@ static char *request_body(const rr_remote_params *p, const rr_remote_query *q) {
     if (ok) ok = cJSON_AddFalseToObject(j, "return_documents") != NULL;
     if (ok && p->raw) ok = cJSON_AddTrueToObject(j, "raw_scores") != NULL;
     if (ok && p->max_doc_tokens > 0) ok = cJSON_AddNumberToObject(j, "max_tokens_per_doc", p->max_doc_tokens) != NULL;
+    if (ok && p->max_windows > 0) ok = cJSON_AddNumberToObject(j, "max_chunks_per_doc", p->max_windows) != NULL;
     char *s = ok ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
     return s;

@@ -27,6 +27,9 @@ static int g_cpu_has[RR_KERN_ISA_COUNT];
 static char g_cpu_note[160]; /* e.g. "amx: no table built" */
 static _Atomic(const rr_kern_table *) g_table;
 static char g_reason[512];
+/* the start-up choice ($RR_ISA honoured) and its reason, which rr_kern_select(NULL) restores */
+static const rr_kern_table *g_start_table;
+static char g_start_reason[512];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -144,6 +147,8 @@ static void init_once(void) {
     /* stepping down from the top when nothing was asked is the normal case, not news */
     if (asked && step[0]) snprintf(why, sizeof why, "RR_ISA: %s", step);
     snprintf(g_reason, sizeof g_reason, "%s%s%s", why, why[0] && g_cpu_note[0] ? "; " : "", g_cpu_note);
+    g_start_table = t;
+    snprintf(g_start_reason, sizeof g_start_reason, "%s", g_reason);
     atomic_store(&g_table, t);
 }
 
@@ -154,15 +159,20 @@ const rr_kern_table *rr_kern_get(void) {
 
 rr_status rr_kern_select(const char *isa) {
     rr_kern_get();
-    int want = RR_KERN_ISA_COUNT - 1;
-    if (isa && *isa && strcasecmp(isa, "auto") != 0) {
-        want = rr_kern_isa_parse(isa);
-        if (want < 0) return rr_fail(RR_ERR_INVALID, "kernels: unknown ISA '%s' (scalar, avx2, avx512, avx512bf16, amx)", isa);
+    if (!isa || !*isa || !strcasecmp(isa, "auto")) {
+        /* back to the start-up choice, so a test that restores after forcing tables keeps a whole run
+         * started with $RR_ISA on the table that run asked for */
+        pthread_mutex_lock(&g_lock);
+        snprintf(g_reason, sizeof g_reason, "%s", g_start_reason);
+        atomic_store(&g_table, g_start_table);
+        pthread_mutex_unlock(&g_lock);
+        return RR_OK;
     }
+    int want = rr_kern_isa_parse(isa);
+    if (want < 0) return rr_fail(RR_ERR_INVALID, "kernels: unknown ISA '%s' (scalar, avx2, avx512, avx512bf16, amx)", isa);
     pthread_mutex_lock(&g_lock);
     char why[200];
     const rr_kern_table *t = choose(want, why, sizeof why);
-    if (want == RR_KERN_ISA_COUNT - 1 && !(isa && *isa && strcasecmp(isa, "auto") != 0)) why[0] = 0;
     snprintf(g_reason, sizeof g_reason, "%s", why);
     atomic_store(&g_table, t);
     pthread_mutex_unlock(&g_lock);

@@ -57,8 +57,8 @@ typedef struct rr_kern_table rr_kern_table; /* defined in kern_int.h */
  * or the one $RR_ISA names (scalar|avx2|avx512|avx512bf16|amx), falling back to the best supported
  * one below it. Never NULL. */
 const rr_kern_table *rr_kern_get(void);
-/* Makes `isa` (a name as for RR_ISA; NULL or "" or "auto" = the best) the table rr_kern_get returns
- * from now on. An unsupported request falls back as above and still returns RR_OK; see
+/* Makes `isa` (a name as for RR_ISA) the table rr_kern_get returns from now on; NULL, "" or "auto"
+ * restores the start-up choice (the best, or what $RR_ISA asked for). An unsupported request falls back as above and still returns RR_OK; see
  * rr_kern_reason. RR_ERR_INVALID for an unknown name. Not meant to race with running kernels that
  * call rr_kern_get (tests and start-up only); packed layers keep the table they were packed with. */
 rr_status rr_kern_select(const char *isa);

@@ -377,11 +377,3 @@ bool rr_st_copy(const rr_st_tensor *t, size_t off, void *dst, size_t n) {
     if (off > t->nbytes || n > t->nbytes - off) return false;
     return rr_mmap_pread(t->map, t->offset + off, dst, n);
 }
-
-void rr_st_release(const rr_st_tensor *t) {
-    if (!t->data) return;
-    /* only whole pages strictly inside the tensor: neighbours may still be needed */
-    uintptr_t b = ((uintptr_t)t->data + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)t->data + t->nbytes) & ~(uintptr_t)4095;
-    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
-}

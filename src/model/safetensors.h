@@ -55,10 +55,6 @@ int rr_st_count(const rr_st *st);
 const char *rr_st_source(const rr_st *st);
 const rr_st_tensor *rr_st_at(const rr_st *st, int i);
 
-/* Releases the page-cache pages of a tensor from this process's resident set once it has been
- * copied or repacked (the mapping stays valid; a later read faults the pages back in). */
-void rr_st_release(const rr_st_tensor *t);
-
 /* Copies n bytes at byte offset off of tensor t into dst without mapping its pages (pread). False
  * when the range is outside the tensor or the read fails or comes back short (the file was
  * truncated or removed under the process): dst is then undefined. */

@@ -9,10 +9,11 @@
  * maximum over its windows. Unlike the reference, empty documents are valid (they score the pair
  * with an empty document) and max_query_length is capped at max_length / 2 instead of asserting.
  *
- * Two departures on request (rr_rank_params): max_doc_tokens first cuts every document to that many
- * of its own tokens (Cohere v2's max_tokens_per_doc), and long_doc = TRUNCATE_RIGHT / TRUNCATE_LEFT
+ * Three departures on request (rr_rank_params): max_doc_tokens first cuts every document to that many
+ * of its own tokens (Cohere v2's max_tokens_per_doc), long_doc = TRUNCATE_RIGHT / TRUNCATE_LEFT
  * replaces the windows with one pair holding the document's first / last M tokens (TEI's truncate
- * and truncation_direction). The query is cut the same way in every mode, so a document that fits
+ * and truncation_direction); max_windows keeps a windowed document's first windows only (Cohere v1's
+ * max_chunks_per_doc). The query is cut the same way in every mode, so a document that fits
  * scores the same whatever the mode.
  *
  * Sequences are built through the tokenizer's own post-processor, so every family gets its pair
@@ -33,7 +34,7 @@
 
 rr_rank_params rr_rank_default_params(void) {
     rr_rank_params p = {.max_length = 0, .max_query_length = 512, .overlap = 80, .top_n = 0, .raw = false,
-                        .long_doc = RR_LONG_DOC_AUTO, .max_doc_tokens = 0, .instruction = {NULL, 0},
+                        .long_doc = RR_LONG_DOC_AUTO, .max_doc_tokens = 0, .max_windows = 0, .instruction = {NULL, 0},
                         .progress = NULL, .progress_user = NULL};
     return p;
 }
@@ -75,6 +76,7 @@ rr_status rr_rank_resolve_params(const rr_model *m, const rr_rank_params *in, rr
         return rr_fail(RR_ERR_INVALID, "long_doc %d is not an rr_long_doc value", (int)p.long_doc);
     if (p.long_doc == RR_LONG_DOC_AUTO && !m->dec) p.long_doc = RR_LONG_DOC_WINDOW; /* the encoders' own rule */
     if (p.max_doc_tokens < 0) return rr_fail(RR_ERR_INVALID, "max_doc_tokens %d is negative", p.max_doc_tokens);
+    if (p.max_windows < 0) return rr_fail(RR_ERR_INVALID, "max_windows %d is negative", p.max_windows);
     p.max_length = resolve_max_length(m, p.max_length);
     p.max_query_length = RR_MIN(p.max_query_length, p.max_length / 2);
     *out = p;
@@ -156,6 +158,7 @@ typedef struct ranker {
     int overlap;
     rr_long_doc long_doc;
     int max_doc;        /* cap on a document's own tokens; 0 = none */
+    int max_windows;    /* cap on a document's windows; 0 = none */
     rr_encode_params bare; /* no specials, no truncation: the windows are cut here */
     int dec;            /* a decoder: documents become whole prompts (prompt.c) */
     rr_prompt pr;
@@ -172,6 +175,7 @@ static rr_status ranker_init(ranker *r, const rr_model *m, rr_text query, const 
     memset(r, 0, sizeof *r);
     r->long_doc = p->long_doc;
     r->max_doc = p->max_doc_tokens;
+    r->max_windows = p->max_windows;
     if (m->dec) {
         /* AUTO: the reference code's cut of the prompt's body; else windows or one truncated prompt
          * over the document's ids, the rest of the prompt kept whole */
@@ -229,6 +233,12 @@ static rr_status ranker_add(ranker *r, rr_rank_plan *pl, rr_text d, int doc) {
     if (r->long_doc == RR_LONG_DOC_AUTO) return window_push(r, pl, off, L, doc); /* decoders: the reference's cut */
     if (L <= M) return window_push(r, pl, off, L, doc);
     if (r->long_doc != RR_LONG_DOC_WINDOW) return window_push(r, pl, keep_end ? off + L - M : off, M, doc);
+    if (r->max_windows > 0) {
+        /* n windows of M with stride M - overlap cover exactly M + (n - 1) * stride tokens: cutting the
+         * document there makes the loop below stop at the n-th window, aligned to the new end */
+        size_t stride = M - (size_t)r->overlap, span = M + (size_t)(r->max_windows - 1) * stride;
+        if (L > span) L = span;
+    }
     size_t start = 0;
     for (;;) {
         size_t end = start + M;

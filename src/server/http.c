@@ -397,6 +397,7 @@ static enum MHD_Result rerank_start(req *r) {
     rp.raw = r->rq.raw_scores;
     if (r->rq.long_doc != RR_LONG_DOC_AUTO) rp.long_doc = r->rq.long_doc; /* else the server's default */
     rp.max_doc_tokens = r->rq.max_doc_tokens;
+    rp.max_windows = r->rq.max_windows;
     if (r->rq.instruction.text) rp.instruction = r->rq.instruction;
     rr_status rs = rr_rank_plan_build(s->model, r->rq.query, r->rq.docs, r->rq.n_docs, &rp, &r->plan);
     if (rs != RR_OK) {

@@ -285,11 +285,10 @@ static int parse_jina_cohere_options(rr_srv_request *r, char *err, size_t cap) {
     int e;
     if ((e = get_bool(r->root, "return_documents", r->api == RR_SRV_API_V1, &r->return_documents, err, cap))) return e;
     if ((e = get_bool(r->root, "raw_scores", 0, &r->raw_scores, err, cap))) return e;
-    if ((e = check_int(r->root, "max_chunks_per_doc", 1, err, cap))) return e;
-    /* Cohere v1's chunks are windows: a request that sends max_chunks_per_doc asks for them (the
-     * count itself is not enforced: a document keeps all its windows) */
-    const cJSON *mc = cJSON_GetObjectItemCaseSensitive(r->root, "max_chunks_per_doc");
-    if (mc && !cJSON_IsNull(mc)) r->long_doc = RR_LONG_DOC_WINDOW;
+    /* Cohere v1's chunks are windows: a request that sends max_chunks_per_doc asks for them, and a
+     * document keeps its first max_chunks_per_doc windows */
+    if ((e = get_int(r->root, "max_chunks_per_doc", 1, 0, &r->max_windows, err, cap))) return e;
+    if (r->max_windows > 0) r->long_doc = RR_LONG_DOC_WINDOW;
     /* Cohere v2 truncates documents at 4096 tokens unless told otherwise; v1 has no such field,
      * so there it applies only when a client sends it */
     if ((e = get_int(r->root, "max_tokens_per_doc", 1, r->api == RR_SRV_API_V2 ? COHERE_V2_MAX_TOKENS_PER_DOC : 0,

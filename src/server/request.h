@@ -14,7 +14,8 @@
  * for encoders, the reference's cut for decoder rerankers); TEI `truncate: true` cuts each
  * (query, text) pair to the model's length instead, keeping the text's start (truncation_direction
  * "Right", the default) or its end ("Left"); `truncate: false` asks for the windows where TEI would
- * answer 413/422, as does Cohere v1's `max_chunks_per_doc`. `max_tokens_per_doc` (V2, default 4096 as Cohere; honoured on V1 when given)
+ * answer 413/422, as does Cohere v1's `max_chunks_per_doc` (a document keeps its first N windows).
+ * `max_tokens_per_doc` (V2, default 4096 as Cohere; honoured on V1 when given)
  * cuts each document to that many of its own tokens before pairing; what remains is windowed.
  * POST /rerank without `texts` is read as V1 (rr_srv_parse picks).
  */
@@ -45,6 +46,7 @@ typedef struct rr_srv_request {
     int raw_scores;           /* logits instead of sigmoid */
     rr_long_doc long_doc;     /* TEI truncate + truncation_direction, max_chunks_per_doc; else AUTO */
     int max_doc_tokens;       /* Cohere max_tokens_per_doc (V2 default 4096); 0 = no cap */
+    int max_windows;          /* Cohere v1 max_chunks_per_doc; 0 = not sent (every window) */
     rr_text instruction;      /* any shape: a decoder prompt's instruction; text NULL = not given */
 } rr_srv_request;
 
