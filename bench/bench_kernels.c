@@ -2,8 +2,8 @@
  * bench_kernels.c -- throughput of the kernels on the encoder's shapes, next to oneDNN's matmul on
  * the same shapes, so the choice between them (docs/KERNELS.md) rests on numbers from one run.
  *
- *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn]
- *                       [--prec fp32|bf16|int8] [--m M]
+ *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn|causal]
+ *                       [--prec fp32|bf16|int8] [--m M] [--causal-t T]
  *
  * Linear layers: M = 256 and 2560 token rows, (N, K) = (2304, 768) qkv, (768, 768) attention out,
  * (3072, 768) FFN up, (768, 3072) FFN down; fp32, bf16 and int8 (rr_linear_run with the bias
@@ -11,6 +11,10 @@
  * preferred layout (format any), f32, bf16 x bf16 -> f32, u8 x s8 -> s32 (its int8 rate). Also
  * attention (W1: 100 sequences of 256 tokens, 12 heads of 64) and LayerNorm. Prints the median
  * rate of short repeated runs (about --secs seconds per line, default 0.4).
+ * Causal attention (--only causal, not in the default run): the decoders' grouped-query shape of
+ * Qwen3-0.6B / jina-reranker-v3, one sequence of T tokens (default 4096; a v3 block of 100 documents
+ * of 256 tokens is about 27,000), 16 query heads and 8 KV heads of 128, counted as 4 d nh T(T+1)/2
+ * flops (the products under the causal mask only).
  */
 #include "core/core.h"
 #include "kernels/kern_int.h"
@@ -209,6 +213,24 @@ typedef struct {
     rr_pool *pool;
 } att_arg;
 
+typedef struct {
+    const rr_kern_table *k;
+    float *qkv, *ctx;
+    int cu[2];
+    rr_precision p;
+    void *scratch;
+    rr_pool *pool;
+} causal_arg;
+
+enum { CZ_NH = 16, CZ_NKV = 8, CZ_D = 128, CZ_W = (CZ_NH + 2 * CZ_NKV) * CZ_D };
+
+static void causal_run(void *v) {
+    causal_arg *a = v;
+    const float *q = a->qkv, *k = q + CZ_NH * CZ_D, *vv = k + CZ_NKV * CZ_D;
+    rr_attention_causal(a->k, q, k, vv, CZ_W, a->cu, 1, CZ_NH, CZ_NKV, CZ_D, 1.f / sqrtf((float)CZ_D), a->ctx,
+                        CZ_NH * CZ_D, 0, a->p, a->scratch, a->pool);
+}
+
 static void att_run(void *v) {
     att_arg *a = v;
     rr_attention(a->k, a->qkv, 3 * 768, a->cu, a->n_seq, 12, 64, 0.125f, a->ctx, 768, a->p, a->scratch, a->pool);
@@ -227,7 +249,8 @@ static void ln_run(void *v) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1, only_prec = 0, only_m = 0;
+    int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1, do_causal = 0, only_prec = 0, only_m = 0;
+    int causal_t = 4096;
     const char *isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -235,6 +258,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--secs") && i + 1 < argc) g_secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--no-dnnl")) dnnl = 0;
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) only_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--causal-t") && i + 1 < argc) causal_t = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--prec") && i + 1 < argc) {
             const char *w = argv[++i];
             only_prec = !strcmp(w, "fp32") ? RR_PRECISION_FP32 : !strcmp(w, "bf16") ? RR_PRECISION_BF16
@@ -248,9 +272,11 @@ int main(int argc, char **argv) {
             const char *w = argv[++i];
             do_lin = !strcmp(w, "linear");
             do_attn = !strcmp(w, "attn");
+            do_causal = !strcmp(w, "causal");
         }
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn] [--prec P] [--m M]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn|causal] [--prec P] "
+                    "[--m M] [--causal-t T]\n",
                     argv[0]);
             return 2;
         }
@@ -318,6 +344,29 @@ int main(int argc, char **argv) {
             }
         }
         rr_aligned_free(a.qkv), rr_aligned_free(a.ctx), rr_aligned_free(a.scratch), free(a.cu);
+    }
+    if (do_causal) {
+        int T = causal_t > 0 ? causal_t : 4096;
+        causal_arg a = {NULL, rr_aligned_alloc(sizeof(float) * (size_t)T * CZ_W),
+                        rr_aligned_alloc(sizeof(float) * (size_t)T * CZ_NH * CZ_D), {0, T}, RR_PRECISION_BF16, NULL,
+                        pool};
+        fill(a.qkv, (size_t)T * CZ_W, 1.f);
+        a.scratch =
+            rr_aligned_alloc(rr_attention_causal_scratch_bytes(threads, 1, T, CZ_NKV, CZ_D, RR_PRECISION_BF16));
+        double flops = 4.0 * CZ_D * CZ_NH * ((double)T * (T + 1) / 2);
+        printf("\ncausal attention, 1 x %d tokens, %d query heads / %d KV heads x %d (4 d nh T(T+1)/2 flops):\n", T,
+               CZ_NH, CZ_NKV, CZ_D);
+        for (int t = 0; t < nt; t++) {
+            a.k = ts[t];
+            for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
+                if (only_prec ? p != only_prec : p != RR_PRECISION_BF16) continue;
+                a.p = (rr_precision)p;
+                double sec = time_it(causal_run, &a);
+                printf("%-12s %-5s %8.1f GFLOP/s  %7.2f ms\n", ts[t]->name, pn[p], flops / sec / 1e9, sec * 1e3);
+                fflush(stdout);
+            }
+        }
+        rr_aligned_free(a.qkv), rr_aligned_free(a.ctx), rr_aligned_free(a.scratch);
     }
     if (do_attn) {
         int rows = 2560;

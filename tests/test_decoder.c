@@ -685,41 +685,78 @@ RR_TEST(dec_causal_attention_every_table) {
     int cu[NS + 1] = {0};
     for (int s = 0; s < NS; s++) cu[s + 1] = cu[s] + lens[s];
     int T = cu[NS];
-    static const int dims[][3] = {{4, 2, 64}, {4, 1, 128}, {2, 2, 32}}; /* heads, kv heads, head_dim */
+    /* heads, kv heads, head_dim: 16 / 8 x 128 is Qwen3-0.6B and jina-reranker-v3 */
+    static const int dims[][3] = {{4, 2, 64}, {4, 1, 128}, {2, 2, 32}, {16, 8, 128}};
     for (size_t di = 0; di < RR_ARRAY_LEN(dims); di++) {
         int nh = dims[di][0], nkv = dims[di][1], d = dims[di][2], A = nh * d, W = (nh + 2 * nkv) * d;
         float *qkv = malloc((size_t)T * W * sizeof *qkv), *out = malloc((size_t)T * A * sizeof *out);
+        float *all = malloc((size_t)T * A * sizeof *all);
         double *ref = malloc((size_t)T * A * sizeof *ref), *ref_last = malloc((size_t)NS * A * sizeof *ref_last);
-        REQUIRE(qkv && out && ref && ref_last);
-        uint32_t r = 12345;
-        for (size_t i = 0; i < (size_t)T * W; i++) {
-            r = r * 1664525u + 1013904223u;
-            qkv[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 4.0f;
-        }
-        naive_causal(qkv, W, cu, NS, nh, nkv, d, 0, ref);
-        naive_causal(qkv, W, cu, NS, nh, nkv, d, 1, ref_last);
-        for (int isa = 0; isa < RR_KERN_ISA_COUNT; isa++) {
-            const rr_kern_table *k = rr_kern_table_for((rr_kern_isa)isa);
-            if (!k) continue;
-            void *scratch = rr_aligned_alloc(rr_attention_scratch_bytes(1, NS, d));
-            REQUIRE(scratch);
-            for (int bf = 0; bf < 2; bf++)
-                for (int last = 0; last < 2; last++) {
-                    rr_attention_causal(k, qkv, qkv + A, qkv + A + nkv * d, W, cu, NS, nh, nkv, d,
-                                        1.0f / sqrtf((float)d), out, A, last,
-                                        bf ? RR_PRECISION_BF16 : RR_PRECISION_FP32, scratch, NULL);
-                    double worst = 0;
-                    int rows = last ? NS : T;
-                    for (size_t i = 0; i < (size_t)rows * A; i++)
-                        worst = fmax(worst, fabs(out[i] - (last ? ref_last : ref)[i]));
-                    double tol = bf ? 0.05 : 1e-5;
-                    CHECK_MSG(worst <= tol, "%s d=%d nh=%d nkv=%d %s %s: max |diff| %.3g", rr_kern_name(k), d, nh, nkv,
-                              bf ? "bf16" : "fp32", last ? "last rows" : "all rows", worst);
+        REQUIRE(qkv && out && all && ref && ref_last);
+        for (int sharp = 0; sharp < 2; sharp++) {
+            uint32_t r = 12345;
+            for (size_t i = 0; i < (size_t)T * W; i++) {
+                r = r * 1664525u + 1013904223u;
+                qkv[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 4.0f;
+            }
+            if (sharp) /* row u's queries match key u + 1 (a future one, or 32 rows back): each row attends to
+                        * one key only, so a key wrongly seen (past the diagonal, or the previous sequence's)
+                        * changes the output by the size of the values, far above the bf16 tolerance */
+                for (int u = 0; u < T; u++) {
+                    float *row = qkv + (size_t)u * W;
+                    memset(row, 0, sizeof(float) * (size_t)(nh + nkv) * d);
+                    for (int h = 0; h < nh; h++) row[h * d + (u + 1) % 32] = 12.0f;
+                    for (int g = 0; g < nkv; g++) row[A + g * d + u % 32] = 12.0f;
                 }
-            rr_aligned_free(scratch);
+            naive_causal(qkv, W, cu, NS, nh, nkv, d, 0, ref);
+            naive_causal(qkv, W, cu, NS, nh, nkv, d, 1, ref_last);
+            for (int isa = 0; isa < RR_KERN_ISA_COUNT; isa++) {
+                const rr_kern_table *k = rr_kern_table_for((rr_kern_isa)isa);
+                if (!k) continue;
+                void *scratch =
+                    rr_aligned_alloc(rr_attention_causal_scratch_bytes(1, NS, T, nkv, d, RR_PRECISION_BF16));
+                REQUIRE(scratch);
+                for (int bf = 0; bf < 2; bf++)
+                    for (int last = 0; last < 2; last++) {
+                        rr_attention_causal(k, qkv, qkv + A, qkv + A + nkv * d, W, cu, NS, nh, nkv, d,
+                                            1.0f / sqrtf((float)d), out, A, last,
+                                            bf ? RR_PRECISION_BF16 : RR_PRECISION_FP32, scratch, NULL);
+                        double worst = 0;
+                        int rows = last ? NS : T;
+                        for (size_t i = 0; i < (size_t)rows * A; i++)
+                            worst = fmax(worst, fabs(out[i] - (last ? ref_last : ref)[i]));
+                        double tol = bf ? 0.05 : 1e-5;
+                        CHECK_MSG(worst <= tol, "%s d=%d nh=%d nkv=%d %s %s%s: max |diff| %.3g", rr_kern_name(k), d, nh,
+                                  nkv, bf ? "bf16" : "fp32", last ? "last rows" : "all rows", sharp ? " (sharp)" : "",
+                                  worst);
+                        /* bit for bit: a sequence's rows do not depend on the batch around them, nor on
+                         * the path (all rows, packed in bf16 with head_dim 128, or last rows per head) */
+                        int same = 1;
+                        if (!last) {
+                            memcpy(all, out, (size_t)T * A * sizeof *out);
+                            for (int q = 0; q < NS; q++) {
+                                int one[2] = {0, lens[q]};
+                                const float *b = qkv + (size_t)cu[q] * W;
+                                rr_attention_causal(k, b, b + A, b + A + nkv * d, W, one, 1, nh, nkv, d,
+                                                    1.0f / sqrtf((float)d), out, A, 0,
+                                                    bf ? RR_PRECISION_BF16 : RR_PRECISION_FP32, scratch, NULL);
+                                same &= !memcmp(out, all + (size_t)cu[q] * A, (size_t)lens[q] * A * sizeof *out);
+                            }
+                        } else {
+                            for (int q = 0; q < NS; q++)
+                                same &= !memcmp(out + (size_t)q * A, all + (size_t)(cu[q + 1] - 1) * A,
+                                                A * sizeof *out);
+                        }
+                        CHECK_MSG(same, "%s d=%d nh=%d nkv=%d %s%s: %s differ", rr_kern_name(k), d, nh, nkv,
+                                  bf ? "bf16" : "fp32", sharp ? " (sharp)" : "",
+                                  last ? "last rows alone and within all rows" : "sequences alone and in the batch");
+                    }
+                rr_aligned_free(scratch);
+            }
         }
         free(qkv);
         free(out);
+        free(all);
         free(ref);
         free(ref_last);
     }

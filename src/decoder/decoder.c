@@ -24,7 +24,8 @@
  * behaviour by up to 5e-4 rad at position 8000. All buffers come from rr_dec_ctx_new.
  *
  * jina-reranker-v3 (listwise) reads the states of marker tokens anywhere in the sequence, so every
- * layer runs every row; then, at each row holding a marker id:
+ * layer but the last runs every row; the last runs attention, Wo and the FFN for the marker rows
+ * alone (gathered to the front of x; keys and values still from every row); then, at each of them:
  *
  *   h = RMSNorm(x[r]) final_norm                                   h: [H]
  *   e = P2 relu(P1 h)                                              [H] -> [H/2] -> [E], sums in double
@@ -53,6 +54,8 @@ struct rr_dec_ctx {
     double *mid;      /* [H/2] jina-reranker-v3 projector hidden layer */
     int *start;       /* [T + 1] first row of each sequence; start[n] = T */
     int *pos;         /* [T] position of each row */
+    int *mrow, *mstart; /* [T] jina-reranker-v3: the rows of marker tokens and their sequences' first rows */
+    int n_mark;
     void *scratch;
 };
 
@@ -81,7 +84,10 @@ rr_status rr_dec_ctx_new(const rr_model *m, int T, rr_pool *pool, rr_dec_ctx **o
     x->mid = rr_malloc((H / 2 + 1) * sizeof(double));
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
-    size_t sb = rr_attention_scratch_bytes(rr_pool_size(pool), T, c->head_dim);
+    x->mrow = rr_malloc((size_t)T * sizeof *x->mrow);
+    x->mstart = rr_malloc((size_t)T * sizeof *x->mstart);
+    size_t sb = rr_attention_causal_scratch_bytes(rr_pool_size(pool), T, T, c->n_kv_heads, c->head_dim,
+                                                  m->precision);
     for (int l = 0; l < c->n_layers; l++) {
         const rr_dec_layer *ly = &m->dec->layers[l];
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_qkv, T));
@@ -91,7 +97,7 @@ rr_status rr_dec_ctx_new(const rr_model *m, int T, rr_pool *pool, rr_dec_ctx **o
     }
     x->scratch = rr_aligned_alloc(sb);
     if (!x->x || !x->h || !x->a || !x->qkv || !x->att || !x->gu || !x->ff || !x->inv_freq || !x->cosb || !x->sinb ||
-        !x->raw || !x->mid || !x->start || !x->pos || !x->scratch) {
+        !x->raw || !x->mid || !x->start || !x->pos || !x->mrow || !x->mstart || !x->scratch) {
         rr_dec_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating decoder scratch for %d tokens", T);
     }
@@ -121,6 +127,8 @@ void rr_dec_ctx_free(rr_dec_ctx *c) {
     rr_aligned_free(c->scratch);
     rr_free(c->start);
     rr_free(c->pos);
+    rr_free(c->mrow);
+    rr_free(c->mstart);
     rr_free(c);
 }
 
@@ -239,6 +247,10 @@ static void rope_tables(rr_dec_ctx *c, int maxlen) {
         }
 }
 
+/* rows whose output the layer computes (attention queries, Wo, FFN): all, each sequence's last, or
+ * jina-reranker-v3's marker rows (c->mrow) */
+enum { ROWS_ALL = 0, ROWS_LAST = 1, ROWS_MARKERS = 2 };
+
 static void layer_forward(rr_dec_ctx *c, const rr_dec_layer *ly, int n, int T, int last) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
@@ -249,12 +261,21 @@ static void layer_forward(rr_dec_ctx *c, const rr_dec_layer *ly, int n, int T, i
     j.dst = c->a, j.src = c->x, j.w = ly->ln1, j.ld = H, j.n = H;
     run_rows(c->pool, T, norm_item, &j);
     rr_linear_run(ly->lin_qkv, T, c->a, H, c->qkv, W, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
-    j.q_only_rows = last;
+    j.q_only_rows = last == ROWS_LAST;
     run_rows(c->pool, T, qk_item, &j);
     float scale = 1.0f / sqrtf((float)d);
     const float *q = c->qkv, *k = c->qkv + A, *v = c->qkv + A + nkv * d;
     int R = T;
-    if (last) {
+    if (last == ROWS_MARKERS) {
+        /* only the marker rows are read after this layer: their attention (into att row i), and their
+         * x rows gathered to the front (mrow increases, row i <= mrow[i]) */
+        rr_attention_causal_rows(m->kern, q, k, v, W, c->mrow, c->mstart, c->n_mark, nh, nkv, d, scale, c->att, A,
+                                 m->precision, c->scratch, c->pool);
+        for (int i = 0; i < c->n_mark; i++)
+            if (c->mrow[i] != i) memcpy(c->x + (size_t)i * H, c->x + (size_t)c->mrow[i] * H, (size_t)H * 4);
+        R = c->n_mark;
+        if (R == 0) return;
+    } else if (last == ROWS_LAST) {
         /* only each sequence's last row is scored: attention for those rows (into att row s), and
          * their x rows gathered to the front (row s <= its source row, so nothing is overwritten
          * before it is read) */
@@ -311,17 +332,19 @@ static void markers_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw
     const rr_dec *dm = m->dec;
     int H = m->cfg.hidden, E = dm->embed_size;
     float *h = c->a; /* one row of scratch: the layers are done */
+    int k = 0;       /* x row k holds the k-th marker row (the last layer ran those only) */
     for (int s = 0; s < n; s++) {
         const rr_seq *q = &seqs[s];
         int docs = 0, queries = 0;
         for (int t = 0; t < q->len; t++) {
             int32_t id = q->ids[t];
             if (id != dm->doc_marker && id != dm->query_marker) continue;
+            const float *xr = c->x + (size_t)k++ * H;
             int row;
             if (id == dm->query_marker) row = queries++ ? -1 : q->n_emb - 1;
             else row = docs++ < q->n_emb - 1 ? docs - 1 : -1;
             if (row < 0 || !q->emb) continue;
-            rms_norm(h, c->x + (size_t)(c->start[s] + t) * H, dm->final_norm, H, m->cfg.eps);
+            rms_norm(h, xr, dm->final_norm, H, m->cfg.eps);
             project(c, h, q->emb + (size_t)row * E);
         }
         raw[s] = queries == 1 ? (float)docs : -1.0f;
@@ -343,11 +366,20 @@ rr_status rr_dec_forward(rr_dec_ctx *c, const rr_seq *seqs, int n, float *raw) {
     if (st) return st;
     rope_tables(c, maxlen);
     if (cf->family == RR_FAMILY_JINA_V3) {
-        for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, 0);
+        c->n_mark = 0;
+        for (int s = 0; s < n; s++)
+            for (int t = 0; t < seqs[s].len; t++)
+                if (seqs[s].ids[t] == dm->doc_marker || seqs[s].ids[t] == dm->query_marker) {
+                    c->mrow[c->n_mark] = c->start[s] + t;
+                    c->mstart[c->n_mark++] = c->start[s];
+                }
+        for (int l = 0; l < cf->n_layers; l++)
+            layer_forward(c, &dm->layers[l], n, T, l == cf->n_layers - 1 ? ROWS_MARKERS : ROWS_ALL);
         markers_forward(c, seqs, n, raw);
         return RR_OK;
     }
-    for (int l = 0; l < cf->n_layers; l++) layer_forward(c, &dm->layers[l], n, T, l == cf->n_layers - 1);
+    for (int l = 0; l < cf->n_layers; l++)
+        layer_forward(c, &dm->layers[l], n, T, l == cf->n_layers - 1 ? ROWS_LAST : ROWS_ALL);
     /* row s of x is sequence s's last token now */
     for (int s = 0; s < n; s++) {
         float *h = c->a; /* one row of scratch */

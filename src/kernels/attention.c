@@ -183,32 +183,75 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
 
 /* ------------------------------------------------------------------ causal grouped-query attention */
 
+/* The packed path (bf16, head_dim 128, a table with attn_gqa128): K and V of every KV head are
+ * converted to bf16 once per call into scratch (blocks of 64 rows from each sequence's first,
+ * kern_int.h), instead of once per (head, query tile) item; then each item is n_rep query heads x
+ * RR_KERN_ATTN_QT / n_rep positions of one KV head, so a tile of K and V read from the packed buffer
+ * serves every head of its group. Its results are bit for bit those of the per-head kernel, so when a
+ * batch of many short sequences needs more blocks than the scratch holds (it is sized for the tokens
+ * plus PACK_SPARE_BLOCKS of padding) the call takes the per-head path with no change in any output. */
+#define PACK_SPARE_BLOCKS 64
+static int use_packed(const rr_kern_table *k, int bf16, int head_dim, int n_rep) {
+    return bf16 && head_dim == 128 && k->attn_gqa128 && k->kv_pack128 && n_rep <= 16 &&
+           RR_KERN_ATTN_QT % n_rep == 0;
+}
+
+/* blocks of 64 rows per KV head the packed buffers hold for n_tokens rows */
+static size_t pack_capacity(int n_tokens) {
+    return ((size_t)n_tokens + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK + PACK_SPARE_BLOCKS;
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t rr_attention_causal_scratch_bytes(int n_threads, int n_seq, int n_tokens, int n_kv_heads, int head_dim,
+                                         rr_precision precision) {
+    size_t b = rr_attention_scratch_bytes(n_threads, n_seq, head_dim);
+    int bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    if (bf16 && head_dim == 128) /* the blocks' prefix per sequence, then packed K and V */
+        b += round64(((size_t)n_seq + 1) * sizeof(int)) +
+             2 * pack_capacity(n_tokens) * (size_t)(n_kv_heads > 0 ? n_kv_heads : 1) * RR_KERN_KV_BLOCK_DWORDS * 4;
+    return b;
+}
+
 typedef struct {
     const rr_kern_table *k;
     const float *q, *kk, *v;
     int ld;
     const int *cu;
-    int n_seq, n_heads, n_rep, d;
+    int n_seq, n_heads, n_kv, n_rep, d;
     float scale;
     float *ctx;
     int ldctx;
     int bf16, qt;
-    const int *first; /* [n_seq + 1] first item of each sequence; NULL: last-token mode */
+    const int *first; /* [n_seq + 1] first item of each sequence; NULL: one query row per item */
+    const int *rows;  /* rows mode: query row i is rows[i], in the sequence starting at row_start[i] */
+    const int *row_start;
     float *thread_scratch;
     size_t per_thread;
+    int packed;        /* items are (sequence, position tile, KV head) over kp / vp */
+    int kv_blocks;     /* blocks of 64 rows per KV head in use */
+    const int *blk;    /* [n_seq + 1] first block of each sequence */
+    uint32_t *kp, *vp; /* [n_kv][kv_blocks] blocks */
 } causal_job;
+
+/* the last s with pre[s] <= item (binary search of an [n_seq + 1] prefix table) */
+static int prefix_seq(const causal_job *j, const int *pre, int item) {
+    int lo = 0, hi = j->n_seq - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (pre[mid] <= item) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static int item_seq(const causal_job *j, int item) { return prefix_seq(j, j->first, item); }
 
 static void causal_item(void *arg, int item, int tid) {
     causal_job *j = arg;
     int s, h, q0, nq, nk, qpos;
     if (j->first) {
-        int lo = 0, hi = j->n_seq - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            if (j->first[mid] <= item) lo = mid;
-            else hi = mid - 1;
-        }
-        s = lo;
+        s = item_seq(j, item);
         int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
         int n_qt = (len + j->qt - 1) / j->qt;
         h = rel / n_qt;
@@ -218,12 +261,14 @@ static void causal_item(void *arg, int item, int tid) {
         q0 = j->cu[s] + qpos;
     } else {
         s = item / j->n_heads, h = item % j->n_heads;
-        nk = j->cu[s + 1] - j->cu[s];
+        int end = j->rows ? j->rows[s] + 1 : j->cu[s + 1];
+        nk = end - (j->rows ? j->row_start[s] : j->cu[s]);
         qpos = nk - 1, nq = 1;
-        q0 = j->cu[s + 1] - 1;
+        q0 = end - 1;
     }
-    int g = h / j->n_rep, t0 = j->cu[s];
+    int g = h / j->n_rep, t0 = j->rows ? j->row_start[s] : j->cu[s];
     rr_kern_attn a;
+    memset(&a, 0, sizeof a);
     a.q = j->q + (size_t)q0 * j->ld + (size_t)h * j->d;
     a.k = j->kk + (size_t)t0 * j->ld + (size_t)g * j->d;
     a.v = j->v + (size_t)t0 * j->ld + (size_t)g * j->d;
@@ -242,6 +287,47 @@ static void causal_item(void *arg, int item, int tid) {
     if (nk > 0) j->k->attn(&a);
 }
 
+/* packing item: block b (of all sequences' blocks) of KV head g */
+static void pack_item(void *arg, int item, int tid) {
+    (void)tid;
+    causal_job *j = arg;
+    int g = item / j->kv_blocks, b = item % j->kv_blocks;
+    int s = prefix_seq(j, j->blk, b);
+    while (j->blk[s + 1] <= b) s++; /* past empty sequences (no blocks) */
+    size_t off = ((size_t)g * j->kv_blocks + b) * RR_KERN_KV_BLOCK_DWORDS, row = (size_t)j->cu[s] * j->ld;
+    j->k->kv_pack128(j->kk + row + (size_t)g * j->d, j->v + row + (size_t)g * j->d, j->ld,
+                     j->cu[s + 1] - j->cu[s], b - j->blk[s], j->kp + off, j->vp + off);
+}
+
+/* packed item: within a sequence, position tiles from the last (the most keys) to the first, each
+ * for every KV head, so the costliest items start first and the pool's tail stays short */
+static void packed_item(void *arg, int item, int tid) {
+    causal_job *j = arg;
+    int s = item_seq(j, item);
+    int rel = item - j->first[s], len = j->cu[s + 1] - j->cu[s];
+    int n_qt = (len + j->qt - 1) / j->qt;
+    int g = rel % j->n_kv, qt = n_qt - 1 - rel / j->n_kv;
+    int t0 = j->cu[s], qpos = qt * j->qt, nq = RR_MIN(j->qt, len - qpos), b0 = j->blk[s];
+    rr_kern_attn a;
+    memset(&a, 0, sizeof a);
+    a.q = j->q + (size_t)(t0 + qpos) * j->ld + (size_t)g * j->n_rep * j->d;
+    a.ld = j->ld;
+    a.nq = nq;
+    a.n_rep = j->n_rep;
+    a.nk = qpos + nq;
+    a.q_pos = qpos;
+    a.causal = 1;
+    a.d = j->d;
+    a.scale = j->scale;
+    a.bf16 = 1;
+    a.kp = j->kp + ((size_t)g * j->kv_blocks + b0) * RR_KERN_KV_BLOCK_DWORDS;
+    a.vp = j->vp + ((size_t)g * j->kv_blocks + b0) * RR_KERN_KV_BLOCK_DWORDS;
+    a.o = j->ctx + (size_t)(t0 + qpos) * j->ldctx + (size_t)g * j->n_rep * j->d;
+    a.ldo = j->ldctx;
+    a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
+    j->k->attn_gqa128(&a);
+}
+
 void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
                          const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
                          float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
@@ -253,27 +339,79 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     causal_job j;
     memset(&j, 0, sizeof j);
     j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.cu = cu_seqlens, j.n_seq = n_seq;
-    j.n_heads = n_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
     j.ctx = ctx, j.ldctx = ldctx;
     j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
-    j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
-    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
-    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.packed = !last_only && use_packed(k, j.bf16, head_dim, j.n_rep);
+    /* scratch: [first][packed path: blocks' prefix, packed K, packed V][thread tiles] */
+    size_t pre = round64(((size_t)n_seq + 1) * sizeof(int));
+    uint8_t *p = (uint8_t *)scratch + pre;
+    if (j.packed) {
+        int *blk = (int *)p, nb = 0;
+        for (int s = 0; s < n_seq; s++) {
+            blk[s] = nb;
+            nb += (cu_seqlens[s + 1] - cu_seqlens[s] + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK;
+        }
+        blk[n_seq] = nb;
+        size_t cap = pack_capacity(cu_seqlens[n_seq]);
+        if ((size_t)nb <= cap) {
+            size_t pb = cap * (size_t)n_kv_heads * RR_KERN_KV_BLOCK_DWORDS * 4;
+            p += pre;
+            j.blk = blk;
+            j.kv_blocks = nb;
+            j.kp = (uint32_t *)p;
+            j.vp = (uint32_t *)(p + pb);
+            p += 2 * pb;
+        } else {
+            j.packed = 0;
+            p = (uint8_t *)scratch + pre;
+        }
+    }
+    j.qt = j.packed ? RR_KERN_ATTN_QT / j.n_rep
+         : j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
+    j.thread_scratch = (float *)p;
     j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
     int total;
     if (last_only) {
         total = n_seq * n_heads;
     } else {
         int *first = scratch;
+        int per_tile = j.packed ? n_kv_heads : n_heads;
         total = 0;
         for (int s = 0; s < n_seq; s++) {
             int len = cu_seqlens[s + 1] - cu_seqlens[s];
             RR_ASSERT(len >= 0);
             first[s] = total;
-            total += n_heads * ((len + j.qt - 1) / j.qt);
+            total += per_tile * ((len + j.qt - 1) / j.qt);
         }
         first[n_seq] = total;
         j.first = first;
     }
-    rr_pool_run(pool, total, causal_item, &j);
+    if (j.packed) {
+        rr_pool_run(pool, n_kv_heads * j.kv_blocks, pack_item, &j);
+        rr_pool_run(pool, total, packed_item, &j);
+    } else {
+        rr_pool_run(pool, total, causal_item, &j);
+    }
+}
+
+void rr_attention_causal_rows(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                              const int *rows, const int *row_start, int n_rows, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, float *ctx, int ldctx, rr_precision precision, void *scratch,
+                              rr_pool *pool) {
+    if (n_rows <= 0) return;
+    if (!k) k = rr_kern_get();
+    RR_ASSERT(q && kk && v && rows && row_start && ctx && scratch && n_heads > 0 && n_kv_heads > 0 && head_dim > 0);
+    RR_ASSERT(n_heads % n_kv_heads == 0 && ldctx >= n_heads * head_dim);
+    causal_job j;
+    memset(&j, 0, sizeof j);
+    j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.rows = rows, j.row_start = row_start, j.n_seq = n_rows;
+    j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
+    j.ctx = ctx, j.ldctx = ldctx;
+    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    for (int i = 0; i < n_rows; i++) RR_ASSERT(row_start[i] <= rows[i]);
+    size_t pre = (((size_t)n_rows + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.thread_scratch = (float *)((uint8_t *)scratch + pre);
+    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    rr_pool_run(pool, n_rows * n_heads, causal_item, &j);
 }

@@ -106,7 +106,19 @@ typedef struct rr_kern_attn {
     int qoff;
     int causal;         /* decoders: query row i sees keys [0, q_pos + i] only (key 0 is always seen) */
     int q_pos;          /* causal: the key index of query row 0 */
+    /* attn_gqa128 only (causal, bf16, head_dim 128, K and V packed once per call): the item holds nq
+     * positions of n_rep query heads sharing one KV head (head r at q + r d, o + r d); kp / vp hold
+     * the packed keys and values of its sequence from the first (block 0 = rows 0..63 of it) */
+    int n_rep;
+    const uint32_t *kp, *vp;
 } rr_kern_attn;
+
+/* Packed bf16 keys and values of one KV head of one sequence with head_dim 128 (kv_pack128,
+ * attn_gqa128), in blocks of 64 consecutive rows from its first (zero past the last), 16 KiB each:
+ *   K block [64 dim pairs g][64 keys] dwords  (k_j[2g], k_j[2g+1]): one zmm = 16 keys of one pair
+ *   V block [32 key pairs h][128 dims] dwords (v_2h[e], v_2h+1[e]): one zmm = 16 dims of one pair */
+#define RR_KERN_KV_BLOCK 64
+#define RR_KERN_KV_BLOCK_DWORDS (64 * 64)
 
 /* Adds the ALiBi bias and the window mask of a to the scaled scores s[0..n) of query row i against
  * keys j0 .. j0+n-1. Shared by every table: O(keys) next to the O(keys * d) products. */
@@ -148,6 +160,13 @@ struct rr_kern_table {
     void (*attn)(const rr_kern_attn *a);
     /* query rows per attention work item in bf16 mode with head_dim 64 (0: RR_KERN_ATTN_QT) */
     int attn_qt_bf16_d64;
+    /* causal grouped-query attention in bf16 with head_dim 128 over K / V packed once per call (NULL:
+     * the driver runs attn per head): kv_pack128 writes block b (rows 64 b .. 64 b + 63, rows >= n
+     * zero) of one KV head of a sequence whose row 0 is at k / v, rows ld floats apart (n rows);
+     * attn_gqa128 runs an item of
+     * n_rep heads x nq positions with n_rep nq <= RR_KERN_ATTN_QT (kern_int.h rr_kern_attn) */
+    void (*kv_pack128)(const float *k, const float *v, int ld, int n, int b, uint32_t *kp, uint32_t *vp);
+    void (*attn_gqa128)(const rr_kern_attn *a);
     /* y = LN(x + r) g + b over n (r may be NULL) */
     void (*layernorm)(const float *x, const float *r, const float *g, const float *b, float eps, float *y,
                       int n);

@@ -157,17 +157,33 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
                            int n_heads, int head_dim, float scale, const rr_attn_opts *opts, float *ctx, int ldctx,
                            rr_precision precision, void *scratch, rr_pool *pool);
 
+/* Scratch bytes rr_attention_causal needs for at most n_seq sequences of n_tokens rows in all: that
+ * of rr_attention, plus in bf16 with head_dim 128 the keys and values of every KV head converted
+ * once to bf16 (4 n_tokens n_kv_heads head_dim bytes, rounded up to blocks of 64 rows). */
+size_t rr_attention_causal_scratch_bytes(int n_threads, int n_seq, int n_tokens, int n_kv_heads, int head_dim,
+                                         rr_precision precision);
+
 /* Causal grouped-query attention of each sequence of a packed batch (decoders): query head h reads
  * KV head h / (n_heads / n_kv_heads), and row t of a sequence sees the keys of rows 0..t of it only.
  * q, kk and v point at head 0 of row 0 of their blocks, all with row stride ld (heads at h*D);
  * ctx [T, n_heads D] with row stride ldctx. last_only: only each sequence's last row is a query
  * (it sees the whole sequence) and its output goes to ctx row s. Tiled with an online softmax as
- * rr_attention, whose scratch size applies. Work items: (sequence, head, query tile), query tiles
- * reading only keys up to their last row. */
+ * rr_attention; scratch of rr_attention_causal_scratch_bytes. Work items: (sequence, head, query
+ * tile), query tiles reading only keys up to their last row; in bf16 with head_dim 128 on a table
+ * with the packed kernel, K and V are converted once and an item is (sequence, query tile, KV head)
+ * for all the query heads that share it. */
 void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
                          const int *cu_seqlens, int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale,
                          float *ctx, int ldctx, int last_only, rr_precision precision, void *scratch,
                          rr_pool *pool);
+/* Causal attention for chosen query rows only (jina-reranker-v3's last layer, whose output is read
+ * at its marker tokens alone): row rows[i] (an index into q, kk, v as for rr_attention_causal) sees
+ * the keys of rows row_start[i] .. rows[i], its sequence so far, and its output goes to ctx row i.
+ * One item per (row, head); scratch of rr_attention_causal_scratch_bytes with n_seq >= n_rows. */
+void rr_attention_causal_rows(const rr_kern_table *k, const float *q, const float *kk, const float *v, int ld,
+                              const int *rows, const int *row_start, int n_rows, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, float *ctx, int ldctx, rr_precision precision, void *scratch,
+                              rr_pool *pool);
 
 /* ------------------------------------------------------------------ element-wise */
 

@@ -418,6 +418,156 @@ static void attn_native(const rr_kern_attn *a) {
     else gen_attn(a);
 }
 
+/* ------------------------------------------------------------------ causal GQA attention, head_dim 128 */
+
+/* Block b of one KV head's packed keys and values (kern_int.h): K through the 16 x 16 dword transpose
+ * (16 keys x 16 dim pairs at a time), V with the rows of keys 2h and 2h+1 interleaved element-wise. */
+static void kv_pack128(const float *k, const float *v, int ld, int n, int b, uint32_t *kp, uint32_t *vp) {
+    enum { D = 128, KB = RR_KERN_KV_BLOCK };
+    const int j0 = b * KB, nkt = RR_MIN(KB, n - j0);
+    for (int kb = 0; kb < KB / 16; kb++)
+        for (int half = 0; half < D / 32; half++) {
+            __m512i r[16];
+            UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(k, ld, j0, kb * 16 + i, nkt, half);
+            transpose16(r);
+            UNROLL16 for (int g = 0; g < 16; g++) _mm512_storeu_si512(kp + (half * 16 + g) * KB + kb * 16, r[g]);
+        }
+    const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7,
+                                            38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+    for (int h = 0; h < KB / 2; h++) {
+        uint32_t *row = vp + (size_t)h * D;
+        for (int half = 0; half < D / 32; half++) {
+            __m512i e = bf16_half(v, ld, j0, 2 * h, nkt, half);
+            __m512i o = bf16_half(v, ld, j0, 2 * h + 1, nkt, half);
+            _mm512_storeu_si512(row + half * 32, _mm512_permutex2var_epi16(e, lo_idx, o));
+            _mm512_storeu_si512(row + half * 32 + 16, _mm512_permutex2var_epi16(e, hi_idx, o));
+        }
+    }
+}
+
+/* One item of causal grouped-query attention over packed K / V (kern_int.h rr_kern_attn): the nq
+ * positions of the n_rep query heads of one KV head as R = n_rep nq rows, position-major (row i is
+ * position i / n_rep of head i % n_rep), so each K and V tile read serves every head of the group and
+ * the rows' causal limits grow with i. Per tile of KT keys from the sequence's first, exactly as
+ * attn_bf16_dk for D 128: S = scale Q K^T (4 rows x 64 keys per register block), the online softmax,
+ * O += P V (4 rows x 64 dims); blocks of 64 keys that every row of a register block has masked are
+ * skipped in both products, which adds or compares nothing but zeros and -inf. Every row's result is
+ * bit for bit that of attn_bf16_dk, whatever the item's rows: a sequence's output does not depend on
+ * the batch, nor on which path the driver took. */
+static void attn_gqa128(const rr_kern_attn *a) {
+    enum { D = 128, KT = RR_KERN_ATTN_KT_BF16, QR = RR_KERN_ATTN_QT, KB = RR_KERN_KV_BLOCK };
+    float *base = a->scratch;
+    uint16_t *Qb = (uint16_t *)base; /* [QR][D] bf16 */
+    float *S = base + QR * D / 2;    /* [QR][KT] */
+    float *O = S + QR * KT;          /* [QR][D] */
+    float *mx = O + QR * D, *l = mx + QR;
+    uint16_t *Pb = (uint16_t *)S;
+    const int rep = a->n_rep, R = a->nq * rep, nqr = (R + 3) & ~3;
+    const int lim0 = a->q_pos; /* row i sees keys [0, lim0 + i / rep] */
+    for (int i = 0; i < nqr; i++) {
+        if (i < R) {
+            const float *q = a->q + (size_t)(i / rep) * a->ld + (size_t)(i % rep) * D;
+            for (int c = 0; c < D / 32; c++) {
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
+                memcpy(Qb + i * D + 32 * c, &v, 64);
+            }
+        } else {
+            memset(Qb + i * D, 0, D * 2);
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+        memset(O + i * D, 0, D * 4);
+    }
+    const __m512 sc = _mm512_set1_ps(a->scale);
+    for (int j0 = 0; j0 < a->nk; j0 += KT) {
+        const int nkt = RR_MIN(KT, a->nk - j0);
+        const int nb = (nkt + KB - 1) / KB;
+        const uint32_t *kt = a->kp + (size_t)(j0 / KB) * RR_KERN_KV_BLOCK_DWORDS;
+        const uint32_t *vt = a->vp + (size_t)(j0 / KB) * RR_KERN_KV_BLOCK_DWORDS;
+        /* S = scale Q K^T */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            /* keys past the block's last row's limit are masked for all four rows */
+            const int seen = RR_MIN(nkt, lim0 + RR_MIN(i0 + 3, R - 1) / rep + 1 - j0);
+            for (int kb = 0; kb < nb && kb * KB < seen; kb++) {
+                __m512 acc[4][4];
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+                const uint32_t *qd = (const uint32_t *)Qb + (size_t)i0 * (D / 2);
+                const uint32_t *kp = kt + (size_t)kb * RR_KERN_KV_BLOCK_DWORDS;
+                for (int g = 0; g < D / 2; g++) {
+                    __m512bh kv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + g * KB + v * 16);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[r * (D / 2) + g]);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                    }
+                }
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        _mm512_storeu_ps(S + (i0 + r) * KT + kb * KB + v * 16, _mm512_mul_ps(acc[r][v], sc));
+            }
+        }
+        /* online softmax over the keys each row sees; P to bf16 pairs */
+        for (int i = 0; i < nqr; i++) {
+            float *srow = S + i * KT;
+            if (i >= R) {
+                memset(srow, 0, (size_t)nb * KB * 4);
+                continue;
+            }
+            for (int jj = RR_MAX(0, RR_MIN(nkt, lim0 + i / rep + 1 - j0)); jj < nb * KB; jj++) srow[jj] = -INFINITY;
+            vf vmx = vset1(mx[i]);
+            for (int v = 0; v < nb * 4; v++) vmx = vmax(vmx, vload(srow + v * 16));
+            float m = vhmax(vmx);
+            if (m == -INFINITY) { /* no key of this tile is seen (cannot happen after the first tile) */
+                memset(Pb + (size_t)i * KT * 2, 0, (size_t)nb * KB * 2);
+                continue;
+            }
+            float corr = mx[i] == -INFINITY ? 0.f : expf(mx[i] - m);
+            mx[i] = m;
+            vf sum = {0};
+            for (int c = 0; c < nb * 2; c++) {
+                vf p0 = vexp(vload(srow + c * 32) - m), p1 = vexp(vload(srow + c * 32 + 16) - m);
+                sum += p0 + p1;
+                __m512bh pb = _mm512_cvtne2ps_pbh((__m512)p1, (__m512)p0);
+                memcpy(Pb + (size_t)i * KT * 2 + c * 32, &pb, 64);
+            }
+            l[i] = l[i] * corr + vhsum(sum);
+            if (corr != 1.f && j0 > 0)
+                for (int v = 0; v < D / 16; v++) vstore(O + i * D + v * 16, vload(O + i * D + v * 16) * corr);
+        }
+        /* O += P V over the key pairs some row of the block sees */
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            const int seen = RR_MIN(nkt, lim0 + RR_MIN(i0 + 3, R - 1) / rep + 1 - j0);
+            const int np = RR_MIN(nb * KB / 2, (seen + 1) / 2);
+            for (int dv = 0; dv < D; dv += 64) {
+                __m512 acc[4][4];
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + dv + v * 16);
+                for (int h = 0; h < np; h++) {
+                    __m512bh vv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        vv[v] = (__m512bh)_mm512_loadu_si512(vt + (size_t)h * D + dv + v * 16);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        uint32_t pp;
+                        memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
+                        __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+                    }
+                }
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + dv + v * 16, acc[r][v]);
+            }
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        __m512 inv = _mm512_set1_ps(1.f / l[i]);
+        float *out = a->o + (size_t)(i / rep) * a->ldo + (size_t)(i % rep) * D;
+        for (int v = 0; v < D / 16; v++)
+            _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * D + v * 16), inv));
+    }
+}
+
 const rr_kern_table rr_kern_avx512bf16 = {
     .name = "avx512bf16",
     .isa = RR_KERN_ISA_AVX512BF16,
@@ -431,6 +581,8 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .quant_row = gen_quant_row,
     .attn = attn_native,
     .attn_qt_bf16_d64 = RR_KERN_ATTN_QT_BF16,
+    .kv_pack128 = kv_pack128,
+    .attn_gqa128 = attn_gqa128,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
