@@ -238,6 +238,28 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
  * QT is RR_KERN_ATTN_QT_BF16 rows for D 64 (the driver's attn_qt_bf16_d64) and RR_KERN_ATTN_QT for 128,
  * so both fit rr_kern_attn_scratch_floats. D is a compile-time constant in each instance. */
 #define UNROLL4 _Pragma("GCC unroll 4")
+
+/* O[4 rows][dv, dv + 64) += P V over np key pairs, in vdpbf16ps: P is 4 rows of bf16 probabilities
+ * (row stride pstride elements, keys 2h and 2h + 1 side by side), vt the pairs' rows of D dwords
+ * (dim d of keys 2h and 2h + 1 in one dword), O rows D floats apart. Shared by the per-head and the
+ * packed causal paths, whose V layouts are the same. */
+static inline void pv_4x64(float *O, int D, int dv, const uint16_t *Pb, size_t pstride, const uint32_t *vt, int np) {
+    __m512 acc[4][4];
+    UNROLL4 for (int r = 0; r < 4; r++)
+        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + r * D + dv + v * 16);
+    for (int h = 0; h < np; h++) {
+        __m512bh vv[4];
+        UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(vt + (size_t)h * D + dv + v * 16);
+        UNROLL4 for (int r = 0; r < 4; r++) {
+            uint32_t pp;
+            memcpy(&pp, Pb + (size_t)r * pstride + 2 * h, 4);
+            __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+            UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+        }
+    }
+    UNROLL4 for (int r = 0; r < 4; r++)
+        UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + r * D + dv + v * 16, acc[r][v]);
+}
 #define UNROLL16 _Pragma("GCC unroll 16")
 
 /* Dims 32*half .. 32*half+31 of row j0+jj of a K or V head (ld floats apart) as 32 bf16 in one
@@ -382,24 +404,8 @@ static inline __attribute__((always_inline)) void attn_bf16_dk(const rr_kern_att
         }
         /* O += P V, 4 rows x 64 dims per block */
         for (int i0 = 0; i0 < nqr; i0 += 4)
-          for (int dv = 0; dv < D; dv += 64) {
-            __m512 acc[4][4];
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + dv + v * 16);
-            for (int h = 0; h < nb * 32; h++) {
-                __m512bh vv[4];
-                UNROLL4 for (int v = 0; v < 4; v++)
-                    vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D * 2 + dv * 2 + v * 32);
-                UNROLL4 for (int r = 0; r < 4; r++) {
-                    uint32_t pp;
-                    memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
-                    __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
-                }
-            }
-            UNROLL4 for (int r = 0; r < 4; r++)
-                UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + dv + v * 16, acc[r][v]);
-          }
+          for (int dv = 0; dv < D; dv += 64)
+            pv_4x64(O + i0 * D, D, dv, Pb + (size_t)i0 * KT * 2, (size_t)KT * 2, (const uint32_t *)Vp, nb * 32);
     }
     for (int i = 0; i < nq; i++) {
         __m512 inv = _mm512_set1_ps(1.f / l[i]);
@@ -540,24 +546,8 @@ static void attn_gqa128(const rr_kern_attn *a) {
         for (int i0 = 0; i0 < nqr; i0 += 4) {
             const int seen = RR_MIN(nkt, lim0 + RR_MIN(i0 + 3, R - 1) / rep + 1 - j0);
             const int np = RR_MIN(nb * KB / 2, (seen + 1) / 2);
-            for (int dv = 0; dv < D; dv += 64) {
-                __m512 acc[4][4];
-                UNROLL4 for (int r = 0; r < 4; r++)
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_loadu_ps(O + (i0 + r) * D + dv + v * 16);
-                for (int h = 0; h < np; h++) {
-                    __m512bh vv[4];
-                    UNROLL4 for (int v = 0; v < 4; v++)
-                        vv[v] = (__m512bh)_mm512_loadu_si512(vt + (size_t)h * D + dv + v * 16);
-                    UNROLL4 for (int r = 0; r < 4; r++) {
-                        uint32_t pp;
-                        memcpy(&pp, Pb + (size_t)(i0 + r) * KT * 2 + 2 * h, 4);
-                        __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
-                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
-                    }
-                }
-                UNROLL4 for (int r = 0; r < 4; r++)
-                    UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + dv + v * 16, acc[r][v]);
-            }
+            for (int dv = 0; dv < D; dv += 64)
+                pv_4x64(O + i0 * D, D, dv, Pb + (size_t)i0 * KT * 2, (size_t)KT * 2, vt, np);
         }
     }
     for (int i = 0; i < R; i++) {
