@@ -239,6 +239,26 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
  * so both fit rr_kern_attn_scratch_floats. D is a compile-time constant in each instance. */
 #define UNROLL4 _Pragma("GCC unroll 4")
 
+/* The query rows of one work item in bf16 (row i: head i % rep of query token i / rep, D dims; rows
+ * [rows, nqr) zero, so 4-row blocks need no tail), and its running max, sum and output cleared. */
+static inline void attn_rows_init(const rr_kern_attn *a, int rep, int D, int rows, int nqr, uint16_t *Qb, float *O,
+                                  float *mx, float *l) {
+    for (int i = 0; i < nqr; i++) {
+        if (i < rows) {
+            const float *q = a->q + (size_t)(i / rep) * a->ld + (size_t)(i % rep) * D;
+            for (int c = 0; c < D / 32; c++) { /* 32 dims per register */
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
+                memcpy(Qb + i * D + 32 * c, &v, 64);
+            }
+        } else {
+            memset(Qb + i * D, 0, (size_t)D * 2);
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+        memset(O + i * D, 0, (size_t)D * 4);
+    }
+}
+
 /* O[4 rows][dv, dv + 64) += P V over np key pairs, in vdpbf16ps: P is 4 rows of bf16 probabilities
  * (row stride pstride elements, keys 2h and 2h + 1 side by side), vt the pairs' rows of D dwords
  * (dim d of keys 2h and 2h + 1 in one dword), O rows D floats apart. Shared by the per-head and the
@@ -307,20 +327,7 @@ static inline __attribute__((always_inline)) void attn_bf16_dk(const rr_kern_att
     float *mx = O + QT * D, *l = mx + QT;
     uint16_t *Pb = (uint16_t *)S; /* rows of KT bf16 written over the first half of each S row */
     const int nq = a->nq, nqr = (nq + 3) & ~3;
-    for (int i = 0; i < nqr; i++) {
-        if (i < nq) {
-            const float *q = a->q + (size_t)i * a->ld;
-            for (int c = 0; c < D / 32; c++) { /* 32 dims per register */
-                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
-                memcpy(Qb + i * D + 32 * c, &v, 64);
-            }
-        } else {
-            memset(Qb + i * D, 0, D * 2);
-        }
-        mx[i] = -INFINITY;
-        l[i] = 0;
-        memset(O + i * D, 0, D * 4);
-    }
+    attn_rows_init(a, 1, D, nq, nqr, Qb, O, mx, l);
     for (int j0 = 0; j0 < a->nk; j0 += KT) {
         const int nkt = RR_MIN(KT, a->nk - j0);
         const int nb = (nkt + 63) / 64; /* blocks of 64 keys in use (the rest of the tile is skipped) */
@@ -471,20 +478,7 @@ static void attn_gqa128(const rr_kern_attn *a) {
     uint16_t *Pb = (uint16_t *)S;
     const int rep = a->n_rep, R = a->nq * rep, nqr = (R + 3) & ~3;
     const int lim0 = a->q_pos; /* row i sees keys [0, lim0 + i / rep] */
-    for (int i = 0; i < nqr; i++) {
-        if (i < R) {
-            const float *q = a->q + (size_t)(i / rep) * a->ld + (size_t)(i % rep) * D;
-            for (int c = 0; c < D / 32; c++) {
-                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
-                memcpy(Qb + i * D + 32 * c, &v, 64);
-            }
-        } else {
-            memset(Qb + i * D, 0, D * 2);
-        }
-        mx[i] = -INFINITY;
-        l[i] = 0;
-        memset(O + i * D, 0, D * 4);
-    }
+    attn_rows_init(a, rep, D, R, nqr, Qb, O, mx, l);
     const __m512 sc = _mm512_set1_ps(a->scale);
     for (int j0 = 0; j0 < a->nk; j0 += KT) {
         const int nkt = RR_MIN(KT, a->nk - j0);
