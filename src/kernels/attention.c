@@ -27,11 +27,19 @@ size_t rr_kern_attn_scratch_floats(int d) {
     return (d == 64 || d == 128) && bf > gen ? bf : gen;
 }
 
+/* The scratch every driver below lays out: an [n + 1] int table (first item or block of each
+ * sequence), then one tile area per thread, each rounded to 64 bytes. */
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t prefix_bytes(int n) { return round64(((size_t)n + 1) * sizeof(int)); }
+static size_t thread_floats(int head_dim) {
+    return round64(rr_kern_attn_scratch_floats(head_dim) * sizeof(float)) / sizeof(float);
+}
+/* bf16 products unless the precision is fp32 (AUTO reaching the kernels unresolved counts as fp32) */
+static int prec_bf16(rr_precision p) { return p != RR_PRECISION_FP32 && p != RR_PRECISION_AUTO; }
+
 size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim) {
     if (n_threads < 1) n_threads = 1;
-    size_t per = (rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63;
-    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
-    return pre + per * (size_t)n_threads;
+    return prefix_bytes(n_seq) + thread_floats(head_dim) * sizeof(float) * (size_t)n_threads;
 }
 
 typedef struct {
@@ -144,7 +152,7 @@ void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const 
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
     j.alibi = opts ? opts->alibi : NULL;
     j.window = opts ? opts->window : 0;
-    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.bf16 = prec_bf16(precision);
     j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     int *first = scratch;
     int total = 0;
@@ -156,9 +164,9 @@ void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const 
     }
     first[n_seq] = total;
     j.first = first;
-    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    size_t pre = prefix_bytes(n_seq);
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
-    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    j.per_thread = thread_floats(head_dim);
     rr_pool_run(pool, total, attn_item, &j);
 }
 
@@ -174,10 +182,10 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
     j.d = head_dim, j.scale = scale, j.ctx = ctx, j.ldctx = ldctx;
     j.alibi = opts ? opts->alibi : NULL;
     j.window = opts ? opts->window : 0;
-    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
-    size_t pre = (((size_t)n_seq + 1) * sizeof(int) + 63) & ~(size_t)63;
+    j.bf16 = prec_bf16(precision);
+    size_t pre = prefix_bytes(n_seq);
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
-    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    j.per_thread = thread_floats(head_dim);
     rr_pool_run(pool, n_seq * n_heads, attn_item_first, &j);
 }
 
@@ -201,14 +209,12 @@ static size_t pack_capacity(int n_tokens) {
     return ((size_t)n_tokens + RR_KERN_KV_BLOCK - 1) / RR_KERN_KV_BLOCK + PACK_SPARE_BLOCKS;
 }
 
-static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
 size_t rr_attention_causal_scratch_bytes(int n_threads, int n_seq, int n_tokens, int n_kv_heads, int head_dim,
                                          rr_precision precision) {
     size_t b = rr_attention_scratch_bytes(n_threads, n_seq, head_dim);
-    int bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    int bf16 = prec_bf16(precision);
     if (bf16 && head_dim == 128) /* the blocks' prefix per sequence, then packed K and V */
-        b += round64(((size_t)n_seq + 1) * sizeof(int)) +
+        b += prefix_bytes(n_seq) +
              2 * pack_capacity(n_tokens) * (size_t)(n_kv_heads > 0 ? n_kv_heads : 1) * RR_KERN_KV_BLOCK_DWORDS * 4;
     return b;
 }
@@ -341,10 +347,10 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.cu = cu_seqlens, j.n_seq = n_seq;
     j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
     j.ctx = ctx, j.ldctx = ldctx;
-    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.bf16 = prec_bf16(precision);
     j.packed = !last_only && use_packed(k, j.bf16, head_dim, j.n_rep);
     /* scratch: [first][packed path: blocks' prefix, packed K, packed V][thread tiles] */
-    size_t pre = round64(((size_t)n_seq + 1) * sizeof(int));
+    size_t pre = prefix_bytes(n_seq);
     uint8_t *p = (uint8_t *)scratch + pre;
     if (j.packed) {
         int *blk = (int *)p, nb = 0;
@@ -370,7 +376,7 @@ void rr_attention_causal(const rr_kern_table *k, const float *q, const float *kk
     j.qt = j.packed ? RR_KERN_ATTN_QT / j.n_rep
          : j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     j.thread_scratch = (float *)p;
-    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    j.per_thread = thread_floats(head_dim);
     int total;
     if (last_only) {
         total = n_seq * n_heads;
@@ -408,10 +414,10 @@ void rr_attention_causal_rows(const rr_kern_table *k, const float *q, const floa
     j.k = k, j.q = q, j.kk = kk, j.v = v, j.ld = ld, j.rows = rows, j.row_start = row_start, j.n_seq = n_rows;
     j.n_heads = n_heads, j.n_kv = n_kv_heads, j.n_rep = n_heads / n_kv_heads, j.d = head_dim, j.scale = scale;
     j.ctx = ctx, j.ldctx = ldctx;
-    j.bf16 = precision != RR_PRECISION_FP32 && precision != RR_PRECISION_AUTO;
+    j.bf16 = prec_bf16(precision);
     for (int i = 0; i < n_rows; i++) RR_ASSERT(row_start[i] <= rows[i]);
-    size_t pre = (((size_t)n_rows + 1) * sizeof(int) + 63) & ~(size_t)63;
+    size_t pre = prefix_bytes(n_rows);
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
-    j.per_thread = ((rr_kern_attn_scratch_floats(head_dim) * sizeof(float) + 63) & ~(size_t)63) / sizeof(float);
+    j.per_thread = thread_floats(head_dim);
     rr_pool_run(pool, n_rows * n_heads, causal_item, &j);
 }

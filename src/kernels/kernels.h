@@ -59,9 +59,10 @@ typedef struct rr_kern_table rr_kern_table; /* defined in kern_int.h */
  * one below it. Never NULL. */
 const rr_kern_table *rr_kern_get(void);
 /* Makes `isa` (a name as for RR_ISA) the table rr_kern_get returns from now on; NULL, "" or "auto"
- * restores the start-up choice (the best, or what $RR_ISA asked for). An unsupported request falls back as above and still returns RR_OK; see
- * rr_kern_reason. RR_ERR_INVALID for an unknown name. Not meant to race with running kernels that
- * call rr_kern_get (tests and start-up only); packed layers keep the table they were packed with. */
+ * restores the start-up choice (the best, or what $RR_ISA asked for). An unsupported request falls
+ * back as above and still returns RR_OK; see rr_kern_reason. RR_ERR_INVALID for an unknown name.
+ * Not meant to race with running kernels that call rr_kern_get (tests and start-up only); packed
+ * layers keep the table they were packed with. */
 rr_status rr_kern_select(const char *isa);
 /* The table for one ISA, or NULL when it is not built or this CPU/OS cannot run it. */
 const rr_kern_table *rr_kern_table_for(rr_kern_isa isa);
