@@ -167,6 +167,13 @@ if "$BIN" rank --help >/dev/null 2>&1; then
     else
         ok "rank --max-doc-tokens 0 / x refused"
     fi
+    if "$BIN" rank -m "$MODEL" -q q --documents "$tmp/docs.jsonl" --max-windows 0 >/dev/null 2>&1 ||
+        "$BIN" rank -m "$MODEL" -q q --documents "$tmp/docs.jsonl" --max-windows x >/dev/null 2>&1 ||
+        ! "$BIN" rank -m "$MODEL" -q q --documents "$tmp/docs.jsonl" --max-windows 2 >/dev/null 2>&1; then
+        bad "rank --max-windows 0 / x refused, 2 accepted"
+    else
+        ok "rank --max-windows 0 / x refused, 2 accepted"
+    fi
 else
     skp "consistency with rerank rank: no rank command in this build"
 fi
