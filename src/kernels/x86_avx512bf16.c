@@ -100,8 +100,8 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
  * an L1 tile instead, lost 19% to the tile traffic of the per-group flush with groups of 32, and
  * with groups of 256 was no faster than this one (docs/KERNELS.md). n counts groups; the inner loop
  * ends when off (bytes of A per row = k) reaches a group boundary (gmask = group - 1, a run-time
- * value: the group is per layer), since the chunk starts on one. zmm20..31 start at zero (first chunk) or from tile, and end in
- * tile. */
+ * value: the group is per layer), since the chunk starts on one. zmm20..31 start at zero (first
+ * chunk) or from tile, and are output operands: the epilogue reads them from registers. */
 #define Q8_MR 4
 #define UKR_ZERO3(a, b, c)                                                                         \
     "vpxord %%" a ", %%" a ", %%" a "\n\t"                                                         \
@@ -152,15 +152,14 @@ static inline __attribute__((always_inline)) vf16_ vfma(vf16_ a, vf16_ b, vf16_ 
         "dec %[n]\n\t"                                                                             \
         "jnz 1b\n"                                                                                 \
         "2:\n\t"                                                                                   \
-        UKR_STORE3(0, "zmm20", "zmm21", "zmm22") UKR_STORE3(192, "zmm23", "zmm24", "zmm25")        \
-        UKR_STORE3(384, "zmm26", "zmm27", "zmm28") UKR_STORE3(576, "zmm29", "zmm30", "zmm31")      \
-        : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n), [sc] "+r"(sc)                                 \
+        : [b] "+r"(b), [off] "+r"(off), [n] "+r"(n), [sc] "+r"(sc), "=v"(s20), "=v"(s21),           \
+          "=v"(s22), "=v"(s23), "=v"(s24), "=v"(s25), "=v"(s26), "=v"(s27), "=v"(s28), "=v"(s29),   \
+          "=v"(s30), "=v"(s31)                                                                      \
         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]), [tile] "r"(tile),        \
           [first] "r"(first), [gmask] "r"(gmask)                                                    \
         : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10",         \
-          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", \
-          "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
-          "zmm31", "cc", "memory")
+          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "cc",    \
+          "memory")
 
 _Static_assert(RR_KERN_INT8_GROUP_MIN % 4 == 0 && (RR_KERN_INT8_GROUP & (RR_KERN_INT8_GROUP - 1)) == 0,
                "the int8 assembly kernel finds group ends with a mask");
@@ -198,9 +197,45 @@ static void ukr_bf16_dp(const rr_kern_tile *t) {
     }
 }
 
+/* finish_row_q8 of kern_gen.h for row i of the int8 tile, with the row's three vectors as values
+ * rather than an array, so they stay in registers: the same operations and roundings (acc - zp C_j
+ * fused, the product with the row scale rounded on its own before the bias is added). */
+static inline __attribute__((always_inline)) vf q8_opaque(vf x) {
+    __asm__("" : "+v"(x));
+    return x;
+}
+static inline __attribute__((always_inline)) void q8_finish_row(const rr_kern_tile *t, int i, vf a0, vf a1, vf a2) {
+    float *c = t->c + (size_t)i * t->ldc;
+    if (t->last) {
+        vf sx = vset1(t->a_scale[i]), zp = vset1((float)t->a_zp[i]);
+        a0 = q8_opaque(sx * (a0 - zp * vload(t->b_corr))) + vload(t->bias);
+        a1 = q8_opaque(sx * (a1 - zp * vload(t->b_corr + VW))) + vload(t->bias + VW);
+        a2 = q8_opaque(sx * (a2 - zp * vload(t->b_corr + 2 * VW))) + vload(t->bias + 2 * VW);
+        if (t->epi == RR_KERN_EPI_GELU) {
+            a0 = vgelu(a0), a1 = vgelu(a1), a2 = vgelu(a2);
+        } else if (t->epi == RR_KERN_EPI_RESIDUAL) {
+            vf r[GEN_NRV];
+            load_tile_row(r, t->res + (size_t)i * t->ldres, t->n);
+            a0 += r[0], a1 += r[1], a2 += r[2];
+        }
+    }
+    if (t->n == GEN_NR) {
+        vstore(c, a0), vstore(c + VW, a1), vstore(c + 2 * VW, a2);
+    } else {
+        vf acc[GEN_NRV] = {a0, a1, a2};
+        store_tile_row(c, acc, t->n);
+    }
+}
+
 static void ukr_int8_vnni(const rr_kern_tile *t) {
     const uint8_t *a[Q8_MR];
     ukr_rows(t, a, Q8_MR);
+    /* The fp32 sums are asm operands pinned to zmm20..31 (row i, vector v in zmm(20 + 3i + v)), so
+     * they go from the loop to the dequantization and the epilogue without a trip through memory. */
+    register __m512 s20 __asm__("zmm20"), s21 __asm__("zmm21"), s22 __asm__("zmm22");
+    register __m512 s23 __asm__("zmm23"), s24 __asm__("zmm24"), s25 __asm__("zmm25");
+    register __m512 s26 __asm__("zmm26"), s27 __asm__("zmm27"), s28 __asm__("zmm28");
+    register __m512 s29 __asm__("zmm29"), s30 __asm__("zmm30"), s31 __asm__("zmm31");
     float tile[Q8_MR * GEN_NR] __attribute__((aligned(64)));
     const int first = t->first; /* the assembly zeroes the sums itself */
     if (!first) tile_init(t, tile, Q8_MR);
@@ -208,11 +243,10 @@ static void ukr_int8_vnni(const rr_kern_tile *t) {
     const float *sc = t->b_scale;
     size_t off = 0, n = (size_t)(t->kp * 4 / t->group), gmask = (size_t)t->group - 1;
     UKR_ASM_Q8();
-    for (int i = 0; i < t->m; i++) {
-        vf acc[GEN_NRV];
-        for (int v = 0; v < GEN_NRV; v++) acc[v] = vload(tile + i * GEN_NR + v * VW);
-        finish_row_q8(t, i, acc);
-    }
+    q8_finish_row(t, 0, (vf)s20, (vf)s21, (vf)s22);
+    if (t->m > 1) q8_finish_row(t, 1, (vf)s23, (vf)s24, (vf)s25);
+    if (t->m > 2) q8_finish_row(t, 2, (vf)s26, (vf)s27, (vf)s28);
+    if (t->m > 3) q8_finish_row(t, 3, (vf)s29, (vf)s30, (vf)s31);
 }
 
 /* Nearest-even rounding in hardware (vcvtneps2bf16); the tail and kpad padding in C. */
