@@ -2,16 +2,18 @@
  * linear.c -- packed linear layers: weight packing at load and the threaded driver around the
  * per-ISA micro-kernels (layouts in kern_int.h).
  *
- * rr_linear_run does two parallel passes: (1) for BF16/INT8, convert or quantize the rows of X into
- * the caller's scratch; (2) split Y into (row block x column block) work items; each item walks its
- * panels and, inside a panel, its rows MR at a time, so one packed panel is reused from cache by
- * all rows of the block and the epilogue runs on a tile that is still in L1.
+ * rr_linear_run splits Y into (row block x column block) work items; each item walks its panels
+ * and, inside a panel, its rows MR at a time, so one packed panel is reused from cache by all rows
+ * of the block and the epilogue runs on a tile that is still in registers or L1. BF16/INT8 rows of
+ * X are first converted or quantized into the caller's scratch: by the first item of each row block
+ * when there are at least as many row blocks as threads, else by a parallel pass before.
  */
 #include "kernels/kern_int.h"
 
 #include "core/core.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 struct rr_linear {
@@ -271,12 +273,14 @@ typedef struct {
     int mb, n_rb;   /* rows per block, row blocks */
     int pb, n_cb;   /* panels per column block, column blocks */
     int kc;         /* K groups per chunk */
+    atomic_int *rb_state; /* fused preparation: per row block 0 = to do, 1 = being done, 2 = done */
 } run_job;
 
-static void prep_item(void *arg, int item, int tid) {
-    run_job *j = arg;
+/* Row blocks whose preparation can be fused into the GEMM items (the state words live on the stack). */
+#define RB_FUSE_MAX 256
+
+static void prep_rows(const run_job *j, int r0, int r1) {
     const rr_linear *l = j->l;
-    int r0 = item * j->rows_per_prep, r1 = RR_MIN(j->m, r0 + j->rows_per_prep);
     int kpad = l->kp * l->lay.kg;
     for (int r = r0; r < r1; r++) {
         const float *xr = j->x + (size_t)r * j->ldx;
@@ -284,6 +288,29 @@ static void prep_item(void *arg, int item, int tid) {
             l->k->to_bf16(xr, l->n_in, kpad, (uint16_t *)(j->a + (size_t)r * j->lda));
         else
             j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, j->azp + r);
+    }
+}
+
+static void prep_item(void *arg, int item, int tid) {
+    run_job *j = arg;
+    int r0 = item * j->rows_per_prep;
+    prep_rows(j, r0, RR_MIN(j->m, r0 + j->rows_per_prep));
+}
+
+/* Fused preparation: the first item of a row block converts its rows, items of the same block that
+ * start meanwhile wait for it (rare: consecutive items take different row blocks). */
+static void prep_block(run_job *j, int rb, int r0, int r1) {
+    atomic_int *s = &j->rb_state[rb];
+    int todo = 0;
+    if (atomic_compare_exchange_strong_explicit(s, &todo, 1, memory_order_acquire, memory_order_relaxed)) {
+        prep_rows(j, r0, r1);
+        atomic_store_explicit(s, 2, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(s, memory_order_acquire) != 2) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
     }
 }
 
@@ -296,6 +323,7 @@ static void gemm_item(void *arg, int item, int tid) {
     int rb = item % j->n_rb, cb = item / j->n_rb;
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
+    if (j->rb_state) prep_block(j, rb, r0, r1);
     void (*ukr)(const rr_kern_tile *) = l->w16 ? k->ukr_f32_w16 : k->ukr[l->prec];
     rr_kern_tile t;
     memset(&t, 0, sizeof t);
@@ -353,8 +381,6 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
         j.lda = prep_lda(l);
         j.ascale = (float *)(j.a + j.lda * (size_t)m);
         j.azp = (int32_t *)((uint8_t *)j.ascale + align64((size_t)m * sizeof(float)));
-        j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
-        rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
     }
     /* K chunks. FP32: a panel chunk of about 32 KiB stays in L1 across the rows of a block. BF16
      * and INT8 take up to 160 KiB (the encoder's K of 768 in one chunk, 3072 in two), streamed from
@@ -388,5 +414,16 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
     if (nt == 1) n_cb = 1;
     j.pb = (l->n_panels + n_cb - 1) / n_cb;
     j.n_cb = (l->n_panels + j.pb - 1) / j.pb;
+    /* BF16/INT8 rows are prepared by the first item of their row block when every thread starts on a
+     * block of its own (no separate pass and pool barrier, and the block's rows are still in cache when
+     * its first tiles read them); with fewer row blocks than threads, by a parallel pass first. */
+    atomic_int rb_state[RB_FUSE_MAX];
+    if (l->prec != RR_PRECISION_FP32 && j.n_rb >= nt && j.n_rb <= RB_FUSE_MAX) {
+        for (int i = 0; i < j.n_rb; i++) atomic_init(&rb_state[i], 0);
+        j.rb_state = rb_state;
+    } else if (l->prec != RR_PRECISION_FP32) {
+        j.rows_per_prep = RR_MAX(1, (m + 4 * nt - 1) / (4 * nt));
+        rr_pool_run(pool, (m + j.rows_per_prep - 1) / j.rows_per_prep, prep_item, &j);
+    }
     rr_pool_run(pool, j.n_rb * j.n_cb, gemm_item, &j);
 }
