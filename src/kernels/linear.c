@@ -383,13 +383,16 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
         j.azp = (int32_t *)((uint8_t *)j.ascale + align64((size_t)m * sizeof(float)));
     }
     /* K chunks. FP32: a panel chunk of about 32 KiB stays in L1 across the rows of a block. BF16
-     * and INT8 take up to 160 KiB (the encoder's K of 768 in one chunk, 3072 in two), streamed from
-     * L2: their kernels pay a call, a tile load and a tile store per chunk and row block of MR,
+     * and INT8 take up to 160 KiB, streamed from L2 (48-channel panels: BF16 K = 768 one chunk of
+     * 72 KiB, 3072 two of 144 KiB; INT8 one chunk for both, 36 and 144 KiB; the 36 KiB panel is
+     * just over Zen 4's 32 KiB L1, yet chunks of 384 k were no faster, docs/KERNELS.md): their
+     * kernels pay a call, a tile load and a tile store per chunk and row block of MR,
      * which cost more than the L2 reads (INT8 at K = 3072: 1.10 / 1.15 / 1.19-1.23 TOP/s with 48 /
      * 96 / 160 KiB; BF16 at M = 1024, 2 threads: 560-640 GFLOP/s with 32 KiB, 700-720 with 160).
      * The chunks of one K are balanced (3 x 128 groups rather than 170 + 170 + 44 for fp32 at
      * K = 768), so no short chunk pays the per-chunk costs for little work.
-     * Row blocks: the A block (mb rows of one chunk) about 96 KiB (BF16: 192 KiB), in L2. */
+     * Row blocks: the A block (mb rows of one chunk) about 96 KiB (BF16: 192 KiB), in L2: INT8 128
+     * rows at K = 768, 32 at 3072 (BF16 128 and 64); 48 or 192 KiB measured no different for INT8. */
     const int mr = l->lay.mr;
     const int wide = l->prec != RR_PRECISION_FP32;
     size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * elem_size(l->prec);
