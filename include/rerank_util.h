@@ -54,6 +54,10 @@ RR_API rr_status rr_file_read(const char *path, size_t max_bytes, char **out, si
 /* Monotonic clock in seconds. */
 RR_API double rr_now(void);
 
+/* A byte count for people, in powers of 1000 as download tools print it: "512 B", "1.5 MB",
+ * "12.3 GB" (out always NUL-terminated when cap > 0). */
+RR_API void rr_fmt_bytes(char *out, size_t cap, uint64_t n);
+
 /* Parses JSON text; on failure records "<what>: invalid JSON near byte N". The result is freed with
  * cJSON_Delete. */
 RR_API rr_status rr_json_parse(const char *text, size_t len, const char *what, struct cJSON **out);

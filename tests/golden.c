@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,4 +50,16 @@ void rr_golden_free(rr_golden *g) {
         free(g->types[i]);
     }
     g->n = 0;
+}
+
+static double sigmoid_of(double x) { return 1 / (1 + exp(-x)); }
+
+double rr_golden_worst(const rr_golden *g, const float *out, int sigmoid, double *mean) {
+    double worst = 0, sum = 0;
+    for (int i = 0; i < g->n; i++) {
+        double d = sigmoid ? fabs(sigmoid_of(out[i]) - sigmoid_of(g->logit[i])) : fabs(out[i] - g->logit[i]);
+        worst = fmax(worst, d), sum += d;
+    }
+    if (mean) *mean = g->n ? sum / g->n : 0;
+    return worst;
 }

@@ -19,5 +19,8 @@ typedef struct rr_golden {
 /* Loads golden/<name>.jsonl (at most RR_GOLDEN_MAX lines); returns 0 if it is missing or empty. */
 int rr_golden_load(const char *name, rr_golden *g);
 void rr_golden_free(rr_golden *g);
+/* The largest |out[i] - logit[i]| over the n sequences, on the logits or, with sigmoid set, on their
+ * sigmoids (the reduced precisions are judged on probabilities); *mean (if not NULL) gets the mean. */
+double rr_golden_worst(const rr_golden *g, const float *out, int sigmoid, double *mean);
 
 #endif

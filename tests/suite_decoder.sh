@@ -11,6 +11,7 @@ TD=${RR_TESTDATA:-build/testdata}
 SHARED=${RR_SHARED:-../shared}
 PY=/usr/bin/python3
 R="$BUILD/rerank"
+. "$(dirname "$0")/lib.sh" # serve_port; tmp; ok and bad as below
 pass=0 fail=0 skip=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -20,8 +21,6 @@ if [ ! -d "$TD/models/dec_qwen3_f32" ] || ! [ -x "$PY" ]; then
     echo "skipped: needs the decoder test models (tools/gen_decoder.py)"
     echo "0 passed, 0 failed, 1 skipped"; exit 0
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # a folder with links to a model's weights, config and card, without its tokenizer: ids only
 ids_folder() { # name -> prints the folder
@@ -153,13 +152,7 @@ print(len(s) >= 3 and abs(max(s) - w) < 1e-4 and abs(s[0] - r) < 1e-4 and abs(s[
     # rerank serve: every request shape, with and without an instruction, scores as rerank rank does
     "$R" serve -m "$M" --port 0 --quiet 2>"$tmp/serve.log" &
     spid=$!
-    port=""
-    for _ in $(seq 1 400); do
-        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 $spid 2>/dev/null || break
-        sleep 0.05
-    done
+    port=$(serve_port "$tmp/serve.log" "$spid")
     if [ -z "$port" ]; then
         bad "serve on a decoder folder: $(cat "$tmp/serve.log")"
     else
@@ -188,13 +181,7 @@ print(abs(s - want) < 2e-3)' "$got" "$want" "$path" 2>&1)
     # Left = --truncate left, Cohere v1 max_chunks_per_doc = --windows, nothing = the reference's cut
     "$R" serve -m "$M" --port 0 --quiet --max-length 120 2>"$tmp/serve2.log" &
     spid=$!
-    port=""
-    for _ in $(seq 1 400); do
-        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve2.log" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 $spid 2>/dev/null || break
-        sleep 0.05
-    done
+    port=$(serve_port "$tmp/serve2.log" "$spid")
     if [ -z "$port" ]; then
         bad "serve --max-length 120: $(cat "$tmp/serve2.log")"
     else
@@ -238,13 +225,7 @@ if [ -f "$E/tokenizer.json" ]; then
         bad "score instruction on an encoder: $(cat "$tmp/err")"
     "$R" serve -m "$E" --port 0 --quiet 2>"$tmp/serve3.log" &
     spid=$!
-    port=""
-    for _ in $(seq 1 400); do
-        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve3.log" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 $spid 2>/dev/null || break
-        sleep 0.05
-    done
+    port=$(serve_port "$tmp/serve3.log" "$spid")
     info=$(curl -s "http://127.0.0.1:$port/info")
     $PY -c 'import json,sys; j = json.loads(sys.argv[1]); i = j["instruction"]
 sys.exit(not (j["template"] == "none" and i["supported"] is False and "ignored" in i["note"] and

@@ -18,19 +18,7 @@ MODEL=${RR_SERVER_MODEL:-$TESTDATA/models/xlmr_f32}
 BIN=$BUILD/rerank
 PY=/usr/bin/python3
 SHOT=${RR_DOCS_SCREENSHOT:-$BUILD/docs_page.png}
-pass=0 fail=0 skipped=0
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1"; fail=$((fail + 1)); }
-skp() { echo "skip - $1"; skipped=$((skipped + 1)); }
-finish() { echo "$pass passed, $fail failed, $skipped skipped"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/lib.sh"
 # tally FILE: adds the ok / not ok lines a helper printed
 tally() {
     local np nf
@@ -38,22 +26,6 @@ tally() {
     pass=$((pass + np)) fail=$((fail + nf))
 }
 
-# start_server NAME ARGS...: `rerank serve --port 0`, sets PORT and SPID once the model is loaded
-start_server() {
-    local name=$1; shift
-    "$BIN" serve -m "$MODEL" --port 0 "$@" 2>"$tmp/$name.log" &
-    SPID=$!
-    pids+=("$SPID")
-    PORT=""
-    for _ in $(seq 1 200); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "server $name did not start:"; cat "$tmp/$name.log"
-    return 1
-}
 
 have_model=1
 if [ ! -x "$BIN" ] || [ ! -f "$MODEL/config.json" ] || [ ! -f "$MODEL/tokenizer.json" ]; then

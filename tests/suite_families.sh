@@ -8,11 +8,11 @@ BUILD=${RR_BUILD:-build}
 TD=${RR_TESTDATA:-build/testdata}
 SHARED=${RR_SHARED:-../shared}
 BIN=$BUILD/rerank
+. "$(dirname "$0")/lib.sh" # serve_port; tmp; ok and bad as below
 pass=0 fail=0 skip=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 skp() { echo "skip $*"; skip=$((skip + 1)); }
-tmp=$(mktemp -d)
 SPID=""
 cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -66,12 +66,7 @@ for name in jina_v1_f32 mgte_f32 modernbert_f32; do
     if ! command -v curl >/dev/null; then skp "$name serve: no curl"; continue; fi
     "$BIN" serve -m "$M" --port 0 --quiet 2>"$tmp/serve.log" &
     SPID=$!
-    PORT=""
-    for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -n 1)
-        [ -n "$PORT" ] && break
-        sleep 0.1
-    done
+    PORT=$(serve_port "$tmp/serve.log" "$SPID")
     if [ -z "$PORT" ]; then bad "$name serve did not start: $(cat "$tmp/serve.log")"; kill $SPID; wait $SPID 2>/dev/null; SPID=""; continue; fi
     info=$(curl -s "127.0.0.1:$PORT/info")
     grep -q "\"family\":\"${FAM[$name]}\"" <<<"$info" && ok "$name /info family ${FAM[$name]}" || bad "$name /info: $info"

@@ -17,20 +17,7 @@ BIN=$BUILD/rerank
 ASAN=$(nm -an "$BIN" 2>/dev/null | grep -q __asan_init && echo 1 || true)
 PY=/usr/bin/python3
 HOSTILE="$(dirname "$0")/hostile.py"
-pass=0 fail=0 skipped=0
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1"; fail=$((fail + 1)); }
-skp() { echo "skip - $1"; skipped=$((skipped + 1)); }
-finish() { echo "$pass passed, $fail failed, $skipped skipped"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/lib.sh"
 # attack NAME ARGS...: runs hostile.py, passes or fails on its verdict line
 attack() {
     local name=$1 out; shift
@@ -48,22 +35,6 @@ if [ ! -x "$PY" ] || ! command -v ss >/dev/null; then
 fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
-# start_server NAME ARGS...: starts `rerank serve --port 0`, sets PORT and SPID
-start_server() {
-    local name=$1; shift
-    "$BIN" serve -m "$MODEL" --port 0 "$@" 2>"$tmp/$name.log" &
-    SPID=$!
-    pids+=("$SPID")
-    PORT=""
-    for _ in $(seq 1 200); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "server $name did not start:"; head -n 5 "$tmp/$name.log"
-    return 1
-}
 stop_server() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- half-sent connections

@@ -11,6 +11,7 @@ BUILD=${RR_BUILD:-build}
 TD=${RR_TESTDATA:-build/testdata}
 PY=/usr/bin/python3
 R="$BUILD/rerank"
+. "$(dirname "$0")/lib.sh" # serve_port; tmp; ok and bad as below
 pass=0 fail=0 skip=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -23,8 +24,6 @@ if [ ! -d "$M" ] || ! command -v node >/dev/null || ! node -e "require(\"@anush0
     echo "         node and tests/node_modules (npm install in tests/)"
     echo "0 passed, 0 failed, 1 skipped"; exit 0
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 Q="What is the capital of China?"
 
 # deterministic documents: n of them, some empty, some long, one with the marker strings and a special token
@@ -129,13 +128,7 @@ print(abs(float(a) - float(sys.argv[2])) < 1e-6)' "$s1" "$r1" 2>&1)
 # 5. rerank serve, every request shape, and two concurrent requests, = rerank rank
 "$R" serve -m "$M" --port 0 --precision fp32 --max-length 3000 --quiet 2>"$tmp/serve.log" &
 spid=$!
-port=""
-for _ in $(seq 1 400); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" 2>/dev/null | head -n 1)
-    [ -n "$port" ] && break
-    kill -0 $spid 2>/dev/null || break
-    sleep 0.05
-done
+port=$(serve_port "$tmp/serve.log" "$spid")
 if [ -z "$port" ]; then
     bad "serve: $(cat "$tmp/serve.log")"
 else

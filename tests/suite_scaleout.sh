@@ -28,11 +28,7 @@ PY=/usr/bin/python3
 SECONDS_LOAD=${SCALEOUT_SECONDS:-32}
 CLIENTS=${SCALEOUT_CLIENTS:-32}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-pass=0 fail=0 skipped=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1"; fail=$((fail + 1)); }
-skp() { echo "skip - $1"; skipped=$((skipped + 1)); }
-finish() { echo "$pass passed, $fail failed, $skipped skipped"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$BIN" ] || [ ! -f "$MODEL/config.json" ] || [ ! -f "$MODEL/tokenizer.json" ]; then
     skp "scale-out: needs $BIN and the test model $MODEL with tokenizer.json"; finish
@@ -42,10 +38,9 @@ if [ ! -x "$NGINX" ]; then
 fi
 if ! command -v curl >/dev/null || [ ! -x "$PY" ]; then skp "scale-out: needs curl and $PY"; finish; fi
 
-tmp=$(mktemp -d)
 chmod 755 "$tmp"
 declare -A PID
-cleanup() {
+cleanup() { # replicas by name and nginx, not lib.sh's pids
     for k in "${!PID[@]}"; do kill -9 "${PID[$k]}" 2>/dev/null; done
     local np
     np=$(cat "$tmp/nginx.pid" 2>/dev/null) && [ -n "$np" ] && kill "$np" 2>/dev/null

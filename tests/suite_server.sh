@@ -13,20 +13,7 @@ BIN=$BUILD/rerank
 # a sanitizer build (ASan quarantine, TSan shadow memory) keeps freed memory: the flat-RSS check is skipped there
 ASAN=$(nm -an "$BIN" 2>/dev/null | grep -qE "__asan_init|__tsan_init" && echo 1 || true)
 LOAD_SECONDS=${RR_SERVER_LOAD_SECONDS:-12}
-pass=0 fail=0 skipped=0
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1"; fail=$((fail + 1)); }
-skp() { echo "skip - $1"; skipped=$((skipped + 1)); }
-finish() { echo "$pass passed, $fail failed, $skipped skipped"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$BIN" ] || [ ! -f "$MODEL/config.json" ] || [ ! -f "$MODEL/tokenizer.json" ]; then
     skp "server suite: needs $BIN and the test model $MODEL (tools/gen_models.py) with tokenizer.json"
@@ -37,22 +24,6 @@ if ! command -v node >/dev/null || ! command -v curl >/dev/null; then
     finish
 fi
 
-# start_server NAME ARGS...: starts `rerank serve --port 0`, sets PORT and SPID
-start_server() {
-    local name=$1; shift
-    "$BIN" serve -m "$MODEL" --port 0 "$@" 2>"$tmp/$name.log" &
-    SPID=$!
-    pids+=("$SPID")
-    PORT=""
-    for _ in $(seq 1 200); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "server $name did not start:"; cat "$tmp/$name.log"
-    return 1
-}
 
 # ---------------------------------------------------------------- CLI
 if "$BIN" serve --help | grep -q -- "--api-key"; then ok "serve --help"; else bad "serve --help"; fi

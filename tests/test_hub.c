@@ -59,6 +59,25 @@ RR_TEST(hub_sha256_vectors) {
     CHECK(!strcmp(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"));
 }
 
+/* the sizes `rerank pull` and rerank.pull() print */
+RR_TEST(hub_progress_sizes) {
+    static const struct {
+        uint64_t n;
+        const char *want;
+    } cases[] = {{0, "0 B"},           {999, "999 B"},         {1000, "1.0 kB"},       {1536000, "1.5 MB"},
+                 {1112000000, "1.1 GB"}, {UINT64_MAX, "18446744.1 TB"}};
+    char out[32];
+    for (size_t i = 0; i < RR_ARRAY_LEN(cases); i++) {
+        rr_fmt_bytes(out, sizeof out, cases[i].n);
+        CHECK_MSG(!strcmp(out, cases[i].want), "%s != %s", out, cases[i].want);
+    }
+    rr_fmt_bytes(out, 4, 1536000); /* cut, still terminated */
+    CHECK_MSG(!strcmp(out, "1.5"), "%s", out);
+    out[0] = 'x';
+    rr_fmt_bytes(out, 0, 5);
+    CHECK(out[0] == 'x');
+}
+
 RR_TEST(hub_repo_id_checks) {
     const char *good[] = {"jinaai/jina-reranker-v2-base-multilingual", "BAAI/bge-reranker-v2-m3",
                           "cross-encoder/ms-marco-MiniLM-L-6-v2", "bert-base-uncased", "a/b", "org_1/x.y_z"};

@@ -131,8 +131,6 @@ RR_TEST(model_ext_packing_is_independent_of_neighbours) {
     if (!ran) SKIP("no generated models");
 }
 
-static double sigm(double x) { return 1 / (1 + exp(-x)); }
-
 /* bf16 and int8 against fp32 on the random tiny models (which amplify rounding, as the full-size
  * one does): max |delta sigmoid| printed for the README, bounded loosely here. */
 RR_TEST(model_ext_bf16_int8_near_fp32) {
@@ -150,13 +148,9 @@ RR_TEST(model_ext_bf16_int8_near_fp32) {
             REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
             float out[RR_GOLDEN_MAX];
             score_golden(m, &g, 100000, NULL, out);
-            double worst = 0, sum = 0;
-            for (int i = 0; i < g.n; i++) {
-                double d = fabs(sigm(out[i]) - sigm(g.logit[i]));
-                worst = fmax(worst, d), sum += d;
-            }
+            double mean, worst = rr_golden_worst(&g, out, 1, &mean);
             printf("    %s %s: max |d sigmoid| %.4f, mean %.4f over %d sequences (1..2100 tokens)\n", names[k],
-                   p == RR_PRECISION_BF16 ? "bf16" : "int8", worst, sum / g.n, g.n);
+                   p == RR_PRECISION_BF16 ? "bf16" : "int8", worst, mean, g.n);
             CHECK_MSG(worst < 0.15, "%s precision %d: max |d sigmoid| %.3g", names[k], p, worst);
             rr_model_free(m);
         }
@@ -375,10 +369,7 @@ RR_TEST(model_ext_every_table_and_precision) {
                 REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
                 float out[RR_GOLDEN_MAX];
                 score_golden(m, &g, 100000, NULL, out);
-                double worst = 0;
-                for (int i = 0; i < g.n; i++)
-                    worst = fmax(worst, p == RR_PRECISION_FP32 ? fabs(out[i] - g.logit[i])
-                                                               : fabs(sigm(out[i]) - sigm(g.logit[i])));
+                double worst = rr_golden_worst(&g, out, p != RR_PRECISION_FP32, NULL);
                 double tol = p == RR_PRECISION_FP32 ? 1e-4 : p == RR_PRECISION_BF16 ? 0.02 : 0.06;
                 printf("    %-10s %-15s %s: max |diff| %.3g%s\n", rr_kern_isa_name((rr_kern_isa)isa), models[mi],
                        p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", worst, p == 1 ? " (logit)" : " (sigmoid)");
@@ -456,10 +447,7 @@ RR_TEST(model_ext_full_size_models) {
             REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
             float out[RR_GOLDEN_MAX];
             score_golden(m, &g, 8192, NULL, out);
-            double worst = 0;
-            for (int i = 0; i < g.n; i++)
-                worst = fmax(worst, p == RR_PRECISION_FP32 ? fabs(out[i] - g.logit[i])
-                                                           : fabs(sigm(out[i]) - sigm(g.logit[i])));
+            double worst = rr_golden_worst(&g, out, p != RR_PRECISION_FP32, NULL);
             double tol = p == RR_PRECISION_FP32 ? 1e-4 : p == RR_PRECISION_BF16 ? 0.03 : 0.1;
             printf("    full %s %s: max |diff| %.3g%s\n", fams[f], p == 1 ? "fp32" : p == 2 ? "bf16" : "int8", worst,
                    p == 1 ? " (logit)" : " (sigmoid)");

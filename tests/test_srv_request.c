@@ -411,4 +411,20 @@ RR_TEST(srv_parse_strict_json) {
     cJSON_Delete(j);
     CHECK(rr_json_parse_strict("{\"t\":\"a\\u0000b\"}", 16, "line", 0, &j) == RR_ERR_FORMAT);
     CHECK(strstr(rr_errmsg(), "line: ") == rr_errmsg());
+    /* RFC 8259's number grammar, value by value */
+    static const char *const good_num[] = {"0", "-0", "7", "-12", "1.5", "0.25", "1e5", "1E+5", "2e-3", "-12.5e10"};
+    static const char *const bad_num[] = {"-", "1e", "1e+", "1.", ".5", "01", "+1", "1ee5", "1e5.0", "--1", "0x10"};
+    for (size_t i = 0; i < RR_ARRAY_LEN(good_num); i++) {
+        j = NULL;
+        CHECK(rr_json_parse_strict(good_num[i], strlen(good_num[i]), "n", 0, &j) == RR_OK);
+        CHECK(j && cJSON_IsNumber(j) && j->valuedouble == strtod(good_num[i], NULL));
+        cJSON_Delete(j);
+    }
+    for (size_t i = 0; i < RR_ARRAY_LEN(bad_num); i++) {
+        j = NULL;
+        int st = rr_json_parse_strict(bad_num[i], strlen(bad_num[i]), "n", 0, &j);
+        if (st != RR_ERR_FORMAT) printf("    \"%s\" was accepted\n", bad_num[i]);
+        CHECK(st == RR_ERR_FORMAT && j == NULL);
+        cJSON_Delete(j);
+    }
 }

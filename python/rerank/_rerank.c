@@ -28,6 +28,7 @@
 
 #include "rerank.h"
 #include "rerank_hub.h"
+#include "rerank_util.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -851,14 +852,6 @@ typedef struct pull_progress {
     int quiet, tty, bar_open;
 } pull_progress;
 
-static void human(char *out, size_t cap, uint64_t n) {
-    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1000 && u < 4) v /= 1000, u++;
-    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
 /* Progress on Python's sys.stderr (so notebooks show it), as the CLI prints it; Ctrl-C cancels the
  * pull. Runs on the pulling thread without the GIL. */
 static int on_pull(void *user, rr_pull_event ev, const char *file, uint64_t done, uint64_t total) {
@@ -869,8 +862,8 @@ static int on_pull(void *user, rr_pull_event ev, const char *file, uint64_t done
         char a[32], b[32];
         if (ev == RR_PULL_EVENT_PROGRESS) {
             if (p->tty) {
-                human(a, sizeof a, done);
-                human(b, sizeof b, total);
+                rr_fmt_bytes(a, sizeof a, done);
+                rr_fmt_bytes(b, sizeof b, total);
                 int pct = total ? (int)(100.0 * (double)done / (double)total) : 0;
                 PySys_WriteStderr("\r%-28.28s %3d%% %s / %s", file, pct, a, b);
                 p->bar_open = 1;
@@ -878,7 +871,7 @@ static int on_pull(void *user, rr_pull_event ev, const char *file, uint64_t done
         } else {
             if (p->bar_open) PySys_WriteStderr("\n");
             p->bar_open = 0;
-            human(a, sizeof a, done);
+            rr_fmt_bytes(a, sizeof a, done);
             if (ev == RR_PULL_EVENT_CACHED) PySys_WriteStderr("%.200s: cached (%s)\n", file, a);
             else if (ev == RR_PULL_EVENT_DONE) PySys_WriteStderr("%.200s: downloaded (%s)\n", file, a);
             else if (ev == RR_PULL_EVENT_ABSENT) PySys_WriteStderr("%.200s: not in the repository, skipped\n", file);

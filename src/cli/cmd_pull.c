@@ -9,12 +9,12 @@
  */
 #include "cli/cli.h"
 #include "rerank_hub.h"
+#include "rerank_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct progress {
@@ -25,35 +25,21 @@ typedef struct progress {
     char file[256];
 } progress;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void human(char *out, size_t cap, uint64_t n) {
-    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1000 && u < 4) v /= 1000, u++;
-    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
 static int on_progress(void *user, rr_pull_event ev, const char *file, uint64_t done, uint64_t total) {
     progress *p = user;
     if (p->quiet) return 0;
     char a[32], b[32];
     if (strcmp(p->file, file)) {
         snprintf(p->file, sizeof p->file, "%s", file);
-        p->t0 = now_s();
+        p->t0 = rr_now();
     }
     if (ev == RR_PULL_EVENT_PROGRESS) {
         if (!p->tty) return 0;
-        double dt = now_s() - p->t0;
-        human(a, sizeof a, done);
-        human(b, sizeof b, total);
+        double dt = rr_now() - p->t0;
+        rr_fmt_bytes(a, sizeof a, done);
+        rr_fmt_bytes(b, sizeof b, total);
         char rate[32];
-        human(rate, sizeof rate, dt > 0 ? (uint64_t)((double)done / dt) : 0);
+        rr_fmt_bytes(rate, sizeof rate, dt > 0 ? (uint64_t)((double)done / dt) : 0);
         int pct = total ? (int)(100.0 * (double)done / (double)total) : 0;
         char bar[31];
         int fill = total ? (int)(30.0 * (double)done / (double)total) : 0;
@@ -65,7 +51,7 @@ static int on_progress(void *user, rr_pull_event ev, const char *file, uint64_t 
     }
     if (p->bar_open) fputs("\r\033[K", stderr);
     p->bar_open = 0;
-    human(a, sizeof a, done);
+    rr_fmt_bytes(a, sizeof a, done);
     switch (ev) {
     case RR_PULL_EVENT_CACHED: fprintf(stderr, "%s: cached (%s)\n", file, a); break;
     case RR_PULL_EVENT_DONE: fprintf(stderr, "%s: downloaded (%s)\n", file, a); break;

@@ -93,6 +93,11 @@ float rr_f16_to_f32(uint16_t h);
 rr_status rr_json_get_int(const struct cJSON *obj, const char *key, long lo, long hi, const char *what,
                           long *out);
 rr_status rr_json_get_double(const struct cJSON *obj, const char *key, const char *what, double *out);
+/* config.json readers built on rr_json_get_int, named by the file (`what`) first: a required
+ * integer (missing: RR_ERR_FORMAT "missing field") and an optional one (missing or null: dflt). */
+rr_status rr_json_need_int(const struct cJSON *obj, const char *what, const char *key, long lo, long hi, int *out);
+rr_status rr_json_opt_int(const struct cJSON *obj, const char *what, const char *key, long lo, long hi, int dflt,
+                          int *out);
 /* Returns the string value or NULL when missing or not a string. */
 const char *rr_json_get_str(const struct cJSON *obj, const char *key);
 

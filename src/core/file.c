@@ -141,3 +141,11 @@ double rr_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void rr_fmt_bytes(char *out, size_t cap, uint64_t n) {
+    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1000 && u < 4) v /= 1000, u++;
+    if (cap) snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}

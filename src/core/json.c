@@ -48,6 +48,26 @@ rr_status rr_json_get_double(const cJSON *obj, const char *key, const char *what
     return RR_OK;
 }
 
+rr_status rr_json_need_int(const cJSON *obj, const char *what, const char *key, long lo, long hi, int *out) {
+    long v;
+    rr_status s = rr_json_get_int(obj, key, lo, hi, what, &v);
+    if (s == RR_ERR_NOT_FOUND) return rr_fail(RR_ERR_FORMAT, "%s: missing field \"%s\"", what, key);
+    if (s == RR_OK) *out = (int)v;
+    return s;
+}
+
+rr_status rr_json_opt_int(const cJSON *obj, const char *what, const char *key, long lo, long hi, int dflt,
+                          int *out) {
+    long v;
+    rr_status s = rr_json_get_int(obj, key, lo, hi, what, &v);
+    if (s == RR_ERR_NOT_FOUND) {
+        *out = dflt;
+        return RR_OK;
+    }
+    if (s == RR_OK) *out = (int)v;
+    return s;
+}
+
 const char *rr_json_get_str(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;

@@ -39,6 +39,13 @@ static void ws(jscan *s) {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
 }
 
+/* Consumes c when it is the next byte. */
+static bool eat(jscan *s, char c) {
+    if (s->p >= s->end || *s->p != (unsigned char)c) return false;
+    s->p++;
+    return true;
+}
+
 /* Appends a path step; the path is for messages only, so a long one is cut, never an error. */
 static size_t path_push(jscan *s, const char *key, size_t klen, int index) {
     size_t at = s->plen;
@@ -140,16 +147,11 @@ static int digits(jscan *s) {
 }
 
 static int scan_number(jscan *s) {
-    if (s->p < s->end && *s->p == '-') s->p++;
-    if (s->p < s->end && *s->p == '0') s->p++;
-    else if (!digits(s)) return scan_fail(s, "an invalid number");
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (!digits(s)) return scan_fail(s, "an invalid number: digits must follow '.'");
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) s->p++;
+    eat(s, '-');
+    if (!eat(s, '0') && !digits(s)) return scan_fail(s, "an invalid number");
+    if (eat(s, '.') && !digits(s)) return scan_fail(s, "an invalid number: digits must follow '.'");
+    if (eat(s, 'e') || eat(s, 'E')) {
+        if (!eat(s, '+')) eat(s, '-');
         if (!digits(s)) return scan_fail(s, "an invalid number: digits must follow the exponent");
     }
     return 0;
@@ -167,10 +169,7 @@ static int scan_value(jscan *s);
 static int scan_object(jscan *s) {
     s->p++;
     ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        return 0;
-    }
+    if (eat(s, '}')) return 0;
     for (;;) {
         ws(s);
         if (s->p >= s->end || *s->p != '"') return scan_fail(s, "expected a key (a string) in an object");
@@ -184,14 +183,8 @@ static int scan_object(jscan *s) {
         if (scan_value(s)) return -1;
         path_pop(s, at);
         ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return 0;
-        }
+        if (eat(s, ',')) continue;
+        if (eat(s, '}')) return 0;
         return scan_fail(s, "expected ',' or '}' in an object");
     }
 }
@@ -199,23 +192,14 @@ static int scan_object(jscan *s) {
 static int scan_array(jscan *s) {
     s->p++;
     ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
-        return 0;
-    }
+    if (eat(s, ']')) return 0;
     for (int i = 0;; i++) {
         size_t at = path_push(s, NULL, 0, i);
         if (scan_value(s)) return -1;
         path_pop(s, at);
         ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return 0;
-        }
+        if (eat(s, ',')) continue;
+        if (eat(s, ']')) return 0;
         return scan_fail(s, "expected ',' or ']' in an array");
     }
 }

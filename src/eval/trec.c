@@ -74,6 +74,28 @@ static bool skip_line(const char *s, size_t n) {
     return i == n || s[i] == '#';
 }
 
+/* The lines of a text file that carry a record, numbered from 1 for messages. */
+typedef struct {
+    const char *buf, *path;
+    size_t n, pos;
+    int lineno;
+} line_reader;
+
+/* The next line with something to read. False at the end, or on a NUL byte (trec_eval's files "may
+ * contain no NULL characters"), which sets *st to the error naming the line. */
+static bool next_record(line_reader *lr, const char **line, size_t *len, rr_status *st) {
+    while (next_line(lr->buf, lr->n, &lr->pos, line, len)) {
+        lr->lineno++;
+        if (skip_line(*line, *len)) continue;
+        if (memchr(*line, 0, *len)) {
+            *st = rr_fail(RR_ERR_FORMAT, "%s: line %d: NUL byte in a text line", lr->path, lr->lineno);
+            return false;
+        }
+        return true;
+    }
+    return false;
+}
+
 static bool parse_int_field(field f, long *out) {
     char tmp[32];
     if (f.len == 0 || f.len >= sizeof(tmp)) return false;
@@ -110,6 +132,15 @@ static rr_status intern_query(rr_eval_pool *pool, rr_eval_strmap *map, const cha
     (*qids)[*n] = k;
     *out = (*n)++;
     return RR_OK;
+}
+
+/* After sorting: entries off[qi] .. off[qi + 1] belong to query qi; the table takes off (freeing
+ * the one it had). */
+static void adopt_groups(int *off, int n_queries, int *qidx, int **table_off) {
+    for (int qi = 0; qi < n_queries; qi++)
+        for (int i = off[qi]; i < off[qi + 1]; i++) qidx[i] = qi;
+    rr_free(*table_off);
+    *table_off = off;
 }
 
 /* Stable counting sort of n items by query index: perm[] receives item indices grouped by query,
@@ -201,12 +232,9 @@ rr_status rr_eval_qrels_finish(rr_eval_qrels *q, const char *what) {
         q->grades[i] = tmp[i].grade;
         q->lines[i] = tmp[i].line;
     }
-    for (int qi = 0; qi < q->n_queries; qi++)
-        for (int i = off[qi]; i < off[qi + 1]; i++) q->qidx[i] = qi;
     rr_free(tmp);
     rr_free(perm);
-    rr_free(q->off);
-    q->off = off;
+    adopt_groups(off, q->n_queries, q->qidx, &q->off);
     return st;
 }
 
@@ -222,19 +250,13 @@ rr_status rr_eval_qrels_load(const char *path, rr_eval_qrels *q) {
 
 rr_status rr_eval_qrels_parse(const char *buf, size_t n, const char *path, rr_eval_qrels *q) {
     rr_status st = RR_OK;
-    size_t pos = 0;
+    line_reader lr = {.buf = buf, .path = path, .n = n};
     const char *line;
     size_t len;
-    int lineno = 0;
     int format = 0; /* 0 unknown, 3 = BEIR TSV, 4 = TREC */
     field f[5];
-    while (next_line(buf, n, &pos, &line, &len)) {
-        lineno++;
-        if (skip_line(line, len)) continue;
-        if (memchr(line, 0, len)) { /* trec_eval's files "may contain no NULL characters" */
-            st = rr_fail(RR_ERR_FORMAT, "%s: line %d: NUL byte in a text line", path, lineno);
-            goto fail;
-        }
+    while (next_record(&lr, &line, &len, &st)) {
+        const int lineno = lr.lineno;
         if (!format) {
             int nt = split_fields(line, len, true, f, 4);
             if (nt == 3 || (nt >= 1 && f[0].len == 8 && !memcmp(f[0].p, "query-id", 8))) {
@@ -266,6 +288,7 @@ rr_status rr_eval_qrels_parse(const char *buf, size_t n, const char *path, rr_ev
         st = rr_eval_qrels_add(q, fq.p, fq.len, fd.p, fd.len, (int)grade, lineno);
         if (st != RR_OK) goto fail;
     }
+    if (st != RR_OK) goto fail;
     if (q->n == 0) return rr_fail(RR_ERR_FORMAT, "%s: no judgments (empty qrels file)", path);
     return rr_eval_qrels_finish(q, path);
 fail:
@@ -367,12 +390,9 @@ rr_status rr_eval_run_finish(rr_eval_run *r, const char *what) {
         qsort(h, m, sizeof(*h), cmp_trec);
     }
     memcpy(r->hits, tmp, r->n * sizeof(*tmp));
-    for (int qi = 0; qi < r->n_queries; qi++)
-        for (int i = off[qi]; i < off[qi + 1]; i++) r->qidx[i] = qi;
     rr_free(tmp);
     rr_free(perm);
-    rr_free(r->off);
-    r->off = off;
+    adopt_groups(off, r->n_queries, r->qidx, &r->off);
     return st;
 }
 
@@ -388,19 +408,13 @@ rr_status rr_eval_run_load(const char *path, rr_eval_run *r) {
 
 rr_status rr_eval_run_parse(const char *buf, size_t n, const char *path, rr_eval_run *r) {
     rr_status st = RR_OK;
-    size_t pos = 0;
+    line_reader lr = {.buf = buf, .path = path, .n = n};
     const char *line;
     size_t len;
-    int lineno = 0;
     field f[7];
     char qid[512], numbuf[64];
-    while (next_line(buf, n, &pos, &line, &len)) {
-        lineno++;
-        if (skip_line(line, len)) continue;
-        if (memchr(line, 0, len)) { /* trec_eval's files "may contain no NULL characters" */
-            st = rr_fail(RR_ERR_FORMAT, "%s: line %d: NUL byte in a text line", path, lineno);
-            goto fail;
-        }
+    while (next_record(&lr, &line, &len, &st)) {
+        const int lineno = lr.lineno;
         int nf = split_fields(line, len, false, f, 6);
         if (nf != 6) {
             st = rr_fail(RR_ERR_FORMAT, "%s: line %d: expected 6 fields 'qid Q0 docid rank score tag', found %s%d",
@@ -437,6 +451,7 @@ rr_status rr_eval_run_parse(const char *buf, size_t n, const char *path, rr_eval
         st = rr_eval_run_add(r, qid, f[2].p, f[2].len, 0, score, lineno);
         if (st != RR_OK) goto fail;
     }
+    if (st != RR_OK) goto fail;
     if (r->n == 0) return rr_fail(RR_ERR_FORMAT, "%s: no results (empty run file)", path);
     return rr_eval_run_finish(r, path);
 fail:

@@ -10,27 +10,6 @@
 
 #include <cjson/cJSON.h>
 
-static rr_status need_int(const cJSON *j, const char *path, const char *key, long lo, long hi, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) return rr_fail(RR_ERR_FORMAT, "%s: missing field \"%s\"", path, key);
-    if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
-static rr_status opt_int(const cJSON *j, const char *path, const char *key, long lo, long hi, int dflt, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) {
-        *out = dflt;
-        return RR_OK;
-    }
-    if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
 static rr_status check_config(const cJSON *j, const char *path, rr_config *c, int *is_bert) {
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     const char *a = cJSON_IsArray(arch) && cJSON_IsString(arch->child) ? arch->child->valuestring : NULL;
@@ -63,14 +42,14 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
         return rr_fail(RR_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not supported", path, mt);
 
     rr_status s;
-    if ((s = need_int(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
-        (s = need_int(j, path, "hidden_size", 1, 16384, &c->hidden)) ||
-        (s = need_int(j, path, "num_hidden_layers", 1, 256, &c->n_layers)) ||
-        (s = need_int(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
-        (s = need_int(j, path, "intermediate_size", 1, 131072, &c->intermediate)) ||
-        (s = need_int(j, path, "max_position_embeddings", 1, 1 << 20, &c->max_positions)) ||
-        (s = opt_int(j, path, "type_vocab_size", 0, 1024, 2, &c->type_vocab_size)) ||
-        (s = opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, *is_bert ? 0 : 1, &c->pad_id)))
+    if ((s = rr_json_need_int(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
+        (s = rr_json_need_int(j, path, "hidden_size", 1, 16384, &c->hidden)) ||
+        (s = rr_json_need_int(j, path, "num_hidden_layers", 1, 256, &c->n_layers)) ||
+        (s = rr_json_need_int(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
+        (s = rr_json_need_int(j, path, "intermediate_size", 1, 131072, &c->intermediate)) ||
+        (s = rr_json_need_int(j, path, "max_position_embeddings", 1, 1 << 20, &c->max_positions)) ||
+        (s = rr_json_opt_int(j, path, "type_vocab_size", 0, 1024, 2, &c->type_vocab_size)) ||
+        (s = rr_json_opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, *is_bert ? 0 : 1, &c->pad_id)))
         return s;
     if (c->hidden % c->n_heads)
         return rr_fail(RR_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c->hidden,
@@ -91,7 +70,7 @@ static rr_status check_config(const cJSON *j, const char *path, rr_config *c, in
                        path, pet);
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(j, "id2label");
     int labels = 1;
-    if ((s = opt_int(j, path, "num_labels", 1, 1 << 20, 1, &labels))) return s;
+    if ((s = rr_json_opt_int(j, path, "num_labels", 1, 1 << 20, 1, &labels))) return s;
     if (cJSON_IsObject(id2label)) labels = cJSON_GetArraySize(id2label);
     if (labels != 1)
         return rr_fail(RR_ERR_UNSUPPORTED, "%s: %d labels (id2label); rerank needs a single-logit cross-encoder", path,

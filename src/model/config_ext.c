@@ -14,27 +14,6 @@
 #include <math.h>
 #include <stdio.h>
 
-static rr_status need_int(const cJSON *j, const char *path, const char *key, long lo, long hi, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) return rr_fail(RR_ERR_FORMAT, "%s: missing field \"%s\"", path, key);
-    if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
-static rr_status opt_int(const cJSON *j, const char *path, const char *key, long lo, long hi, int dflt, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) {
-        *out = dflt;
-        return RR_OK;
-    }
-    if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
 static rr_status opt_double(const cJSON *j, const char *path, const char *key, double dflt, double *out) {
     rr_status s = rr_json_get_double(j, key, path, out);
     if (s == RR_ERR_NOT_FOUND) {
@@ -82,7 +61,7 @@ static const char *const ACTS[] = {"gelu", "relu", "silu", NULL}; /* index = rr_
 static rr_status check_labels(const cJSON *j, const char *path) {
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(j, "id2label");
     int labels = 1;
-    rr_status s = opt_int(j, path, "num_labels", 1, 1 << 20, 1, &labels);
+    rr_status s = rr_json_opt_int(j, path, "num_labels", 1, 1 << 20, 1, &labels);
     if (s) return s;
     if (cJSON_IsObject(id2label)) labels = cJSON_GetArraySize(id2label);
     if (labels != 1)
@@ -93,12 +72,12 @@ static rr_status check_labels(const cJSON *j, const char *path) {
 
 static rr_status shape_fields(const cJSON *j, const char *path, rr_config *c, int dflt_maxpos) {
     rr_status s;
-    if ((s = need_int(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
-        (s = need_int(j, path, "hidden_size", 1, 16384, &c->hidden)) ||
-        (s = need_int(j, path, "num_hidden_layers", 1, 256, &c->n_layers)) ||
-        (s = need_int(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
-        (s = need_int(j, path, "intermediate_size", 1, 131072, &c->intermediate)) ||
-        (s = opt_int(j, path, "max_position_embeddings", 2, 1 << 20, dflt_maxpos, &c->max_positions)))
+    if ((s = rr_json_need_int(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
+        (s = rr_json_need_int(j, path, "hidden_size", 1, 16384, &c->hidden)) ||
+        (s = rr_json_need_int(j, path, "num_hidden_layers", 1, 256, &c->n_layers)) ||
+        (s = rr_json_need_int(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
+        (s = rr_json_need_int(j, path, "intermediate_size", 1, 131072, &c->intermediate)) ||
+        (s = rr_json_opt_int(j, path, "max_position_embeddings", 2, 1 << 20, dflt_maxpos, &c->max_positions)))
         return s;
     if (c->hidden % c->n_heads)
         return rr_fail(RR_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c->hidden,
@@ -127,8 +106,8 @@ static rr_status jina_v1(const cJSON *j, const char *path, rr_config *c) {
     c->pos_kind = RR_POS_ALIBI;
     rr_status s;
     if ((s = shape_fields(j, path, c, 512)) ||
-        (s = opt_int(j, path, "type_vocab_size", 0, 1024, 2, &c->type_vocab_size)) ||
-        (s = opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 0, &c->pad_id)) ||
+        (s = rr_json_opt_int(j, path, "type_vocab_size", 0, 1024, 2, &c->type_vocab_size)) ||
+        (s = rr_json_opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 0, &c->pad_id)) ||
         (s = eps_field(j, path, "layer_norm_eps", 1e-12, &c->eps)))
         return s;
     /* the gated FFN's activation comes from feed_forward_type; hidden_act is not used by it, but a
@@ -159,8 +138,8 @@ static rr_status mgte(const cJSON *j, const char *path, rr_config *c) {
     if ((s = opt_choice(j, path, "position_embedding_type", pet, "rope", &k)) ||
         (s = opt_choice(j, path, "layer_norm_type", lnt, "layer_norm", &k)) ||
         (s = shape_fields(j, path, c, 2048)) ||
-        (s = opt_int(j, path, "type_vocab_size", 0, 1024, 1, &c->type_vocab_size)) ||
-        (s = opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 1, &c->pad_id)) ||
+        (s = rr_json_opt_int(j, path, "type_vocab_size", 0, 1024, 1, &c->type_vocab_size)) ||
+        (s = rr_json_opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 1, &c->pad_id)) ||
         (s = eps_field(j, path, "layer_norm_eps", 1e-12, &c->eps)) ||
         (s = opt_choice(j, path, "hidden_act", ACTS, "gelu", &c->act)))
         return s;
@@ -208,7 +187,7 @@ static rr_status modernbert(const cJSON *j, const char *path, rr_config *c) {
     c->type_vocab_size = 0;
     rr_status s;
     if ((s = shape_fields(j, path, c, 8192)) ||
-        (s = opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 0, &c->pad_id)) ||
+        (s = rr_json_opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, 0, &c->pad_id)) ||
         (s = eps_field(j, path, "norm_eps", 1e-5, &c->eps)) ||
         (s = opt_choice(j, path, "hidden_activation", ACTS, "gelu", &c->act)) ||
         (s = opt_choice(j, path, "classifier_activation", ACTS, "gelu", &c->head_act)) ||
@@ -216,12 +195,12 @@ static rr_status modernbert(const cJSON *j, const char *path, rr_config *c) {
         (s = opt_bool(j, path, "attention_bias", 0, &c->qkv_bias)) ||
         (s = opt_bool(j, path, "mlp_bias", 0, &c->mlp_bias)) ||
         (s = opt_bool(j, path, "classifier_bias", 0, &c->head_bias)) ||
-        (s = opt_int(j, path, "global_attn_every_n_layers", 1, 1 << 20, 3, &c->global_every)))
+        (s = rr_json_opt_int(j, path, "global_attn_every_n_layers", 1, 1 << 20, 3, &c->global_every)))
         return s;
     static const char *const pools[] = {"cls", "mean", NULL};
     if ((s = opt_choice(j, path, "classifier_pooling", pools, "cls", &c->mean_pool))) return s;
     int local;
-    if ((s = opt_int(j, path, "local_attention", 2, 1 << 20, 128, &local))) return s;
+    if ((s = rr_json_opt_int(j, path, "local_attention", 2, 1 << 20, 128, &local))) return s;
     c->window = local / 2; /* total window: half on each side of the query, plus itself */
     /* rotary bases: the flat fields, or rope_parameters {full_attention, sliding_attention} of
      * configs re-saved by newer transformers */

@@ -65,24 +65,6 @@ const char *rr_template_default_instruction(rr_template t) {
 
 /* ------------------------------------------------------------------ config.json */
 
-static rr_status need(const cJSON *j, const char *path, const char *key, long lo, long hi, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) return rr_fail(RR_ERR_FORMAT, "%s: missing field \"%s\"", path, key);
-    if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
-static rr_status opt(const cJSON *j, const char *path, const char *key, long lo, long hi, int dflt, int *out) {
-    long v;
-    rr_status s = rr_json_get_int(j, key, lo, hi, path, &v);
-    if (s == RR_ERR_NOT_FOUND) v = dflt;
-    else if (s) return s;
-    *out = (int)v;
-    return RR_OK;
-}
-
 static int json_true(const cJSON *j, const char *key) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, key)); }
 
 static int json_set(const cJSON *j, const char *key) {
@@ -96,20 +78,20 @@ rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_
     if (mt && strcmp(mt, qwen3 ? "qwen3" : "qwen2"))
         return rr_fail(RR_ERR_UNSUPPORTED, "%s: model_type \"%s\" does not match architecture %s", path, mt, arch);
     rr_status s;
-    if ((s = need(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
-        (s = need(j, path, "hidden_size", 1, 65536, &c->hidden)) ||
-        (s = need(j, path, "num_hidden_layers", 1, 1024, &c->n_layers)) ||
-        (s = need(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
-        (s = need(j, path, "intermediate_size", 1, 1 << 20, &c->intermediate)) ||
-        (s = need(j, path, "max_position_embeddings", 1, 1 << 24, &c->max_positions)) ||
-        (s = opt(j, path, "num_key_value_heads", 1, 1024, c->n_heads, &c->n_kv_heads)))
+    if ((s = rr_json_need_int(j, path, "vocab_size", 1, 10000000, &c->vocab_size)) ||
+        (s = rr_json_need_int(j, path, "hidden_size", 1, 65536, &c->hidden)) ||
+        (s = rr_json_need_int(j, path, "num_hidden_layers", 1, 1024, &c->n_layers)) ||
+        (s = rr_json_need_int(j, path, "num_attention_heads", 1, 1024, &c->n_heads)) ||
+        (s = rr_json_need_int(j, path, "intermediate_size", 1, 1 << 20, &c->intermediate)) ||
+        (s = rr_json_need_int(j, path, "max_position_embeddings", 1, 1 << 24, &c->max_positions)) ||
+        (s = rr_json_opt_int(j, path, "num_key_value_heads", 1, 1024, c->n_heads, &c->n_kv_heads)))
         return s;
     /* Qwen3's config class has head_dim (default 128); Qwen2's attention falls back to H / heads */
     int dflt_d = qwen3 ? 128 : c->hidden / c->n_heads;
     if (!qwen3 && !json_set(j, "head_dim") && c->hidden % c->n_heads)
         return rr_fail(RR_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c->hidden,
                        c->n_heads);
-    if ((s = opt(j, path, "head_dim", 2, 1024, dflt_d, &c->head_dim))) return s;
+    if ((s = rr_json_opt_int(j, path, "head_dim", 2, 1024, dflt_d, &c->head_dim))) return s;
     if (c->head_dim % 2) return rr_fail(RR_ERR_FORMAT, "%s: head_dim %d is odd (rotary pairs)", path, c->head_dim);
     if (c->n_heads % c->n_kv_heads)
         return rr_fail(RR_ERR_FORMAT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path,
@@ -146,7 +128,7 @@ rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_
     if (!strcmp(arch, "Qwen3ForSequenceClassification")) {
         int labels = 1;
         const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(j, "id2label");
-        if ((s = opt(j, path, "num_labels", 1, 1 << 20, 1, &labels))) return s;
+        if ((s = rr_json_opt_int(j, path, "num_labels", 1, 1 << 20, 1, &labels))) return s;
         if (cJSON_IsObject(id2label)) labels = cJSON_GetArraySize(id2label);
         if (labels != 1)
             return rr_fail(RR_ERR_UNSUPPORTED, "%s: %d labels (id2label); rerank needs a one-label classifier", path,
@@ -156,11 +138,12 @@ rr_status rr_qwen_config(const cJSON *j, const char *path, const char *arch, rr_
         /* a Qwen3ForCausalLM folder with projector.* tensors becomes RR_FAMILY_JINA_V3 at load */
         c->family = jina ? RR_FAMILY_JINA_V3 : qwen3 ? RR_FAMILY_QWEN3 : RR_FAMILY_QWEN2;
     }
-    if (jina && (s = opt(j, path, "embedding_size", 1, 65535, 0, &c->embed_size))) return s;
+    if (jina && (s = rr_json_opt_int(j, path, "embedding_size", 1, 65535, 0, &c->embed_size))) return s;
     c->decoder = 1;
     c->type_vocab_size = 1;
     c->pos_offset = 0;
-    if ((s = opt(j, path, "pad_token_id", 0, c->vocab_size - 1, RR_MIN(151643, c->vocab_size - 1), &c->pad_id)))
+    if ((s = rr_json_opt_int(j, path, "pad_token_id", 0, c->vocab_size - 1, RR_MIN(151643, c->vocab_size - 1),
+                             &c->pad_id)))
         return s;
     c->max_length = RR_MIN(c->max_positions, jina ? V3_MAX_BLOCK : DEC_MAX_LENGTH);
     return RR_OK;

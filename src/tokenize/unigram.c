@@ -17,6 +17,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The pieces are read: the sorted index and trie, and where the model falls back to bytes, the id of
+ * each "<0xNN>" piece. */
+static rr_status index_pieces(rr_tok_model *m, const char *what) {
+    rr_status st = rr_tok_insert_sorted(m, what);
+    if (st || !m->byte_fallback) return st;
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        m->byte_ids[b] = rr_tok_trie_get(&m->trie, name, 6);
+    }
+    return RR_OK;
+}
+
 rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, size_t raw_len, const char *what) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(j, "vocab");
     if (!cJSON_IsArray(vocab)) return rr_fail(RR_ERR_FORMAT, "%s: Unigram field \"model.vocab\" must be an array", what);
@@ -63,15 +76,7 @@ rr_status rr_tok_unigram_load(rr_tok_model *m, const cJSON *j, const char *raw, 
         if (s < m->min_score) m->min_score = s;
         i++;
     }
-    if ((st = rr_tok_insert_sorted(m, what))) return st;
-    if (m->byte_fallback) {
-        for (int b = 0; b < 256; b++) {
-            char name[8];
-            snprintf(name, sizeof name, "<0x%02X>", b);
-            m->byte_ids[b] = rr_tok_trie_get(&m->trie, name, 6);
-        }
-    }
-    return RR_OK;
+    return index_pieces(m, what);
 }
 
 rr_status rr_tok_unigram_parse_raw(rr_tok_model *m, const char *vocab, size_t max, size_t *consumed, const char *what) {
@@ -114,15 +119,7 @@ rr_status rr_tok_unigram_finish_raw(rr_tok_model *m, const cJSON *j, const char 
     else if (st) return st;
     m->unk_id = (int32_t)unk;
     m->byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "byte_fallback"));
-    if ((st = rr_tok_insert_sorted(m, what))) return st;
-    if (m->byte_fallback) {
-        for (int b = 0; b < 256; b++) {
-            char name[8];
-            snprintf(name, sizeof name, "<0x%02X>", b);
-            m->byte_ids[b] = rr_tok_trie_get(&m->trie, name, 6);
-        }
-    }
-    return RR_OK;
+    return index_pieces(m, what);
 }
 
 static bool scratch_reserve(rr_tok_scratch *sc, size_t n) {
