@@ -338,6 +338,7 @@ int main(int argc, char **argv) {
         for (int t = 0; t < nt; t++) {
             a.k = ts[t];
             for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
+                if (only_prec && p != only_prec) continue;
                 a.p = (rr_precision)p;
                 double sec = time_it(att_run, &a);
                 printf("%-12s %-5s %8.1f GFLOP/s  %7.2f ms\n", ts[t]->name, pn[p], flops / sec / 1e9, sec * 1e3);

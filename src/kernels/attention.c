@@ -287,7 +287,9 @@ static void causal_item(void *arg, int item, int tid) {
     a.o = j->ctx + (size_t)(j->first ? q0 : s) * j->ldctx + (size_t)h * j->d;
     a.ldo = j->ldctx;
     a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
-    a.causal = j->first != NULL;
+    /* rows mode too (one row at position nk - 1: nothing masked), so that every table runs it on the
+     * same causal kernel as the all-rows mode and the two agree bit for bit */
+    a.causal = 1;
     a.q_pos = qpos;
     a.alibi = 0.f, a.window = 0, a.qoff = 0; /* no position terms on scores: the decoders use rotary */
     if (nk > 0) j->k->attn(&a);

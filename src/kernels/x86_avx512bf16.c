@@ -462,8 +462,222 @@ static inline __attribute__((always_inline)) void attn_bf16_dk(const rr_kern_att
 static void attn_bf16_d64(const rr_kern_attn *a) { attn_bf16_dk(a, 64); }
 static void attn_bf16_d128(const rr_kern_attn *a) { attn_bf16_dk(a, 128); }
 
+/* ------------------------------------------------------------------ encoder attention, head_dim 64 */
+
+/* 2^x for x <= 0 in fp32: x = n + r with n = round(x) and |r| <= 1/2, 2^r from a degree-6 polynomial
+ * fitted for relative error (under 1e-7 evaluated in fp32, about 1 ulp), times 2^n by vscalefps.
+ * 0 where x < -125 (-inf included), so every result is a normal number or zero. About half the
+ * instructions of vexp: no Cody-Waite reduction (r is exact) and no exponent arithmetic. */
+static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
+    const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-125.f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.5346036525e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3400026364e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6184890717e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5503286421e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022646248e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718246e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    return _mm512_maskz_scalef_ps(live, p, n);
+}
+
+/* the 4 cache lines of one row of a head (64 floats) towards L1 (T0) or L2 (T1) */
+#define PF_ROW(p, hint)                                                                             \
+    do {                                                                                           \
+        const char *pf_ = (const char *)(p);                                                       \
+        _mm_prefetch(pf_, hint), _mm_prefetch(pf_ + 64, hint);                                     \
+        _mm_prefetch(pf_ + 128, hint), _mm_prefetch(pf_ + 192, hint);                              \
+    } while (0)
+
+/* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
+ * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
+ * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
+ * work is organised around blocks of 4 query rows, so that the scores and probabilities of a block
+ * stay in L1 (4 x 256 floats) instead of a [QT][KT] tile in L2:
+ *   per key tile (up to 256 keys, one for a sequence of up to 256 tokens): K and V to bf16 pairs,
+ *   with the rows of the next keys prefetched (a head's row is 256 bytes of a row of qkv several
+ *   KiB long, so each row is a new page that the hardware prefetchers do not follow);
+ *   per block of 4 rows: S = Q K^T scaled by scale log2(e), the row maxima taken in registers as
+ *   the scores leave them; p = 2^(s - m) (exp2_le0), P rounded to bf16 pairs; O = P V for the 64
+ *   dims in 16 registers, started from zero on the first tile (from O, rescaled, on later ones);
+ *   on the last tile, written out divided by the row sums instead of stored.
+ * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
+ * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64). */
+static void attn_enc64(const rr_kern_attn *a) {
+    enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
+    float *base = a->scratch;
+    uint16_t *Qb = (uint16_t *)base;                    /* [QT][D] bf16 */
+    uint32_t *Kp = (uint32_t *)(base + QT * D / 2);     /* [KT/64][D/2 dim pairs][64 keys] dwords */
+    uint32_t *Vp = Kp + D / 2 * KT;                     /* [KT/2 key pairs][D dims] dwords */
+    float *Sb = (float *)(Vp + KT / 2 * D);             /* [4][KT] scores of one row block */
+    uint16_t *Pb = (uint16_t *)(Sb + 4 * KT);           /* [4][KT] bf16 probabilities */
+    float *O = Sb + 4 * KT + 2 * KT;                    /* [QT][D] output sums between key tiles */
+    float *mx = O + QT * D, *l = mx + QT;               /* running max (base 2) and sum per row */
+    const int nq = a->nq, nqr = (nq + 3) & ~3;
+    const size_t ld = (size_t)a->ld;
+    const __m512 sc = _mm512_set1_ps(a->scale * 1.44269504088896341f);
+    const int bias = a->alibi != 0.f || a->window > 0;
+    rr_kern_attn ab = *a; /* the ALiBi slope in base-2 units, for rr_kern_attn_bias */
+    ab.alibi = a->alibi * 1.44269504088896341f;
+
+    for (int jj = 0; jj < RR_MIN(32, a->nk); jj++) PF_ROW(a->k + jj * ld, _MM_HINT_T0);
+    for (int i = 0; i < nqr; i++) {
+        if (i < nq) {
+            if (i + 8 < nq) PF_ROW(a->q + (i + 8) * ld, _MM_HINT_T0);
+            const float *q = a->q + i * ld;
+            for (int c = 0; c < D / 32; c++) {
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
+                memcpy(Qb + i * D + 32 * c, &v, 64);
+            }
+        } else {
+            memset(Qb + i * D, 0, (size_t)D * 2);
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+    }
+    const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38,
+                                            6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+    for (int j0 = 0; j0 < a->nk; j0 += KT) {
+        const int nkt = RR_MIN(KT, a->nk - j0), nb = (nkt + 63) / 64, last = j0 + KT >= a->nk;
+        /* Kp: 16 keys x 16 dim pairs at a time, converted in registers and transposed; the K rows
+         * two blocks ahead into L1, this block's V rows into L2 for the V loop below */
+        for (int kb = 0; kb < nb * 4; kb++) {
+            for (int i = 0; i < 16; i++) {
+                int jn = (kb + 2) * 16 + i, jv = kb * 16 + i;
+                if (jn < nkt) PF_ROW(a->k + (j0 + jn) * ld, _MM_HINT_T0);
+                if (jv < nkt) PF_ROW(a->v + (j0 + jv) * ld, _MM_HINT_T1);
+            }
+            for (int half = 0; half < D / 32; half++) {
+                __m512i r[16];
+                UNROLL16 for (int i = 0; i < 16; i++) r[i] = bf16_half(a->k, a->ld, j0, kb * 16 + i, nkt, half);
+                transpose16(r);
+                UNROLL16 for (int g = 0; g < 16; g++)
+                    _mm512_storeu_si512(Kp + (kb / 4) * (D / 2 * 64) + (half * 16 + g) * 64 + (kb % 4) * 16, r[g]);
+            }
+        }
+        /* Vp: the rows of keys 2h and 2h + 1 interleaved element by element; the next tile's K rows */
+        for (int h = 0; h < nb * 32; h++) {
+            if (h < 16 && j0 + KT + 2 * h + 1 < a->nk) {
+                PF_ROW(a->k + (j0 + KT + 2 * h) * ld, _MM_HINT_T0);
+                PF_ROW(a->k + (j0 + KT + 2 * h + 1) * ld, _MM_HINT_T0);
+            }
+            uint32_t *vp = Vp + (size_t)h * D;
+            for (int half = 0; half < D / 32; half++) {
+                __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
+                __m512i o = bf16_half(a->v, a->ld, j0, 2 * h + 1, nkt, half);
+                _mm512_storeu_si512(vp + half * 32, _mm512_permutex2var_epi16(e, lo_idx, o));
+                _mm512_storeu_si512(vp + half * 32 + 16, _mm512_permutex2var_epi16(e, hi_idx, o));
+            }
+        }
+        /* keys of the last block of 64 past the tile's end: -inf */
+        __mmask16 km[4];
+        for (int v = 0; v < 4; v++) {
+            int n = nkt - ((nb - 1) * 64 + v * 16);
+            km[v] = n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+        }
+        for (int i0 = 0; i0 < nqr; i0 += 4) {
+            /* S = scale log2(e) Q K^T, 4 rows x 64 keys per register block */
+            __m512 rmx[4];
+            UNROLL4 for (int r = 0; r < 4; r++) rmx[r] = _mm512_set1_ps(-INFINITY);
+            for (int kb = 0; kb < nb; kb++) {
+                __m512 acc[4][4];
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+                const uint32_t *qd = (const uint32_t *)Qb + (size_t)i0 * (D / 2);
+                const uint32_t *kp = Kp + kb * (D / 2 * 64);
+                for (int g = 0; g < D / 2; g++) {
+                    __m512bh kv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + g * 64 + v * 16);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[r * (D / 2) + g]);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                    }
+                }
+                const int tail = kb == nb - 1;
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) {
+                        __m512 s = _mm512_mul_ps(acc[r][v], sc);
+                        if (tail) s = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), km[v], s);
+                        rmx[r] = _mm512_max_ps(rmx[r], s);
+                        _mm512_storeu_ps(Sb + r * KT + kb * 64 + v * 16, s);
+                    }
+            }
+            /* online softmax in base 2; P to bf16 pairs */
+            float corr[4];
+            for (int r = 0; r < 4; r++) {
+                const int i = i0 + r;
+                float *srow = Sb + r * KT;
+                float m;
+                if (bias) {
+                    rr_kern_attn_bias(&ab, i, j0, srow, nkt);
+                    __m512 vm = _mm512_set1_ps(-INFINITY);
+                    for (int v = 0; v < nb * 4; v++) vm = _mm512_max_ps(vm, _mm512_loadu_ps(srow + v * 16));
+                    m = _mm512_reduce_max_ps(vm);
+                } else {
+                    m = _mm512_reduce_max_ps(rmx[r]);
+                }
+                m = RR_MAX(m, mx[i]);
+                corr[r] = 1.f;
+                if (m == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
+                    memset(Pb + (size_t)r * KT, 0, (size_t)nb * 64 * 2);
+                    continue;
+                }
+                corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
+                mx[i] = m;
+                const __m512 vmv = _mm512_set1_ps(m);
+                __m512 sum = _mm512_setzero_ps();
+                for (int c = 0; c < nb * 2; c++) { /* 32 keys: two vectors of P, one of bf16 pairs */
+                    __m512 p0 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32), vmv));
+                    __m512 p1 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32 + 16), vmv));
+                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+                    __m512bh pb = _mm512_cvtne2ps_pbh(p1, p0);
+                    memcpy(Pb + (size_t)r * KT + c * 32, &pb, 64);
+                }
+                l[i] = l[i] * corr[r] + _mm512_reduce_add_ps(sum);
+            }
+            /* O = corr O + P V for the 64 dims of the 4 rows */
+            __m512 acc[4][4];
+            if (j0 == 0) {
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+            } else {
+                UNROLL4 for (int r = 0; r < 4; r++) {
+                    const __m512 cr = _mm512_set1_ps(corr[r]);
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + (i0 + r) * D + v * 16), cr);
+                }
+            }
+            for (int h = 0; h < nb * 32; h++) {
+                __m512bh vv[4];
+                UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D + v * 16);
+                UNROLL4 for (int r = 0; r < 4; r++) {
+                    uint32_t pp;
+                    memcpy(&pp, Pb + (size_t)r * KT + 2 * h, 4);
+                    __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+                }
+            }
+            if (last) {
+                UNROLL4 for (int r = 0; r < 4; r++) {
+                    if (i0 + r >= nq) break;
+                    const __m512 inv = _mm512_set1_ps(1.f / l[i0 + r]);
+                    float *out = a->o + (size_t)(i0 + r) * a->ldo;
+                    UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + v * 16, _mm512_mul_ps(acc[r][v], inv));
+                }
+            } else {
+                UNROLL4 for (int r = 0; r < 4; r++)
+                    UNROLL4 for (int v = 0; v < 4; v++) _mm512_storeu_ps(O + (i0 + r) * D + v * 16, acc[r][v]);
+            }
+        }
+    }
+}
+
 static void attn_native(const rr_kern_attn *a) {
-    if (a->bf16 && a->d == 64) attn_bf16_d64(a);
+    if (a->bf16 && a->d == 64 && !a->causal) attn_enc64(a);
+    else if (a->bf16 && a->d == 64) attn_bf16_d64(a);
     else if (a->bf16 && a->d == 128 && a->nq <= RR_KERN_ATTN_QT) attn_bf16_d128(a);
     else gen_attn(a);
 }
