@@ -276,12 +276,23 @@ static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
  * so both fit rr_kern_attn_scratch_floats. D is a compile-time constant in each instance. */
 #define UNROLL4 _Pragma("GCC unroll 4")
 
+/* the 4 cache lines of one row of a head (64 floats) towards L1 (T0) or L2 (T1) */
+#define PF_ROW(p, hint)                                                                             \
+    do {                                                                                           \
+        const char *pf_ = (const char *)(p);                                                       \
+        _mm_prefetch(pf_, hint), _mm_prefetch(pf_ + 64, hint);                                     \
+        _mm_prefetch(pf_ + 128, hint), _mm_prefetch(pf_ + 192, hint);                              \
+    } while (0)
+
 /* The query rows of one work item in bf16 (row i: head i % rep of query token i / rep, D dims; rows
- * [rows, nqr) zero, so 4-row blocks need no tail), and its running max, sum and output cleared. */
+ * [rows, nqr) zero, so 4-row blocks need no tail), and its running max, sum and output (unless O is
+ * NULL: a kernel that writes its output whole) cleared. With one head per row, the row 8 ahead is
+ * prefetched. */
 static inline void attn_rows_init(const rr_kern_attn *a, int rep, int D, int rows, int nqr, uint16_t *Qb, float *O,
                                   float *mx, float *l) {
     for (int i = 0; i < nqr; i++) {
         if (i < rows) {
+            if (rep == 1 && i + 8 < rows) PF_ROW(a->q + (size_t)(i + 8) * a->ld, _MM_HINT_T0);
             const float *q = a->q + (size_t)(i / rep) * a->ld + (size_t)(i % rep) * D;
             for (int c = 0; c < D / 32; c++) { /* 32 dims per register */
                 __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
@@ -292,7 +303,7 @@ static inline void attn_rows_init(const rr_kern_attn *a, int rep, int D, int row
         }
         mx[i] = -INFINITY;
         l[i] = 0;
-        memset(O + i * D, 0, (size_t)D * 4);
+        if (O) memset(O + i * D, 0, (size_t)D * 4);
     }
 }
 
@@ -483,14 +494,6 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
     return _mm512_maskz_scalef_ps(live, p, n);
 }
 
-/* the 4 cache lines of one row of a head (64 floats) towards L1 (T0) or L2 (T1) */
-#define PF_ROW(p, hint)                                                                             \
-    do {                                                                                           \
-        const char *pf_ = (const char *)(p);                                                       \
-        _mm_prefetch(pf_, hint), _mm_prefetch(pf_ + 64, hint);                                     \
-        _mm_prefetch(pf_ + 128, hint), _mm_prefetch(pf_ + 192, hint);                              \
-    } while (0)
-
 /* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
  * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
  * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
@@ -523,20 +526,7 @@ static void attn_enc64(const rr_kern_attn *a) {
     ab.alibi = a->alibi * 1.44269504088896341f;
 
     for (int jj = 0; jj < RR_MIN(32, a->nk); jj++) PF_ROW(a->k + jj * ld, _MM_HINT_T0);
-    for (int i = 0; i < nqr; i++) {
-        if (i < nq) {
-            if (i + 8 < nq) PF_ROW(a->q + (i + 8) * ld, _MM_HINT_T0);
-            const float *q = a->q + i * ld;
-            for (int c = 0; c < D / 32; c++) {
-                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 32 * c + 16), _mm512_loadu_ps(q + 32 * c));
-                memcpy(Qb + i * D + 32 * c, &v, 64);
-            }
-        } else {
-            memset(Qb + i * D, 0, (size_t)D * 2);
-        }
-        mx[i] = -INFINITY;
-        l[i] = 0;
-    }
+    attn_rows_init(a, 1, D, nq, nqr, Qb, NULL, mx, l); /* O is written whole by the first key tile */
     const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38,
                                             6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
