@@ -3,13 +3,15 @@
  * the same shapes, so the choice between them (docs/KERNELS.md) rests on numbers from one run.
  *
  *   build/bench_kernels [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn|causal]
- *                       [--prec fp32|bf16|int8] [--m M] [--causal-t T]
+ *                       [--prec fp32|bf16|int8] [--m M] [--causal-t T] [--attn-len L]
  *
  * Linear layers: M = 256 and 2560 token rows, (N, K) = (2304, 768) qkv, (768, 768) attention out,
  * (3072, 768) FFN up, (768, 3072) FFN down; fp32, bf16 and int8 (rr_linear_run with the bias
  * epilogue, activation conversion included). oneDNN: matmul with weights pre-reordered to its
  * preferred layout (format any), f32, bf16 x bf16 -> f32, u8 x s8 -> s32 (its int8 rate). Also
- * attention (W1: 100 sequences of 256 tokens, 12 heads of 64) and LayerNorm. Prints the median
+ * attention (W1: 100 sequences of 256 tokens, 12 heads of 64; --attn-len L: 25600 / L sequences of
+ * L tokens, e.g. 1024 for W3) in each precision (int8: S = Q K^T in int8 where the table has that
+ * kernel, else as bf16) and LayerNorm. Prints the median
  * rate of short repeated runs (about --secs seconds per line, default 0.4).
  * Causal attention (--only causal, not in the default run): the decoders' grouped-query shape of
  * Qwen3-0.6B / jina-reranker-v3, one sequence of T tokens (default 4096; a v3 block of 100 documents
@@ -250,7 +252,7 @@ static void ln_run(void *v) {
 
 int main(int argc, char **argv) {
     int threads = 2, all = 0, dnnl = 1, do_lin = 1, do_attn = 1, do_causal = 0, only_prec = 0, only_m = 0;
-    int causal_t = 4096;
+    int causal_t = 4096, attn_len = 256;
     const char *isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -259,6 +261,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-dnnl")) dnnl = 0;
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) only_m = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--causal-t") && i + 1 < argc) causal_t = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--attn-len") && i + 1 < argc) attn_len = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--prec") && i + 1 < argc) {
             const char *w = argv[++i];
             only_prec = !strcmp(w, "fp32") ? RR_PRECISION_FP32 : !strcmp(w, "bf16") ? RR_PRECISION_BF16
@@ -276,7 +279,7 @@ int main(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "usage: %s [--threads N] [--isa NAME|all] [--secs S] [--no-dnnl] [--only linear|attn|causal] [--prec P] "
-                    "[--m M] [--causal-t T]\n",
+                    "[--m M] [--causal-t T] [--attn-len L]\n",
                     argv[0]);
             return 2;
         }
@@ -325,19 +328,20 @@ int main(int argc, char **argv) {
             }
         }
     }
-    /* attention: W1-like, 100 sequences of 256 tokens */
+    /* attention: W1-like, 100 sequences of 256 tokens (or 25600 tokens in sequences of attn_len) */
     if (do_attn) {
-        int n_seq = 100, T = n_seq * 256;
+        if (attn_len < 1 || attn_len > 25600) attn_len = 256;
+        int n_seq = 25600 / attn_len, T = n_seq * attn_len;
         att_arg a = {NULL, rr_aligned_alloc(sizeof(float) * T * 3 * 768), rr_aligned_alloc(sizeof(float) * T * 768),
                      malloc(sizeof(int) * (n_seq + 1)), n_seq, RR_PRECISION_FP32, NULL, pool};
         fill(a.qkv, (size_t)T * 3 * 768, 1.f);
-        for (int i = 0; i <= n_seq; i++) a.cu[i] = i * 256;
+        for (int i = 0; i <= n_seq; i++) a.cu[i] = i * attn_len;
         a.scratch = rr_aligned_alloc(rr_attention_scratch_bytes(threads, n_seq, 64));
-        double flops = 4.0 * n_seq * 256.0 * 256.0 * 768;
-        printf("\nattention, 100 x 256 tokens, 12 heads x 64 (4 S^2 H flops per sequence):\n");
+        double flops = 4.0 * n_seq * (double)attn_len * attn_len * 768;
+        printf("\nattention, %d x %d tokens, 12 heads x 64 (4 S^2 H flops per sequence):\n", n_seq, attn_len);
         for (int t = 0; t < nt; t++) {
             a.k = ts[t];
-            for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
+            for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
                 if (only_prec && p != only_prec) continue;
                 a.p = (rr_precision)p;
                 double sec = time_it(att_run, &a);

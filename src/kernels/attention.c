@@ -52,6 +52,7 @@ typedef struct {
     float *ctx;
     int ldctx;
     int bf16;
+    int q8;           /* int8 precision: S in int8 where the table can (kern_int.h rr_kern_attn) */
     int qt;           /* query rows per item */
     const int *first; /* [n_seq + 1]: first item of each sequence (NULL: first-token mode) */
     const float *alibi; /* [n_heads] or NULL */
@@ -79,6 +80,7 @@ static void attn_item_first(void *arg, int item, int tid) {
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
+    a.q8 = j->q8;
     a.o = j->ctx + (size_t)s * j->ldctx + (size_t)h * j->d;
     a.ldo = j->ldctx;
     a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
@@ -120,6 +122,7 @@ static void attn_item(void *arg, int item, int tid) {
     a.d = j->d;
     a.scale = j->scale;
     a.bf16 = j->bf16;
+    a.q8 = j->q8;
     a.o = j->ctx + (size_t)q0 * j->ldctx + (size_t)h * j->d;
     a.ldo = j->ldctx;
     a.scratch = j->thread_scratch + j->per_thread * (size_t)tid;
@@ -153,6 +156,7 @@ void rr_attention_ex(const rr_kern_table *k, const float *qkv, int ldqkv, const 
     j.alibi = opts ? opts->alibi : NULL;
     j.window = opts ? opts->window : 0;
     j.bf16 = prec_bf16(precision);
+    j.q8 = precision == RR_PRECISION_INT8;
     j.qt = j.bf16 && head_dim == 64 && k->attn_qt_bf16_d64 ? k->attn_qt_bf16_d64 : RR_KERN_ATTN_QT;
     int *first = scratch;
     int total = 0;
@@ -183,6 +187,7 @@ void rr_attention_first_ex(const rr_kern_table *k, const float *qkv, int ldqkv, 
     j.alibi = opts ? opts->alibi : NULL;
     j.window = opts ? opts->window : 0;
     j.bf16 = prec_bf16(precision);
+    j.q8 = precision == RR_PRECISION_INT8;
     size_t pre = prefix_bytes(n_seq);
     j.thread_scratch = (float *)((uint8_t *)scratch + pre);
     j.per_thread = thread_floats(head_dim);

@@ -494,6 +494,104 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
     return _mm512_maskz_scalef_ps(live, p, n);
 }
 
+/* ------------------------------------------------------------------ int8 scores (int8 precision) */
+
+/* One row of 64 floats as 64 int8 with a symmetric scale: q = round_even(x * (127 / m)), m = max |x|,
+ * so |q| <= 127 and x ~ q m / 127; *m_out = m (0 for a zero row, whose q are all 0). Dword g of the
+ * result holds dims 4g .. 4g + 3. */
+static inline __attribute__((always_inline)) __m512i q8_row64(const float *x, float *m_out) {
+    __m512 v[4];
+    UNROLL4 for (int c = 0; c < 4; c++) v[c] = _mm512_loadu_ps(x + 16 * c);
+    const __m512 am = _mm512_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])),
+                                    _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3])));
+    const float m = _mm512_reduce_max_ps(am);
+    const __m512 inv = _mm512_set1_ps(m > 0.f ? 127.f / m : 0.f);
+    __m128i b[4];
+    UNROLL4 for (int c = 0; c < 4; c++)
+        b[c] = _mm512_cvtsepi32_epi8(
+            _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[c], inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    *m_out = m;
+    __m512i r = _mm512_castsi128_si512(b[0]);
+    r = _mm512_inserti32x4(r, b[1], 1);
+    r = _mm512_inserti32x4(r, b[2], 2);
+    return _mm512_inserti32x4(r, b[3], 3);
+}
+
+/* The query rows of one item as u8 = q8 + 128 (vpdpbusd multiplies u8 by s8), with their scales
+ * times scl (the softmax scale in base 2) in sq; rows [rows, nqr) are q8 = 0 with scale 0. The running
+ * max and sum cleared, as attn_rows_init. */
+static inline void attn_rows_q8(const rr_kern_attn *a, int rows, int nqr, uint32_t *Q8, float *sq, float scl,
+                                float *mx, float *l) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int i = 0; i < nqr; i++) {
+        if (i < rows) {
+            if (i + 8 < rows) PF_ROW(a->q + (size_t)(i + 8) * a->ld, _MM_HINT_T0);
+            float m;
+            __m512i q = q8_row64(a->q + (size_t)i * a->ld, &m);
+            _mm512_storeu_si512(Q8 + i * 16, _mm512_xor_si512(q, bias));
+            sq[i] = m / 127.f * scl;
+        } else {
+            _mm512_storeu_si512(Q8 + i * 16, bias);
+            sq[i] = 0.f;
+        }
+        mx[i] = -INFINITY;
+        l[i] = 0;
+    }
+}
+
+/* Keys jb .. jb + 15 of the tile at j0 (rows ld floats apart, zero past nkt) as int8: each key row
+ * quantized by q8_row64, then the 16 x 16 dwords transposed so that dword row g (stored at
+ * kp + g * kstride) holds dims 4g .. 4g + 3 of the 16 keys; sk[0..16) their scales m / 127, and
+ * kc[0..16) = -128 sum_d k8[d], which cancels the +128 of the u8 queries in vpdpbusd. */
+static inline __attribute__((always_inline)) void k8_block16(const float *k, int ld, int j0, int jb, int nkt,
+                                                            uint32_t *kp, int kstride, float *sk, int32_t *kc) {
+    __m512i r[16];
+    UNROLL16 for (int i = 0; i < 16; i++) {
+        float m = 0.f;
+        r[i] = jb + i < nkt ? q8_row64(k + (size_t)(j0 + jb + i) * ld, &m) : _mm512_setzero_si512();
+        sk[i] = m / 127.f;
+    }
+    transpose16(r);
+    const __m512i b128 = _mm512_set1_epi8((char)0x80);
+    __m512i c = _mm512_setzero_si512();
+    UNROLL16 for (int g = 0; g < 16; g++) {
+        _mm512_storeu_si512(kp + g * kstride, r[g]);
+        c = _mm512_dpbusd_epi32(c, b128, r[g]);
+    }
+    _mm512_storeu_si512(kc, _mm512_sub_epi32(_mm512_setzero_si512(), c));
+}
+
+/* acc += u8 x s8 dot products of each dword (vpdpbusd), as an asm statement: with the intrinsic, GCC
+ * copied every accumulator to a fresh register (and one to the stack) on each step of the loop below. */
+static inline __attribute__((always_inline)) void dpbusd_acc(__m512i *acc, __m512i u8, __m512i s8) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(u8), "v"(s8));
+}
+
+/* Scores of 4 query rows x 64 keys (one K8 block: [16 dim quads][64 keys] dwords) in base 2:
+ * s = (sum_d (q8 + 128) k8 - 128 sum_d k8) sk_j sq_i, the int32 sums exact (|sum| <= 64 * 255 * 127)
+ * and exactly converted to fp32 (below 2^24). 16 vpdpbusd steps of 4 dims each. */
+static inline __attribute__((always_inline)) void s_q8_4x64(const uint32_t *q8, const float *sq, const uint32_t *kp,
+                                                           const float *sk, const int32_t *kc, __m512 out[4][4]) {
+    __m512i acc[4][4];
+    UNROLL4 for (int r = 0; r < 4; r++)
+        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_si512();
+    for (int g = 0; g < 16; g++) {
+        __m512i kv[4];
+        UNROLL4 for (int v = 0; v < 4; v++) kv[v] = _mm512_loadu_si512(kp + g * 64 + v * 16);
+        UNROLL4 for (int r = 0; r < 4; r++) {
+            const __m512i qv = _mm512_set1_epi32((int)q8[r * 16 + g]);
+            UNROLL4 for (int v = 0; v < 4; v++) dpbusd_acc(&acc[r][v], qv, kv[v]);
+        }
+    }
+    UNROLL4 for (int v = 0; v < 4; v++) {
+        const __m512 s = _mm512_loadu_ps(sk + v * 16);
+        const __m512i c = _mm512_loadu_si512(kc + v * 16);
+        UNROLL4 for (int r = 0; r < 4; r++)
+            out[r][v] = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][v], c)), s),
+                                      _mm512_set1_ps(sq[r]));
+    }
+}
+
 /* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
  * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
  * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
@@ -508,11 +606,17 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
  *   on the last tile, written out divided by the row sums instead of stored.
  * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
  * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64). */
-static void attn_enc64(const rr_kern_attn *a) {
+static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_attn *a, const int q8) {
     enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
     uint16_t *Qb = (uint16_t *)base;                    /* [QT][D] bf16 */
     uint32_t *Kp = (uint32_t *)(base + QT * D / 2);     /* [KT/64][D/2 dim pairs][64 keys] dwords */
+    /* q8: the same two areas hold the int8 operands (half their size) and their scales */
+    uint32_t *Q8 = (uint32_t *)base;                    /* [QT][D/4] dwords: 4 dims of q8 + 128 */
+    float *sq = base + QT * D / 4;                      /* [QT] row scales times scale log2(e) */
+    uint32_t *K8 = Kp;                                  /* [KT/64][D/4 dim quads][64 keys] dwords of k8 */
+    float *sk = (float *)(K8 + D / 4 * KT);             /* [KT] key scales */
+    int32_t *kc = (int32_t *)(sk + KT);                 /* [KT] -128 sum_d k8[d] per key */
     uint32_t *Vp = Kp + D / 2 * KT;                     /* [KT/2 key pairs][D dims] dwords */
     float *Sb = (float *)(Vp + KT / 2 * D);             /* [4][KT] scores of one row block */
     uint16_t *Pb = (uint16_t *)(Sb + 4 * KT);           /* [4][KT] bf16 probabilities */
@@ -526,7 +630,8 @@ static void attn_enc64(const rr_kern_attn *a) {
     ab.alibi = a->alibi * 1.44269504088896341f;
 
     for (int jj = 0; jj < RR_MIN(32, a->nk); jj++) PF_ROW(a->k + jj * ld, _MM_HINT_T0);
-    attn_rows_init(a, 1, D, nq, nqr, Qb, NULL, mx, l); /* O is written whole by the first key tile */
+    if (q8) attn_rows_q8(a, nq, nqr, Q8, sq, a->scale * 1.44269504088896341f, mx, l);
+    else attn_rows_init(a, 1, D, nq, nqr, Qb, NULL, mx, l); /* O is written whole by the first key tile */
     const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38,
                                             6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
@@ -539,6 +644,11 @@ static void attn_enc64(const rr_kern_attn *a) {
                 int jn = (kb + 2) * 16 + i, jv = kb * 16 + i;
                 if (jn < nkt) PF_ROW(a->k + (j0 + jn) * ld, _MM_HINT_T0);
                 if (jv < nkt) PF_ROW(a->v + (j0 + jv) * ld, _MM_HINT_T1);
+            }
+            if (q8) {
+                k8_block16(a->k, a->ld, j0, kb * 16, nkt, K8 + (kb / 4) * (D / 4 * 64) + (kb % 4) * 16, 64,
+                           sk + kb * 16, kc + kb * 16);
+                continue;
             }
             for (int half = 0; half < D / 32; half++) {
                 __m512i r[16];
@@ -574,22 +684,27 @@ static void attn_enc64(const rr_kern_attn *a) {
             UNROLL4 for (int r = 0; r < 4; r++) rmx[r] = _mm512_set1_ps(-INFINITY);
             for (int kb = 0; kb < nb; kb++) {
                 __m512 acc[4][4];
-                UNROLL4 for (int r = 0; r < 4; r++)
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
-                const uint32_t *qd = (const uint32_t *)Qb + (size_t)i0 * (D / 2);
-                const uint32_t *kp = Kp + kb * (D / 2 * 64);
-                for (int g = 0; g < D / 2; g++) {
-                    __m512bh kv[4];
-                    UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + g * 64 + v * 16);
-                    UNROLL4 for (int r = 0; r < 4; r++) {
-                        __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[r * (D / 2) + g]);
-                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                if (q8) {
+                    s_q8_4x64(Q8 + (size_t)i0 * (D / 4), sq + i0, K8 + kb * (D / 4 * 64), sk + kb * 64, kc + kb * 64,
+                              acc);
+                } else {
+                    UNROLL4 for (int r = 0; r < 4; r++)
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+                    const uint32_t *qd = (const uint32_t *)Qb + (size_t)i0 * (D / 2);
+                    const uint32_t *kp = Kp + kb * (D / 2 * 64);
+                    for (int g = 0; g < D / 2; g++) {
+                        __m512bh kv[4];
+                        UNROLL4 for (int v = 0; v < 4; v++) kv[v] = (__m512bh)_mm512_loadu_si512(kp + g * 64 + v * 16);
+                        UNROLL4 for (int r = 0; r < 4; r++) {
+                            __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qd[r * (D / 2) + g]);
+                            UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qv, kv[v]);
+                        }
                     }
                 }
                 const int tail = kb == nb - 1;
                 UNROLL4 for (int r = 0; r < 4; r++)
                     UNROLL4 for (int v = 0; v < 4; v++) {
-                        __m512 s = _mm512_mul_ps(acc[r][v], sc);
+                        __m512 s = q8 ? acc[r][v] : _mm512_mul_ps(acc[r][v], sc); /* q8: scaled already */
                         if (tail) s = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), km[v], s);
                         rmx[r] = _mm512_max_ps(rmx[r], s);
                         _mm512_storeu_ps(Sb + r * KT + kb * 64 + v * 16, s);
@@ -665,8 +780,12 @@ static void attn_enc64(const rr_kern_attn *a) {
     }
 }
 
+static void attn_enc64(const rr_kern_attn *a) { attn_enc64_body(a, 0); }
+static void attn_enc64_q8(const rr_kern_attn *a) { attn_enc64_body(a, 1); }
+
 static void attn_native(const rr_kern_attn *a) {
-    if (a->bf16 && a->d == 64 && !a->causal) attn_enc64(a);
+    if (a->q8 && a->d == 64 && !a->causal) attn_enc64_q8(a);
+    else if (a->bf16 && a->d == 64 && !a->causal) attn_enc64(a);
     else if (a->bf16 && a->d == 64) attn_bf16_d64(a);
     else if (a->bf16 && a->d == 128 && a->nq <= RR_KERN_ATTN_QT) attn_bf16_d128(a);
     else gen_attn(a);
@@ -806,6 +925,7 @@ const rr_kern_table rr_kern_avx512bf16 = {
     .quant_row = gen_quant_row,
     .attn = attn_native,
     .attn_qt_bf16_d64 = RR_KERN_ATTN_QT_BF16,
+    .attn_q8_d64 = 1,
     .kv_pack128 = kv_pack128,
     .attn_gqa128 = attn_gqa128,
     .layernorm = gen_layernorm,
