@@ -16,7 +16,16 @@
  *          fp32 math, the quantization error bound sum_k (s_x/2)|w_k| + (s_w(k)/2)|x_k| + s_x s_w(k)/4.
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
- *   probabilities.
+ *   probabilities. int8 (kern_int.h rr_kern_attn q8): a table with attn_q8_d64 quantizes, for
+ *   head_dim 64, q per row and k per key exactly as q8_attn_ref below, and the reference does the
+ *   same (the int32 dot products agree; the scales' fp32 products differ by a few ulp of the score),
+ *   so the bf16 bound holds against it; other tables and head dims run bf16 and are held to bf16's.
+ *   Both are also held to the quantization's own bound against unquantized q and k (bf16 v): with
+ *   steps s_q = max|q| / 127 and s_k = max|k_j| / 127 each element is off by at most half a step, so
+ *   each score by at most e_ij = scale sum_e (|q_e| s_k + |k_je| s_q + s_q s_k / 2) / 2, each
+ *   probability by a factor within exp(+-2 max_j e_ij), and the output by (exp(2 max_j e_ij) - 1)
+ *   sum_j p_j |v_j| on top of the bf16 bound (bf16 rounding of q and k is within that bound too:
+ *   2^-9 |x| <= s / 2).
  */
 #include "check.h"
 
@@ -319,6 +328,16 @@ RR_TEST(kern_linear_bad_args) {
 
 /* ------------------------------------------------------------------ attention */
 
+/* The int8 operands of the int8 attention scores: x[0..d) to q[e] = round_even(x_e * (127 / m)),
+ * m = max |x| (0 for a zero row); returns the step m / 127, both in fp32 as the kernels compute them. */
+static float q8_attn_ref(const float *x, int d, int *q) {
+    float m = 0;
+    for (int e = 0; e < d; e++) m = fmaxf(m, fabsf(x[e]));
+    float inv = m > 0 ? 127.f / m : 0.f;
+    for (int e = 0; e < d; e++) q[e] = (int)nearbyintf(x[e] * inv);
+    return m / 127.f;
+}
+
 /* Naive per-sequence softmax attention in double; returns bad element count. */
 static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, int n_seq, int n_heads, int d,
                      rr_pool *pool) {
@@ -333,40 +352,68 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
     size_t sb = rr_attention_scratch_bytes(rr_pool_size(pool), n_seq, d);
     void *scratch = rr_aligned_alloc(sb);
     rr_attention(t, qkv, ld, cu, n_seq, n_heads, d, scale, ctx, ldo, p, scratch, pool);
-    int bf16 = p != RR_PRECISION_FP32;
+    int bf16 = p != RR_PRECISION_FP32, int8 = p == RR_PRECISION_INT8, q8 = int8 && t->attn_q8_d64 && d == 64;
     int bad = 0;
-    double *sc = malloc(sizeof(double) * 1024);
+    /* int8: every q and k row quantized (row r, head h at r * H + h * d), its step at r * n_heads + h */
+    int *q8v = malloc(sizeof(int) * (size_t)T * H * 2);
+    float *q8s = malloc(sizeof(float) * (size_t)T * n_heads * 2);
+    for (int r = 0; r < T && int8; r++)
+        for (int h = 0; h < n_heads; h++)
+            for (int w = 0; w < 2; w++)
+                q8s[((size_t)w * T + r) * n_heads + h] =
+                    q8_attn_ref(qkv + (size_t)r * ld + w * H + h * d, d, q8v + ((size_t)w * T + r) * H + h * d);
+    double *sc = malloc(sizeof(double) * 1024), *sx = malloc(sizeof(double) * 1024);
     for (int s = 0; s < n_seq && bad < 5; s++) {
         for (int h = 0; h < n_heads; h++) {
             for (int i = cu[s]; i < cu[s + 1]; i++) {
                 const float *q = qkv + (size_t)i * ld + h * d;
-                double mx = -1e300;
+                const int *qi = q8v + (size_t)i * H + h * d;
+                const double sq = int8 ? q8s[(size_t)i * n_heads + h] : 0;
+                double mx = -1e300, mxx = -1e300, eps = 0;
                 for (int j = cu[s]; j < cu[s + 1]; j++) {
                     const float *k = qkv + (size_t)j * ld + H + h * d;
-                    double dot = 0;
-                    for (int e = 0; e < d; e++) dot += (bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e]);
+                    const int *kj = q8v + ((size_t)T + j) * H + h * d;
+                    const double sk = int8 ? q8s[((size_t)T + j) * n_heads + h] : 0;
+                    double dot = 0, dotx = 0, err = 0;
+                    for (int e = 0; e < d; e++) {
+                        dot += q8 ? (double)qi[e] * kj[e] : bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e];
+                        dotx += (double)q[e] * k[e];
+                        err += fabs(q[e]) * sk + fabs(k[e]) * sq + sq * sk / 2;
+                    }
+                    if (q8) dot *= sq * sk;
                     sc[j - cu[s]] = dot * scale;
+                    sx[j - cu[s]] = dotx * scale;
+                    eps = fmax(eps, err / 2 * scale);
                     if (sc[j - cu[s]] > mx) mx = sc[j - cu[s]];
+                    if (sx[j - cu[s]] > mxx) mxx = sx[j - cu[s]];
                 }
-                double sum = 0;
-                for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx));
+                double sum = 0, sumx = 0;
+                for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx)), sumx += (sx[j] = exp(sx[j] - mxx));
                 for (int e = 0; e < d; e++) {
-                    double o = 0, mag = 0;
+                    double o = 0, mag = 0, ox = 0, magx = 0;
                     for (int j = cu[s]; j < cu[s + 1]; j++) {
                         double v = qkv[(size_t)j * ld + 2 * H + h * d + e];
                         if (bf16) v = bf((float)v);
                         o += sc[j - cu[s]] / sum * v;
                         mag += sc[j - cu[s]] / sum * fabs(v);
+                        ox += sx[j - cu[s]] / sumx * v;
+                        magx += sx[j - cu[s]] / sumx * fabs(v);
                     }
                     double tol = 2e-5 * mag + 1e-6 + (bf16 ? 0.00390625 * mag : 0);
                     double got = ctx[(size_t)i * ldo + h * d + e];
                     if (!(fabs(got - o) <= tol) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__, "%s %s seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
                                      t->name, prec_name(p), s, lens[s], h, i - cu[s], e, got, o);
+                    /* int8: the quantization's bound against unquantized q and k */
+                    double tolx = 2e-5 * magx + 1e-6 + 0.00390625 * magx + expm1(2 * eps) * magx;
+                    if (int8 && !(fabs(got - ox) <= tolx) && bad++ < 3)
+                        rr_test_fail(__FILE__, __LINE__, "%s int8 seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g "
+                                     "unquantized, bound %.3g", t->name, s, lens[s], h, i - cu[s], e, got, ox, tolx);
                 }
             }
         }
     }
+    free(q8v), free(q8s), free(sx);
     for (int i = 0; i < T; i++)
         for (int e = H; e < ldo; e++)
             if (ctx[(size_t)i * ldo + e] != 777.f && bad++ < 3)
@@ -386,7 +433,7 @@ RR_TEST(kern_attention_all_tables) {
     static const int lens[] = {1, 2, 31, 32, 33, 63, 64, 65, 127, 129, 256, 257, 300, 450, 600};
     static const int lens2[] = {5, 17, 96};
     for (int ti = 0; ti < nt; ti++) {
-        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++) {
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++) {
             CHECK(attn_case(ts[ti], (rr_precision)p, lens, (int)RR_ARRAY_LEN(lens), 2, 64, pool) == 0);
             /* head_dim 128 (the avx512bf16 kernel's second instance: Qwen3, jina-reranker-v3) */
             CHECK(attn_case(ts[ti], (rr_precision)p, lens + 8, 7, 1, 128, pool) == 0);

@@ -5,7 +5,8 @@
  * (packed batches whose lengths cross the tiles and the window), first-token attention with both,
  * the gated units (GELU, ReLU, SiLU) and the rotary rotation.
  *
- * Tolerances as tests/test_kernels.c: attention fp32 2e-5 * sum_j p_j |v_j| + 1e-6, bf16 plus 2^-8;
+ * Tolerances as tests/test_kernels.c: attention fp32 2e-5 * sum_j p_j |v_j| + 1e-6, bf16 plus 2^-8,
+ * int8 as bf16 against q and k quantized as the table does (int8 scores: attn_q8_d64 and head_dim 64);
  * activations 1e-6 relative (the scalar table is double inside, the vector ones are polynomials);
  * rotary: every table rounds the same two products, so within 1 ulp of the scalar table's result
  * and 2e-7 * (|x0| + |x1|) of the double rotation.
@@ -36,6 +37,15 @@ static int tables(const rr_kern_table **out) {
     return n;
 }
 
+/* q[e] = round_even(x_e * (127 / m)), m = max |x|; returns the step m / 127 (tests/test_kernels.c) */
+static float q8_attn_ref(const float *x, int d, int *q) {
+    float m = 0;
+    for (int e = 0; e < d; e++) m = fmaxf(m, fabsf(x[e]));
+    float inv = m > 0 ? 127.f / m : 0.f;
+    for (int e = 0; e < d; e++) q[e] = (int)nearbyintf(x[e] * inv);
+    return m / 127.f;
+}
+
 /* Attention of a packed batch with opts against the double reference; first != 0 checks
  * rr_attention_first_ex (row s of ctx = first token of sequence s). Returns the bad count. */
 static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens, int n_seq, int n_heads, int d,
@@ -53,7 +63,8 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
         rr_attention_first_ex(t, qkv, ld, cu, n_seq, n_heads, d, scale, o, ctx, ldo, p, scratch, pool);
     else
         rr_attention_ex(t, qkv, ld, cu, n_seq, n_heads, d, scale, o, ctx, ldo, p, scratch, pool);
-    int bf16 = p != RR_PRECISION_FP32, bad = 0;
+    int bf16 = p != RR_PRECISION_FP32, bad = 0, q8 = p == RR_PRECISION_INT8 && t->attn_q8_d64 && d == 64;
+    int *qi = malloc(sizeof(int) * (size_t)d), *kj = malloc(sizeof(int) * (size_t)d);
     int maxlen = 0;
     for (int s = 0; s < n_seq; s++) maxlen = RR_MAX(maxlen, lens[s]);
     double *sc = malloc(sizeof(double) * (size_t)maxlen);
@@ -61,11 +72,18 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
         for (int h = 0; h < n_heads; h++)
             for (int i = cu[s]; i < (first ? cu[s] + 1 : cu[s + 1]); i++) {
                 const float *q = qkv + (size_t)i * ld + h * d;
+                const double sq = q8 ? q8_attn_ref(q, d, qi) : 0;
                 double mx = -INFINITY;
                 for (int j = cu[s]; j < cu[s + 1]; j++) {
                     const float *k = qkv + (size_t)j * ld + H + h * d;
                     double dot = 0;
-                    for (int e = 0; e < d; e++) dot += (bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e]);
+                    if (q8) {
+                        const double sk = q8_attn_ref(k, d, kj);
+                        for (int e = 0; e < d; e++) dot += (double)qi[e] * kj[e];
+                        dot *= sq * sk;
+                    } else {
+                        for (int e = 0; e < d; e++) dot += (bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e]);
+                    }
                     int dist = abs(i - j);
                     double v = dot * scale - (o && o->alibi ? (double)o->alibi[h] * dist : 0.0);
                     if (o && o->window > 0 && dist > o->window) v = -INFINITY;
@@ -87,11 +105,12 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
                     if (!(fabs(row[e] - out) <= tol) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__,
                                      "%s %s%s alibi %d window %d seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
-                                     t->name, bf16 ? "bf16" : "fp32", first ? " first" : "", o && o->alibi,
+                                     t->name, p == RR_PRECISION_INT8 ? "int8" : bf16 ? "bf16" : "fp32",
+                                     first ? " first" : "", o && o->alibi,
                                      o ? o->window : 0, s, lens[s], h, i - cu[s], e, row[e], out);
                 }
             }
-    free(sc);
+    free(sc), free(qi), free(kj);
     rr_aligned_free(scratch);
     free(qkv), free(ctx);
     return bad;
@@ -109,7 +128,7 @@ RR_TEST(kern_attention_alibi_and_window) {
     rr_attn_opts alibi2 = {slopes2, 0}, alibi3 = {slopes3, 0}, win = {NULL, 64}, win7 = {NULL, 7},
                  both = {slopes2, 40};
     for (int ti = 0; ti < nt; ti++)
-        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++)
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++)
             for (int first = 0; first <= 1; first++) {
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 10, 2, 64, &alibi2, first, pool) == 0);
                 CHECK(pos_attn_case(ts[ti], (rr_precision)p, lens, 10, 2, 64, &win, first, pool) == 0);
