@@ -257,12 +257,30 @@ static void ffn(rr_ctx *c, const rr_layer *ly, int rows, const float *in, float 
     rr_linear_run(ly->lin_2, rows, c->ffg, I, out, H, RR_KERN_EPI_RESIDUAL, res, H, c->scratch, c->pool);
 }
 
+/* c->qkv [T, 3H] = in W_qkv^T + b. The keys and values of all tokens are needed even in the last
+ * layer, but when only first rows go on (attend) only their queries are: K and V for every row,
+ * then Q for the n first rows, gathered into c->att (free until attention) and put back in place
+ * (skips 1/3 of the last layer's QKV product; every value is what the full product gives). */
+static void qkv(rr_ctx *c, const rr_layer *ly, int n, int T, int last, const float *in) {
+    const rr_config *cf = &c->m->cfg;
+    int H = cf->hidden;
+    if (!last || cf->mean_pool || 2 * n > T || H % rr_linear_col_step(ly->lin_qkv)) {
+        rr_linear_run(ly->lin_qkv, T, in, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+        return;
+    }
+    rr_linear_run_cols(ly->lin_qkv, H, 3 * H, T, in, H, c->qkv + H, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch,
+                       c->pool);
+    float *first = c->att, *q = c->att + (size_t)n * H; /* [n, H] each: 2n <= T rows of att */
+    for (int s = 0; s < n; s++) memcpy(first + (size_t)s * H, in + (size_t)c->start[s] * H, (size_t)H * 4);
+    rr_linear_run_cols(ly->lin_qkv, 0, H, n, first, H, q, H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    for (int s = 0; s < n; s++) memcpy(c->qkv + (size_t)c->start[s] * 3 * H, q + (size_t)s * H, (size_t)H * 4);
+}
+
 static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
     int H = cf->hidden;
-    /* qkv for every row: the keys and values of all tokens are needed even in the last layer */
-    rr_linear_run(ly->lin_qkv, T, c->x, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    qkv(c, ly, n, T, last, c->x);
     int R = attend(c, ly, n, T, last, c->x); /* rows carried past attention */
     /* h = LN(x + att Wo^T + bo) */
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
@@ -290,7 +308,7 @@ static void layer_forward_prenorm(rr_ctx *c, const rr_layer *ly, int n, int T, i
                      c->pool);
         in = c->h;
     }
-    rr_linear_run(ly->lin_qkv, T, in, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    qkv(c, ly, n, T, last, in);
     int R = attend(c, ly, n, T, last, c->x);
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
     float *t = c->x; /* x <- x + attention */
