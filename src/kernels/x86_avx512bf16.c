@@ -605,7 +605,9 @@ static inline __attribute__((always_inline)) void s_q8_4x64(const uint32_t *q8, 
  *   dims in 16 registers, started from zero on the first tile (from O, rescaled, on later ones);
  *   on the last tile, written out divided by the row sums instead of stored.
  * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
- * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64). */
+ * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64).
+ * With q8 (attn_enc64_q8, the int8 precision) Q and K are quantized to int8 instead of converted to
+ * bf16 (attn_rows_q8, k8_block16) and S comes from s_q8_4x64, already scaled; the rest is the same. */
 static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_attn *a, const int q8) {
     enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
