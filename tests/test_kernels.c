@@ -439,6 +439,55 @@ RR_TEST(kern_gelu_tanh_accuracy) {
     free(x), free(y);
 }
 
+/* Activation rows to uint8 (quant_row): every table's, bit for bit the scalar reference's (bytes,
+ * zero point, scale), on lengths around the vector loops' steps (64 and 16 floats), rows made of
+ * exact ties (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
+RR_TEST(kern_quant_row_matches_reference) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    const rr_kern_table *ref = rr_kern_table_for(RR_KERN_ISA_SCALAR);
+    REQUIRE(ref != NULL);
+    enum { NMAX = 3200 };
+    float *x = malloc(sizeof(float) * NMAX);
+    uint8_t *want = malloc(NMAX + 64), *got = malloc(NMAX + 64);
+    const int lens[] = {1, 7, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 200, 384, 768, 1000, 3072, 3133};
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int n = lens[li], kpad = n + (int)(li % 5) * 3;
+        for (int kind = 0; kind < 6; kind++) {
+            for (int i = 0; i < n; i++) {
+                float v = srand1();
+                switch (kind) {
+                case 0: x[i] = v * 3.f; break;                              /* general */
+                case 1: x[i] = (float)floor(v * 128.0) + 0.5f; break;       /* ties, scale 1 */
+                case 2: x[i] = fabsf(v) * 7.f + 1.f; break;                 /* positive: lo = 0 */
+                case 3: x[i] = -fabsf(v) * 0.01f - 2.f; break;              /* negative: hi = 0, zp 255 */
+                case 4: x[i] = 0.f; break;                                  /* zero row: scale 1 */
+                default: x[i] = v * (i % 7 == 0 ? 1e4f : 1e-3f); break;     /* outliers */
+                }
+            }
+            if (kind == 1 && n >= 2) x[0] = -127.5f, x[n - 1] = 127.5f;
+            int32_t zw = -1;
+            memset(want, 0xAA, NMAX + 64);
+            float sw = ref->quant_row(x, n, kpad, want, &zw);
+            for (int ti = 0; ti < nt; ti++) {
+                int32_t zg = -2;
+                memset(got, 0xAA, NMAX + 64);
+                float sg = ts[ti]->quant_row(x, n, kpad, got, &zg);
+                if (sg != sw || zg != zw || memcmp(got, want, NMAX + 64) != 0) {
+                    int at = 0;
+                    while (at < NMAX + 63 && got[at] == want[at]) at++;
+                    if (bad++ < 5)
+                        CHECK_MSG(0, "%s quant_row n %d kind %d: scale %.9g vs %.9g, zp %d vs %d, first byte off at %d (%d vs %d)",
+                                  ts[ti]->name, n, kind, sg, sw, zg, zw, at, got[at], want[at]);
+                }
+            }
+        }
+    }
+    CHECK(bad == 0);
+    free(x), free(want), free(got);
+}
+
 RR_TEST(kern_layernorm) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
     int nt = tables(ts);

@@ -179,11 +179,31 @@ __attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const fl
     vf vlo = {0}, vhi = {0};
     float lo = 0, hi = 0;
     int i = 0;
+    /* min / max with the element first: (v < m ? v : m) keeps m when v is NaN, as fminf / fmaxf do;
+     * four independent accumulators, since one would wait on the previous minimum every vector */
+#if VW == 16
+#define Q8_MIN(a, b) (vf) _mm512_min_ps((__m512)(a), (__m512)(b))
+#define Q8_MAX(a, b) (vf) _mm512_max_ps((__m512)(a), (__m512)(b))
+#else
+#define Q8_MIN(a, b) (vf) _mm256_min_ps((__m256)(a), (__m256)(b))
+#define Q8_MAX(a, b) (vf) _mm256_max_ps((__m256)(a), (__m256)(b))
+#endif
+    vf lo4[4] = {{0}, {0}, {0}, {0}}, hi4[4] = {{0}, {0}, {0}, {0}};
+    for (; i + 4 * VW <= n; i += 4 * VW)
+        for (int v = 0; v < 4; v++) {
+            vf e = vload(x + i + v * VW);
+            lo4[v] = Q8_MIN(e, lo4[v]);
+            hi4[v] = Q8_MAX(e, hi4[v]);
+        }
     for (; i + VW <= n; i += VW) {
-        vf v = vload(x + i);
-        vlo = vmin(vlo, v);
-        vhi = vmax(vhi, v);
+        vf e = vload(x + i);
+        lo4[0] = Q8_MIN(e, lo4[0]);
+        hi4[0] = Q8_MAX(e, hi4[0]);
     }
+    vlo = Q8_MIN(Q8_MIN(lo4[0], lo4[1]), Q8_MIN(lo4[2], lo4[3]));
+    vhi = Q8_MAX(Q8_MAX(hi4[0], hi4[1]), Q8_MAX(hi4[2], hi4[3]));
+#undef Q8_MIN
+#undef Q8_MAX
     /* comparisons rather than fminf / fmaxf, which GCC leaves as libm calls (with the packing loop in linear.c,
      * 1% of the samples of `rerank bench` W1 int8, load included);
      * the same results, NaN included (a NaN loses both comparisons, as fminf / fmaxf ignore it) */
@@ -196,7 +216,33 @@ __attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const fl
     int32_t z = zf < 0 ? 0 : zf > 255 ? 255 : (int32_t)zf;
     vf vinv = vset1(inv);
     vi vz = (vi){0} + z;
-    for (i = 0; i + VW <= n; i += VW) {
+    i = 0;
+    /* four vectors at a time: x * inv rounded to nearest even by the conversion (an explicit rounding
+     * mode on AVX-512, MXCSR's default one as lrintf on AVX2), then narrowed with signed saturation
+     * to 16 bits and unsigned saturation to 8, which is exactly the clamp to [0, 255]; the packs work
+     * within 128-bit lanes, so a permutation puts the 4-byte groups back in order */
+#if VW == 16
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        __m512i q[4];
+        for (int v = 0; v < 4; v++)
+            q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32((__m512)(vload(x + i + v * VW) * vinv),
+                                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                    (__m512i)vz);
+        __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+        _mm512_storeu_si512(y + i, _mm512_permutexvar_epi32(perm, b));
+    }
+#else
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        __m256i q[4];
+        for (int v = 0; v < 4; v++)
+            q[v] = _mm256_add_epi32(_mm256_cvtps_epi32((__m256)(vload(x + i + v * VW) * vinv)), (__m256i)vz);
+        __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_permutevar8x32_epi32(b, perm));
+    }
+#endif
+    for (; i + VW <= n; i += VW) {
         vf r = vload(x + i) * vinv + 12582912.f;
         vi q = ((vi)r - 0x4B400000) + vz;
         q = (vi)vsel(q < 0, (vf)((vi){0}), (vf)q);
