@@ -290,6 +290,110 @@ RR_TEST(kern_linear_random_shapes) {
     rr_pool_free(pool);
 }
 
+/* Packing, byte for byte against the layout of kern_int.h built here from the source weights: for
+ * every table and precision, f32 / bf16 / f16 sources, shapes with partial panels, K past whole
+ * K groups and scale groups; INT8 weights as the specification quantizes them (quant above), the
+ * scales and the corrections C_j; non-finite INT8 weights refused with RR_ERR_FORMAT. */
+static uint16_t f32_to_f16_exact(float f) { /* f: a value f16 holds exactly (normal, |f| < 2) */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (f == 0) return (uint16_t)(u >> 16);
+    int e = (int)((u >> 23) & 0xff) - 127 + 15;
+    return (uint16_t)((u >> 16 & 0x8000) | (uint32_t)e << 10 | (u >> 13 & 0x3ff));
+}
+
+RR_TEST(kern_linear_pack_layout) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    const shape shapes[] = {{0, 50, 768}, {0, 97, 256}, {0, 5, 70}, {0, 130, 3}};
+    int bad = 0;
+    for (int ti = 0; ti < nt; ti++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int dt = 0; dt < 3; dt++)
+                for (size_t si = 0; si < RR_ARRAY_LEN(shapes); si++) {
+                    const rr_precision p = pi == 0 ? RR_PRECISION_FP32 : pi == 1 ? RR_PRECISION_BF16 : RR_PRECISION_INT8;
+                    const int N = shapes[si].n, K = shapes[si].k;
+                    float *w = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+                    uint16_t *w16 = malloc(2 * (size_t)N * K);
+                    for (int i = 0; i < N * K; i++) {
+                        /* values every source dtype holds exactly: 10 significant bits, f16 normals, in (-1, 1) */
+                        float v = (float)ldexp(floor(srand1() * 1024.0), -10 + (i % 3 == 0 ? 0 : -(i % 4)));
+                        if (dt == RR_KERN_DTYPE_BF16) v = rr_bf16_to_f32(rr_f32_to_bf16(v));
+                        w[i] = v;
+                        w16[i] = dt == RR_KERN_DTYPE_BF16 ? rr_f32_to_bf16(v) : f32_to_f16_exact(v);
+                        if (dt == RR_KERN_DTYPE_F16) CHECK(rr_f16_to_f32(w16[i]) == v);
+                    }
+                    if (si == 1) w[5 * K + 3] = 0.f; /* a zero and a one-weight row group */
+                    for (int j = 0; j < N; j++) b[j] = srand1();
+                    const void *src = dt == RR_KERN_DTYPE_F32 ? (const void *)w : (const void *)w16;
+                    if (dt != RR_KERN_DTYPE_F32 && si == 1) w16[5 * K + 3] = 0;
+                    rr_linear *l = NULL;
+                    REQUIRE(rr_linear_pack(ts[ti], p, src, (rr_kern_dtype)dt, N, K, b, &l) == RR_OK);
+                    CHECK(rr_linear_precision(l) == p);
+                    rr_linear_view v;
+                    rr_linear_view_of(l, &v);
+                    const int nr = v.lay.nr, kg = v.lay.kg;
+                    const int G = p == RR_PRECISION_INT8 ? rr_kern_int8_group(K) : 0, NG = G ? (K + G - 1) / G : 0;
+                    int *qw = malloc(sizeof(int) * (size_t)N * K);
+                    float *sw = malloc(sizeof(float) * (size_t)N * (NG + 1));
+                    if (G)
+                        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, qw + (size_t)j * K, sw + (size_t)j * NG);
+                    int here = 0;
+                    for (int pn = 0; pn < v.n_panels; pn++)
+                        for (int g = 0; g < v.kp; g++)
+                            for (int j = 0; j < nr; j++)
+                                for (int q = 0; q < kg; q++) {
+                                    int n = pn * nr + j, k = g * kg + q, in = n < N && k < K;
+                                    size_t at = (size_t)pn * v.panel_bytes, e = ((size_t)g * nr + j) * kg + q;
+                                    const uint8_t *pb = (const uint8_t *)v.w + at;
+                                    if (p == RR_PRECISION_INT8) {
+                                        int8_t got = (int8_t)pb[e];
+                                        here += got != (in ? qw[(size_t)n * K + k] : 0);
+                                    } else if (p == RR_PRECISION_BF16 || v.w16) {
+                                        uint16_t got;
+                                        memcpy(&got, pb + 2 * e, 2);
+                                        here += got != (in ? rr_f32_to_bf16(w[(size_t)n * K + k]) : 0);
+                                    } else {
+                                        float got;
+                                        memcpy(&got, pb + 4 * e, 4);
+                                        here += memcmp(&got, in ? &w[(size_t)n * K + k] : &(float){0}, 4) != 0;
+                                    }
+                                }
+                    for (int n = 0; n < v.n_panels * nr; n++) here += v.bias[n] != (n < N ? b[n] : 0.f);
+                    if (G) {
+                        CHECK(v.group == G && v.n_sg == NG);
+                        for (int n = 0; n < N; n++) {
+                            double corr = 0;
+                            for (int s = 0; s < NG; s++) {
+                                float sc = sw[(size_t)n * NG + s];
+                                int32_t sum = 0;
+                                for (int k = s * G; k < K && k < (s + 1) * G; k++) sum += qw[(size_t)n * K + k];
+                                here += v.wscale[((size_t)(n / nr) * NG + s) * nr + n % nr] != sc;
+                                corr += (double)sc * sum;
+                            }
+                            here += v.wcorr[n] != (float)corr;
+                        }
+                    }
+                    if (here && bad++ < 5)
+                        CHECK_MSG(0, "%s %s dtype %d [%d, %d]: %d packed values differ", ts[ti]->name,
+                                  prec_name(p), dt, N, K, here);
+                    rr_linear_free(l);
+                    /* a non-finite weight: INT8 refuses it, naming it */
+                    if (p == RR_PRECISION_INT8 && dt == RR_KERN_DTYPE_F32) {
+                        for (int x = 0; x < 3; x++) {
+                            float keep = w[(N - 1) * K + K - 1 - x];
+                            w[(N - 1) * K + K - 1 - x] = x == 0 ? NAN : x == 1 ? INFINITY : -INFINITY;
+                            rr_linear *l2 = NULL;
+                            CHECK(rr_linear_pack(ts[ti], p, w, RR_KERN_DTYPE_F32, N, K, b, &l2) == RR_ERR_FORMAT);
+                            CHECK(l2 == NULL && strstr(rr_errmsg(), "not finite") != NULL);
+                            w[(N - 1) * K + K - 1 - x] = keep;
+                        }
+                    }
+                    free(qw), free(sw), free(w), free(w16), free(b);
+                }
+    CHECK(bad == 0);
+}
+
 RR_TEST(kern_linear_bad_args) {
     rr_linear *l = NULL;
     float w[4] = {1, 2, 3, 4};
