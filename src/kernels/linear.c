@@ -14,6 +14,9 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sys/mman.h>
 
 struct rr_linear {
@@ -41,6 +44,7 @@ typedef float pf4 __attribute__((vector_size(16)));
 typedef int32_t pi4 __attribute__((vector_size(16)));
 typedef uint32_t pu4 __attribute__((vector_size(16)));
 typedef uint16_t ph4 __attribute__((vector_size(8)));
+typedef int8_t pb4 __attribute__((vector_size(4)));
 
 /* Row r of the source weight as fp32 (unaligned source: memcpy). One loop per dtype: bf16 is a
  * 16-bit shift, four at a time. */
@@ -182,7 +186,14 @@ static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int 
             vi = pvsel(vi > 127, (pi4){0} + 127, vi);
             vi = pvsel(vi < -127, (pi4){0} - 127, vi);
             sum4 += vi;
-            for (int e = 0; e < 4; e++) q[kk + e] = (int8_t)vi[e];
+#ifdef __SSE2__
+            /* |vi| <= 127: the saturating packs are the plain narrowing (which GCC does byte by byte) */
+            __m128i b16 = _mm_packs_epi32((__m128i)vi, (__m128i)vi);
+            int32_t b = _mm_cvtsi128_si32(_mm_packs_epi16(b16, b16));
+#else
+            pb4 b = __builtin_convertvector(vi, pb4);
+#endif
+            memcpy(q + kk, &b, 4);
         }
         int32_t sum = sum4[0] + sum4[1] + sum4[2] + sum4[3];
         for (; kk < k1; kk++) {
@@ -216,7 +227,10 @@ static void write_panel(rr_linear *l, const float *row, const int8_t *row8, int 
         if (p == RR_PRECISION_INT8) {
             int8_t *d = (int8_t *)panel + base;
             const int8_t *s8 = row8 + (size_t)g * kg;
-            for (int j = 0; j < j1; j++) memcpy(d + j * kg, s8 + (size_t)j * n_in, (size_t)q1);
+            if (q1 == 4) /* a constant size: a 4-byte move, not a call */
+                for (int j = 0; j < j1; j++) memcpy(d + j * 4, s8 + (size_t)j * n_in, 4);
+            else
+                for (int j = 0; j < j1; j++) memcpy(d + j * kg, s8 + (size_t)j * n_in, (size_t)q1);
         } else if (p == RR_PRECISION_BF16 || l->w16) {
             uint16_t *d = (uint16_t *)panel + base;
             for (int j = 0; j < j1; j++)
