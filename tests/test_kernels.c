@@ -324,6 +324,11 @@ RR_TEST(kern_linear_pack_layout) {
                         if (dt == RR_KERN_DTYPE_F16) CHECK(rr_f16_to_f32(w16[i]) == v);
                     }
                     if (si == 1) w[5 * K + 3] = 0.f; /* a zero and a one-weight row group */
+                    if (si == 0 && dt == RR_KERN_DTYPE_F32 && p != RR_PRECISION_INT8) {
+                        /* bf16 rounding's edges: NaNs (signalling, quiet), infinities, ties to even both ways */
+                        const uint32_t edge[] = {0x7f800001u, 0xffc01234u, 0x7f800000u, 0xff800000u, 0x3f808000u, 0x3f818000u, 0x3f80ffffu};
+                        for (size_t e = 0; e < RR_ARRAY_LEN(edge); e++) memcpy(&w[K + 5 + e], &edge[e], 4);
+                    }
                     for (int j = 0; j < N; j++) b[j] = srand1();
                     const void *src = dt == RR_KERN_DTYPE_F32 ? (const void *)w : (const void *)w16;
                     if (dt != RR_KERN_DTYPE_F32 && si == 1) w16[5 * K + 3] = 0;

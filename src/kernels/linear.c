@@ -210,9 +210,28 @@ static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int 
     return RR_OK;
 }
 
+/* Packing step 3 (BF16, and FP32 weights kept as bf16): row to bf16, nearest even, NaN kept quiet,
+ * as rr_f32_to_bf16, four at a time: the rounded bf16 is formed in the high half of each 32-bit
+ * word, then an arithmetic shift and a signed pack (exact on 16-bit values) narrow it. */
+static void row_to_bf16(const float *r, int n, uint16_t *y) {
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 4 <= n; k += 4) {
+        pu4 u;
+        memcpy(&u, r + k, 16);
+        pi4 nan = (pi4)(u & 0x7fffffffu) > 0x7f800000;
+        pu4 rounded = u + 0x7fffu + ((u >> 16) & 1u), quiet = u | 0x400000u;
+        pi4 hi = ((pi4)quiet & nan) | ((pi4)rounded & ~nan);
+        __m128i h = _mm_srai_epi32((__m128i)hi, 16);
+        _mm_storel_epi64((__m128i *)(y + k), _mm_packs_epi32(h, h));
+    }
+#endif
+    for (; k < n; k++) y[k] = rr_f32_to_bf16(r[k]);
+}
+
 /* Packing step 4: writes panel pn from its j1 converted rows ([nr, n_in] in `row`) in the kernel's
  * order (K groups of kg, nr columns each), sequentially; padding rows and columns are zero. */
-static void write_panel(rr_linear *l, const float *row, const int8_t *row8, int pn, int j1) {
+static void write_panel(rr_linear *l, const float *row, const void *rowq, int pn, int j1) {
     const int nr = l->lay.nr, kg = l->lay.kg, n_in = l->n_in;
     const rr_precision p = l->prec;
     uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
@@ -226,15 +245,20 @@ static void write_panel(rr_linear *l, const float *row, const int8_t *row8, int 
         const float *src = row + (size_t)g * kg;
         if (p == RR_PRECISION_INT8) {
             int8_t *d = (int8_t *)panel + base;
-            const int8_t *s8 = row8 + (size_t)g * kg;
+            const int8_t *s8 = (const int8_t *)rowq + (size_t)g * kg;
             if (q1 == 4) /* a constant size: a 4-byte move, not a call */
                 for (int j = 0; j < j1; j++) memcpy(d + j * 4, s8 + (size_t)j * n_in, 4);
             else
                 for (int j = 0; j < j1; j++) memcpy(d + j * kg, s8 + (size_t)j * n_in, (size_t)q1);
         } else if (p == RR_PRECISION_BF16 || l->w16) {
             uint16_t *d = (uint16_t *)panel + base;
-            for (int j = 0; j < j1; j++)
-                for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
+            const uint16_t *s16 = (const uint16_t *)rowq + (size_t)g * kg;
+            if (q1 == 2 && kg == 2) /* constant sizes: moves, not calls */
+                for (int j = 0; j < j1; j++) memcpy(d + j * 2, s16 + (size_t)j * n_in, 4);
+            else if (q1 == 1 && kg == 1)
+                for (int j = 0; j < j1; j++) memcpy(d + j, s16 + (size_t)j * n_in, 2);
+            else
+                for (int j = 0; j < j1; j++) memcpy(d + j * kg, s16 + (size_t)j * n_in, (size_t)q1 * 2);
         } else {
             float *d = (float *)panel + base;
             for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
@@ -260,30 +284,31 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     l->n_in = n_in;
     pack_layout(l, w, wdtype);
     const int nr = l->lay.nr;
-    /* INT8 converts one row at a time into `row` and keeps the panel's quantized rows in `row8`;
-     * the other precisions keep the panel's converted rows in `row` */
-    const int q8 = p == RR_PRECISION_INT8;
-    float *row = rr_malloc((size_t)(q8 ? 1 : nr) * n_in * sizeof(float));
-    int8_t *row8 = q8 ? rr_malloc((size_t)nr * n_in) : NULL;
-    if (!row || (q8 && !row8) || !pack_alloc(l, bias)) {
+    /* INT8 and bf16 panels: one row at a time converted to fp32 in `row`, then quantized or rounded
+     * into the panel's rows `rowq` (int8 or bf16); fp32 panels keep the panel's rows in `row` */
+    const int q8 = p == RR_PRECISION_INT8, b16 = !q8 && (p == RR_PRECISION_BF16 || l->w16);
+    float *row = rr_malloc((size_t)(q8 || b16 ? 1 : nr) * n_in * sizeof(float));
+    void *rowq = q8 || b16 ? rr_malloc((size_t)nr * n_in * (q8 ? 1 : 2)) : NULL;
+    if (!row || ((q8 || b16) && !rowq) || !pack_alloc(l, bias)) {
         rr_free(row);
-        rr_free(row8);
+        rr_free(rowq);
         rr_linear_free(l);
         return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
     }
-    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized), then the
+    /* Panel by panel: the panel's source rows are converted (and quantized or rounded), then the
      * panel is written. */
     rr_status st = RR_OK;
     for (int pn = 0; pn < l->n_panels && !st; pn++) {
         int j1 = RR_MIN(nr, n_out - pn * nr);
         for (int j = 0; j < j1 && !st; j++) {
-            float *r = row + (q8 ? 0 : (size_t)j * n_in);
+            float *r = row + (q8 || b16 ? 0 : (size_t)j * n_in);
             load_row(w, wdtype, n_in, pn * nr + j, r);
-            if (q8) st = quantize_row_int8(l, r, row8 + (size_t)j * n_in, pn * nr + j, pn, j);
+            if (q8) st = quantize_row_int8(l, r, (int8_t *)rowq + (size_t)j * n_in, pn * nr + j, pn, j);
+            if (b16) row_to_bf16(r, n_in, (uint16_t *)rowq + (size_t)j * n_in);
         }
-        if (!st) write_panel(l, row, row8, pn, j1);
+        if (!st) write_panel(l, row, rowq, pn, j1);
     }
-    rr_free(row8);
+    rr_free(rowq);
     rr_free(row);
     if (st) {
         rr_linear_free(l);
