@@ -188,20 +188,20 @@ __attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const fl
 #define Q8_MIN(a, b) (vf) _mm256_min_ps((__m256)(a), (__m256)(b))
 #define Q8_MAX(a, b) (vf) _mm256_max_ps((__m256)(a), (__m256)(b))
 #endif
-    vf lo4[4] = {{0}, {0}, {0}, {0}}, hi4[4] = {{0}, {0}, {0}, {0}};
-    for (; i + 4 * VW <= n; i += 4 * VW)
-        for (int v = 0; v < 4; v++) {
-            vf e = vload(x + i + v * VW);
-            lo4[v] = Q8_MIN(e, lo4[v]);
-            hi4[v] = Q8_MAX(e, hi4[v]);
-        }
+    /* named variables, not an array: GCC keeps a loop-carried array in memory */
+    vf lo0 = {0}, lo1 = {0}, lo2 = {0}, lo3 = {0}, hi0 = {0}, hi1 = {0}, hi2 = {0}, hi3 = {0};
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        vf e0 = vload(x + i), e1 = vload(x + i + VW), e2 = vload(x + i + 2 * VW), e3 = vload(x + i + 3 * VW);
+        lo0 = Q8_MIN(e0, lo0), lo1 = Q8_MIN(e1, lo1), lo2 = Q8_MIN(e2, lo2), lo3 = Q8_MIN(e3, lo3);
+        hi0 = Q8_MAX(e0, hi0), hi1 = Q8_MAX(e1, hi1), hi2 = Q8_MAX(e2, hi2), hi3 = Q8_MAX(e3, hi3);
+    }
     for (; i + VW <= n; i += VW) {
         vf e = vload(x + i);
-        lo4[0] = Q8_MIN(e, lo4[0]);
-        hi4[0] = Q8_MAX(e, hi4[0]);
+        lo0 = Q8_MIN(e, lo0);
+        hi0 = Q8_MAX(e, hi0);
     }
-    vlo = Q8_MIN(Q8_MIN(lo4[0], lo4[1]), Q8_MIN(lo4[2], lo4[3]));
-    vhi = Q8_MAX(Q8_MAX(hi4[0], hi4[1]), Q8_MAX(hi4[2], hi4[3]));
+    vlo = Q8_MIN(Q8_MIN(lo0, lo1), Q8_MIN(lo2, lo3));
+    vhi = Q8_MAX(Q8_MAX(hi0, hi1), Q8_MAX(hi2, hi3));
 #undef Q8_MIN
 #undef Q8_MAX
     /* comparisons rather than fminf / fmaxf, which GCC leaves as libm calls (with the packing loop in linear.c,
@@ -223,24 +223,22 @@ __attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const fl
      * within 128-bit lanes, so a permutation puts the 4-byte groups back in order */
 #if VW == 16
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#define Q8_CVT(v) _mm512_add_epi32(_mm512_cvt_roundps_epi32((__m512)(vload(x + i + (v) * VW) * vinv), \
+                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), \
+                                  (__m512i)vz)
     for (; i + 4 * VW <= n; i += 4 * VW) {
-        __m512i q[4];
-        for (int v = 0; v < 4; v++)
-            q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32((__m512)(vload(x + i + v * VW) * vinv),
-                                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                    (__m512i)vz);
-        __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+        __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(Q8_CVT(0), Q8_CVT(1)), _mm512_packs_epi32(Q8_CVT(2), Q8_CVT(3)));
         _mm512_storeu_si512(y + i, _mm512_permutexvar_epi32(perm, b));
     }
+#undef Q8_CVT
 #else
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+#define Q8_CVT(v) _mm256_add_epi32(_mm256_cvtps_epi32((__m256)(vload(x + i + (v) * VW) * vinv)), (__m256i)vz)
     for (; i + 4 * VW <= n; i += 4 * VW) {
-        __m256i q[4];
-        for (int v = 0; v < 4; v++)
-            q[v] = _mm256_add_epi32(_mm256_cvtps_epi32((__m256)(vload(x + i + v * VW) * vinv)), (__m256i)vz);
-        __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(Q8_CVT(0), Q8_CVT(1)), _mm256_packs_epi32(Q8_CVT(2), Q8_CVT(3)));
         _mm256_storeu_si256((__m256i *)(y + i), _mm256_permutevar8x32_epi32(b, perm));
     }
+#undef Q8_CVT
 #endif
     for (; i + VW <= n; i += VW) {
         vf r = vload(x + i) * vinv + 12582912.f;
