@@ -257,6 +257,63 @@ RR_TEST(kern_linear_all_tables) {
     rr_pool_free(pool);
 }
 
+/* rr_linear_run_cols: the columns [c0, c1) of rr_linear_run's output, bit for bit, written from y's
+ * column 0 (with the residual read the same way), and nothing else written (what the encoder's last
+ * layer relies on when it computes K and V for every row and Q for first rows only). */
+RR_TEST(kern_linear_cols_bit_exact) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    rr_pool *pool = NULL;
+    REQUIRE(rr_pool_new(2, &pool) == RR_OK);
+    for (int ti = 0; ti < nt; ti++)
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_INT8; p++)
+            for (int epi = 0; epi < 3; epi++) {
+                const int M = 37 + epi, K = 200 + 40 * p;
+                rr_linear *l = NULL;
+                float *w = malloc(sizeof(float) * 6 * 48 * K), *b = malloc(sizeof(float) * 6 * 48);
+                for (int i = 0; i < 6 * 48 * K; i++) w[i] = srand1() * 0.3f;
+                for (int i = 0; i < 6 * 48; i++) b[i] = srand1();
+                /* N: 3 steps and a ragged end, so both a whole-step c1 and c1 = N are tried */
+                int step = 0;
+                REQUIRE(rr_linear_pack(ts[ti], (rr_precision)p, w, RR_KERN_DTYPE_F32, 1, K, b, &l) == RR_OK);
+                step = rr_linear_col_step(l);
+                rr_linear_free(l), l = NULL;
+                REQUIRE(step >= 1 && step <= 48);
+                const int N = 3 * step + 5;
+                REQUIRE(rr_linear_pack(ts[ti], (rr_precision)p, w, RR_KERN_DTYPE_F32, N, K, b, &l) == RR_OK);
+                CHECK(rr_linear_col_step(l) == step);
+                float *x = malloc(sizeof(float) * M * K), *r = malloc(sizeof(float) * M * N);
+                float *full = malloc(sizeof(float) * M * N), *part = malloc(sizeof(float) * M * (N + 3));
+                for (int i = 0; i < M * K; i++) x[i] = srand1() * 2;
+                for (int i = 0; i < M * N; i++) r[i] = srand1();
+                void *scratch = rr_linear_scratch_bytes(l, M) ? rr_aligned_alloc(rr_linear_scratch_bytes(l, M)) : NULL;
+                rr_linear_run(l, M, x, K, full, N, (rr_kern_epilogue)epi, r, N, scratch, pool);
+                static const int ranges[][2] = {{0, 1}, {1, 3}, {2, 4}, {0, 4}, {3, 4}};
+                for (size_t q = 0; q < RR_ARRAY_LEN(ranges); q++) {
+                    int c0 = ranges[q][0] * step, c1 = ranges[q][1] == 4 ? N : ranges[q][1] * step, w1 = c1 - c0;
+                    int ld = w1 + 3; /* a stride wider than the range: the gap must stay untouched */
+                    for (int i = 0; i < M * (N + 3); i++) part[i] = -777.f;
+                    rr_linear_run_cols(l, c0, c1, M, x, K, part, ld, (rr_kern_epilogue)epi, r + c0, N, scratch,
+                                       q % 2 ? pool : NULL);
+                    int bad = 0;
+                    for (int i = 0; i < M && bad < 3; i++) {
+                        for (int j = 0; j < w1; j++)
+                            if (memcmp(&part[(size_t)i * ld + j], &full[(size_t)i * N + c0 + j], 4) && bad++ < 3)
+                                rr_test_fail(__FILE__, __LINE__, "%s %s epi %d cols [%d, %d): [%d, %d] %.9g != %.9g",
+                                             ts[ti]->name, prec_name((rr_precision)p), epi, c0, c1, i, j,
+                                             part[(size_t)i * ld + j], full[(size_t)i * N + c0 + j]);
+                        for (int j = w1; j < ld && i + 1 < M; j++)
+                            if (part[(size_t)i * ld + j] != -777.f && bad++ < 3)
+                                rr_test_fail(__FILE__, __LINE__, "%s: wrote past the range at [%d, %d]", ts[ti]->name, i, j);
+                    }
+                }
+                rr_aligned_free(scratch);
+                rr_linear_free(l);
+                free(w), free(b), free(x), free(r), free(full), free(part);
+            }
+    rr_pool_free(pool);
+}
+
 /* The int8 scale group of a layer: the largest power of two up to RR_KERN_INT8_GROUP dividing K
  * rounded up to 32, so padding stays under 32 k (kern_int.h). */
 RR_TEST(kern_int8_group_sizes) {

@@ -293,6 +293,30 @@ static void truncate_to(const char *dir, long keep_bytes_from_end_negative) {
     REQUIRE(truncate(path, n) == 0);
 }
 
+/* Word and position rows are read from the file at every pass (pread, on the pool's threads): a
+ * file truncated under the loaded model gives RR_ERR_IO and a message naming the row, on the
+ * calling thread, whichever thread met the short read; the process goes on. */
+RR_TEST(model_file_truncated_after_load) {
+    const char *dir = fresh_copy();
+    if (!dir) SKIP("no generated models");
+    rr_model_params mp = *rr_test_fp32();
+    mp.n_threads = 2;
+    rr_model *m = NULL;
+    rr_ctx *c = NULL;
+    REQUIRE(rr_model_load(dir, &mp, &m) == RR_OK);
+    REQUIRE(rr_ctx_new(m, NULL, &c) == RR_OK);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = i == 0 ? 0 : i == 39 ? 2 : 5 + i;
+    rr_seq seq[2] = {{.ids = ids, .len = 40}, {.ids = ids, .len = 20}};
+    float out[2];
+    CHECK(rr_score_ids(c, seq, 2, out) == RR_OK);
+    truncate_to(dir, 64);
+    CHECK(rr_score_ids(c, seq, 2, out) == RR_ERR_IO);
+    CHECK_MSG(strstr(rr_errmsg(), "cannot read row") && strstr(rr_errmsg(), "reload the model"), "%s", rr_errmsg());
+    rr_ctx_free(c);
+    rr_model_free(m);
+}
+
 RR_TEST(model_truncated_and_garbage_files) {
     if (!model_dir("xlmr_f32")) SKIP("no generated models");
     long cuts[] = {-1, -4096, 4, 0, 8, 20};

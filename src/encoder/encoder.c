@@ -31,6 +31,7 @@
 #include "decoder/decoder.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,7 +47,10 @@ struct rr_ctx {
     float *ff;      /* [FF_ROWS, I] FFN hidden state of one row block ([FF_ROWS, 2I] gated) */
     float *ffg;     /* [FF_ROWS, I] gated FFN: act(one half) * the other (NULL otherwise) */
     float *row;     /* [max(H, I)] scratch row */
-    void *raw;      /* [H] one embedding row in the file's dtype */
+    void *raw;      /* [threads, H] floats: one embedding row in the file's dtype per thread */
+    float *erow;    /* [threads, H] embedding scratch row per thread */
+    int *ids;       /* [T] token ids of the pass, flattened */
+    int *types;     /* [T] token type ids of the pass, flattened */
     float *logit;   /* [T] head output */
     void *scratch;  /* kernel scratch: max of the linears' and attention's needs */
     rr_pool *pool;  /* m->n_threads threads (0 = cores), caller included */
@@ -91,7 +95,11 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
     x->ff = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * ffw * 4);
     if (c->glu) x->ffg = rr_aligned_alloc((size_t)RR_MIN(T, FF_ROWS) * I * 4);
     x->row = rr_aligned_alloc(wide * 4);
-    x->raw = rr_aligned_alloc(H * 4);
+    size_t nt = (size_t)rr_pool_size(x->pool);
+    x->raw = rr_aligned_alloc(nt * H * 4);
+    x->erow = rr_aligned_alloc(nt * H * 4);
+    x->ids = rr_malloc((size_t)T * sizeof *x->ids);
+    x->types = rr_malloc((size_t)T * sizeof *x->types);
     x->logit = rr_aligned_alloc((size_t)T * 4);
     x->start = rr_malloc(((size_t)T + 1) * sizeof *x->start);
     x->pos = rr_malloc((size_t)T * sizeof *x->pos);
@@ -104,7 +112,7 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
     }
     x->scratch = rr_aligned_alloc(sb);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->logit ||
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->erow || !x->ids || !x->types || !x->logit ||
         !x->start || !x->pos || !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
@@ -124,6 +132,9 @@ void rr_ctx_free(rr_ctx *c) {
     rr_aligned_free(c->ffg);
     rr_aligned_free(c->row);
     rr_aligned_free(c->raw);
+    rr_aligned_free(c->erow);
+    rr_free(c->ids);
+    rr_free(c->types);
     rr_aligned_free(c->logit);
     rr_aligned_free(c->scratch);
     rr_pool_free(c->pool);
@@ -164,16 +175,66 @@ static void layernorm(float *y, const float *a, const float *b, const float *g, 
 
 /* ------------------------------------------------------------------ forward */
 
-/* Word and position rows come from the weight files with pread (rr_st_copy): false, with the
- * message set, when a file no longer holds them (truncated under the running process). */
-static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
+/* One embedding pass, shared by the pool's threads: rows are independent once positions are known. */
+typedef struct {
+    rr_ctx *c;
+    int T, per;                     /* rows, rows per item */
+    const int *ids, *types;         /* [T] token and type ids, flattened (types NULL: none given) */
+    atomic_int failed;              /* 0, or 1 + the table (0 word, 1 position) a read failed in */
+    atomic_int failed_row;
+} embed_job;
+
+/* Rows [item per, ...): word row + position row + type row, then the embedding LayerNorm. */
+static void embed_item(void *arg, int item, int tid) {
+    embed_job *j = arg;
+    rr_ctx *c = j->c;
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
     int H = cf->hidden;
-    float *tmp = c->row;
     size_t wbytes = (size_t)H * rr_dtype_size(m->word_emb.dtype), pbytes = (size_t)H * rr_dtype_size(m->pos_emb.dtype);
+    void *raw = (uint8_t *)c->raw + (size_t)tid * H * 4; /* this thread's [H] row in the file's dtype */
+    float *tmp = c->erow + (size_t)tid * H;
+    int r1 = RR_MIN(j->T, (item + 1) * j->per);
+    for (int r = item * j->per; r < r1; r++) {
+        float *x = c->x + (size_t)r * H;
+        int id = j->ids[r], p = c->pos[r];
+        if (!rr_st_copy(m->word_t, (size_t)id * wbytes, raw, wbytes)) {
+            int none = 0;
+            if (atomic_compare_exchange_strong(&j->failed, &none, 1)) atomic_store(&j->failed_row, id);
+            return;
+        }
+        rr_mat row = {raw, m->word_emb.dtype, 1, H};
+        rr_mat_row_f32(&row, 0, x);
+        if (m->pos_t) { /* a learned position table (XLM-R, BERT), read like the word rows */
+            if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, raw, pbytes)) {
+                int none = 0;
+                if (atomic_compare_exchange_strong(&j->failed, &none, 2)) atomic_store(&j->failed_row, p);
+                return;
+            }
+            row.dtype = m->pos_emb.dtype;
+            rr_mat_row_f32(&row, 0, tmp);
+            for (int i = 0; i < H; i++) x[i] += tmp[i];
+        }
+        if (m->type_f32) { /* NULL for a model without a type table (ModernBERT) */
+            /* a single-row table (mGTE, XLM-R) is row 0 whatever type the tokenizer reports */
+            int tt = j->types && m->type_emb.rows > 1 ? j->types[r] : 0;
+            const float *ty = m->type_f32 + (size_t)tt * H;
+            for (int i = 0; i < H; i++) x[i] += ty[i];
+        }
+        layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b ? m->emb_ln_b : m->zeros, H, cf->eps);
+    }
+}
+
+/* Word and position rows come from the weight files with pread (rr_st_copy): false, with the
+ * message set, when a file no longer holds them (truncated under the running process). Positions
+ * and the flattened ids first (one pass, in order), then the rows on the pool's threads. */
+static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
+    const rr_model *m = c->m;
+    const rr_config *cf = &m->cfg;
+    int has_types = 0;
     for (int s = 0; s < n; s++) {
         int base = c->start[s], count = 0;
+        has_types |= seqs[s].type_ids != NULL;
         for (int t = 0; t < seqs[s].len; t++) {
             int id = seqs[s].ids[t];
             /* XLM-R counts only non-pad tokens and gives pads the pad position (HF's
@@ -183,32 +244,25 @@ static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
             else if (id == cf->pad_id) p = cf->pad_id;
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
-            float *x = c->x + (size_t)(base + t) * H;
-            if (!rr_st_copy(m->word_t, (size_t)id * wbytes, c->raw, wbytes)) {
-                rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the running "
-                        "process (reload the model)", m->word_t->file, id, m->word_t->name);
-                return false;
-            }
-            rr_mat raw = {c->raw, m->word_emb.dtype, 1, H};
-            rr_mat_row_f32(&raw, 0, x);
-            if (m->pos_t) { /* a learned position table (XLM-R, BERT), read like the word rows */
-                if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, c->raw, pbytes)) {
-                    rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the "
-                            "running process (reload the model)", m->pos_t->file, p, m->pos_t->name);
-                    return false;
-                }
-                raw.dtype = m->pos_emb.dtype;
-                rr_mat_row_f32(&raw, 0, tmp);
-                for (int i = 0; i < H; i++) x[i] += tmp[i];
-            }
-            if (m->type_f32) { /* NULL for a model without a type table (ModernBERT) */
-                /* a single-row table (mGTE, XLM-R) is row 0 whatever type the tokenizer reports */
-                int tt = seqs[s].type_ids && m->type_emb.rows > 1 ? seqs[s].type_ids[t] : 0;
-                const float *ty = m->type_f32 + (size_t)tt * H;
-                for (int i = 0; i < H; i++) x[i] += ty[i];
-            }
-            layernorm(x, x, NULL, m->emb_ln_g, m->emb_ln_b ? m->emb_ln_b : m->zeros, H, cf->eps);
+            c->ids[base + t] = id;
         }
+    }
+    int T = c->start[n];
+    if (has_types)
+        for (int s = 0; s < n; s++)
+            for (int t = 0; t < seqs[s].len; t++) c->types[c->start[s] + t] = seqs[s].type_ids ? seqs[s].type_ids[t] : 0;
+    embed_job j = {.c = c, .T = T, .ids = c->ids, .types = has_types ? c->types : NULL};
+    int items = RR_MIN(T, 4 * rr_pool_size(c->pool));
+    j.per = (T + items - 1) / items;
+    atomic_init(&j.failed, 0);
+    atomic_init(&j.failed_row, 0);
+    rr_pool_run(c->pool, (T + j.per - 1) / j.per, embed_item, &j);
+    int f = atomic_load(&j.failed);
+    if (f) {
+        const rr_st_tensor *t = f == 1 ? m->word_t : m->pos_t;
+        rr_fail(RR_ERR_IO, "%s: cannot read row %d of %s: the file was truncated or removed under the running process "
+                "(reload the model)", t->file, atomic_load(&j.failed_row), t->name);
+        return false;
     }
     return true;
 }
@@ -257,12 +311,30 @@ static void ffn(rr_ctx *c, const rr_layer *ly, int rows, const float *in, float 
     rr_linear_run(ly->lin_2, rows, c->ffg, I, out, H, RR_KERN_EPI_RESIDUAL, res, H, c->scratch, c->pool);
 }
 
+/* c->qkv [T, 3H] = in W_qkv^T + b. The keys and values of all tokens are needed even in the last
+ * layer, but when only first rows go on (attend) only their queries are: K and V for every row,
+ * then Q for the n first rows, gathered into c->att (free until attention) and put back in place
+ * (skips 1/3 of the last layer's QKV product; every value is what the full product gives). */
+static void qkv(rr_ctx *c, const rr_layer *ly, int n, int T, int last, const float *in) {
+    const rr_config *cf = &c->m->cfg;
+    int H = cf->hidden;
+    if (!last || cf->mean_pool || 2 * n > T || H % rr_linear_col_step(ly->lin_qkv)) {
+        rr_linear_run(ly->lin_qkv, T, in, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+        return;
+    }
+    rr_linear_run_cols(ly->lin_qkv, H, 3 * H, T, in, H, c->qkv + H, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch,
+                       c->pool);
+    float *first = c->att, *q = c->att + (size_t)n * H; /* [n, H] each: 2n <= T rows of att */
+    for (int s = 0; s < n; s++) memcpy(first + (size_t)s * H, in + (size_t)c->start[s] * H, (size_t)H * 4);
+    rr_linear_run_cols(ly->lin_qkv, 0, H, n, first, H, q, H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    for (int s = 0; s < n; s++) memcpy(c->qkv + (size_t)c->start[s] * 3 * H, q + (size_t)s * H, (size_t)H * 4);
+}
+
 static void layer_forward(rr_ctx *c, const rr_layer *ly, int n, int T, int last) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
     int H = cf->hidden;
-    /* qkv for every row: the keys and values of all tokens are needed even in the last layer */
-    rr_linear_run(ly->lin_qkv, T, c->x, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    qkv(c, ly, n, T, last, c->x);
     int R = attend(c, ly, n, T, last, c->x); /* rows carried past attention */
     /* h = LN(x + att Wo^T + bo) */
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
@@ -290,7 +362,7 @@ static void layer_forward_prenorm(rr_ctx *c, const rr_layer *ly, int n, int T, i
                      c->pool);
         in = c->h;
     }
-    rr_linear_run(ly->lin_qkv, T, in, H, c->qkv, 3 * H, RR_KERN_EPI_NONE, NULL, 0, c->scratch, c->pool);
+    qkv(c, ly, n, T, last, in);
     int R = attend(c, ly, n, T, last, c->x);
     rr_linear_run(ly->lin_o, R, c->att, H, c->h, H, RR_KERN_EPI_RESIDUAL, c->x, H, c->scratch, c->pool);
     float *t = c->x; /* x <- x + attention */

@@ -117,6 +117,13 @@ int rr_linear_int8_group(const rr_linear *l);
  * 0). y must not overlap x or res. pool may be NULL (single thread). */
 void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y, int ldy,
                    rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool);
+/* The same for output columns [c0, c1) only: y (and res) column 0 is output column c0, ldy (ldres)
+ * >= c1 - c0. c0 a multiple of rr_linear_col_step(l), c1 one too or n_out. Each output is bit for
+ * bit what rr_linear_run gives it (a row's outputs depend on that row and column alone). */
+void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *x, int ldx, float *y, int ldy,
+                        rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool);
+/* Column granularity of rr_linear_run_cols: the table's panel width for this layer's precision. */
+int rr_linear_col_step(const rr_linear *l);
 
 /* ------------------------------------------------------------------ attention */
 

@@ -374,6 +374,7 @@ typedef struct {
     int rows_per_prep;
     int mb, n_rb;   /* rows per block, row blocks */
     int pb, n_cb;   /* panels per column block, column blocks */
+    int p_lo, p_hi; /* the panels computed: [p_lo, p_hi); y and res column 0 is output column p_lo nr */
     int kc;         /* K groups per chunk */
     atomic_int *rb_state; /* fused preparation: per row block 0 = to do, 1 = being done, 2 = done */
 } run_job;
@@ -424,7 +425,7 @@ static void gemm_item(void *arg, int item, int tid) {
     const size_t es = l->w16 ? 2 : elem_size(l->prec);
     int rb = item % j->n_rb, cb = item / j->n_rb;
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
-    int p0 = cb * j->pb, p1 = RR_MIN(l->n_panels, p0 + j->pb);
+    int p0 = j->p_lo + cb * j->pb, p1 = RR_MIN(j->p_hi, p0 + j->pb);
     if (j->rb_state) prep_block(j, rb, r0, r1);
     void (*ukr)(const rr_kern_tile *) = l->w16 ? k->ukr_f32_w16 : k->ukr[l->prec];
     rr_kern_tile t;
@@ -458,19 +459,27 @@ static void gemm_item(void *arg, int item, int tid) {
                     t.a_scale = j->ascale ? j->ascale + r : NULL;
                     t.a_zp = j->azp ? j->azp + r : NULL;
                 }
-                t.c = j->y + (size_t)r * j->ldy + c0;
-                t.res = j->res ? j->res + (size_t)r * j->ldres + c0 : NULL;
+                t.c = j->y + (size_t)r * j->ldy + (c0 - j->p_lo * nr);
+                t.res = j->res ? j->res + (size_t)r * j->ldres + (c0 - j->p_lo * nr) : NULL;
                 ukr(&t);
             }
         }
     }
 }
 
+int rr_linear_col_step(const rr_linear *l) { return l ? l->lay.nr : 1; }
+
 void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y, int ldy,
                    rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool) {
-    if (m <= 0) return;
-    RR_ASSERT(l && x && y && ldx >= l->n_in && ldy >= l->n_out);
-    RR_ASSERT(epi != RR_KERN_EPI_RESIDUAL || (res && ldres >= l->n_out));
+    rr_linear_run_cols(l, 0, l ? l->n_out : 0, m, x, ldx, y, ldy, epi, res, ldres, scratch, pool);
+}
+
+void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *x, int ldx, float *y, int ldy,
+                        rr_kern_epilogue epi, const float *res, int ldres, void *scratch, rr_pool *pool) {
+    if (m <= 0 || c1 <= c0) return;
+    RR_ASSERT(l && x && y && ldx >= l->n_in && ldy >= c1 - c0);
+    RR_ASSERT(c0 >= 0 && c0 % l->lay.nr == 0 && (c1 == l->n_out || (c1 < l->n_out && c1 % l->lay.nr == 0)));
+    RR_ASSERT(epi != RR_KERN_EPI_RESIDUAL || (res && ldres >= c1 - c0));
     int nt = rr_pool_size(pool);
     run_job j;
     memset(&j, 0, sizeof j);
@@ -515,10 +524,13 @@ void rr_linear_run(const rr_linear *l, int m, const float *x, int ldx, float *y,
     j.n_rb = (m + mb - 1) / mb;
     /* Column blocks: enough items that every thread gets several (load balance). */
     int target = 4 * nt;
-    int n_cb = RR_MAX(1, RR_MIN(l->n_panels, (target + j.n_rb - 1) / j.n_rb));
+    j.p_lo = c0 / l->lay.nr;
+    j.p_hi = c1 == l->n_out ? l->n_panels : c1 / l->lay.nr;
+    int np = j.p_hi - j.p_lo;
+    int n_cb = RR_MAX(1, RR_MIN(np, (target + j.n_rb - 1) / j.n_rb));
     if (nt == 1) n_cb = 1;
-    j.pb = (l->n_panels + n_cb - 1) / n_cb;
-    j.n_cb = (l->n_panels + j.pb - 1) / j.pb;
+    j.pb = (np + n_cb - 1) / n_cb;
+    j.n_cb = (np + j.pb - 1) / j.pb;
     /* BF16/INT8 rows are prepared by the first item of their row block when every thread starts on a
      * block of its own (no separate pass and pool barrier, and the block's rows are still in cache when
      * its first tiles read them); with fewer row blocks than threads, by a parallel pass first. */
