@@ -356,6 +356,115 @@ RR_TEST(kern_linear_random_shapes) {
     rr_pool_free(pool);
 }
 
+/* Packing, byte for byte against the layout of kern_int.h built here from the source weights: for
+ * every table and precision, f32 / bf16 / f16 sources, shapes with partial panels, K past whole
+ * K groups and scale groups; INT8 weights as the specification quantizes them (quant above), the
+ * scales and the corrections C_j; non-finite INT8 weights refused with RR_ERR_FORMAT. */
+static uint16_t f32_to_f16_exact(float f) { /* f: a value f16 holds exactly (normal, |f| < 2) */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (f == 0) return (uint16_t)(u >> 16);
+    int e = (int)((u >> 23) & 0xff) - 127 + 15;
+    return (uint16_t)((u >> 16 & 0x8000) | (uint32_t)e << 10 | (u >> 13 & 0x3ff));
+}
+
+RR_TEST(kern_linear_pack_layout) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    const shape shapes[] = {{0, 50, 768}, {0, 97, 256}, {0, 5, 70}, {0, 130, 3}};
+    int bad = 0;
+    for (int ti = 0; ti < nt; ti++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int dt = 0; dt < 3; dt++)
+                for (size_t si = 0; si < RR_ARRAY_LEN(shapes); si++) {
+                    const rr_precision p = pi == 0 ? RR_PRECISION_FP32 : pi == 1 ? RR_PRECISION_BF16 : RR_PRECISION_INT8;
+                    const int N = shapes[si].n, K = shapes[si].k;
+                    float *w = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+                    uint16_t *w16 = malloc(2 * (size_t)N * K);
+                    for (int i = 0; i < N * K; i++) {
+                        /* values every source dtype holds exactly: 10 significant bits, f16 normals, in (-1, 1) */
+                        float v = (float)ldexp(floor(srand1() * 1024.0), -10 + (i % 3 == 0 ? 0 : -(i % 4)));
+                        if (dt == RR_KERN_DTYPE_BF16) v = rr_bf16_to_f32(rr_f32_to_bf16(v));
+                        w[i] = v;
+                        w16[i] = dt == RR_KERN_DTYPE_BF16 ? rr_f32_to_bf16(v) : f32_to_f16_exact(v);
+                        if (dt == RR_KERN_DTYPE_F16) CHECK(rr_f16_to_f32(w16[i]) == v);
+                    }
+                    if (si == 1) w[5 * K + 3] = 0.f; /* a zero and a one-weight row group */
+                    if (si == 0 && dt == RR_KERN_DTYPE_F32 && p != RR_PRECISION_INT8) {
+                        /* bf16 rounding's edges: NaNs (signalling, quiet), infinities, ties to even both ways */
+                        const uint32_t edge[] = {0x7f800001u, 0xffc01234u, 0x7f800000u, 0xff800000u, 0x3f808000u, 0x3f818000u, 0x3f80ffffu};
+                        for (size_t e = 0; e < RR_ARRAY_LEN(edge); e++) memcpy(&w[K + 5 + e], &edge[e], 4);
+                    }
+                    for (int j = 0; j < N; j++) b[j] = srand1();
+                    const void *src = dt == RR_KERN_DTYPE_F32 ? (const void *)w : (const void *)w16;
+                    if (dt != RR_KERN_DTYPE_F32 && si == 1) w16[5 * K + 3] = 0;
+                    rr_linear *l = NULL;
+                    REQUIRE(rr_linear_pack(ts[ti], p, src, (rr_kern_dtype)dt, N, K, b, &l) == RR_OK);
+                    CHECK(rr_linear_precision(l) == p);
+                    rr_linear_view v;
+                    rr_linear_view_of(l, &v);
+                    const int nr = v.lay.nr, kg = v.lay.kg;
+                    const int G = p == RR_PRECISION_INT8 ? rr_kern_int8_group(K) : 0, NG = G ? (K + G - 1) / G : 0;
+                    int *qw = malloc(sizeof(int) * (size_t)N * K);
+                    float *sw = malloc(sizeof(float) * (size_t)N * (NG + 1));
+                    if (G)
+                        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, qw + (size_t)j * K, sw + (size_t)j * NG);
+                    int here = 0;
+                    for (int pn = 0; pn < v.n_panels; pn++)
+                        for (int g = 0; g < v.kp; g++)
+                            for (int j = 0; j < nr; j++)
+                                for (int q = 0; q < kg; q++) {
+                                    int n = pn * nr + j, k = g * kg + q, in = n < N && k < K;
+                                    size_t at = (size_t)pn * v.panel_bytes, e = ((size_t)g * nr + j) * kg + q;
+                                    const uint8_t *pb = (const uint8_t *)v.w + at;
+                                    if (p == RR_PRECISION_INT8) {
+                                        int8_t got = (int8_t)pb[e];
+                                        here += got != (in ? qw[(size_t)n * K + k] : 0);
+                                    } else if (p == RR_PRECISION_BF16 || v.w16) {
+                                        uint16_t got;
+                                        memcpy(&got, pb + 2 * e, 2);
+                                        here += got != (in ? rr_f32_to_bf16(w[(size_t)n * K + k]) : 0);
+                                    } else {
+                                        float got;
+                                        memcpy(&got, pb + 4 * e, 4);
+                                        here += memcmp(&got, in ? &w[(size_t)n * K + k] : &(float){0}, 4) != 0;
+                                    }
+                                }
+                    for (int n = 0; n < v.n_panels * nr; n++) here += v.bias[n] != (n < N ? b[n] : 0.f);
+                    if (G) {
+                        CHECK(v.group == G && v.n_sg == NG);
+                        for (int n = 0; n < N; n++) {
+                            double corr = 0;
+                            for (int s = 0; s < NG; s++) {
+                                float sc = sw[(size_t)n * NG + s];
+                                int32_t sum = 0;
+                                for (int k = s * G; k < K && k < (s + 1) * G; k++) sum += qw[(size_t)n * K + k];
+                                here += v.wscale[((size_t)(n / nr) * NG + s) * nr + n % nr] != sc;
+                                corr += (double)sc * sum;
+                            }
+                            here += v.wcorr[n] != (float)corr;
+                        }
+                    }
+                    if (here && bad++ < 5)
+                        CHECK_MSG(0, "%s %s dtype %d [%d, %d]: %d packed values differ", ts[ti]->name,
+                                  prec_name(p), dt, N, K, here);
+                    rr_linear_free(l);
+                    /* a non-finite weight: INT8 refuses it, naming it */
+                    if (p == RR_PRECISION_INT8 && dt == RR_KERN_DTYPE_F32) {
+                        for (int x = 0; x < 3; x++) {
+                            float keep = w[(N - 1) * K + K - 1 - x];
+                            w[(N - 1) * K + K - 1 - x] = x == 0 ? NAN : x == 1 ? INFINITY : -INFINITY;
+                            rr_linear *l2 = NULL;
+                            CHECK(rr_linear_pack(ts[ti], p, w, RR_KERN_DTYPE_F32, N, K, b, &l2) == RR_ERR_FORMAT);
+                            CHECK(l2 == NULL && strstr(rr_errmsg(), "not finite") != NULL);
+                            w[(N - 1) * K + K - 1 - x] = keep;
+                        }
+                    }
+                    free(qw), free(sw), free(w), free(w16), free(b);
+                }
+    CHECK(bad == 0);
+}
+
 RR_TEST(kern_linear_bad_args) {
     rr_linear *l = NULL;
     float w[4] = {1, 2, 3, 4};
@@ -541,6 +650,55 @@ RR_TEST(kern_gelu_tanh_accuracy) {
         CHECK_MSG(worst < 1e-6, "%s tanh: max relative error %.3g", ts[ti]->name, worst);
     }
     free(x), free(y);
+}
+
+/* Activation rows to uint8 (quant_row): every table's, bit for bit the scalar reference's (bytes,
+ * zero point, scale), on lengths around the vector loops' steps (64 and 16 floats), rows made of
+ * exact ties (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
+RR_TEST(kern_quant_row_matches_reference) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = tables(ts);
+    const rr_kern_table *ref = rr_kern_table_for(RR_KERN_ISA_SCALAR);
+    REQUIRE(ref != NULL);
+    enum { NMAX = 3200 };
+    float *x = malloc(sizeof(float) * NMAX);
+    uint8_t *want = malloc(NMAX + 64), *got = malloc(NMAX + 64);
+    const int lens[] = {1, 7, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 200, 384, 768, 1000, 3072, 3133};
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int n = lens[li], kpad = n + (int)(li % 5) * 3;
+        for (int kind = 0; kind < 6; kind++) {
+            for (int i = 0; i < n; i++) {
+                float v = srand1();
+                switch (kind) {
+                case 0: x[i] = v * 3.f; break;                              /* general */
+                case 1: x[i] = (float)floor(v * 128.0) + 0.5f; break;       /* ties, scale 1 */
+                case 2: x[i] = fabsf(v) * 7.f + 1.f; break;                 /* positive: lo = 0 */
+                case 3: x[i] = -fabsf(v) * 0.01f - 2.f; break;              /* negative: hi = 0, zp 255 */
+                case 4: x[i] = 0.f; break;                                  /* zero row: scale 1 */
+                default: x[i] = v * (i % 7 == 0 ? 1e4f : 1e-3f); break;     /* outliers */
+                }
+            }
+            if (kind == 1 && n >= 2) x[0] = -127.5f, x[n - 1] = 127.5f;
+            int32_t zw = -1;
+            memset(want, 0xAA, NMAX + 64);
+            float sw = ref->quant_row(x, n, kpad, want, &zw);
+            for (int ti = 0; ti < nt; ti++) {
+                int32_t zg = -2;
+                memset(got, 0xAA, NMAX + 64);
+                float sg = ts[ti]->quant_row(x, n, kpad, got, &zg);
+                if (sg != sw || zg != zw || memcmp(got, want, NMAX + 64) != 0) {
+                    int at = 0;
+                    while (at < NMAX + 63 && got[at] == want[at]) at++;
+                    if (bad++ < 5)
+                        CHECK_MSG(0, "%s quant_row n %d kind %d: scale %.9g vs %.9g, zp %d vs %d, first byte off at %d (%d vs %d)",
+                                  ts[ti]->name, n, kind, sg, sw, zg, zw, at, got[at], want[at]);
+                }
+            }
+        }
+    }
+    CHECK(bad == 0);
+    free(x), free(want), free(got);
 }
 
 RR_TEST(kern_layernorm) {

@@ -184,6 +184,17 @@ struct rr_kern_table {
     void (*rope)(float *v, int n_heads, int d, const float *cs);
 };
 
+/* The packed arrays of a linear, read-only, for tests that check the layout above byte for byte. */
+typedef struct rr_linear_view {
+    rr_kern_layout lay;
+    int kp, n_panels, n_sg, group, w16;
+    size_t panel_bytes;
+    const void *w;                     /* n_panels * panel_bytes */
+    const float *bias;                 /* [n_panels * nr] */
+    const float *wscale, *wcorr;       /* INT8, else NULL */
+} rr_linear_view;
+void rr_linear_view_of(const rr_linear *l, rr_linear_view *v);
+
 /* Floats of attention scratch per thread for head_dim d (any table). */
 size_t rr_kern_attn_scratch_floats(int d);
 

@@ -14,6 +14,9 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sys/mman.h>
 
 struct rr_linear {
@@ -36,17 +39,35 @@ static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p 
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Row r of the source weight as fp32 (unaligned source: memcpy per element). */
+/* 16-byte vectors (SSE2 on any x86-64, NEON elsewhere): this file is built without ISA flags. */
+typedef float pf4 __attribute__((vector_size(16)));
+typedef int32_t pi4 __attribute__((vector_size(16)));
+typedef uint32_t pu4 __attribute__((vector_size(16)));
+typedef uint16_t ph4 __attribute__((vector_size(8)));
+typedef int8_t pb4 __attribute__((vector_size(4)));
+
+/* Row r of the source weight as fp32 (unaligned source: memcpy). One loop per dtype: bf16 is a
+ * 16-bit shift, four at a time. */
 static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *out) {
     const uint8_t *base = (const uint8_t *)w;
-    for (int k = 0; k < n_in; k++) {
-        if (dt == RR_KERN_DTYPE_F32) {
-            memcpy(&out[k], base + ((size_t)r * n_in + k) * 4, 4);
-        } else {
-            uint16_t h;
-            memcpy(&h, base + ((size_t)r * n_in + k) * 2, 2);
-            out[k] = dt == RR_KERN_DTYPE_BF16 ? rr_bf16_to_f32(h) : rr_f16_to_f32(h);
+    if (dt == RR_KERN_DTYPE_F32) {
+        memcpy(out, base + (size_t)r * n_in * 4, (size_t)n_in * 4);
+        return;
+    }
+    const uint8_t *src = base + (size_t)r * n_in * 2;
+    int k = 0;
+    if (dt == RR_KERN_DTYPE_BF16) {
+        for (; k + 4 <= n_in; k += 4) {
+            ph4 h;
+            memcpy(&h, src + (size_t)k * 2, 8);
+            pu4 u = __builtin_convertvector(h, pu4) << 16;
+            memcpy(out + k, &u, 16);
         }
+    }
+    for (; k < n_in; k++) {
+        uint16_t h;
+        memcpy(&h, src + (size_t)k * 2, 2);
+        out[k] = dt == RR_KERN_DTYPE_BF16 ? rr_bf16_to_f32(h) : rr_f16_to_f32(h);
     }
 }
 
@@ -115,29 +136,71 @@ static bool pack_alloc(rr_linear *l, const float *bias) {
     return true;
 }
 
-/* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) in place to
- * integers in [-127, 127], one symmetric scale per group of l->group inputs (an outlier
- * weight costs the resolution of its group only, not of the whole row), recording the scales and
- * the row's correction sum(scale * q). */
-static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j) {
+static pi4 pvsel(pi4 m, pi4 a, pi4 b) { return (a & m) | (b & ~m); }
+
+/* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) to integers in
+ * [-127, 127] in q, one symmetric scale per group of l->group inputs (an outlier weight costs the
+ * resolution of its group only, not of the whole row), recording the scales and the row's correction
+ * sum(scale * q). Four at a time; the same values as the scalar tail. */
+static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int n, int pn, int j) {
     const int n_in = l->n_in, nr = l->lay.nr;
-    for (int kk = 0; kk < n_in; kk++)
-        if (!isfinite(r[kk])) return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
+    /* finite: exponent bits not all ones (a reduction first; the error path finds the index) */
+    pi4 inf4 = {0};
+    int kk = 0;
+    for (; kk + 4 <= n_in; kk += 4) {
+        pi4 b;
+        memcpy(&b, r + kk, 16);
+        inf4 |= (b & 0x7f800000) == 0x7f800000;
+    }
+    int bad = inf4[0] | inf4[1] | inf4[2] | inf4[3];
+    for (; kk < n_in; kk++) bad |= !isfinite(r[kk]);
+    if (bad)
+        for (kk = 0; kk < n_in; kk++)
+            if (!isfinite(r[kk])) return rr_fail(RR_ERR_FORMAT, "linear: weight [%d, %d] is not finite", n, kk);
     double corr = 0;
     for (int s = 0; s < l->n_sg; s++) {
         int k0 = s * l->group, k1 = RR_MIN(n_in, k0 + l->group);
-        float amax = 0;
-        for (int kk = k0; kk < k1; kk++) { /* finite (checked above): a comparison, not a libm fmaxf call */
+        /* max |w|: on finite values the bit patterns of |w| order as the values do */
+        pi4 m4 = {0};
+        for (kk = k0; kk + 4 <= k1; kk += 4) {
+            pi4 b;
+            memcpy(&b, r + kk, 16);
+            b &= 0x7fffffff;
+            m4 = pvsel(b > m4, b, m4);
+        }
+        int32_t mb = 0;
+        for (int e = 0; e < 4; e++) mb = m4[e] > mb ? m4[e] : mb;
+        float amax;
+        memcpy(&amax, &mb, 4);
+        for (; kk < k1; kk++) { /* finite (checked above): a comparison, not a libm fmaxf call */
             float a = fabsf(r[kk]);
             amax = a > amax ? a : amax;
         }
         float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
-        int32_t sum = 0;
-        for (int kk = k0; kk < k1; kk++) {
+        pi4 sum4 = {0};
+        for (kk = k0; kk + 4 <= k1; kk += 4) {
+            pf4 v;
+            memcpy(&v, r + kk, 16);
+            v = (v * inv + 12582912.f) - 12582912.f;
+            pi4 vi = __builtin_convertvector(v, pi4); /* exact: v is an integer */
+            vi = pvsel(vi > 127, (pi4){0} + 127, vi);
+            vi = pvsel(vi < -127, (pi4){0} - 127, vi);
+            sum4 += vi;
+#ifdef __SSE2__
+            /* |vi| <= 127: the saturating packs are the plain narrowing (which GCC does byte by byte) */
+            __m128i b16 = _mm_packs_epi32((__m128i)vi, (__m128i)vi);
+            int32_t b = _mm_cvtsi128_si32(_mm_packs_epi16(b16, b16));
+#else
+            pb4 b = __builtin_convertvector(vi, pb4);
+#endif
+            memcpy(q + kk, &b, 4);
+        }
+        int32_t sum = sum4[0] + sum4[1] + sum4[2] + sum4[3];
+        for (; kk < k1; kk++) {
             /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
             float v = (r[kk] * inv + 12582912.f) - 12582912.f;
             v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
-            r[kk] = v;
+            q[kk] = (int8_t)v;
             sum += (int32_t)v;
         }
         l->wscale[((size_t)pn * l->n_sg + s) * nr + j] = sc;
@@ -147,9 +210,28 @@ static rr_status quantize_row_int8(rr_linear *l, float *r, int n, int pn, int j)
     return RR_OK;
 }
 
+/* Packing step 3 (BF16, and FP32 weights kept as bf16): row to bf16, nearest even, NaN kept quiet,
+ * as rr_f32_to_bf16, four at a time: the rounded bf16 is formed in the high half of each 32-bit
+ * word, then an arithmetic shift and a signed pack (exact on 16-bit values) narrow it. */
+static void row_to_bf16(const float *r, int n, uint16_t *y) {
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 4 <= n; k += 4) {
+        pu4 u;
+        memcpy(&u, r + k, 16);
+        pi4 nan = (pi4)(u & 0x7fffffffu) > 0x7f800000;
+        pu4 rounded = u + 0x7fffu + ((u >> 16) & 1u), quiet = u | 0x400000u;
+        pi4 hi = ((pi4)quiet & nan) | ((pi4)rounded & ~nan);
+        __m128i h = _mm_srai_epi32((__m128i)hi, 16);
+        _mm_storel_epi64((__m128i *)(y + k), _mm_packs_epi32(h, h));
+    }
+#endif
+    for (; k < n; k++) y[k] = rr_f32_to_bf16(r[k]);
+}
+
 /* Packing step 4: writes panel pn from its j1 converted rows ([nr, n_in] in `row`) in the kernel's
  * order (K groups of kg, nr columns each), sequentially; padding rows and columns are zero. */
-static void write_panel(rr_linear *l, const float *row, int pn, int j1) {
+static void write_panel(rr_linear *l, const float *row, const void *rowq, int pn, int j1) {
     const int nr = l->lay.nr, kg = l->lay.kg, n_in = l->n_in;
     const rr_precision p = l->prec;
     uint8_t *panel = (uint8_t *)l->w + (size_t)pn * l->panel_bytes;
@@ -163,12 +245,20 @@ static void write_panel(rr_linear *l, const float *row, int pn, int j1) {
         const float *src = row + (size_t)g * kg;
         if (p == RR_PRECISION_INT8) {
             int8_t *d = (int8_t *)panel + base;
-            for (int j = 0; j < j1; j++)
-                for (int q = 0; q < q1; q++) d[j * kg + q] = (int8_t)src[(size_t)j * n_in + q];
+            const int8_t *s8 = (const int8_t *)rowq + (size_t)g * kg;
+            if (q1 == 4) /* a constant size: a 4-byte move, not a call */
+                for (int j = 0; j < j1; j++) memcpy(d + j * 4, s8 + (size_t)j * n_in, 4);
+            else
+                for (int j = 0; j < j1; j++) memcpy(d + j * kg, s8 + (size_t)j * n_in, (size_t)q1);
         } else if (p == RR_PRECISION_BF16 || l->w16) {
             uint16_t *d = (uint16_t *)panel + base;
-            for (int j = 0; j < j1; j++)
-                for (int q = 0; q < q1; q++) d[j * kg + q] = rr_f32_to_bf16(src[(size_t)j * n_in + q]);
+            const uint16_t *s16 = (const uint16_t *)rowq + (size_t)g * kg;
+            if (q1 == 2 && kg == 2) /* constant sizes: moves, not calls */
+                for (int j = 0; j < j1; j++) memcpy(d + j * 2, s16 + (size_t)j * n_in, 4);
+            else if (q1 == 1 && kg == 1)
+                for (int j = 0; j < j1; j++) memcpy(d + j, s16 + (size_t)j * n_in, 2);
+            else
+                for (int j = 0; j < j1; j++) memcpy(d + j * kg, s16 + (size_t)j * n_in, (size_t)q1 * 2);
         } else {
             float *d = (float *)panel + base;
             for (int j = 0; j < j1; j++) d[j] = src[(size_t)j * n_in]; /* KG 1 */
@@ -194,24 +284,31 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     l->n_in = n_in;
     pack_layout(l, w, wdtype);
     const int nr = l->lay.nr;
-    float *row = rr_malloc((size_t)nr * n_in * sizeof(float));
-    if (!row || !pack_alloc(l, bias)) {
+    /* INT8 and bf16 panels: one row at a time converted to fp32 in `row`, then quantized or rounded
+     * into the panel's rows `rowq` (int8 or bf16); fp32 panels keep the panel's rows in `row` */
+    const int q8 = p == RR_PRECISION_INT8, b16 = !q8 && (p == RR_PRECISION_BF16 || l->w16);
+    float *row = rr_malloc((size_t)(q8 || b16 ? 1 : nr) * n_in * sizeof(float));
+    void *rowq = q8 || b16 ? rr_malloc((size_t)nr * n_in * (q8 ? 1 : 2)) : NULL;
+    if (!row || ((q8 || b16) && !rowq) || !pack_alloc(l, bias)) {
         rr_free(row);
+        rr_free(rowq);
         rr_linear_free(l);
         return rr_fail(RR_ERR_NOMEM, "linear: out of memory packing [%d, %d] weights", n_out, n_in);
     }
-    /* Panel by panel: the panel's source rows are converted (and for INT8 quantized) into `row`,
-     * then the panel is written. */
+    /* Panel by panel: the panel's source rows are converted (and quantized or rounded), then the
+     * panel is written. */
     rr_status st = RR_OK;
     for (int pn = 0; pn < l->n_panels && !st; pn++) {
         int j1 = RR_MIN(nr, n_out - pn * nr);
         for (int j = 0; j < j1 && !st; j++) {
-            float *r = row + (size_t)j * n_in;
+            float *r = row + (q8 || b16 ? 0 : (size_t)j * n_in);
             load_row(w, wdtype, n_in, pn * nr + j, r);
-            if (p == RR_PRECISION_INT8) st = quantize_row_int8(l, r, pn * nr + j, pn, j);
+            if (q8) st = quantize_row_int8(l, r, (int8_t *)rowq + (size_t)j * n_in, pn * nr + j, pn, j);
+            if (b16) row_to_bf16(r, n_in, (uint16_t *)rowq + (size_t)j * n_in);
         }
-        if (!st) write_panel(l, row, pn, j1);
+        if (!st) write_panel(l, row, rowq, pn, j1);
     }
+    rr_free(rowq);
     rr_free(row);
     if (st) {
         rr_linear_free(l);
@@ -219,6 +316,11 @@ rr_status rr_linear_pack(const rr_kern_table *k, rr_precision p, const void *w, 
     }
     *out = l;
     return RR_OK;
+}
+
+void rr_linear_view_of(const rr_linear *l, rr_linear_view *v) {
+    *v = (rr_linear_view){l->lay, l->kp, l->n_panels, l->n_sg, l->group, l->w16, l->panel_bytes,
+                          l->w, l->bias, l->wscale, l->wcorr};
 }
 
 void rr_linear_free(rr_linear *l) {
