@@ -17,7 +17,7 @@
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
  *   probabilities. int8 (kern_int.h rr_kern_attn q8): a table with attn_q8_d64 quantizes, for
- *   head_dim 64, q per row and k per key exactly as q8_attn_ref below, and the reference does the
+ *   head_dim 64, q per row and k per key exactly as q8_attn_ref (kern_test.h), and the reference does the
  *   same (the int32 dot products agree; the scales' fp32 products differ by a few ulp of the score),
  *   so the bf16 bound holds against it; other tables and head dims run bf16 and are held to bf16's.
  *   Both are also held to the quantization's own bound against unquantized q and k (bf16 v): with
@@ -28,6 +28,7 @@
  *   2^-9 |x| <= s / 2).
  */
 #include "check.h"
+#include "kern_test.h"
 
 #include "core/core.h"
 #include "kernels/kern_int.h"
@@ -53,14 +54,6 @@ static double gelu_d(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
 static double bf(float x) { return (double)rr_bf16_to_f32(rr_f32_to_bf16(x)); }
 
 /* The tables to test: every ISA this CPU runs that has a table. */
-static int tables(const rr_kern_table **out) {
-    int n = 0;
-    for (int i = 0; i < RR_KERN_ISA_COUNT; i++) {
-        const rr_kern_table *t = rr_kern_table_for((rr_kern_isa)i);
-        if (t) out[n++] = t;
-    }
-    return n;
-}
 
 static const char *prec_name(rr_precision p) {
     return p == RR_PRECISION_FP32 ? "fp32" : p == RR_PRECISION_BF16 ? "bf16" : "int8";
@@ -240,7 +233,7 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
 
 RR_TEST(kern_linear_all_tables) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     REQUIRE(nt >= 1);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(3, &pool) == RR_OK);
@@ -271,7 +264,7 @@ RR_TEST(kern_linear_all_tables) {
  * layer relies on when it computes K and V for every row and Q for first rows only). */
 RR_TEST(kern_linear_cols_bit_exact) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     for (int ti = 0; ti < nt; ti++)
@@ -344,7 +337,7 @@ RR_TEST(kern_int8_group_sizes) {
 
 RR_TEST(kern_linear_random_shapes) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     for (int it = 0; it < 12; it++) {
@@ -370,7 +363,7 @@ static uint16_t f32_to_f16_exact(float f) { /* f: a value f16 holds exactly (nor
 
 RR_TEST(kern_linear_pack_layout) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     const shape shapes[] = {{0, 50, 768}, {0, 97, 256}, {0, 5, 70}, {0, 130, 3}};
     int bad = 0;
     for (int ti = 0; ti < nt; ti++)
@@ -494,16 +487,6 @@ RR_TEST(kern_linear_bad_args) {
 
 /* ------------------------------------------------------------------ attention */
 
-/* The int8 operands of the int8 attention scores: x[0..d) to q[e] = round_even(x_e * (127 / m)),
- * m = max |x| (0 for a zero row); returns the step m / 127, both in fp32 as the kernels compute them. */
-static float q8_attn_ref(const float *x, int d, int *q) {
-    float m = 0;
-    for (int e = 0; e < d; e++) m = fmaxf(m, fabsf(x[e]));
-    float inv = m > 0 ? 127.f / m : 0.f;
-    for (int e = 0; e < d; e++) q[e] = (int)nearbyintf(x[e] * inv);
-    return m / 127.f;
-}
-
 /* Naive per-sequence softmax attention in double; returns bad element count. */
 static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, int n_seq, int n_heads, int d,
                      rr_pool *pool) {
@@ -592,7 +575,7 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
 
 RR_TEST(kern_attention_all_tables) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     /* 256, 257, 300, 450 and 600 cross the tiles of the avx512bf16 kernel (256 rows and keys, blocks of 64) */
@@ -615,7 +598,7 @@ RR_TEST(kern_attention_all_tables) {
 
 RR_TEST(kern_gelu_tanh_accuracy) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     enum { N = 200003 };
     float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
     for (int i = 0; i < N; i++) x[i] = -12.f + 24.f * (float)i / (N - 1);
@@ -657,7 +640,7 @@ RR_TEST(kern_gelu_tanh_accuracy) {
  * exact ties (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
 RR_TEST(kern_quant_row_matches_reference) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     const rr_kern_table *ref = rr_kern_table_for(RR_KERN_ISA_SCALAR);
     REQUIRE(ref != NULL);
     enum { NMAX = 3200 };
@@ -703,7 +686,7 @@ RR_TEST(kern_quant_row_matches_reference) {
 
 RR_TEST(kern_layernorm) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     static const int ns[] = {1, 7, 16, 33, 768, 1001};

@@ -12,6 +12,7 @@
  * and 2e-7 * (|x0| + |x1|) of the double rotation.
  */
 #include "check.h"
+#include "kern_test.h"
 
 #include "core/core.h"
 #include "kernels/kern_int.h"
@@ -27,24 +28,6 @@ static double urand(void) {
 }
 static float srand1(void) { return (float)(urand() * 2 - 1); }
 static double bf(float x) { return (double)rr_bf16_to_f32(rr_f32_to_bf16(x)); }
-
-static int tables(const rr_kern_table **out) {
-    int n = 0;
-    for (int i = 0; i < RR_KERN_ISA_COUNT; i++) {
-        const rr_kern_table *t = rr_kern_table_for((rr_kern_isa)i);
-        if (t) out[n++] = t;
-    }
-    return n;
-}
-
-/* q[e] = round_even(x_e * (127 / m)), m = max |x|; returns the step m / 127 (tests/test_kernels.c) */
-static float q8_attn_ref(const float *x, int d, int *q) {
-    float m = 0;
-    for (int e = 0; e < d; e++) m = fmaxf(m, fabsf(x[e]));
-    float inv = m > 0 ? 127.f / m : 0.f;
-    for (int e = 0; e < d; e++) q[e] = (int)nearbyintf(x[e] * inv);
-    return m / 127.f;
-}
 
 /* Attention of a packed batch with opts against the double reference; first != 0 checks
  * rr_attention_first_ex (row s of ctx = first token of sequence s). Returns the bad count. */
@@ -118,7 +101,7 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
 
 RR_TEST(kern_attention_alibi_and_window) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     /* lengths across the 64/128/256 tiles and around the window (2 * 64 + 1 keys) */
@@ -148,7 +131,7 @@ static double act_d(double x, int act) {
 
 RR_TEST(kern_glu_all_tables) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     enum { ROWS = 37, N = 203 }; /* N not a multiple of any vector width: the tail path */
@@ -184,7 +167,7 @@ RR_TEST(kern_glu_all_tables) {
 
 RR_TEST(kern_rope_all_tables) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
-    int nt = tables(ts);
+    int nt = kern_test_tables(ts);
     rr_pool *pool = NULL;
     REQUIRE(rr_pool_new(2, &pool) == RR_OK);
     static const int dims[] = {64, 40, 8, 2};
