@@ -50,7 +50,7 @@ struct rr_ctx {
     void *raw;      /* [threads, H] floats: one embedding row in the file's dtype per thread */
     float *erow;    /* [threads, H] embedding scratch row per thread */
     int *ids;       /* [T] token ids of the pass, flattened */
-    int *types;     /* [T] token type ids of the pass, flattened */
+    int *types;     /* [T] token type ids of the pass, flattened (0 where a sequence gives none) */
     float *logit;   /* [T] head output */
     void *scratch;  /* kernel scratch: max of the linears' and attention's needs */
     rr_pool *pool;  /* m->n_threads threads (0 = cores), caller included */
@@ -112,8 +112,8 @@ rr_status rr_ctx_new(const rr_model *m, const rr_ctx_params *params, rr_ctx **ou
         sb = RR_MAX(sb, rr_linear_scratch_bytes(ly->lin_2, T));
     }
     x->scratch = rr_aligned_alloc(sb);
-    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->erow || !x->ids || !x->types || !x->logit ||
-        !x->start || !x->pos || !x->scratch) {
+    if (!x->x || !x->qkv || !x->att || !x->h || !x->ff || (c->glu && !x->ffg) || !x->row || !x->raw || !x->erow ||
+        !x->ids || !x->types || !x->logit || !x->start || !x->pos || !x->scratch) {
         rr_ctx_free(x);
         return rr_fail(RR_ERR_NOMEM, "out of memory allocating scratch for %d tokens", T);
     }
@@ -179,10 +179,15 @@ static void layernorm(float *y, const float *a, const float *b, const float *g, 
 typedef struct {
     rr_ctx *c;
     int T, per;                     /* rows, rows per item */
-    const int *ids, *types;         /* [T] token and type ids, flattened (types NULL: none given) */
     atomic_int failed;              /* 0, or 1 + the table (0 word, 1 position) a read failed in */
     atomic_int failed_row;
 } embed_job;
+
+/* Records the first failed read (table 1 word, 2 position) for the caller's message. */
+static void embed_fail(embed_job *j, int table, int row) {
+    int none = 0;
+    if (atomic_compare_exchange_strong(&j->failed, &none, table)) atomic_store(&j->failed_row, row);
+}
 
 /* Rows [item per, ...): word row + position row + type row, then the embedding LayerNorm. */
 static void embed_item(void *arg, int item, int tid) {
@@ -197,18 +202,16 @@ static void embed_item(void *arg, int item, int tid) {
     int r1 = RR_MIN(j->T, (item + 1) * j->per);
     for (int r = item * j->per; r < r1; r++) {
         float *x = c->x + (size_t)r * H;
-        int id = j->ids[r], p = c->pos[r];
+        int id = c->ids[r], p = c->pos[r];
         if (!rr_st_copy(m->word_t, (size_t)id * wbytes, raw, wbytes)) {
-            int none = 0;
-            if (atomic_compare_exchange_strong(&j->failed, &none, 1)) atomic_store(&j->failed_row, id);
+            embed_fail(j, 1, id);
             return;
         }
         rr_mat row = {raw, m->word_emb.dtype, 1, H};
         rr_mat_row_f32(&row, 0, x);
         if (m->pos_t) { /* a learned position table (XLM-R, BERT), read like the word rows */
             if (!rr_st_copy(m->pos_t, (size_t)p * pbytes, raw, pbytes)) {
-                int none = 0;
-                if (atomic_compare_exchange_strong(&j->failed, &none, 2)) atomic_store(&j->failed_row, p);
+                embed_fail(j, 2, p);
                 return;
             }
             row.dtype = m->pos_emb.dtype;
@@ -217,7 +220,7 @@ static void embed_item(void *arg, int item, int tid) {
         }
         if (m->type_f32) { /* NULL for a model without a type table (ModernBERT) */
             /* a single-row table (mGTE, XLM-R) is row 0 whatever type the tokenizer reports */
-            int tt = j->types && m->type_emb.rows > 1 ? j->types[r] : 0;
+            int tt = m->type_emb.rows > 1 ? c->types[r] : 0;
             const float *ty = m->type_f32 + (size_t)tt * H;
             for (int i = 0; i < H; i++) x[i] += ty[i];
         }
@@ -231,10 +234,8 @@ static void embed_item(void *arg, int item, int tid) {
 static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
     const rr_model *m = c->m;
     const rr_config *cf = &m->cfg;
-    int has_types = 0;
     for (int s = 0; s < n; s++) {
         int base = c->start[s], count = 0;
-        has_types |= seqs[s].type_ids != NULL;
         for (int t = 0; t < seqs[s].len; t++) {
             int id = seqs[s].ids[t];
             /* XLM-R counts only non-pad tokens and gives pads the pad position (HF's
@@ -245,13 +246,11 @@ static bool embed(rr_ctx *c, const rr_seq *seqs, int n) {
             else p = cf->pad_id + (++count);
             c->pos[base + t] = p;
             c->ids[base + t] = id;
+            c->types[base + t] = seqs[s].type_ids ? seqs[s].type_ids[t] : 0; /* none given: type 0 */
         }
     }
     int T = c->start[n];
-    if (has_types)
-        for (int s = 0; s < n; s++)
-            for (int t = 0; t < seqs[s].len; t++) c->types[c->start[s] + t] = seqs[s].type_ids ? seqs[s].type_ids[t] : 0;
-    embed_job j = {.c = c, .T = T, .ids = c->ids, .types = has_types ? c->types : NULL};
+    embed_job j = {.c = c, .T = T};
     int items = RR_MIN(T, 4 * rr_pool_size(c->pool));
     j.per = (T + items - 1) / items;
     atomic_init(&j.failed, 0);
