@@ -76,8 +76,6 @@ ALWAYS_INLINE vf vexp(vf x) {
     return vsel(tiny, vset1(0.f), vexp_in_range(vmax(x, vset1(-87.3f))));
 }
 
-ALWAYS_INLINE vf vmin(vf a, vf b) { return vsel(a < b, a, b); }
-
 /* 1 / d for d in [1, 6]: the ISA's reciprocal estimate (AVX-512 14 bits, AVX2 12 bits) and one
  * Newton step, relative error below 2^-22 with either, about 3 ulp (a division costs 3 to 6 times
  * as much on the CPUs we run on, and GELU is the one place that needs one). */
