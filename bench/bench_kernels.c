@@ -284,6 +284,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (attn_len < 1 || attn_len > 25600) { /* 25600 / L sequences: at least one */
+        fprintf(stderr, "--attn-len: a sequence length in 1..25600\n");
+        return 2;
+    }
     if (isa && !strcmp(isa, "all")) all = 1, isa = NULL;
     if (isa && rr_kern_select(isa) != RR_OK) {
         fprintf(stderr, "%s\n", rr_errmsg());
