@@ -522,8 +522,13 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
     mb = RR_MIN(mb, (m + mr - 1) / mr * mr);
     j.mb = mb;
     j.n_rb = (m + mb - 1) / mb;
-    /* Column blocks: enough items that every thread gets several (load balance). */
-    int target = 4 * nt;
+    /* Column blocks: about 32 items per thread, so the threads' shares end close together. The pool
+     * hands items out one at a time, and the items are equal, so a thread slowed for a while (a
+     * shared VM's core, the row block whose preparation an item does first) leaves up to one item of
+     * idle time at the job's end on the others. With 4 items per thread that idle time was 3-8% of
+     * the GEMMs' time in W1 int8 (2 threads, AMD EPYC Zen 4), with 32 1-1.7%: W1 +2% (int8 and bf16,
+     * docs/KERNELS.md). Smaller items cost little: an item re-reads only its A block, from L2. */
+    int target = 32 * nt;
     j.p_lo = c0 / l->lay.nr;
     j.p_hi = c1 == l->n_out ? l->n_panels : c1 / l->lay.nr;
     int np = j.p_hi - j.p_lo;
