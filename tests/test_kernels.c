@@ -511,7 +511,8 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
             for (int w = 0; w < 2; w++)
                 q8s[((size_t)w * T + r) * n_heads + h] =
                     q8_attn_ref(qkv + (size_t)r * ld + w * H + h * d, d, q8v + ((size_t)w * T + r) * H + h * d);
-    double *sc = malloc(sizeof(double) * 1024), *sx = malloc(sizeof(double) * 1024);
+    double *sc = malloc(sizeof(double) * 1024), *sx = malloc(sizeof(double) * 1024), *smag = malloc(sizeof(double) * 1024);
+    double ro[64], rt[64], rq[64]; /* q8: q8_pv_ref's output, tolerance and quantization bound per dim */
     for (int s = 0; s < n_seq && bad < 5; s++) {
         for (int h = 0; h < n_heads; h++) {
             for (int i = cu[s]; i < cu[s + 1]; i++) {
@@ -536,25 +537,32 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
                     if (sc[j - cu[s]] > mx) mx = sc[j - cu[s]];
                     if (sx[j - cu[s]] > mxx) mxx = sx[j - cu[s]];
                 }
+                if (q8) { /* O = P V in int8 too: its reference before sc turns into probabilities */
+                    for (int j = 0; j < lens[s]; j++) smag[j] = fabs(sc[j]);
+                    q8_pv_ref(sc, smag, 0, lens[s], qkv + (size_t)cu[s] * ld + 2 * H + h * d, ld, d, ro, rt, rq);
+                }
                 double sum = 0, sumx = 0;
                 for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx)), sumx += (sx[j] = exp(sx[j] - mxx));
                 for (int e = 0; e < d; e++) {
                     double o = 0, mag = 0, ox = 0, magx = 0;
                     for (int j = cu[s]; j < cu[s + 1]; j++) {
-                        double v = qkv[(size_t)j * ld + 2 * H + h * d + e];
+                        double v = qkv[(size_t)j * ld + 2 * H + h * d + e], vx = q8 ? v : bf16 ? bf((float)v) : v;
                         if (bf16) v = bf((float)v);
                         o += sc[j - cu[s]] / sum * v;
                         mag += sc[j - cu[s]] / sum * fabs(v);
-                        ox += sx[j - cu[s]] / sumx * v;
-                        magx += sx[j - cu[s]] / sumx * fabs(v);
+                        ox += sx[j - cu[s]] / sumx * vx;
+                        magx += sx[j - cu[s]] / sumx * fabs(vx);
                     }
                     double tol = 2e-5 * mag + 1e-6 + (bf16 ? 0.00390625 * mag : 0);
+                    if (q8) o = ro[e], tol = rt[e];
                     double got = ctx[(size_t)i * ldo + h * d + e];
                     if (!(fabs(got - o) <= tol) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__, "%s %s seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
                                      t->name, prec_name(p), s, lens[s], h, i - cu[s], e, got, o);
-                    /* int8: the quantization's bound against unquantized q and k */
+                    /* int8: the quantization's bound against unquantized q and k (and p and v where the
+                     * table multiplies them in int8: q8_pv_ref's rq, against fp32 v) */
                     double tolx = 2e-5 * magx + 1e-6 + 0.00390625 * magx + expm1(2 * eps) * magx;
+                    if (q8) tolx = rt[e] + rq[e] + expm1(2 * eps) * magx;
                     if (int8 && !(fabs(got - ox) <= tolx) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__, "%s int8 seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g "
                                      "unquantized, bound %.3g", t->name, s, lens[s], h, i - cu[s], e, got, ox, tolx);
@@ -562,7 +570,7 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
             }
         }
     }
-    free(q8v), free(q8s), free(sx);
+    free(q8v), free(q8s), free(sx), free(smag);
     for (int i = 0; i < T; i++)
         for (int e = H; e < ldo; e++)
             if (ctx[(size_t)i * ldo + e] != 777.f && bad++ < 3)
