@@ -17,15 +17,18 @@
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
  *   probabilities. int8 (kern_int.h rr_kern_attn q8): a table with attn_q8_d64 quantizes, for
- *   head_dim 64, q per row and k per key exactly as q8_attn_ref (kern_test.h), and the reference does the
- *   same (the int32 dot products agree; the scales' fp32 products differ by a few ulp of the score),
- *   so the bf16 bound holds against it; other tables and head dims run bf16 and are held to bf16's.
- *   Both are also held to the quantization's own bound against unquantized q and k (bf16 v): with
- *   steps s_q = max|q| / 127 and s_k = max|k_j| / 127 each element is off by at most half a step, so
- *   each score by at most e_ij = scale sum_e (|q_e| s_k + |k_je| s_q + s_q s_k / 2) / 2, each
- *   probability by a factor within exp(+-2 max_j e_ij), and the output by (exp(2 max_j e_ij) - 1)
- *   sum_j p_j |v_j| on top of the bf16 bound (bf16 rounding of q and k is within that bound too:
- *   2^-9 |x| <= s / 2).
+ *   head_dim 64, q per row and k per key exactly as q8_attn_ref (kern_test.h), p and v per key tile as
+ *   q8_pv_ref, and the reference does the same (the int32 dot products agree; the scales' fp32
+ *   products differ by a few ulp of the score), so it is held to 2e-5 * mag + 1e-6 plus one step of
+ *   p8 for each probability the few ulp may round the other way (q8_pv_ref); other tables and head
+ *   dims run bf16 and are held to bf16's bound.
+ *   Both are also held to the quantization's own bound against unquantized q and k (and, with int8
+ *   P V, unquantized p and fp32 v; else bf16 v): with steps s_q = max|q| / 127 and s_k = max|k_j| / 127
+ *   each element is off by at most half a step, so each score by at most e_ij = scale sum_e (|q_e| s_k
+ *   + |k_je| s_q + s_q s_k / 2) / 2, each probability by a factor within exp(+-2 max_j e_ij), and the
+ *   output by (exp(2 max_j e_ij) - 1) sum_j p_j |v_j| on top of the bf16 bound (bf16 rounding of q and
+ *   k is within that bound too: 2^-9 |x| <= s / 2), or on top of the int8 P V's allowance and its own
+ *   bound (q8_pv_ref: p8 within 1/510 of p in the tile's units, v8 within half a step of v).
  */
 #include "check.h"
 #include "kern_test.h"

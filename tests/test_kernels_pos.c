@@ -6,7 +6,8 @@
  * the gated units (GELU, ReLU, SiLU) and the rotary rotation.
  *
  * Tolerances as tests/test_kernels.c: attention fp32 2e-5 * sum_j p_j |v_j| + 1e-6, bf16 plus 2^-8,
- * int8 as bf16 against q and k quantized as the table does (int8 scores: attn_q8_d64 and head_dim 64);
+ * int8 as bf16, or where the table computes attention in int8 (attn_q8_d64 and head_dim 64) against q, k,
+ * p and v quantized as it does (q8_attn_ref, q8_pv_ref of kern_test.h, over the driver's key range);
  * activations 1e-6 relative (the scalar table is double inside, the vector ones are polynomials);
  * rotary: every table rounds the same two products, so within 1 ulp of the scalar table's result
  * and 2e-7 * (|x0| + |x1|) of the double rotation.

@@ -691,7 +691,11 @@ static inline __attribute__((always_inline)) void pv_q8_4x64(const uint8_t *p8, 
  * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
  * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64).
  * With q8 (attn_enc64_q8, the int8 precision) Q and K are quantized to int8 instead of converted to
- * bf16 (attn_rows_q8, k8_block16) and S comes from s_q8_4x64, already scaled; the rest is the same. */
+ * bf16 (attn_rows_q8, k8_block16) and S comes from s_q8_4x64, already scaled; V is quantized per dim
+ * over the key tile (v8_tile) instead of converted; P is rounded to u8 against the row's maximum in
+ * this tile, p8 = round_even(255 * 2^(s - tm)) (so every tile keeps the full 8 bits, whatever the
+ * running maximum), its step 2^(tm - m) / 255 folded into the scaling of the int32 P V sums
+ * (pv_q8_4x64) and the row sum l taken over the rounded p8; the rest is the same. */
 static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_attn *a, const int q8) {
     enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
