@@ -17,15 +17,18 @@
  *   GELU epilogue: the bounds above times max |gelu'| = 1.13, plus 1e-6 relative.
  *   attention: fp32 2e-5 * sum_j p_j |v_j| + 1e-6; bf16 additionally 2^-8 for the rounded
  *   probabilities. int8 (kern_int.h rr_kern_attn q8): a table with attn_q8_d64 quantizes, for
- *   head_dim 64, q per row and k per key exactly as q8_attn_ref (kern_test.h), and the reference does the
- *   same (the int32 dot products agree; the scales' fp32 products differ by a few ulp of the score),
- *   so the bf16 bound holds against it; other tables and head dims run bf16 and are held to bf16's.
- *   Both are also held to the quantization's own bound against unquantized q and k (bf16 v): with
- *   steps s_q = max|q| / 127 and s_k = max|k_j| / 127 each element is off by at most half a step, so
- *   each score by at most e_ij = scale sum_e (|q_e| s_k + |k_je| s_q + s_q s_k / 2) / 2, each
- *   probability by a factor within exp(+-2 max_j e_ij), and the output by (exp(2 max_j e_ij) - 1)
- *   sum_j p_j |v_j| on top of the bf16 bound (bf16 rounding of q and k is within that bound too:
- *   2^-9 |x| <= s / 2).
+ *   head_dim 64, q per row and k per key exactly as q8_attn_ref (kern_test.h), p and v per key tile as
+ *   q8_pv_ref, and the reference does the same (the int32 dot products agree; the scales' fp32
+ *   products differ by a few ulp of the score), so it is held to 2e-5 * mag + 1e-6 plus one step of
+ *   p8 for each probability the few ulp may round the other way (q8_pv_ref); other tables and head
+ *   dims run bf16 and are held to bf16's bound.
+ *   Both are also held to the quantization's own bound against unquantized q and k (and, with int8
+ *   P V, unquantized p and fp32 v; else bf16 v): with steps s_q = max|q| / 127 and s_k = max|k_j| / 127
+ *   each element is off by at most half a step, so each score by at most e_ij = scale sum_e (|q_e| s_k
+ *   + |k_je| s_q + s_q s_k / 2) / 2, each probability by a factor within exp(+-2 max_j e_ij), and the
+ *   output by (exp(2 max_j e_ij) - 1) sum_j p_j |v_j| on top of the bf16 bound (bf16 rounding of q and
+ *   k is within that bound too: 2^-9 |x| <= s / 2), or on top of the int8 P V's allowance and its own
+ *   bound (q8_pv_ref: p8 within 1/510 of p in the tile's units, v8 within half a step of v).
  */
 #include "check.h"
 #include "kern_test.h"
@@ -511,7 +514,8 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
             for (int w = 0; w < 2; w++)
                 q8s[((size_t)w * T + r) * n_heads + h] =
                     q8_attn_ref(qkv + (size_t)r * ld + w * H + h * d, d, q8v + ((size_t)w * T + r) * H + h * d);
-    double *sc = malloc(sizeof(double) * 1024), *sx = malloc(sizeof(double) * 1024);
+    double *sc = malloc(sizeof(double) * 1024), *sx = malloc(sizeof(double) * 1024), *smag = malloc(sizeof(double) * 1024);
+    double ro[64], rt[64], rq[64]; /* q8: q8_pv_ref's output, tolerance and quantization bound per dim */
     for (int s = 0; s < n_seq && bad < 5; s++) {
         for (int h = 0; h < n_heads; h++) {
             for (int i = cu[s]; i < cu[s + 1]; i++) {
@@ -536,25 +540,32 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
                     if (sc[j - cu[s]] > mx) mx = sc[j - cu[s]];
                     if (sx[j - cu[s]] > mxx) mxx = sx[j - cu[s]];
                 }
+                if (q8) { /* O = P V in int8 too: its reference before sc turns into probabilities */
+                    for (int j = 0; j < lens[s]; j++) smag[j] = fabs(sc[j]);
+                    q8_pv_ref(sc, smag, 0, lens[s], qkv + (size_t)cu[s] * ld + 2 * H + h * d, ld, d, ro, rt, rq);
+                }
                 double sum = 0, sumx = 0;
                 for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx)), sumx += (sx[j] = exp(sx[j] - mxx));
                 for (int e = 0; e < d; e++) {
                     double o = 0, mag = 0, ox = 0, magx = 0;
                     for (int j = cu[s]; j < cu[s + 1]; j++) {
-                        double v = qkv[(size_t)j * ld + 2 * H + h * d + e];
+                        double v = qkv[(size_t)j * ld + 2 * H + h * d + e], vx = q8 ? v : bf16 ? bf((float)v) : v;
                         if (bf16) v = bf((float)v);
                         o += sc[j - cu[s]] / sum * v;
                         mag += sc[j - cu[s]] / sum * fabs(v);
-                        ox += sx[j - cu[s]] / sumx * v;
-                        magx += sx[j - cu[s]] / sumx * fabs(v);
+                        ox += sx[j - cu[s]] / sumx * vx;
+                        magx += sx[j - cu[s]] / sumx * fabs(vx);
                     }
                     double tol = 2e-5 * mag + 1e-6 + (bf16 ? 0.00390625 * mag : 0);
+                    if (q8) o = ro[e], tol = rt[e];
                     double got = ctx[(size_t)i * ldo + h * d + e];
                     if (!(fabs(got - o) <= tol) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__, "%s %s seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
                                      t->name, prec_name(p), s, lens[s], h, i - cu[s], e, got, o);
-                    /* int8: the quantization's bound against unquantized q and k */
+                    /* int8: the quantization's bound against unquantized q and k (and p and v where the
+                     * table multiplies them in int8: q8_pv_ref's rq, against fp32 v) */
                     double tolx = 2e-5 * magx + 1e-6 + 0.00390625 * magx + expm1(2 * eps) * magx;
+                    if (q8) tolx = rt[e] + rq[e] + expm1(2 * eps) * magx;
                     if (int8 && !(fabs(got - ox) <= tolx) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__, "%s int8 seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g "
                                      "unquantized, bound %.3g", t->name, s, lens[s], h, i - cu[s], e, got, ox, tolx);
@@ -562,7 +573,7 @@ static int attn_case(const rr_kern_table *t, rr_precision p, const int *lens, in
             }
         }
     }
-    free(q8v), free(q8s), free(sx);
+    free(q8v), free(q8s), free(sx), free(smag);
     for (int i = 0; i < T; i++)
         for (int e = H; e < ldo; e++)
             if (ctx[(size_t)i * ldo + e] != 777.f && bad++ < 3)

@@ -6,7 +6,8 @@
  * the gated units (GELU, ReLU, SiLU) and the rotary rotation.
  *
  * Tolerances as tests/test_kernels.c: attention fp32 2e-5 * sum_j p_j |v_j| + 1e-6, bf16 plus 2^-8,
- * int8 as bf16 against q and k quantized as the table does (int8 scores: attn_q8_d64 and head_dim 64);
+ * int8 as bf16, or where the table computes attention in int8 (attn_q8_d64 and head_dim 64) against q, k,
+ * p and v quantized as it does (q8_attn_ref, q8_pv_ref of kern_test.h, over the driver's key range);
  * activations 1e-6 relative (the scalar table is double inside, the vector ones are polynomials);
  * rotary: every table rounds the same two products, so within 1 ulp of the scalar table's result
  * and 2e-7 * (|x0| + |x1|) of the double rotation.
@@ -50,7 +51,8 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
     int *qi = malloc(sizeof(int) * (size_t)d), *kj = malloc(sizeof(int) * (size_t)d);
     int maxlen = 0;
     for (int s = 0; s < n_seq; s++) maxlen = RR_MAX(maxlen, lens[s]);
-    double *sc = malloc(sizeof(double) * (size_t)maxlen);
+    double *sc = malloc(sizeof(double) * (size_t)maxlen), *smag = malloc(sizeof(double) * (size_t)maxlen);
+    double ro[64], rt[64], rq[64]; /* q8: q8_pv_ref per dim */
     for (int s = 0; s < n_seq && bad < 5; s++)
         for (int h = 0; h < n_heads; h++)
             for (int i = cu[s]; i < (first ? cu[s] + 1 : cu[s + 1]); i++) {
@@ -68,10 +70,21 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
                         for (int e = 0; e < d; e++) dot += (bf16 ? bf(q[e]) * bf(k[e]) : (double)q[e] * k[e]);
                     }
                     int dist = abs(i - j);
-                    double v = dot * scale - (o && o->alibi ? (double)o->alibi[h] * dist : 0.0);
+                    double bias = o && o->alibi ? (double)o->alibi[h] * dist : 0.0, v = dot * scale - bias;
+                    smag[j - cu[s]] = fabs(dot * scale) + bias;
                     if (o && o->window > 0 && dist > o->window) v = -INFINITY;
                     sc[j - cu[s]] = v;
                     if (v > mx) mx = v;
+                }
+                if (q8) { /* O = P V in int8 too, over the work item's keys as the driver splits them */
+                    const int w = o ? o->window : 0, len = lens[s], pos = i - cu[s];
+                    int k0 = 0, k1 = len;
+                    if (first && w > 0) k1 = RR_MIN(len, w + 1);
+                    if (!first && w > 0) {
+                        const int qt = t->attn_qt_bf16_d64 ? t->attn_qt_bf16_d64 : RR_KERN_ATTN_QT, q0 = pos / qt * qt;
+                        k0 = RR_MAX(0, q0 - w), k1 = RR_MIN(len, q0 + RR_MIN(qt, len - q0) + w);
+                    }
+                    q8_pv_ref(sc, smag, k0, k1, qkv + (size_t)cu[s] * ld + 2 * H + h * d, ld, d, ro, rt, rq);
                 }
                 double sum = 0;
                 for (int j = 0; j < lens[s]; j++) sum += (sc[j] = exp(sc[j] - mx));
@@ -85,6 +98,7 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
                         mag += sc[j - cu[s]] / sum * fabs(v);
                     }
                     double tol = 2e-5 * mag + 1e-6 + (bf16 ? 0.00390625 * mag : 0);
+                    if (q8) out = ro[e], tol = rt[e];
                     if (!(fabs(row[e] - out) <= tol) && bad++ < 3)
                         rr_test_fail(__FILE__, __LINE__,
                                      "%s %s%s alibi %d window %d seq %d (len %d) head %d row %d dim %d: %.8g vs %.8g",
@@ -93,7 +107,7 @@ static int pos_attn_case(const rr_kern_table *t, rr_precision p, const int *lens
                                      o ? o->window : 0, s, lens[s], h, i - cu[s], e, row[e], out);
                 }
             }
-    free(sc), free(qi), free(kj);
+    free(sc), free(smag), free(qi), free(kj);
     rr_aligned_free(scratch);
     free(qkv), free(ctx);
     return bad;

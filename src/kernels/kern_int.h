@@ -96,8 +96,10 @@ typedef struct rr_kern_attn {
     float scale;
     int bf16;           /* round Q, K, V and the probabilities to bf16 */
     int q8;             /* int8 precision (bf16 set too): a table whose attn_q8_d64 is set computes
-                         * S = Q K^T in int8 for head_dim 64 without a causal mask (Q per row, K per
-                         * key, symmetric scales); everything else as bf16 */
+                         * S = Q K^T and O = P V in int8 for head_dim 64 without a causal mask (Q per
+                         * row, K per key, V per dim and key tile, symmetric scales; P as u8 against
+                         * the row's maximum in the key tile, kernels.h rr_attention); everything else
+                         * as bf16 */
     float *o;           /* output rows, this head */
     int ldo;
     float *scratch;     /* rr_kern_attn_scratch_floats(d) floats, 64-byte aligned, this thread's */
@@ -163,7 +165,8 @@ struct rr_kern_table {
     void (*attn)(const rr_kern_attn *a);
     /* query rows per attention work item in bf16 mode with head_dim 64 (0: RR_KERN_ATTN_QT) */
     int attn_qt_bf16_d64;
-    /* attn computes S = Q K^T in int8 for q8 items with head_dim 64 and no causal mask (rr_kern_attn) */
+    /* attn computes S = Q K^T and O = P V in int8 for q8 items with head_dim 64 and no causal mask
+     * (rr_kern_attn) */
     int attn_q8_d64;
     /* causal grouped-query attention in bf16 with head_dim 128 over K / V packed once per call (NULL:
      * the driver runs attn per head): kv_pack128 writes block b (rows 64 b .. 64 b + 63, rows >= n

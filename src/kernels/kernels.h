@@ -135,9 +135,13 @@ size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim);
  * qkv [T, 3 n_heads D] with row stride ldqkv; ctx [T, n_heads D] with row stride ldctx. Tiled with
  * an online softmax: memory does not grow with the sequence length. precision FP32 or BF16 (Q, K, V
  * and the probabilities rounded to bf16 for the two products; softmax and sums in fp32); INT8 runs
- * as BF16, except that a table with an int8 score kernel (kern_int.h attn_q8_d64: avx512bf16, head_dim
- * 64) computes q K^T from int8 q and k: each query row and each key row of a head quantized with its
- * own symmetric scale (max |x| / 127, round half to even), the int32 dot products times both scales.
+ * as BF16, except that a table with an int8 attention kernel (kern_int.h attn_q8_d64: avx512bf16,
+ * head_dim 64) computes both products in int8: q K^T from int8 q and k (each query row and each key
+ * row of a head quantized with its own symmetric scale, max |x| / 127, round half to even; the int32
+ * dot products times both scales), and P V from u8 probabilities and int8 values per key tile of
+ * RR_KERN_ATTN_KT_BF16 keys: p8 = round_even(255 e^(s - tm)) against the row's maximum tm over the
+ * tile, V per dim with the symmetric scale of its column over the tile; the softmax sums the rounded
+ * p8, so the weights used are exactly those normalized.
  * Work items are (sequence, head, query tile). k NULL = rr_kern_get(). */
 void rr_attention(const rr_kern_table *k, const float *qkv, int ldqkv, const int *cu_seqlens, int n_seq,
                   int n_heads, int head_dim, float scale, float *ctx, int ldctx, rr_precision precision,

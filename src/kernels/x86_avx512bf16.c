@@ -592,6 +592,90 @@ static inline __attribute__((always_inline)) void s_q8_4x64(const uint32_t *q8, 
     }
 }
 
+/* ------------------------------------------------------------------ int8 O = P V (int8 precision) */
+
+/* The values of one key tile (rows j0 .. j0 + nkt - 1, ld floats apart) as int8 with one symmetric
+ * scale per dim: m_e = max over the tile's keys of |v_je|, v8 = round_even(v_je * (127 / m_e)) (both
+ * fp32 operations, so a scalar reference gets the same bytes), step m_e / 127 in sv[e] (0 for a zero
+ * column, whose v8 are 0). A scale per dim rather than per key: in O = P V each output dim is a
+ * weighted mean over keys of one column of V, so a column's own range sets the error of that dim.
+ * Stored for vpdpbusd as [key quads h][64 dims] dwords, dword e of quad h holding dim e of keys
+ * 4h .. 4h + 3, zero from key nkt up to the end of block nb. Per quad: each row rounded into 64 bytes
+ * (dims in order), byte and word unpacks interleave the 4 rows within each 128-bit lane, and a 4 x 4
+ * transpose of the lanes restores the dims' order. */
+static inline void v8_tile(const float *v, size_t ld, int j0, int nkt, int nb, uint32_t *v8, float *sv) {
+    __m512 am[4];
+    UNROLL4 for (int c = 0; c < 4; c++) am[c] = _mm512_setzero_ps();
+    for (int j = 0; j < nkt; j++)
+        UNROLL4 for (int c = 0; c < 4; c++)
+            am[c] = _mm512_max_ps(am[c], _mm512_abs_ps(_mm512_loadu_ps(v + (size_t)(j0 + j) * ld + 16 * c)));
+    __m512 inv[4];
+    UNROLL4 for (int c = 0; c < 4; c++) {
+        const __mmask16 nz = _mm512_cmp_ps_mask(am[c], _mm512_setzero_ps(), _CMP_GT_OQ);
+        inv[c] = _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.f), am[c]);
+        _mm512_storeu_ps(sv + 16 * c, _mm512_div_ps(am[c], _mm512_set1_ps(127.f)));
+    }
+    for (int h = 0; h < nb * 16; h++) {
+        __m512i r[4];
+        UNROLL4 for (int k = 0; k < 4; k++) {
+            const int j = 4 * h + k;
+            if (j >= nkt) {
+                r[k] = _mm512_setzero_si512();
+                continue;
+            }
+            const float *x = v + (size_t)(j0 + j) * ld;
+            __m128i b[4];
+            UNROLL4 for (int c = 0; c < 4; c++)
+                b[c] = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * c), inv[c]),
+                                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m512i t = _mm512_castsi128_si512(b[0]);
+            t = _mm512_inserti32x4(t, b[1], 1);
+            t = _mm512_inserti32x4(t, b[2], 2);
+            r[k] = _mm512_inserti32x4(t, b[3], 3);
+        }
+        /* lane L of x[X]: dims 16 L + 4 X .. 16 L + 4 X + 3, 4 keys each */
+        const __m512i a01 = _mm512_unpacklo_epi8(r[0], r[1]), b01 = _mm512_unpackhi_epi8(r[0], r[1]);
+        const __m512i a23 = _mm512_unpacklo_epi8(r[2], r[3]), b23 = _mm512_unpackhi_epi8(r[2], r[3]);
+        const __m512i x0 = _mm512_unpacklo_epi16(a01, a23), x1 = _mm512_unpackhi_epi16(a01, a23);
+        const __m512i x2 = _mm512_unpacklo_epi16(b01, b23), x3 = _mm512_unpackhi_epi16(b01, b23);
+        const __m512i t0 = _mm512_shuffle_i32x4(x0, x1, 0x44), t1 = _mm512_shuffle_i32x4(x2, x3, 0x44);
+        const __m512i t2 = _mm512_shuffle_i32x4(x0, x1, 0xee), t3 = _mm512_shuffle_i32x4(x2, x3, 0xee);
+        uint32_t *o = v8 + (size_t)h * 64;
+        _mm512_storeu_si512(o, _mm512_shuffle_i32x4(t0, t1, 0x88));
+        _mm512_storeu_si512(o + 16, _mm512_shuffle_i32x4(t0, t1, 0xdd));
+        _mm512_storeu_si512(o + 32, _mm512_shuffle_i32x4(t2, t3, 0x88));
+        _mm512_storeu_si512(o + 48, _mm512_shuffle_i32x4(t2, t3, 0xdd));
+    }
+}
+
+/* acc[r][.] = base[r][.] + (sum over the np key quads of p8 v8) pf[r] sv for 4 rows x 64 dims: p8 is
+ * 4 rows of u8 probabilities (pstride bytes apart), v8 as v8_tile; the int32 sums are exact (at most
+ * 256 keys x 255 x 127 < 2^24) and so convert to fp32 exactly. 16 vpdpbusd per 4 keys where the bf16
+ * product needs 16 vdpbf16ps per 2. */
+static inline __attribute__((always_inline)) void pv_q8_4x64(const uint8_t *p8, size_t pstride, const uint32_t *v8,
+                                                            int np, const float *sv, const float *pf,
+                                                            __m512 acc[4][4]) {
+    __m512i ia[4][4];
+    UNROLL4 for (int r = 0; r < 4; r++)
+        UNROLL4 for (int v = 0; v < 4; v++) ia[r][v] = _mm512_setzero_si512();
+    for (int h = 0; h < np; h++) {
+        __m512i vv[4];
+        UNROLL4 for (int v = 0; v < 4; v++) vv[v] = _mm512_loadu_si512(v8 + (size_t)h * 64 + v * 16);
+        UNROLL4 for (int r = 0; r < 4; r++) {
+            uint32_t pp;
+            memcpy(&pp, p8 + (size_t)r * pstride + 4 * h, 4);
+            const __m512i pv = _mm512_set1_epi32((int)pp);
+            UNROLL4 for (int v = 0; v < 4; v++) dpbusd_acc(&ia[r][v], pv, vv[v]);
+        }
+    }
+    UNROLL4 for (int v = 0; v < 4; v++) {
+        const __m512 s = _mm512_loadu_ps(sv + v * 16);
+        UNROLL4 for (int r = 0; r < 4; r++)
+            acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), _mm512_mul_ps(s, _mm512_set1_ps(pf[r])),
+                                        acc[r][v]);
+    }
+}
+
 /* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
  * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
  * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
@@ -607,7 +691,11 @@ static inline __attribute__((always_inline)) void s_q8_4x64(const uint32_t *q8, 
  * Softmax is in base 2 (scores times log2(e), so 2^(s - m) = e^(s' - m')): the same probabilities
  * up to fp32 rounding. The scratch fits rr_kern_attn_scratch_floats(64).
  * With q8 (attn_enc64_q8, the int8 precision) Q and K are quantized to int8 instead of converted to
- * bf16 (attn_rows_q8, k8_block16) and S comes from s_q8_4x64, already scaled; the rest is the same. */
+ * bf16 (attn_rows_q8, k8_block16) and S comes from s_q8_4x64, already scaled; V is quantized per dim
+ * over the key tile (v8_tile) instead of converted; P is rounded to u8 against the row's maximum in
+ * this tile, p8 = round_even(255 * 2^(s - tm)) (so every tile keeps the full 8 bits, whatever the
+ * running maximum), its step 2^(tm - m) / 255 folded into the scaling of the int32 P V sums
+ * (pv_q8_4x64) and the row sum l taken over the rounded p8; the rest is the same. */
 static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_attn *a, const int q8) {
     enum { D = 64, QT = RR_KERN_ATTN_QT_BF16, KT = RR_KERN_ATTN_KT_BF16 };
     float *base = a->scratch;
@@ -620,8 +708,11 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
     float *sk = (float *)(K8 + D / 4 * KT);             /* [KT] key scales */
     int32_t *kc = (int32_t *)(sk + KT);                 /* [KT] -128 sum_d k8[d] per key */
     uint32_t *Vp = Kp + D / 2 * KT;                     /* [KT/2 key pairs][D dims] dwords */
+    uint32_t *V8 = Vp;                                  /* q8: [KT/4 key quads][D dims] dwords of v8 */
+    float *sv = (float *)(V8 + KT / 4 * D);             /* q8: [D] value steps per dim */
     float *Sb = (float *)(Vp + KT / 2 * D);             /* [4][KT] scores of one row block */
     uint16_t *Pb = (uint16_t *)(Sb + 4 * KT);           /* [4][KT] bf16 probabilities */
+    uint8_t *P8 = (uint8_t *)Pb;                        /* q8: [4][KT] u8 probabilities */
     float *O = Sb + 4 * KT + 2 * KT;                    /* [QT][D] output sums between key tiles */
     float *mx = O + QT * D, *l = mx + QT;               /* running max (base 2) and sum per row */
     const int nq = a->nq, nqr = (nq + 3) & ~3;
@@ -660,8 +751,13 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
                     _mm512_storeu_si512(Kp + (kb / 4) * (D / 2 * 64) + (half * 16 + g) * 64 + (kb % 4) * 16, r[g]);
             }
         }
+        /* q8: V8 and its steps (v8_tile); the next tile's K rows */
+        if (q8) {
+            v8_tile(a->v, ld, j0, nkt, nb, V8, sv);
+            for (int jn = j0 + KT; jn < RR_MIN(j0 + KT + 32, a->nk); jn++) PF_ROW(a->k + jn * ld, _MM_HINT_T0);
+        }
         /* Vp: the rows of keys 2h and 2h + 1 interleaved element by element; the next tile's K rows */
-        for (int h = 0; h < nb * 32; h++) {
+        for (int h = 0; h < (q8 ? 0 : nb * 32); h++) {
             if (h < 16 && j0 + KT + 2 * h + 1 < a->nk) {
                 PF_ROW(a->k + (j0 + KT + 2 * h) * ld, _MM_HINT_T0);
                 PF_ROW(a->k + (j0 + KT + 2 * h + 1) * ld, _MM_HINT_T0);
@@ -713,8 +809,41 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
                     }
             }
             /* online softmax in base 2; P to bf16 pairs */
-            float corr[4];
-            for (int r = 0; r < 4; r++) {
+            float corr[4], pf[4];
+            for (int r = 0; q8 && r < 4; r++) { /* q8: P to u8 against the tile's own row max */
+                const int i = i0 + r;
+                float *srow = Sb + r * KT;
+                float tm;
+                if (bias) {
+                    rr_kern_attn_bias(&ab, i, j0, srow, nkt);
+                    __m512 vm = _mm512_set1_ps(-INFINITY);
+                    for (int v = 0; v < nb * 4; v++) vm = _mm512_max_ps(vm, _mm512_loadu_ps(srow + v * 16));
+                    tm = _mm512_reduce_max_ps(vm);
+                } else {
+                    tm = _mm512_reduce_max_ps(rmx[r]);
+                }
+                corr[r] = 1.f, pf[r] = 0.f;
+                if (tm == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
+                    memset(P8 + (size_t)r * KT, 0, (size_t)nb * 64);
+                    continue;
+                }
+                const float m = RR_MAX(tm, mx[i]);
+                corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
+                pf[r] = exp2f(tm - m) * (1.f / 255.f); /* the tile's step of p in units of 2^(s - m) */
+                mx[i] = m;
+                const __m512 vtm = _mm512_set1_ps(tm), k255 = _mm512_set1_ps(255.f);
+                __m512 sum = _mm512_setzero_ps();
+                for (int c = 0; c < nb * 4; c++) { /* 16 keys: p8 = round_even(255 * 2^(s - tm)) */
+                    const __m512 p = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 16), vtm));
+                    const __m512 pr = _mm512_roundscale_ps(_mm512_mul_ps(p, k255),
+                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    sum = _mm512_add_ps(sum, pr);
+                    _mm_storeu_si128((__m128i *)(P8 + (size_t)r * KT + c * 16),
+                                     _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(pr)));
+                }
+                l[i] = l[i] * corr[r] + pf[r] * _mm512_reduce_add_ps(sum); /* the sum of the rounded p8 */
+            }
+            for (int r = 0; !q8 && r < 4; r++) {
                 const int i = i0 + r;
                 float *srow = Sb + r * KT;
                 float m;
@@ -757,7 +886,8 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
                         acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + (i0 + r) * D + v * 16), cr);
                 }
             }
-            for (int h = 0; h < nb * 32; h++) {
+            if (q8) pv_q8_4x64(P8, KT, V8, nb * 16, sv, pf, acc);
+            for (int h = 0; h < (q8 ? 0 : nb * 32); h++) {
                 __m512bh vv[4];
                 UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D + v * 16);
                 UNROLL4 for (int r = 0; r < 4; r++) {
