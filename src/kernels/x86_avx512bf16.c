@@ -676,6 +676,18 @@ static inline __attribute__((always_inline)) void pv_q8_4x64(const uint8_t *p8, 
     }
 }
 
+/* The maximum of one row's scores in a key tile (srow, nb blocks of 64 keys): with a bias (ALiBi or a
+ * window, ab) the bias is added to srow first and the maximum taken over the biased scores; without, it
+ * is the running vector maximum the score loop kept (rmx). */
+static inline __attribute__((always_inline)) float tile_row_max(const rr_kern_attn *ab, int i, int j0, float *srow,
+                                                               int nkt, int nb, __m512 rmx) {
+    if (!ab) return _mm512_reduce_max_ps(rmx);
+    rr_kern_attn_bias(ab, i, j0, srow, nkt);
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    for (int v = 0; v < nb * 4; v++) vm = _mm512_max_ps(vm, _mm512_loadu_ps(srow + v * 16));
+    return _mm512_reduce_max_ps(vm);
+}
+
 /* Attention of the encoders in bf16 with head_dim 64 (no causal mask; ALiBi and window through
  * rr_kern_attn_bias). The operands are in k pairs as in attn_bf16_dk (Qb, Kp, Vp), Kp with each block
  * of 64 keys contiguous (the S loop then streams 8 KiB instead of rows 1 KiB apart: +20%), and the
@@ -813,15 +825,7 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
             for (int r = 0; q8 && r < 4; r++) { /* q8: P to u8 against the tile's own row max */
                 const int i = i0 + r;
                 float *srow = Sb + r * KT;
-                float tm;
-                if (bias) {
-                    rr_kern_attn_bias(&ab, i, j0, srow, nkt);
-                    __m512 vm = _mm512_set1_ps(-INFINITY);
-                    for (int v = 0; v < nb * 4; v++) vm = _mm512_max_ps(vm, _mm512_loadu_ps(srow + v * 16));
-                    tm = _mm512_reduce_max_ps(vm);
-                } else {
-                    tm = _mm512_reduce_max_ps(rmx[r]);
-                }
+                const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]);
                 corr[r] = 1.f, pf[r] = 0.f;
                 if (tm == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
                     memset(P8 + (size_t)r * KT, 0, (size_t)nb * 64);
@@ -846,16 +850,8 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
             for (int r = 0; !q8 && r < 4; r++) {
                 const int i = i0 + r;
                 float *srow = Sb + r * KT;
-                float m;
-                if (bias) {
-                    rr_kern_attn_bias(&ab, i, j0, srow, nkt);
-                    __m512 vm = _mm512_set1_ps(-INFINITY);
-                    for (int v = 0; v < nb * 4; v++) vm = _mm512_max_ps(vm, _mm512_loadu_ps(srow + v * 16));
-                    m = _mm512_reduce_max_ps(vm);
-                } else {
-                    m = _mm512_reduce_max_ps(rmx[r]);
-                }
-                m = RR_MAX(m, mx[i]);
+                const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]); /* adds the bias */
+                const float m = RR_MAX(tm, mx[i]);
                 corr[r] = 1.f;
                 if (m == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
                     memset(Pb + (size_t)r * KT, 0, (size_t)nb * 64 * 2);
