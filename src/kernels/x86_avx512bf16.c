@@ -626,8 +626,8 @@ static inline void v8_tile(const float *v, size_t ld, int j0, int nkt, int nb, u
             const float *x = v + (size_t)(j0 + j) * ld;
             __m128i b[4];
             UNROLL4 for (int c = 0; c < 4; c++)
-                b[c] = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * c), inv[c]),
-                                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                b[c] = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(
+                    _mm512_mul_ps(_mm512_loadu_ps(x + 16 * c), inv[c]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             __m512i t = _mm512_castsi128_si512(b[0]);
             t = _mm512_inserti32x4(t, b[1], 1);
             t = _mm512_inserti32x4(t, b[2], 2);
@@ -648,7 +648,7 @@ static inline void v8_tile(const float *v, size_t ld, int j0, int nkt, int nb, u
     }
 }
 
-/* acc[r][.] = base[r][.] + (sum over the np key quads of p8 v8) pf[r] sv for 4 rows x 64 dims: p8 is
+/* acc[r][.] += (sum over the np key quads of p8 v8) pf[r] sv for 4 rows x 64 dims: p8 is
  * 4 rows of u8 probabilities (pstride bytes apart), v8 as v8_tile; the int32 sums are exact (at most
  * 256 keys x 255 x 127 < 2^24) and so convert to fp32 exactly. 16 vpdpbusd per 4 keys where the bf16
  * product needs 16 vdpbf16ps per 2. */
@@ -767,19 +767,20 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
         if (q8) {
             v8_tile(a->v, ld, j0, nkt, nb, V8, sv);
             for (int jn = j0 + KT; jn < RR_MIN(j0 + KT + 32, a->nk); jn++) PF_ROW(a->k + jn * ld, _MM_HINT_T0);
-        }
-        /* Vp: the rows of keys 2h and 2h + 1 interleaved element by element; the next tile's K rows */
-        for (int h = 0; h < (q8 ? 0 : nb * 32); h++) {
-            if (h < 16 && j0 + KT + 2 * h + 1 < a->nk) {
-                PF_ROW(a->k + (j0 + KT + 2 * h) * ld, _MM_HINT_T0);
-                PF_ROW(a->k + (j0 + KT + 2 * h + 1) * ld, _MM_HINT_T0);
-            }
-            uint32_t *vp = Vp + (size_t)h * D;
-            for (int half = 0; half < D / 32; half++) {
-                __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
-                __m512i o = bf16_half(a->v, a->ld, j0, 2 * h + 1, nkt, half);
-                _mm512_storeu_si512(vp + half * 32, _mm512_permutex2var_epi16(e, lo_idx, o));
-                _mm512_storeu_si512(vp + half * 32 + 16, _mm512_permutex2var_epi16(e, hi_idx, o));
+        } else {
+            /* Vp: the rows of keys 2h and 2h + 1 interleaved element by element; the next tile's K rows */
+            for (int h = 0; h < nb * 32; h++) {
+                if (h < 16 && j0 + KT + 2 * h + 1 < a->nk) {
+                    PF_ROW(a->k + (j0 + KT + 2 * h) * ld, _MM_HINT_T0);
+                    PF_ROW(a->k + (j0 + KT + 2 * h + 1) * ld, _MM_HINT_T0);
+                }
+                uint32_t *vp = Vp + (size_t)h * D;
+                for (int half = 0; half < D / 32; half++) {
+                    __m512i e = bf16_half(a->v, a->ld, j0, 2 * h, nkt, half);
+                    __m512i o = bf16_half(a->v, a->ld, j0, 2 * h + 1, nkt, half);
+                    _mm512_storeu_si512(vp + half * 32, _mm512_permutex2var_epi16(e, lo_idx, o));
+                    _mm512_storeu_si512(vp + half * 32 + 16, _mm512_permutex2var_epi16(e, hi_idx, o));
+                }
             }
         }
         /* keys of the last block of 64 past the tile's end: -inf */
@@ -820,55 +821,58 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
                         _mm512_storeu_ps(Sb + r * KT + kb * 64 + v * 16, s);
                     }
             }
-            /* online softmax in base 2; P to bf16 pairs */
+            /* online softmax in base 2; P to u8 (q8) or to bf16 pairs */
             float corr[4], pf[4];
-            for (int r = 0; q8 && r < 4; r++) { /* q8: P to u8 against the tile's own row max */
-                const int i = i0 + r;
-                float *srow = Sb + r * KT;
-                const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]);
-                corr[r] = 1.f, pf[r] = 0.f;
-                if (tm == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
-                    memset(P8 + (size_t)r * KT, 0, (size_t)nb * 64);
-                    continue;
+            if (q8) { /* P to u8 against the tile's own row max */
+                for (int r = 0; r < 4; r++) {
+                    const int i = i0 + r;
+                    float *srow = Sb + r * KT;
+                    const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]);
+                    corr[r] = 1.f, pf[r] = 0.f;
+                    if (tm == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
+                        memset(P8 + (size_t)r * KT, 0, (size_t)nb * 64);
+                        continue;
+                    }
+                    const float m = RR_MAX(tm, mx[i]);
+                    corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
+                    pf[r] = exp2f(tm - m) * (1.f / 255.f); /* the tile's step of p in units of 2^(s - m) */
+                    mx[i] = m;
+                    const __m512 vtm = _mm512_set1_ps(tm), k255 = _mm512_set1_ps(255.f);
+                    __m512 sum = _mm512_setzero_ps();
+                    for (int c = 0; c < nb * 4; c++) { /* 16 keys: p8 = round_even(255 * 2^(s - tm)) */
+                        const __m512 p = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 16), vtm));
+                        const __m512 pr = _mm512_roundscale_ps(_mm512_mul_ps(p, k255),
+                                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                        sum = _mm512_add_ps(sum, pr);
+                        _mm_storeu_si128((__m128i *)(P8 + (size_t)r * KT + c * 16),
+                                         _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(pr)));
+                    }
+                    l[i] = l[i] * corr[r] + pf[r] * _mm512_reduce_add_ps(sum); /* the sum of the rounded p8 */
                 }
-                const float m = RR_MAX(tm, mx[i]);
-                corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
-                pf[r] = exp2f(tm - m) * (1.f / 255.f); /* the tile's step of p in units of 2^(s - m) */
-                mx[i] = m;
-                const __m512 vtm = _mm512_set1_ps(tm), k255 = _mm512_set1_ps(255.f);
-                __m512 sum = _mm512_setzero_ps();
-                for (int c = 0; c < nb * 4; c++) { /* 16 keys: p8 = round_even(255 * 2^(s - tm)) */
-                    const __m512 p = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 16), vtm));
-                    const __m512 pr = _mm512_roundscale_ps(_mm512_mul_ps(p, k255),
-                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    sum = _mm512_add_ps(sum, pr);
-                    _mm_storeu_si128((__m128i *)(P8 + (size_t)r * KT + c * 16),
-                                     _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(pr)));
+            } else {
+                for (int r = 0; r < 4; r++) {
+                    const int i = i0 + r;
+                    float *srow = Sb + r * KT;
+                    const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]); /* adds the bias */
+                    const float m = RR_MAX(tm, mx[i]);
+                    corr[r] = 1.f;
+                    if (m == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
+                        memset(Pb + (size_t)r * KT, 0, (size_t)nb * 64 * 2);
+                        continue;
+                    }
+                    corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
+                    mx[i] = m;
+                    const __m512 vmv = _mm512_set1_ps(m);
+                    __m512 sum = _mm512_setzero_ps();
+                    for (int c = 0; c < nb * 2; c++) { /* 32 keys: two vectors of P, one of bf16 pairs */
+                        __m512 p0 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32), vmv));
+                        __m512 p1 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32 + 16), vmv));
+                        sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+                        __m512bh pb = _mm512_cvtne2ps_pbh(p1, p0);
+                        memcpy(Pb + (size_t)r * KT + c * 32, &pb, 64);
+                    }
+                    l[i] = l[i] * corr[r] + _mm512_reduce_add_ps(sum);
                 }
-                l[i] = l[i] * corr[r] + pf[r] * _mm512_reduce_add_ps(sum); /* the sum of the rounded p8 */
-            }
-            for (int r = 0; !q8 && r < 4; r++) {
-                const int i = i0 + r;
-                float *srow = Sb + r * KT;
-                const float tm = tile_row_max(bias ? &ab : NULL, i, j0, srow, nkt, nb, rmx[r]); /* adds the bias */
-                const float m = RR_MAX(tm, mx[i]);
-                corr[r] = 1.f;
-                if (m == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
-                    memset(Pb + (size_t)r * KT, 0, (size_t)nb * 64 * 2);
-                    continue;
-                }
-                corr[r] = mx[i] == -INFINITY ? 0.f : exp2f(mx[i] - m);
-                mx[i] = m;
-                const __m512 vmv = _mm512_set1_ps(m);
-                __m512 sum = _mm512_setzero_ps();
-                for (int c = 0; c < nb * 2; c++) { /* 32 keys: two vectors of P, one of bf16 pairs */
-                    __m512 p0 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32), vmv));
-                    __m512 p1 = exp2_le0(_mm512_sub_ps(_mm512_loadu_ps(srow + c * 32 + 16), vmv));
-                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
-                    __m512bh pb = _mm512_cvtne2ps_pbh(p1, p0);
-                    memcpy(Pb + (size_t)r * KT + c * 32, &pb, 64);
-                }
-                l[i] = l[i] * corr[r] + _mm512_reduce_add_ps(sum);
             }
             /* O = corr O + P V for the 64 dims of the 4 rows */
             __m512 acc[4][4];
@@ -882,15 +886,19 @@ static inline __attribute__((always_inline)) void attn_enc64_body(const rr_kern_
                         acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + (i0 + r) * D + v * 16), cr);
                 }
             }
-            if (q8) pv_q8_4x64(P8, KT, V8, nb * 16, sv, pf, acc);
-            for (int h = 0; h < (q8 ? 0 : nb * 32); h++) {
-                __m512bh vv[4];
-                UNROLL4 for (int v = 0; v < 4; v++) vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D + v * 16);
-                UNROLL4 for (int r = 0; r < 4; r++) {
-                    uint32_t pp;
-                    memcpy(&pp, Pb + (size_t)r * KT + 2 * h, 4);
-                    __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
-                    UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+            if (q8) {
+                pv_q8_4x64(P8, KT, V8, nb * 16, sv, pf, acc);
+            } else {
+                for (int h = 0; h < nb * 32; h++) {
+                    __m512bh vv[4];
+                    UNROLL4 for (int v = 0; v < 4; v++)
+                        vv[v] = (__m512bh)_mm512_loadu_si512(Vp + (size_t)h * D + v * 16);
+                    UNROLL4 for (int r = 0; r < 4; r++) {
+                        uint32_t pp;
+                        memcpy(&pp, Pb + (size_t)r * KT + 2 * h, 4);
+                        __m512bh pv = (__m512bh)_mm512_set1_epi32((int)pp);
+                        UNROLL4 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pv, vv[v]);
+                    }
                 }
             }
             if (last) {
