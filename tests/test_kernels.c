@@ -646,9 +646,10 @@ RR_TEST(kern_gelu_tanh_accuracy) {
     free(x), free(y);
 }
 
-/* Activation rows to uint8 (quant_row): every table's, bit for bit the scalar reference's (bytes,
- * zero point, scale), on lengths around the vector loops' steps (64 and 16 floats), rows made of
- * exact ties (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
+/* Activation rows to uint8 (quant_row): every table's, bit for bit the scalar reference's (values,
+ * zero point, scale; tables with q8_wide write each value as a uint16 word, and nothing past kpad
+ * words), on lengths around the vector loops' steps (64 and 16 floats), rows made of exact ties
+ * (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
 RR_TEST(kern_quant_row_matches_reference) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
     int nt = kern_test_tables(ts);
@@ -656,7 +657,7 @@ RR_TEST(kern_quant_row_matches_reference) {
     REQUIRE(ref != NULL);
     enum { NMAX = 3200 };
     float *x = malloc(sizeof(float) * NMAX);
-    uint8_t *want = malloc(NMAX + 64), *got = malloc(NMAX + 64);
+    uint8_t *want = malloc(NMAX + 64), *got = malloc(2 * (NMAX + 64)), *got8 = malloc(NMAX + 64);
     const int lens[] = {1, 7, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 200, 384, 768, 1000, 3072, 3133};
     int bad = 0;
     for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
@@ -679,16 +680,89 @@ RR_TEST(kern_quant_row_matches_reference) {
             float sw = ref->quant_row(x, n, kpad, want, &zw);
             for (int ti = 0; ti < nt; ti++) {
                 int32_t zg = -2;
-                memset(got, 0xAA, NMAX + 64);
+                memset(got, 0xAA, 2 * (NMAX + 64));
                 float sg = ts[ti]->quant_row(x, n, kpad, got, &zg);
-                if (sg != sw || zg != zw || memcmp(got, want, NMAX + 64) != 0) {
+                int wide_ok = 1;
+                if (ts[ti]->q8_wide) { /* words back to bytes; a word over 255 or a write past kpad fails */
+                    memset(got8, 0xAA, NMAX + 64);
+                    for (int i = 0; i < kpad; i++) {
+                        uint16_t w;
+                        memcpy(&w, got + 2 * i, 2);
+                        got8[i] = (uint8_t)w;
+                        wide_ok &= w <= 255;
+                    }
+                    for (int i = 2 * kpad; i < 2 * (NMAX + 64); i++) wide_ok &= got[i] == 0xAA;
+                } else {
+                    memcpy(got8, got, NMAX + 64);
+                }
+                if (sg != sw || zg != zw || !wide_ok || memcmp(got8, want, NMAX + 64) != 0) {
                     int at = 0;
-                    while (at < NMAX + 63 && got[at] == want[at]) at++;
+                    while (at < NMAX + 63 && got8[at] == want[at]) at++;
                     if (bad++ < 5)
                         CHECK_MSG(0, "%s quant_row n %d kind %d: scale %.9g vs %.9g, zp %d vs %d, first byte off at %d (%d vs %d)",
-                                  ts[ti]->name, n, kind, sg, sw, zg, zw, at, got[at], want[at]);
+                                  ts[ti]->name, n, kind, sg, sw, zg, zw, at, got8[at], want[at]);
                 }
             }
+        }
+    }
+    CHECK(bad == 0);
+    free(x), free(want), free(got), free(got8);
+}
+
+/* Activation rows to bf16 (to_bf16): every table's, bit for bit the scalar reference's (tables with
+ * bf16_wide write each value as the fp32 it rounds to), ties to even, infinities, NaN (quiet) and
+ * the values that round up to infinity, with nothing written past kpad. */
+RR_TEST(kern_to_bf16_matches_reference) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = kern_test_tables(ts);
+    const rr_kern_table *ref = rr_kern_table_for(RR_KERN_ISA_SCALAR);
+    REQUIRE(ref != NULL);
+    enum { NMAX = 800 };
+    float *x = malloc(sizeof(float) * NMAX);
+    uint16_t *want = malloc(2 * (NMAX + 16));
+    uint8_t *got = malloc(4 * (NMAX + 16));
+    const int lens[] = {1, 7, 8, 9, 16, 17, 63, 64, 65, 768, 771};
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int n = lens[li], kpad = n + (int)(li % 3) * 5;
+        for (int i = 0; i < n; i++) {
+            uint32_t u;
+            float v = srand1() * 10.f;
+            memcpy(&u, &v, 4);
+            switch (i % 9) {
+            case 1: u = (u & 0xffff0000u) | 0x8000u; break;      /* a tie */
+            case 2: u = (u & 0xfffe0000u) | 0x18000u; break;     /* a tie, odd above */
+            case 3: u = 0x7f800000u | (i & 1 ? 0x80000000u : 0); break; /* +-inf */
+            case 4: u = 0x7fc00000u + (uint32_t)i; break;         /* quiet NaN with payload */
+            case 5: u = 0x7f800001u | (i & 1 ? 0x80000000u : 0); break; /* signalling NaN */
+            case 6: u = 0x7f7fffffu; break;                       /* rounds to inf */
+            case 7: u = 0x7fffffffu; break;                       /* NaN, all ones */
+            default: break;
+            }
+            memcpy(&x[i], &u, 4);
+        }
+        memset(want, 0xAA, 2 * (NMAX + 16));
+        ref->to_bf16(x, n, kpad, want);
+        for (int ti = 0; ti < nt; ti++) {
+            const int w = ts[ti]->bf16_wide ? 4 : 2;
+            memset(got, 0xAA, 4 * (NMAX + 16));
+            ts[ti]->to_bf16(x, n, kpad, got);
+            int ok = 1, at = -1;
+            for (int i = 0; i < kpad && ok; i++) {
+                uint16_t h;
+                if (w == 4) {
+                    uint32_t u;
+                    memcpy(&u, got + 4 * i, 4);
+                    h = (uint16_t)(u >> 16);
+                    ok = (u & 0xffffu) == 0;
+                } else {
+                    memcpy(&h, got + 2 * i, 2);
+                }
+                ok = ok && h == want[i];
+                if (!ok) at = i;
+            }
+            for (int i = w * kpad; i < 4 * (NMAX + 16); i++) ok &= got[i] == 0xAA;
+            if (!ok && bad++ < 5) CHECK_MSG(0, "%s to_bf16 n %d kpad %d: element %d differs (or a write past kpad)", ts[ti]->name, n, kpad, at);
         }
     }
     CHECK(bad == 0);

@@ -15,8 +15,10 @@
  *     scale(p, s, j) = scale of W[p*NR + j, s*G : (s+1)*G]   at  (p*n_sg + s)*NR + j
  * (n_sg = kp*KG / G scale groups), plus one fp32 C_j = sum_s scale(s, j) sum_{k in s} w8[j, k] per
  * channel for the activation zero points.
- * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded), INT8 rows of kp*KG bytes
- * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
+ * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded; fp32 values rounded to
+ * bf16 where the table's bf16_wide is set), INT8 rows of kp*KG bytes
+ * (uint8 with a zero point: x = scale (q - zp); uint16 words holding the same values where the
+ * table's q8_wide is set) plus one fp32 scale and one int32 zero point per row.
  */
 #ifndef RR_KERN_INT_H
 #define RR_KERN_INT_H
@@ -157,11 +159,17 @@ struct rr_kern_table {
     void (*ukr[4])(const rr_kern_tile *t);
     /* FP32 activations x weights stored as bf16 (exact bf16 values), FP32 layout (KG 1) */
     void (*ukr_f32_w16)(const rr_kern_tile *t);
-    /* one row of n floats to kpad bf16 (nearest even, zeros past n) */
-    void (*to_bf16)(const float *x, int n, int kpad, uint16_t *y);
-    /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
-     * scale, *zp the zero point (see kernels.h) */
-    float (*quant_row)(const float *x, int n, int kpad, uint8_t *y, int32_t *zp);
+    /* one row of n floats to kpad bf16 (nearest even, zeros past n), as bf16 bits, or as fp32 values
+     * where bf16_wide is set */
+    void (*to_bf16)(const float *x, int n, int kpad, void *y);
+    /* BF16 prepared activation rows hold fp32 values rounded to bf16, not bf16 bits (tables without
+     * bf16 products, whose BF16 kernel then broadcasts A as it does for FP32) */
+    int bf16_wide;
+    /* one row to kpad integers (zeros past n): q = clamp(round(x / scale) + zp, 0, 255), as uint8,
+     * or as uint16 where q8_wide is set; returns the scale, *zp the zero point (see kernels.h) */
+    float (*quant_row)(const float *x, int n, int kpad, void *y, int32_t *zp);
+    /* INT8 prepared activation rows hold uint16 words, not bytes (kernels that multiply 16-bit pairs) */
+    int q8_wide;
     void (*attn)(const rr_kern_attn *a);
     /* query rows per attention work item in bf16 mode with head_dim 64 (0: RR_KERN_ATTN_QT) */
     int attn_qt_bf16_d64;

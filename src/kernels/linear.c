@@ -36,6 +36,12 @@ struct rr_linear {
 };
 
 static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
+/* bytes per element of a prepared activation row (BF16 / INT8; FP32 rows are the input's) */
+static size_t a_elem_size(const rr_linear *l) {
+    if (l->prec == RR_PRECISION_INT8 && l->k->q8_wide) return 2;
+    if (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide) return 4;
+    return elem_size(l->prec);
+}
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -334,7 +340,7 @@ void rr_linear_free(rr_linear *l) {
 
 /* bytes of one prepared activation row */
 static size_t prep_lda(const rr_linear *l) {
-    return align64((size_t)l->kp * l->lay.kg * elem_size(l->prec));
+    return align64((size_t)l->kp * l->lay.kg * a_elem_size(l));
 }
 
 size_t rr_linear_scratch_bytes(const rr_linear *l, int max_m) {
@@ -388,7 +394,7 @@ static void prep_rows(const run_job *j, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *xr = j->x + (size_t)r * j->ldx;
         if (l->prec == RR_PRECISION_BF16)
-            l->k->to_bf16(xr, l->n_in, kpad, (uint16_t *)(j->a + (size_t)r * j->lda));
+            l->k->to_bf16(xr, l->n_in, kpad, j->a + (size_t)r * j->lda);
         else
             j->ascale[r] = l->k->quant_row(xr, l->n_in, kpad, j->a + (size_t)r * j->lda, j->azp + r);
     }
@@ -422,7 +428,7 @@ static void gemm_item(void *arg, int item, int tid) {
     const rr_linear *l = j->l;
     const rr_kern_table *k = l->k;
     const int mr = l->lay.mr, nr = l->lay.nr, kg = l->lay.kg;
-    const size_t es = l->w16 ? 2 : elem_size(l->prec);
+    const size_t es = l->w16 ? 2 : elem_size(l->prec), ea = a_elem_size(l);
     int rb = item % j->n_rb, cb = item / j->n_rb;
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = j->p_lo + cb * j->pb, p1 = RR_MIN(j->p_hi, p0 + j->pb);
@@ -454,7 +460,7 @@ static void gemm_item(void *arg, int item, int tid) {
                     t.a = j->x + (size_t)r * j->ldx + (size_t)g0;
                     t.lda = (size_t)j->ldx * sizeof(float);
                 } else {
-                    t.a = j->a + (size_t)r * j->lda + (size_t)g0 * kg * es;
+                    t.a = j->a + (size_t)r * j->lda + (size_t)g0 * kg * ea;
                     t.lda = j->lda;
                     t.a_scale = j->ascale ? j->ascale + r : NULL;
                     t.a_zp = j->azp ? j->azp + r : NULL;
@@ -515,7 +521,7 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
         int gk = l->group / l->lay.kg;
         j.kc = (j.kc + gk - 1) / gk * gk;
     }
-    size_t row_bytes = (size_t)j.kc * l->lay.kg * elem_size(l->prec);
+    size_t row_bytes = (size_t)j.kc * l->lay.kg * a_elem_size(l);
     size_t a_block = (size_t)(l->prec == RR_PRECISION_BF16 ? 192 : 96) << 10;
     int mb = (int)RR_MAX((size_t)1, a_block / row_bytes);
     mb = RR_MAX(mr, RR_MIN(mb, 256) / mr * mr);

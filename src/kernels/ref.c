@@ -59,12 +59,14 @@ static void layernorm_ref(const float *x, const float *r, const float *g, const 
 
 /* ------------------------------------------------------------------ activation preparation */
 
-static void to_bf16_ref(const float *x, int n, int kpad, uint16_t *y) {
+static void to_bf16_ref(const float *x, int n, int kpad, void *yv) {
+    uint16_t *y = yv;
     for (int i = 0; i < n; i++) y[i] = rr_f32_to_bf16(x[i]);
     for (int i = n; i < kpad; i++) y[i] = 0;
 }
 
-static float quant_row_ref(const float *x, int n, int kpad, uint8_t *y, int32_t *zp) {
+static float quant_row_ref(const float *x, int n, int kpad, void *yv, int32_t *zp) {
+    uint8_t *y = yv;
     float lo = 0, hi = 0;
     for (int i = 0; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
     float scale = hi > lo ? (hi - lo) / 255.f : 1.f;

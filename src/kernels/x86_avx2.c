@@ -1,7 +1,9 @@
 /*
  * x86_avx2.c -- the AVX2 + FMA kernel table (Haswell and later, Zen 1 and later): the generic
  * vector kernels of kern_gen.h at 8 floats per vector. Micro-kernel 6 x 16 (12 ymm accumulators of
- * the 16); bf16 weights are widened to fp32 in registers; int8 multiplies in int32 lanes.
+ * the 16); bf16 weights are widened to fp32 in registers, against BF16 activations prepared as
+ * fp32 values rounded to bf16 (a broadcast from memory, as FP32's); int8 multiplies pairs of 16-bit
+ * values (vpmaddwd) into int32 lanes.
  * Compiled with ISA_x86_avx2 flags; only called after dispatch.c has checked the CPU and OS.
  */
 #include <immintrin.h>
@@ -24,12 +26,14 @@ const rr_kern_table rr_kern_avx2 = {
     .isa = RR_KERN_ISA_AVX2,
     .lay = {[RR_PRECISION_FP32] = {GEN_MR, GEN_NR, 1},
             [RR_PRECISION_BF16] = {GEN_MR, GEN_NR, 1},
-            [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 1}},
+            [RR_PRECISION_INT8] = {GEN_MR, GEN_NR, 2}},
     .native_bf16 = 0,
-    .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_bf16, [RR_PRECISION_INT8] = gen_ukr_int8},
+    .ukr = {[RR_PRECISION_FP32] = gen_ukr_f32, [RR_PRECISION_BF16] = gen_ukr_f32_w16, [RR_PRECISION_INT8] = gen_ukr_int8_pairs},
     .ukr_f32_w16 = gen_ukr_f32_w16,
-    .to_bf16 = gen_to_bf16,
-    .quant_row = gen_quant_row,
+    .to_bf16 = gen_to_bf16_f32,
+    .bf16_wide = 1,
+    .quant_row = gen_quant_row16,
+    .q8_wide = 1,
     .attn = gen_attn,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,

@@ -253,7 +253,8 @@ static void ukr_int8_vnni(const rr_kern_tile *t) {
 }
 
 /* Nearest-even rounding in hardware (vcvtneps2bf16); the tail and kpad padding in C. */
-static void to_bf16_native(const float *x, int n, int kpad, uint16_t *y) {
+static void to_bf16_native(const float *x, int n, int kpad, void *yv) {
+    uint16_t *y = yv;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
