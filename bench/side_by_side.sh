@@ -61,6 +61,8 @@ echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^
 if part gemm; then
     echo "== oneDNN GEMM ceiling"
     bash "$SB/run_gemm.sh" "$WORK/gemm" 2 2>/dev/null | grep onednn | tee "$OUT/gemm.txt"
+    # without AVX-512, run_gemm.sh stops at its first OpenBLAS SkylakeX call, before any oneDNN line
+    grep -q onednn "$OUT/gemm.txt" || bash bench/dnnl_ceiling.sh "$SB" "$WORK/gemm" 2 | tee "$OUT/gemm.txt"
     echo "== int8 GEMMs: rerank and oneDNN on the encoder's shapes (passes of 1024 rows, FFN blocks of 256)"
     [ -x "$ROOT/build/bench_kernels" ] || make -j2 bench
     for m in 1024 256; do # oneDNN's OpenMP threads sleep between its calls so they do not slow ours
@@ -114,7 +116,10 @@ elif [ "$MODE" = accept ]; then
         (cd "$WORK" && /usr/bin/time -f "$label maxrss_kb=%M wall_s=%e" -a -o "$OUT/rss.txt" "$@" \
             >>"$OUT/results.jsonl" 2>>"$OUT/stderr.log")
     }
-    OPENBLAS_CORETYPE=SkylakeX peer torch_bf16_b16 $PY "$SB/bench_torch.py" --threads 2 --precision bf16 --batch 16 \
+    # run_peers.sh's OpenBLAS core (AVX-512 kernels), or Haswell's (AVX2) on a CPU without AVX-512, where
+    # SkylakeX's stop with an illegal instruction
+    core=SkylakeX; grep -qw avx512f /proc/cpuinfo || core=Haswell
+    OPENBLAS_CORETYPE=$core peer torch_bf16_b16 $PY "$SB/bench_torch.py" --threads 2 --precision bf16 --batch 16 \
         --reps 3 --workloads w1
     peer ort_fp32_b16 node "$SB/bench_ort.js" "$WORK/models/xlmr_fp32.onnx" "$WORK/models/workloads.json" --batch 16 \
         --reps 3 --workloads w1
