@@ -384,14 +384,8 @@ ALWAYS_INLINE void finish_row_q8(const rr_kern_tile *t, int i, vf *acc) {
     finish_row(t, i, acc);
 }
 
-/* uint8 x int8, KG = 1 (the AVX-512 table without VNNI): each scale group summed exactly in int32 lanes, then
- * converted and added to the fp32 sums with the group's channel scales. The fp32 sums are touched
- * once per group, so they may live on the stack while the int32 ones take the registers. */
-GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
-    const uint8_t *arow[GEN_MR];
-#pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
-    vf facc[GEN_MR][GEN_NRV];
+/* The fp32 sums of an INT8 tile at a chunk's start: zero (first chunk) or the partial sums in C. */
+ALWAYS_INLINE void q8_sums_start(const rr_kern_tile *t, vf facc[GEN_MR][GEN_NRV]) {
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) {
         if (!t->first && i < t->m) {
@@ -401,13 +395,31 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
             for (int v = 0; v < GEN_NRV; v++) facc[i][v] = (vf){0};
         }
     }
+}
+
+/* Adds scale group g's exact int32 sums to the fp32 sums, times the group's channel scales. */
+ALWAYS_INLINE void q8_group_flush(const rr_kern_tile *t, int g, vi acc[GEN_MR][GEN_NRV], vf facc[GEN_MR][GEN_NRV]) {
+    vf sc[GEN_NRV];
+#pragma GCC unroll 8
+    for (int v = 0; v < GEN_NRV; v++) sc[v] = vload(t->b_scale + (size_t)g * GEN_NR + v * VW);
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < GEN_NRV; v++) facc[i][v] = vfma(__builtin_convertvector(acc[i][v], vf), sc[v], facc[i][v]);
+}
+
+/* uint8 x int8, KG = 1 (the AVX-512 table without VNNI): each scale group summed exactly in int32 lanes, then
+ * converted and added to the fp32 sums with the group's channel scales. The fp32 sums are touched
+ * once per group, so they may live on the stack while the int32 ones take the registers. */
+GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
+    const uint8_t *arow[GEN_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda;
+    vf facc[GEN_MR][GEN_NRV];
+    q8_sums_start(t, facc);
     const int G = t->group, ng = t->kp / G;
     for (int g = 0; g < ng; g++) {
-        vi acc[GEN_MR][GEN_NRV];
-#pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++)
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+        vi acc[GEN_MR][GEN_NRV] = {{{0}}};
         for (int k = g * G; k < (g + 1) * G; k++) {
             vi bv[GEN_NRV];
 #pragma GCC unroll 8
@@ -423,23 +435,16 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
                 for (int v = 0; v < GEN_NRV; v++) acc[i][v] += av * bv[v];
             }
         }
-        vf sc[GEN_NRV];
-#pragma GCC unroll 8
-        for (int v = 0; v < GEN_NRV; v++) sc[v] = vload(t->b_scale + (size_t)g * GEN_NR + v * VW);
-#pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++)
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) facc[i][v] = vfma(__builtin_convertvector(acc[i][v], vf), sc[v], facc[i][v]);
+        q8_group_flush(t, g, acc, facc);
     }
     for (int i = 0; i < t->m; i++) finish_row_q8(t, i, facc[i]);
 }
 
 /* uint8 x int8 on the AVX2 table, KG = 2: activations prepared as uint16 words
  * (gen_quant_row16), weights widened from int8 to int16 as they are loaded, and each pair of k
- * multiplied and summed by one vpmaddwd into int32 lanes -- exact (255 * 127 * 2 fits in 16 bits'
- * products, int32 sums), where vpmaddubsw on bytes would saturate its 16-bit pair sums, and no
- * slower than it on cores with two vector multipliers (it needs a vpmaddwd after every vpmaddubsw).
- * Each scale group is summed in int32, then converted and added to the fp32 sums with the group's
+ * multiplied and summed by one vpmaddwd into int32 lanes -- exact (products of 16-bit values, int32
+ * sums), where vpmaddubsw on bytes would saturate its 16-bit pair sums (255 * 127 * 2 > 32767)
+ * unless activations or weights gave up a bit (docs/KERNELS.md). Each scale group is summed in int32, then converted and added to the fp32 sums with the group's
  * channel scales; the fp32 sums are touched once per group, so they may live on the stack while the
  * int32 ones take the registers. */
 #if VW == 8
@@ -450,23 +455,11 @@ GEN_FN void gen_ukr_int8_pairs(const rr_kern_tile *t) {
 #pragma GCC unroll 16
     for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint16_t *)((const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda);
     vf facc[GEN_MR][GEN_NRV];
-#pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++) {
-        if (!t->first && i < t->m) {
-            load_tile_row(facc[i], t->c + (size_t)i * t->ldc, t->n);
-        } else {
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) facc[i][v] = (vf){0};
-        }
-    }
+    q8_sums_start(t, facc);
     const int gp = t->group / 2, ng = t->kp / gp; /* k pairs per scale group, groups in the chunk */
     const int8_t *b = t->b;
     for (int g = 0; g < ng; g++) {
-        vi acc[GEN_MR][GEN_NRV];
-#pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++)
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) acc[i][v] = (vi){0};
+        vi acc[GEN_MR][GEN_NRV] = {{{0}}};
         for (int kk = g * gp; kk < (g + 1) * gp; kk++, b += 2 * GEN_NR) {
             vi bv[GEN_NRV]; /* VW channels x the pair (2 kk, 2 kk + 1) as int16 */
 #pragma GCC unroll 8
@@ -480,13 +473,7 @@ GEN_FN void gen_ukr_int8_pairs(const rr_kern_tile *t) {
                 for (int v = 0; v < GEN_NRV; v++) acc[i][v] += GEN_MADD16(av, bv[v]);
             }
         }
-        vf sc[GEN_NRV];
-#pragma GCC unroll 8
-        for (int v = 0; v < GEN_NRV; v++) sc[v] = vload(t->b_scale + (size_t)g * GEN_NR + v * VW);
-#pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++)
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) facc[i][v] = vfma(__builtin_convertvector(acc[i][v], vf), sc[v], facc[i][v]);
+        q8_group_flush(t, g, acc, facc);
     }
     for (int i = 0; i < t->m; i++) finish_row_q8(t, i, facc[i]);
 }
