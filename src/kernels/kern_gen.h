@@ -444,9 +444,10 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
  * (gen_quant_row16), weights widened from int8 to int16 as they are loaded, and each pair of k
  * multiplied and summed by one vpmaddwd into int32 lanes -- exact (products of 16-bit values, int32
  * sums), where vpmaddubsw on bytes would saturate its 16-bit pair sums (255 * 127 * 2 > 32767)
- * unless activations or weights gave up a bit (docs/KERNELS.md). Each scale group is summed in int32, then converted and added to the fp32 sums with the group's
- * channel scales; the fp32 sums are touched once per group, so they may live on the stack while the
- * int32 ones take the registers. */
+ * unless activations or weights gave up a bit (docs/KERNELS.md). Each scale group is summed in
+ * int32, then converted and added to the fp32 sums with the group's channel scales; the fp32 sums
+ * are touched once per group, so they may live on the stack while the int32 ones take the
+ * registers. */
 #if VW == 8
 #define GEN_MADD16(a, b) (vi) _mm256_madd_epi16((__m256i)(a), (__m256i)(b))
 #define GEN_WIDEN8(p) (vi) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
