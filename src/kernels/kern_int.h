@@ -170,6 +170,9 @@ struct rr_kern_table {
     float (*quant_row)(const float *x, int n, int kpad, void *y, int32_t *zp);
     /* INT8 prepared activation rows hold uint16 words, not bytes (kernels that multiply 16-bit pairs) */
     int q8_wide;
+    /* INT8 weights are quantized to [-q8_wmax, q8_wmax] (0: 127); 63 where the kernel sums pairs of
+     * uint8 x int8 products in 16 bits (vpmaddubsw), which 255 * 63 * 2 < 32768 keeps exact */
+    int q8_wmax;
     void (*attn)(const rr_kern_attn *a);
     /* query rows per attention work item in bf16 mode with head_dim 64 (0: RR_KERN_ATTN_QT) */
     int attn_qt_bf16_d64;

@@ -145,11 +145,13 @@ static bool pack_alloc(rr_linear *l, const float *bias) {
 static pi4 pvsel(pi4 m, pi4 a, pi4 b) { return (a & m) | (b & ~m); }
 
 /* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) to integers in
- * [-127, 127] in q, one symmetric scale per group of l->group inputs (an outlier weight costs the
- * resolution of its group only, not of the whole row), recording the scales and the row's correction
- * sum(scale * q). Four at a time; the same values as the scalar tail. */
+ * [-wmax, wmax] in q (wmax 127, or the table's q8_wmax), one symmetric scale per group of l->group
+ * inputs (an outlier weight costs the resolution of its group only, not of the whole row), recording
+ * the scales and the row's correction sum(scale * q). Four at a time; the same values as the scalar
+ * tail. */
 static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int n, int pn, int j) {
-    const int n_in = l->n_in, nr = l->lay.nr;
+    const int n_in = l->n_in, nr = l->lay.nr, wmax = l->k->q8_wmax ? l->k->q8_wmax : 127;
+    const float fmax = (float)wmax;
     /* finite: exponent bits not all ones (a reduction first; the error path finds the index) */
     pi4 inf4 = {0};
     int kk = 0;
@@ -182,18 +184,18 @@ static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int 
             float a = fabsf(r[kk]);
             amax = a > amax ? a : amax;
         }
-        float sc = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / sc;
+        float sc = amax > 0 ? amax / fmax : 1.f, inv = 1.f / sc;
         pi4 sum4 = {0};
         for (kk = k0; kk + 4 <= k1; kk += 4) {
             pf4 v;
             memcpy(&v, r + kk, 16);
             v = (v * inv + 12582912.f) - 12582912.f;
             pi4 vi = __builtin_convertvector(v, pi4); /* exact: v is an integer */
-            vi = pvsel(vi > 127, (pi4){0} + 127, vi);
-            vi = pvsel(vi < -127, (pi4){0} - 127, vi);
+            vi = pvsel(vi > wmax, (pi4){0} + wmax, vi);
+            vi = pvsel(vi < -wmax, (pi4){0} - wmax, vi);
             sum4 += vi;
 #ifdef __SSE2__
-            /* |vi| <= 127: the saturating packs are the plain narrowing (which GCC does byte by byte) */
+            /* |vi| <= wmax <= 127: the saturating packs are the plain narrowing (which GCC does byte by byte) */
             __m128i b16 = _mm_packs_epi32((__m128i)vi, (__m128i)vi);
             int32_t b = _mm_cvtsi128_si32(_mm_packs_epi16(b16, b16));
 #else
@@ -203,9 +205,9 @@ static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int 
         }
         int32_t sum = sum4[0] + sum4[1] + sum4[2] + sum4[3];
         for (; kk < k1; kk++) {
-            /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= 127 */
+            /* round half to even (as lrintf) with the 1.5 * 2^23 trick: |r * inv| <= wmax */
             float v = (r[kk] * inv + 12582912.f) - 12582912.f;
-            v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+            v = v > fmax ? fmax : v < -fmax ? -fmax : v;
             q[kk] = (int8_t)v;
             sum += (int32_t)v;
         }
