@@ -173,13 +173,11 @@ GEN_FN void gen_to_bf16(const float *x, int n, int kpad, void *yv) {
     for (int i = n; i < kpad; i++) y[i] = 0;
 }
 
-/* One row to kpad quantized values (kern_int.h quant_row), written as bytes (wide 0) or as uint16
- * words (wide 1, the tables whose INT8 kernel multiplies 16-bit pairs). No FMA contraction: x * inv
- * must round before the rounding to an integer, as in the reference. */
-__attribute__((optimize("fp-contract=off"))) ALWAYS_INLINE float quant_row_body(const float *x, int n, int kpad,
-                                                                                 void *yv, int wide, int32_t *zp) {
+/* One row to kpad uint8 quantized values (kern_int.h quant_row). No FMA contraction: x * inv must
+ * round before the rounding to an integer, as in the reference. */
+__attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const float *x, int n, int kpad, void *yv,
+                                                                      int32_t *zp) {
     uint8_t *y = yv;
-    uint16_t *yw = yv;
     vf vlo = {0}, vhi = {0};
     float lo = 0, hi = 0;
     int i = 0;
@@ -230,7 +228,7 @@ __attribute__((optimize("fp-contract=off"))) ALWAYS_INLINE float quant_row_body(
 #define Q8_CVT(v) _mm512_add_epi32(_mm512_cvt_roundps_epi32((__m512)(vload(x + i + (v) * VW) * vinv), \
                                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), \
                                   (__m512i)vz)
-    for (; i + 4 * VW <= n && !wide; i += 4 * VW) { /* wide rows: the AVX2 table's only */
+    for (; i + 4 * VW <= n; i += 4 * VW) {
         __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(Q8_CVT(0), Q8_CVT(1)), _mm512_packs_epi32(Q8_CVT(2), Q8_CVT(3)));
         _mm512_storeu_si512(y + i, _mm512_permutexvar_epi32(perm, b));
     }
@@ -239,14 +237,6 @@ __attribute__((optimize("fp-contract=off"))) ALWAYS_INLINE float quant_row_body(
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
 #define Q8_CVT(v) _mm256_add_epi32(_mm256_cvtps_epi32((__m256)(vload(x + i + (v) * VW) * vinv)), (__m256i)vz)
     for (; i + 4 * VW <= n; i += 4 * VW) {
-        if (wide) { /* 32 bits -> 16 with signed saturation, clamped to [0, 255] in 16 bits */
-            const __m256i z16 = _mm256_setzero_si256(), c255 = _mm256_set1_epi16(255);
-            __m256i w0 = _mm256_min_epi16(_mm256_max_epi16(_mm256_packs_epi32(Q8_CVT(0), Q8_CVT(1)), z16), c255);
-            __m256i w1 = _mm256_min_epi16(_mm256_max_epi16(_mm256_packs_epi32(Q8_CVT(2), Q8_CVT(3)), z16), c255);
-            _mm256_storeu_si256((__m256i *)(yw + i), _mm256_permute4x64_epi64(w0, 0xd8));
-            _mm256_storeu_si256((__m256i *)(yw + i + 2 * VW), _mm256_permute4x64_epi64(w1, 0xd8));
-            continue;
-        }
         __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(Q8_CVT(0), Q8_CVT(1)), _mm256_packs_epi32(Q8_CVT(2), Q8_CVT(3)));
         _mm256_storeu_si256((__m256i *)(y + i), _mm256_permutevar8x32_epi32(b, perm));
     }
@@ -258,37 +248,19 @@ __attribute__((optimize("fp-contract=off"))) ALWAYS_INLINE float quant_row_body(
         q = (vi)vsel(q < 0, (vf)((vi){0}), (vf)q);
         q = (vi)vsel(q > 255, (vf)((vi){0} + 255), (vf)q);
         typedef uint8_t vq __attribute__((vector_size(VW)));
-        if (wide) {
-            vh w16 = __builtin_convertvector(q, vh);
-            memcpy(yw + i, &w16, sizeof w16);
-        } else {
-            vq b8 = __builtin_convertvector(q, vq);
-            memcpy(y + i, &b8, sizeof b8);
-        }
+        vq b8 = __builtin_convertvector(q, vq);
+        memcpy(y + i, &b8, sizeof b8);
     }
     for (; i < n; i++) {
         float r = (x[i] * inv + 12582912.f) - 12582912.f;
         int32_t q = (int32_t)r + z;
         q = q < 0 ? 0 : q > 255 ? 255 : q;
-        if (wide) yw[i] = (uint16_t)q;
-        else y[i] = (uint8_t)q;
+        y[i] = (uint8_t)q;
     }
-    if (wide) memset(yw + i, 0, (size_t)(kpad - i) * 2);
-    else memset(y + i, 0, (size_t)(kpad - i));
+    memset(y + i, 0, (size_t)(kpad - i));
     *zp = z;
     return scale;
 }
-
-__attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row(const float *x, int n, int kpad, void *y,
-                                                                      int32_t *zp) {
-    return quant_row_body(x, n, kpad, y, 0, zp);
-}
-#if VW == 8 /* the AVX2 table's: 16-bit pairs multiplied by vpmaddwd (gen_ukr_int8_pairs) */
-__attribute__((optimize("fp-contract=off"))) GEN_FN float gen_quant_row16(const float *x, int n, int kpad, void *y,
-                                                                        int32_t *zp) {
-    return quant_row_body(x, n, kpad, y, 1, zp);
-}
-#endif
 
 /* ------------------------------------------------------------------ GEMM micro-kernels */
 
@@ -440,53 +412,13 @@ GEN_FN void gen_ukr_int8(const rr_kern_tile *t) {
     for (int i = 0; i < t->m; i++) finish_row_q8(t, i, facc[i]);
 }
 
-/* uint8 x int8 on the AVX2 table, KG = 2: activations prepared as uint16 words
- * (gen_quant_row16), weights widened from int8 to int16 as they are loaded, and each pair of k
- * multiplied and summed by one vpmaddwd into int32 lanes -- exact (products of 16-bit values, int32
- * sums), where vpmaddubsw on bytes would saturate its 16-bit pair sums (255 * 127 * 2 > 32767)
- * unless activations or weights gave up a bit (docs/KERNELS.md). Each scale group is summed in
- * int32, then converted and added to the fp32 sums with the group's channel scales; the fp32 sums
- * are touched once per group, so they may live on the stack while the int32 ones take the
- * registers. */
-#if VW == 8
-#define GEN_MADD16(a, b) (vi) _mm256_madd_epi16((__m256i)(a), (__m256i)(b))
-#define GEN_WIDEN8(p) (vi) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-GEN_FN void gen_ukr_int8_pairs(const rr_kern_tile *t) {
-    const uint16_t *arow[GEN_MR];
-#pragma GCC unroll 16
-    for (int i = 0; i < GEN_MR; i++) arow[i] = (const uint16_t *)((const uint8_t *)t->a + (size_t)(i < t->m ? i : 0) * t->lda);
-    vf facc[GEN_MR][GEN_NRV];
-    q8_sums_start(t, facc);
-    const int gp = t->group / 2, ng = t->kp / gp; /* k pairs per scale group, groups in the chunk */
-    const int8_t *b = t->b;
-    for (int g = 0; g < ng; g++) {
-        vi acc[GEN_MR][GEN_NRV] = {{{0}}};
-        for (int kk = g * gp; kk < (g + 1) * gp; kk++, b += 2 * GEN_NR) {
-            vi bv[GEN_NRV]; /* VW channels x the pair (2 kk, 2 kk + 1) as int16 */
-#pragma GCC unroll 8
-            for (int v = 0; v < GEN_NRV; v++) bv[v] = GEN_WIDEN8(b + 2 * v * VW);
-#pragma GCC unroll 16
-            for (int i = 0; i < GEN_MR; i++) {
-                int32_t pair;
-                memcpy(&pair, arow[i] + 2 * kk, 4);
-                vi av = (vi){0} + pair;
-#pragma GCC unroll 8
-                for (int v = 0; v < GEN_NRV; v++) acc[i][v] += GEN_MADD16(av, bv[v]);
-            }
-        }
-        q8_group_flush(t, g, acc, facc);
-    }
-    for (int i = 0; i < t->m; i++) finish_row_q8(t, i, facc[i]);
-}
-#undef GEN_MADD16
-#undef GEN_WIDEN8
-#endif
-
 /* uint8 x int8 on the AVX2 table, KG = 4, with weights in [-63, 63] (the table's q8_wmax): vpmaddubsw
  * multiplies the activation bytes by the weight bytes and sums adjacent pairs into int16 lanes --
- * exact, since |sum| <= 255 * 63 * 2 < 32768 -- and vpmaddwd by ones sums those pairs into int32, so
- * four k take three instructions per 8 channels where the 16-bit pairs above take four for two k
- * plus the widening. Scale groups and fp32 sums as in gen_ukr_int8_pairs. */
+ * exact, since |sum| <= 255 * 63 * 2 < 32768, where 8-bit weights would saturate -- and vpmaddwd by
+ * ones sums those pairs into int32: three instructions per 4 k and 8 channels. Each scale group is
+ * summed in int32, then converted and added to the fp32 sums with the group's channel scales; the
+ * fp32 sums are touched once per group, so they may live on the stack while the int32 ones take the
+ * registers. */
 #if VW == 8
 GEN_FN void gen_ukr_int8_quads(const rr_kern_tile *t) {
     const uint8_t *arow[GEN_MR];

@@ -17,8 +17,7 @@
  * channel for the activation zero points.
  * Prepared activations (scratch): BF16 rows of kp*KG bf16 (zero-padded; fp32 values rounded to
  * bf16 where the table's bf16_wide is set), INT8 rows of kp*KG bytes
- * (uint8 with a zero point: x = scale (q - zp); uint16 words holding the same values where the
- * table's q8_wide is set) plus one fp32 scale and one int32 zero point per row.
+ * (uint8 with a zero point: x = scale (q - zp)) plus one fp32 scale and one int32 zero point per row.
  */
 #ifndef RR_KERN_INT_H
 #define RR_KERN_INT_H
@@ -165,11 +164,9 @@ struct rr_kern_table {
     /* BF16 prepared activation rows hold fp32 values rounded to bf16, not bf16 bits (tables without
      * bf16 products, whose BF16 kernel then broadcasts A as it does for FP32) */
     int bf16_wide;
-    /* one row to kpad integers (zeros past n): q = clamp(round(x / scale) + zp, 0, 255), as uint8,
-     * or as uint16 where q8_wide is set; returns the scale, *zp the zero point (see kernels.h) */
+    /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
+     * scale, *zp the zero point (see kernels.h) */
     float (*quant_row)(const float *x, int n, int kpad, void *y, int32_t *zp);
-    /* INT8 prepared activation rows hold uint16 words, not bytes (kernels that multiply 16-bit pairs) */
-    int q8_wide;
     /* INT8 weights are quantized to [-q8_wmax, q8_wmax] (0: 127); 63 where the kernel sums pairs of
      * uint8 x int8 products in 16 bits (vpmaddubsw), which 255 * 63 * 2 < 32768 keeps exact */
     int q8_wmax;

@@ -38,7 +38,6 @@ struct rr_linear {
 static size_t elem_size(rr_precision p) { return p == RR_PRECISION_FP32 ? 4 : p == RR_PRECISION_BF16 ? 2 : 1; }
 /* bytes per element of a prepared activation row (BF16 / INT8; FP32 rows are the input's) */
 static size_t a_elem_size(const rr_linear *l) {
-    if (l->prec == RR_PRECISION_INT8 && l->k->q8_wide) return 2;
     if (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide) return 4;
     return elem_size(l->prec);
 }
