@@ -65,7 +65,7 @@ static const char *prec_name(rr_precision p) {
 /* Weights: symmetric per channel and per group of G k (the last one may be short), scale =
  * amax / wmax (127, or the table's q8_wmax), inv = 1 / scale in float, round half to even
  * (kernels.h). s gets one scale per group. */
-static int wmax_of(const rr_kern_table *t) { return t && t->q8_wmax ? t->q8_wmax : 127; }
+static int wmax_of(const rr_kern_table *t) { return rr_kern_int8_wmax(t); }
 
 static void quant(const float *x, int n, int G, int wmax, int *q, float *s) {
     for (int g = 0; g * G < n; g++) {

@@ -187,6 +187,11 @@ const char *rr_kern_reason(void) {
 const char *rr_kern_name(const rr_kern_table *k) { return k ? k->name : "none"; }
 rr_kern_isa rr_kern_isa_of(const rr_kern_table *k) { return k ? k->isa : RR_KERN_ISA_SCALAR; }
 
+int rr_kern_int8_wmax(const rr_kern_table *k) {
+    if (!k) k = rr_kern_get();
+    return k->q8_wmax ? k->q8_wmax : 127;
+}
+
 rr_precision rr_kern_auto_precision(const rr_kern_table *k) {
     if (!k) k = rr_kern_get();
     return k->native_bf16 ? RR_PRECISION_BF16 : RR_PRECISION_FP32;

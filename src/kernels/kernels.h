@@ -23,7 +23,8 @@
  *   int8  W symmetric per output channel and per group g of G = rr_kern_int8_group(K) consecutive k
  *         (kern_int.h: 256 at K = 768 or 3072; groups start at k = 0, the last one may be short):
  *         w8 = round(w / s_gn),
- *         s_gn = max_{k in g} |w_nk| / 127 (1 for an all-zero group). X asymmetric per row (token),
+ *         s_gn = max_{k in g} |w_nk| / Q (1 for an all-zero group), Q = 127, or 63 on the avx2
+ *         table, whose vpmaddubsw sums stay exact only with 7-bit weights. X asymmetric per row (token),
  *         as ONNX Runtime's dynamic quantization: lo = min(0, min x), hi = max(0, max x),
  *         s_m = (hi - lo) / 255, z_m = round(-lo / s_m), x8 = clamp(round(x / s_m) + z_m, 0, 255)
  *         (uint8). Exact int32 sums per group, fp32 across groups:
@@ -78,6 +79,9 @@ const char *rr_kern_isa_name(rr_kern_isa isa);
 int rr_kern_cpu_has(rr_kern_isa isa);
 /* The best precision the table runs fast: bf16 where it has native bf16 dot products, else fp32. */
 rr_precision rr_kern_auto_precision(const rr_kern_table *k);
+/* Q of the table's INT8 weights, quantized to [-Q, Q] (the contract above): 127, or 63 on avx2. k NULL
+ * = the selected table. */
+int rr_kern_int8_wmax(const rr_kern_table *k);
 
 /* ------------------------------------------------------------------ linear layers */
 

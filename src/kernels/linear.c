@@ -144,12 +144,12 @@ static bool pack_alloc(rr_linear *l, const float *bias) {
 static pi4 pvsel(pi4 m, pi4 a, pi4 b) { return (a & m) | (b & ~m); }
 
 /* Packing step 3 (INT8): quantizes row r (output channel n, row j of panel pn) to integers in
- * [-wmax, wmax] in q (wmax 127, or the table's q8_wmax), one symmetric scale per group of l->group
+ * [-wmax, wmax] in q (rr_kern_int8_wmax), one symmetric scale per group of l->group
  * inputs (an outlier weight costs the resolution of its group only, not of the whole row), recording
  * the scales and the row's correction sum(scale * q). Four at a time; the same values as the scalar
  * tail. */
 static rr_status quantize_row_int8(rr_linear *l, const float *r, int8_t *q, int n, int pn, int j) {
-    const int n_in = l->n_in, nr = l->lay.nr, wmax = l->k->q8_wmax ? l->k->q8_wmax : 127;
+    const int n_in = l->n_in, nr = l->lay.nr, wmax = rr_kern_int8_wmax(l->k);
     const float fmax = (float)wmax;
     /* finite: exponent bits not all ones (a reduction first; the error path finds the index) */
     pi4 inf4 = {0};
