@@ -63,10 +63,8 @@ static const char *prec_name(rr_precision p) {
 }
 
 /* Weights: symmetric per channel and per group of G k (the last one may be short), scale =
- * amax / wmax (127, or the table's q8_wmax), inv = 1 / scale in float, round half to even
+ * amax / wmax (the table's rr_kern_int8_wmax), inv = 1 / scale in float, round half to even
  * (kernels.h). s gets one scale per group. */
-static int wmax_of(const rr_kern_table *t) { return rr_kern_int8_wmax(t); }
-
 static void quant(const float *x, int n, int G, int wmax, int *q, float *s) {
     for (int g = 0; g * G < n; g++) {
         int k0 = g * G, k1 = k0 + G < n ? k0 + G : n;
@@ -159,7 +157,7 @@ static int linear_case(const rr_kern_table *t, rr_precision p, rr_kern_dtype dt,
     float *sw = malloc(sizeof(float) * N * NG); /* [N][NG] group scales */
     int *qwall = malloc(sizeof(int) * N * K);
     if (p == RR_PRECISION_INT8)
-        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, wmax_of(t), qwall + (size_t)j * K, sw + (size_t)j * NG);
+        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, rr_kern_int8_wmax(t), qwall + (size_t)j * K, sw + (size_t)j * NG);
     for (int i = 0; i < M && bad < 5; i++) {
         const float *xi = x + (size_t)i * ldx;
         int zx = 0;
@@ -407,7 +405,7 @@ RR_TEST(kern_linear_pack_layout) {
                     int *qw = malloc(sizeof(int) * (size_t)N * K);
                     float *sw = malloc(sizeof(float) * (size_t)N * (NG + 1));
                     if (G)
-                        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, wmax_of(ts[ti]), qw + (size_t)j * K, sw + (size_t)j * NG);
+                        for (int j = 0; j < N; j++) quant(w + (size_t)j * K, K, G, rr_kern_int8_wmax(ts[ti]), qw + (size_t)j * K, sw + (size_t)j * NG);
                     int here = 0;
                     for (int pn = 0; pn < v.n_panels; pn++)
                         for (int g = 0; g < v.kp; g++)
