@@ -255,8 +255,6 @@ static void write_panel(rr_linear *l, const float *row, const void *rowq, int pn
             const int8_t *s8 = (const int8_t *)rowq + (size_t)g * kg;
             if (q1 == 4) /* constant sizes: moves, not calls */
                 for (int j = 0; j < j1; j++) memcpy(d + j * 4, s8 + (size_t)j * n_in, 4);
-            else if (q1 == 2 && kg == 2)
-                for (int j = 0; j < j1; j++) memcpy(d + j * 2, s8 + (size_t)j * n_in, 2);
             else
                 for (int j = 0; j < j1; j++) memcpy(d + j * kg, s8 + (size_t)j * n_in, (size_t)q1);
         } else if (p == RR_PRECISION_BF16 || l->w16) {
