@@ -648,8 +648,9 @@ RR_TEST(kern_gelu_tanh_accuracy) {
 }
 
 /* Activation rows to uint8 (quant_row): every table's, bit for bit the scalar reference's (values,
- * zero point, scale, and nothing written past kpad), on lengths around the vector loops' steps (64 and 16 floats), rows made of exact ties
- * (scale 1: x * inv = k + 1/2 rounds to even), one-signed rows and a zero row. */
+ * zero point, scale, and nothing written past kpad), on lengths around the vector loops' steps (64
+ * and 16 floats), rows made of exact ties (scale 1: x * inv = k + 1/2 rounds to even), one-signed
+ * rows and a zero row. */
 RR_TEST(kern_quant_row_matches_reference) {
     const rr_kern_table *ts[RR_KERN_ISA_COUNT];
     int nt = kern_test_tables(ts);
