@@ -4,17 +4,26 @@
 // 64 and 512) and over the golden files of ../shared/fixtures/golden and the Qwen3 fixture's
 // reference_ids.jsonl.
 //
-// usage: node tests/tok_conformance.js SHARED RERANK_BIN [--quick]
+// usage: node tests/tok_conformance.js SHARED RERANK_BIN [--quick] [--shard I/N]
 // RR_TOK_ONLY=substring limits the tokenizer x mode runs to tokenizers whose name contains it.
 // Prints one line per tokenizer x mode and "N passed, N failed, N skipped". Exit 1 on failure.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const os = require('os');
-const { spawnSync } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 
 const [shared, bin] = process.argv.slice(2);
 const quick = process.argv.includes('--quick');
+// --shard I/N: only the tokenizers whose index is I modulo N, and the golden files only in shard 0,
+// so that N processes share the corpus runs (each is bound by its one JavaScript thread)
+const shardArg = process.argv[process.argv.indexOf('--shard') + 1] || '';
+const [shard, shards] = process.argv.includes('--shard') ? shardArg.split('/').map(Number) : [0, 1];
+if (!(shards >= 1 && shard >= 0 && shard < shards)) {
+  console.log(`FAIL: bad --shard ${shardArg}`);
+  console.log('0 passed, 1 failed, 0 skipped');
+  process.exit(1);
+}
 let tk;
 try {
   tk = require(path.join(__dirname, 'node_modules', '@anush008', 'tokenizers'));
@@ -39,14 +48,41 @@ const toks = [
 
 // Runs the C side on inputs [{text, text_pair}] and returns [{ids, type_ids}] (or throws).
 function runC(tokPath, inputs, opts) {
-  const inFile = path.join(tmp, 'in.jsonl');
-  fs.writeFileSync(inFile, inputs.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const r = spawnSync(bin, cArgs(tokPath, opts), { input: cInput(inputs), maxBuffer: 1 << 30 });
+  return cOutput(r.status, r.stdout, r.stderr);
+}
+
+// The same as a promise, so that the C side runs on one core while the reference (single-threaded
+// for the most part) computes on the other: the suite's time is the larger of the two, not the sum.
+function runCAsync(tokPath, inputs, opts) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, cArgs(tokPath, opts));
+    const out = [], err = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.stdin.on('error', () => { /* the exit status tells */ });
+    child.on('error', reject);
+    child.on('close', (status) => {
+      try { resolve(cOutput(status, Buffer.concat(out), Buffer.concat(err))); } catch (e) { reject(e); }
+    });
+    child.stdin.end(cInput(inputs));
+  });
+}
+
+function cArgs(tokPath, opts) {
   const args = ['tokenize', '-m', tokPath];
   if (opts.maxLength) args.push('--max-length', String(opts.maxLength));
   if (opts.noSpecial) args.push('--no-special');
-  const r = spawnSync(bin, args, { input: fs.readFileSync(inFile), maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`rerank tokenize exited ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return String(r.stdout).split('\n').filter((l) => l.length).map((l) => JSON.parse(l));
+  return args;
+}
+
+function cInput(inputs) {
+  return inputs.map((x) => JSON.stringify(x)).join('\n') + '\n';
+}
+
+function cOutput(status, stdout, stderr) {
+  if (status !== 0) throw new Error(`rerank tokenize exited ${status}: ${String(stderr).slice(0, 500)}`);
+  return String(stdout).split('\n').filter((l) => l.length).map((l) => JSON.parse(l));
 }
 
 // Reference encodings: singles through encodeBatch; pairs through encode(a, b) one by one (the
@@ -238,26 +274,28 @@ async function main() {
     }
   }
   try {
-    toks.push(['bpe-bytelevel (trained)', trainBpe()]);
+    if (toks.length % shards === shard) toks.push(['bpe-bytelevel (trained)', trainBpe()]);
   } catch (e) {
     failed++;
     console.log(`FAIL training the BPE tokenizer: ${e.message}`);
   }
-  for (const [tname, rel, only] of toks) {
+  for (const [ti, [tname, rel, only]] of toks.entries()) {
     if (process.env.RR_TOK_ONLY && !tname.includes(process.env.RR_TOK_ONLY)) continue;
+    if (ti % shards !== shard) continue;
     const p = path.isAbsolute(rel) ? rel : path.join(F, 'tokenizers', rel);
     for (const [mname, inputs, opts] of modes) {
       if (only && !mname.startsWith(only)) continue;
       const name = `${tname} ${mname}`;
       try {
-        const want = await runRef(p, inputs, opts);
-        report(name, inputs, runC(p, inputs, opts), want);
+        const [got, want] = await Promise.all([runCAsync(p, inputs, opts), runRef(p, inputs, opts)]);
+        report(name, inputs, got, want);
       } catch (e) {
         failed++;
         console.log(`FAIL ${name}: ${e.message}`);
       }
     }
   }
+  if (shard !== 0) return finish();
   // Golden files: hf_ids (no specials) for both layouts.
   const G = path.join(F, 'golden');
   for (const [file, dir] of [['xlmr_pruned32k_single_ref.jsonl', 'xlmr_pruned32k'], ['multi_unigram_8k_single_ref.jsonl', 'multi_unigram_8k']]) {
@@ -321,6 +359,10 @@ async function main() {
     if (ok) { passed++; console.log('ok   cli errors: bad lines name their line number and exit non-zero'); }
     else { failed++; console.log('FAIL cli errors'); }
   }
+  finish();
+}
+
+function finish() {
   fs.rmSync(tmp, { recursive: true, force: true });
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exit(failed ? 1 : 0);
