@@ -29,13 +29,15 @@ if ! nice make -j2 fuzz FUZZ_CC="$CC_FUZZ" >build-fuzz/build.log 2>&1; then
     echo "0 passed, $n failed, 0 skipped"
     exit 1
 fi
-pass=0 fail=0 skip=0
-for t in $targets; do
-    name=${t#fuzz_}
+# One target per core at a time (FUZZ_JOBS overrides): each still fuzzes for SECS on its own core.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+res=$(mktemp -d)
+trap 'rm -rf "$res"' EXIT
+run_target() { # target: writes "ok", "fail" or "skip" and its message lines to $res/<target>
+    local t=$1 name=${1#fuzz_} work log rc stats cov
     if [ "$t" = fuzz_tokenizer ] && [ ! -d "$SHARED/fixtures/tokenizers" ]; then
-        echo "  SKIP $t: no $SHARED/fixtures/tokenizers"
-        skip=$((skip + 1))
-        continue
+        printf 'skip\n  SKIP %s: no %s/fixtures/tokenizers\n' "$t" "$SHARED" >"$res/$t"
+        return
     fi
     work=$(mktemp -d)
     mkdir -p "$work/corpus" "$OUT/$name"
@@ -47,14 +49,26 @@ for t in $targets; do
     stats=$(grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | sed 's/stat:://' | tr '\n' ' ')
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
     if [ $rc -eq 0 ]; then
-        echo "  ok   $t (${SECS}s, $stats$cov)"
-        pass=$((pass + 1))
+        printf 'ok\n  ok   %s (%ss, %s%s)\n' "$t" "$SECS" "$stats" "$cov" >"$res/$t"
     else
-        echo "  FAIL $t (exit $rc): findings and log in $OUT/$name/"
-        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -5 | sed 's/^/       /'
-        fail=$((fail + 1))
+        { printf 'fail\n  FAIL %s (exit %s): findings and log in %s/\n' "$t" "$rc" "$OUT/$name"
+          grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -5 | sed 's/^/       /'; } >"$res/$t"
     fi
     rm -rf "$work"
+}
+for t in $targets; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    run_target "$t" &
+done
+wait
+pass=0 fail=0 skip=0
+for t in $targets; do
+    case $(head -n 1 "$res/$t" 2>/dev/null) in
+    ok) pass=$((pass + 1)) ;;
+    skip) skip=$((skip + 1)) ;;
+    *) fail=$((fail + 1)) ;;
+    esac
+    if [ -f "$res/$t" ]; then tail -n +2 "$res/$t"; else echo "  FAIL $t: no result"; fi
 done
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
