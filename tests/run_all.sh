@@ -76,7 +76,11 @@ else
     echo "== /usr/bin/python3 with torch and numpy not found: model tests will skip"
 fi
 
-run_suite unit "$BUILD/run_tests"
+# The unit tests in one worker process per core (at most 4; RR_TEST_JOBS overrides): they are
+# independent, and under the sanitizers they are most of the run's time.
+jobs=${RR_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -gt 4 ] && jobs=4
+run_suite unit "$BUILD/run_tests" -j "$jobs"
 for s in tests/suite_*.sh; do
     [ -e "$s" ] || continue
     n=$(basename "$s" .sh)

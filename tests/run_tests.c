@@ -3,6 +3,7 @@
  *
  *   build/run_tests            all tests
  *   build/run_tests tok        tests whose name contains "tok"
+ *   build/run_tests -j 2 [tok] the same in two worker processes (output still in test order)
  *
  * Prints one line per test and ends with "N passed, N failed, N skipped"; exits 1 on any failure.
  */
@@ -12,7 +13,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 jmp_buf rr_test_jmp;
@@ -94,12 +98,98 @@ const char *rr_test_shared_path(const char *rel) { return ring_path(rr_test_shar
 
 const char *rr_test_tmpdir(void) {
     static int n;
-    snprintf(g_tmp_test, sizeof g_tmp_test, "%s/t%d", g_tmp_root, ++n);
+    /* the pid keeps the folders of the -j worker processes apart */
+    snprintf(g_tmp_test, sizeof g_tmp_test, "%s/t%d_%d", g_tmp_root, (int)getpid(), ++n);
     mkdir(g_tmp_test, 0700);
     return g_tmp_test;
 }
 
+enum { T_PENDING, T_PASSED, T_FAILED, T_SKIPPED };
+
+/* Runs one test, its output going to the current stdout; returns T_PASSED, T_FAILED or T_SKIPPED. */
+static int run_one(rr_test *t) {
+    g_failed_now = 0;
+    g_skipped_now = 0;
+    printf("  %s\n", t->name);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (setjmp(rr_test_jmp) == 0) t->fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    /* the slow tests named, so that the run's time can be kept in check */
+    if (secs >= 2.0) printf("    (%.1f s)\n", secs);
+    if (g_failed_now) {
+        printf("  FAIL %s\n", t->name);
+        return T_FAILED;
+    }
+    return g_skipped_now ? T_SKIPPED : T_PASSED;
+}
+
+/* -j N: N worker processes take the next test from a shared counter, so a slow test does not hold
+ * the others back; each test's output goes to its own file, printed in test order at the end, and
+ * a worker that dies (a sanitizer abort, a crash) fails its test instead of ending the run. */
+static void run_parallel(rr_test **list, int count, int jobs, int *result) {
+    int *next = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int *shared = mmap(NULL, (size_t)count * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (next == MAP_FAILED || shared == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    *next = 0;
+    for (int i = 0; i < count; i++) shared[i] = T_PENDING;
+    fflush(stdout);
+    for (int w = 0; w < jobs; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            exit(2);
+        }
+        if (pid > 0) continue;
+        for (;;) {
+            int i = __atomic_fetch_add(next, 1, __ATOMIC_SEQ_CST);
+            if (i >= count) _exit(0);
+            char path[400];
+            snprintf(path, sizeof path, "%s/out.%d", g_tmp_root, i);
+            if (!freopen(path, "w", stdout)) _exit(2);
+            setvbuf(stdout, NULL, _IOLBF, 0);
+            shared[i] = run_one(list[i]);
+            fflush(stdout);
+        }
+    }
+    int status;
+    while (wait(&status) > 0) {
+    }
+    for (int i = 0; i < count; i++) {
+        char path[400], line[4096];
+        snprintf(path, sizeof path, "%s/out.%d", g_tmp_root, i);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            while (fgets(line, sizeof line, f)) fputs(line, stdout);
+            fclose(f);
+        }
+        result[i] = shared[i];
+        if (result[i] == T_PENDING) {
+            /* its worker died in it, or every worker died before it started */
+            if (!f) printf("  %s\n", list[i]->name);
+            printf("  FAIL %s (%s)\n", list[i]->name, f ? "its worker process died in it" : "never run: the workers died");
+            result[i] = T_FAILED;
+        }
+    }
+    munmap(next, sizeof(int));
+    munmap(shared, (size_t)count * sizeof(int));
+}
+
 int main(int argc, char **argv) {
+    int jobs = 1;
+    if (argc > 2 && strcmp(argv[1], "-j") == 0) {
+        jobs = atoi(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
+    if (jobs < 1 || jobs > 64) {
+        fprintf(stderr, "run_tests: -j wants 1 to 64\n");
+        return 2;
+    }
     const char *filter = argc > 1 ? argv[1] : NULL;
     snprintf(g_tmp_root, sizeof g_tmp_root, "/tmp/rr_tests.XXXXXX");
     if (!mkdtemp(g_tmp_root)) {
@@ -107,22 +197,28 @@ int main(int argc, char **argv) {
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0, skipped = 0;
-    for (rr_test *t = g_tests; t; t = t->next) {
-        if (filter && !strstr(t->name, filter)) continue;
-        g_failed_now = 0;
-        g_skipped_now = 0;
-        printf("  %s\n", t->name);
-        if (setjmp(rr_test_jmp) == 0) t->fn();
-        if (g_failed_now) {
-            failed++;
-            printf("  FAIL %s\n", t->name);
-        } else if (g_skipped_now) {
-            skipped++;
-        } else {
-            passed++;
-        }
+    int count = 0;
+    for (rr_test *t = g_tests; t; t = t->next)
+        if (!filter || strstr(t->name, filter)) count++;
+    rr_test **list = calloc((size_t)count + 1, sizeof *list);
+    int *result = calloc((size_t)count + 1, sizeof *result);
+    if (!list || !result) return 2;
+    int k = 0;
+    for (rr_test *t = g_tests; t; t = t->next)
+        if (!filter || strstr(t->name, filter)) list[k++] = t;
+    if (jobs > 1 && count > 1) {
+        run_parallel(list, count, jobs, result);
+    } else {
+        for (int i = 0; i < count; i++) result[i] = run_one(list[i]);
     }
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < count; i++) {
+        passed += result[i] == T_PASSED;
+        failed += result[i] == T_FAILED;
+        skipped += result[i] == T_SKIPPED;
+    }
+    free(list);
+    free(result);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp_root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp_root);
