@@ -344,15 +344,23 @@ GEN_FN void gen_ukr_f32(const rr_kern_tile *t) { gen_ukr_body(t, 0, 0); }
 GEN_FN void gen_ukr_bf16(const rr_kern_tile *t) { gen_ukr_body(t, 1, 1); }
 GEN_FN void gen_ukr_f32_w16(const rr_kern_tile *t) { gen_ukr_body(t, 0, 1); }
 
+/* x, opaque to the optimizer: GCC cannot fuse the product that makes it with the add that uses it. */
+ALWAYS_INLINE vf q8_opaque(vf x) {
+    __asm__("" : "+v"(x));
+    return x;
+}
+
 /* Finishes an INT8 tile row from its fp32 sums (kern_int.h): a_scale (acc - zp C_j), then as
- * finish_row. Not last: stores the fp32 partial sums. */
+ * finish_row. The product with a_scale is rounded on its own before finish_row adds the bias:
+ * whether GCC would fuse the two depends on how it inlines and spills, which made the scores of
+ * two builds of the same kernel differ in the last bit. Not last: stores the fp32 partial sums. */
 ALWAYS_INLINE void finish_row_q8(const rr_kern_tile *t, int i, vf *acc) {
     if (!t->last) {
         store_tile_row(t->c + (size_t)i * t->ldc, acc, t->n);
         return;
     }
     vf sx = vset1(t->a_scale[i]), zp = vset1((float)t->a_zp[i]);
-    for (int v = 0; v < GEN_NRV; v++) acc[v] = sx * (acc[v] - zp * vload(t->b_corr + v * VW));
+    for (int v = 0; v < GEN_NRV; v++) acc[v] = q8_opaque(sx * (acc[v] - zp * vload(t->b_corr + v * VW)));
     finish_row(t, i, acc);
 }
 

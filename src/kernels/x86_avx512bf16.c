@@ -197,16 +197,10 @@ static void ukr_bf16_dp(const rr_kern_tile *t) {
     }
 }
 
-/* x, opaque to the optimizer: GCC cannot fuse the product that makes it with the add that uses it. */
-static inline __attribute__((always_inline)) vf q8_opaque(vf x) {
-    __asm__("" : "+v"(x));
-    return x;
-}
-
 /* finish_row_q8 of kern_gen.h for row i of the int8 tile, with the row's three vectors as values
  * rather than an array, so they stay in registers. The same operations and roundings, bit for bit:
  * acc - zp C_j fused, then the product with the row scale rounded on its own before the bias is
- * added (finish_row_q8's sums pass through memory there, so GCC never fuses those two). */
+ * added (q8_opaque keeps the two apart there too). */
 static inline __attribute__((always_inline)) void q8_finish_row(const rr_kern_tile *t, int i, vf a0, vf a1, vf a2) {
     float *c = t->c + (size_t)i * t->ldc;
     if (t->last) {
