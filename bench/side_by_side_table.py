@@ -75,10 +75,16 @@ def get(label_prefix, w):
     return None
 
 
-def ceiling(modes):
-    """oneDNN's rate: the best per-shape median on the encoder's shapes (run_gemm.sh) for these modes."""
+gemm_text = open(os.path.join(out, "gemm.txt")).read()
+# side_by_side.sh measures the ceiling before the rerank part and again after it ("# after the rerank part")
+gemm_parts = gemm_text.split("# after the rerank part")
+
+
+def ceiling(modes, text=gemm_text):
+    """oneDNN's rate: the best per-shape median on the encoder's shapes (run_gemm.sh) for these modes,
+    over both measurements of the run."""
     best = 0.0
-    for m in re.finditer(r"onednn (\w+) M=\d+ K=\d+ N=\d+ .*median ([\d.]+)", open(os.path.join(out, "gemm.txt")).read()):
+    for m in re.finditer(r"onednn (\w+) M=\d+ K=\d+ N=\d+ .*median ([\d.]+)", text):
         if m.group(1) in modes:
             best = max(best, float(m.group(2)))
     return best
@@ -107,6 +113,13 @@ for text, a, b, target, prec in ratios:
     print("| %s | %s |" % (text, cell))
 
 print("\n| efficiency and long pairs (`rerank bench`) | value |\n|---|---|")
+if len(gemm_parts) > 1:
+    modes = {"int8": ("u8s8", "s8s8"), "bf16": ("bf16", "bf16f32") if ceil_name["bf16"] == "bf16" else ("f32",)}
+    for prec in ("bf16", "int8"):
+        before, after = ceiling(modes[prec], gemm_parts[0]), ceiling(modes[prec], gemm_parts[1])
+        if before and after:
+            print("| oneDNN's best %s GEMM median before / after the rerank part (the larger used) | %.0f / %.0f |" % (
+                ceil_name[prec], before, after))
 for prec in ("bf16", "int8"):
     b1 = bench.get(prec, {}).get("w1")
     if b1 and ceil[prec]:
@@ -122,6 +135,11 @@ if os.path.exists(kt):
         worst = min(ours.values())
         print("| int8 GEMMs alone (bench_kernels, %d shapes): worst %.0f, mean %.0f GOP/s / oneDNN's best median %.0f (>= 0.85) | %.2f (mean %.2f) |" % (
             len(ours), worst, statistics.mean(ours.values()), top, worst / top, statistics.mean(ours.values()) / top))
+        # each shape against oneDNN on the same shape in the same minute: the figure the drift leaves alone
+        same = sorted(ours[k] / dn[k] for k in ours if k in dn)
+        if same:
+            print("| int8 GEMMs, each shape / oneDNN on that shape beside it (bench_kernels) | %.2f-%.2f (median %.2f) |" % (
+                same[0], same[-1], statistics.median(same)))
 for prec in ("bf16", "int8"):
     b = bench.get(prec, {})
     for w, lim in (("w2", 0.85), ("w3", 0.75)):
