@@ -17,8 +17,9 @@ const [shared, bin] = process.argv.slice(2);
 const quick = process.argv.includes('--quick');
 // --shard I/N: only the tokenizers whose index is I modulo N, and the golden files only in shard 0,
 // so that N processes share the corpus runs (each is bound by its one JavaScript thread)
-const shardArg = process.argv[process.argv.indexOf('--shard') + 1] || '';
-const [shard, shards] = process.argv.includes('--shard') ? shardArg.split('/').map(Number) : [0, 1];
+const shardAt = process.argv.indexOf('--shard');
+const shardArg = shardAt < 0 ? '0/1' : process.argv[shardAt + 1] || '';
+const [shard, shards] = shardArg.split('/').map(Number);
 if (!(shards >= 1 && shard >= 0 && shard < shards)) {
   console.log(`FAIL: bad --shard ${shardArg}`);
   console.log('0 passed, 1 failed, 0 skipped');
@@ -46,15 +47,10 @@ const toks = [
   ['qwen3', 'qwen3/tokenizer.json'],
 ];
 
-// Runs the C side on inputs [{text, text_pair}] and returns [{ids, type_ids}] (or throws).
+// Runs the C side on inputs [{text, text_pair}] and resolves to [{ids, type_ids}] (or rejects).
+// Asynchronous, so that the C side runs on one core while the reference (single-threaded for the
+// most part) computes on the other: a corpus run takes the larger of the two times, not the sum.
 function runC(tokPath, inputs, opts) {
-  const r = spawnSync(bin, cArgs(tokPath, opts), { input: cInput(inputs), maxBuffer: 1 << 30 });
-  return cOutput(r.status, r.stdout, r.stderr);
-}
-
-// The same as a promise, so that the C side runs on one core while the reference (single-threaded
-// for the most part) computes on the other: the suite's time is the larger of the two, not the sum.
-function runCAsync(tokPath, inputs, opts) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, cArgs(tokPath, opts));
     const out = [], err = [];
@@ -287,7 +283,7 @@ async function main() {
       if (only && !mname.startsWith(only)) continue;
       const name = `${tname} ${mname}`;
       try {
-        const [got, want] = await Promise.all([runCAsync(p, inputs, opts), runRef(p, inputs, opts)]);
+        const [got, want] = await Promise.all([runC(p, inputs, opts), runRef(p, inputs, opts)]);
         report(name, inputs, got, want);
       } catch (e) {
         failed++;
@@ -304,7 +300,7 @@ async function main() {
     for (const layout of ['tokenizer.json', 'tokenizer.legacy.json']) {
       const name = `golden ${file} ${layout}`;
       try {
-        report(name, inputs, runC(path.join(F, 'tokenizers', dir, layout), inputs, { noSpecial: true }), recs.map((r) => ({ ids: r.hf_ids })));
+        report(name, inputs, await runC(path.join(F, 'tokenizers', dir, layout), inputs, { noSpecial: true }), recs.map((r) => ({ ids: r.hf_ids })));
       } catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
     }
   }
@@ -314,8 +310,8 @@ async function main() {
     for (const layout of ['tokenizer.json', 'tokenizer.legacy.json']) {
       const p = path.join(F, 'tokenizers', 'xlmr_pruned32k', layout);
       try {
-        report(`golden xquad pairs ${layout}`, inputs, runC(p, inputs, {}), recs.map((r) => ({ ids: r.input_ids })));
-        report(`xquad pairs@512 ${layout}`, inputs, runC(p, inputs, { maxLength: 512 }), await runRef(p, inputs, { maxLength: 512 }));
+        report(`golden xquad pairs ${layout}`, inputs, await runC(p, inputs, {}), recs.map((r) => ({ ids: r.input_ids })));
+        report(`xquad pairs@512 ${layout}`, inputs, await runC(p, inputs, { maxLength: 512 }), await runRef(p, inputs, { maxLength: 512 }));
       } catch (e) { failed++; console.log(`FAIL xquad ${layout}: ${e.message}`); }
     }
   }
@@ -327,7 +323,7 @@ async function main() {
     const inputs = recs.map((r) => ({ text: r.text }));
     for (const noSpecial of [true, false]) {
       const name = `qwen3 reference_ids.jsonl${noSpecial ? ' --no-special' : ''}`;
-      try { report(name, inputs, runC(qdir, inputs, { noSpecial }), recs.map((r) => ({ ids: r.ids }))); } catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+      try { report(name, inputs, await runC(qdir, inputs, { noSpecial }), recs.map((r) => ({ ids: r.ids }))); } catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
     }
   }
   for (const [file, model, dir] of [['golden_bert.json', 'Xenova/bert-base-uncased', 'bert-base-uncased'], ['golden_t5.json', 'Xenova/t5-small', 't5-small']]) {
@@ -336,7 +332,7 @@ async function main() {
     const vals = Object.values(cases);
     const inputs = vals.map((c) => (c.text_pair != null ? { text: c.text, text_pair: c.text_pair } : { text: c.text }));
     try {
-      report(`golden ${file}`, inputs, runC(path.join(F, 'tokenizers', dir, 'tokenizer.json'), inputs, {}), vals.map((c) => ({ ids: c.ids })));
+      report(`golden ${file}`, inputs, await runC(path.join(F, 'tokenizers', dir, 'tokenizer.json'), inputs, {}), vals.map((c) => ({ ids: c.ids })));
     } catch (e) { failed++; console.log(`FAIL ${file}: ${e.message}`); }
   }
   // CLI error handling: a bad line is reported with its number and a non-zero exit, never a crash.
