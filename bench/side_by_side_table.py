@@ -91,12 +91,13 @@ def ceiling(modes, text=gemm_text):
 
 
 GFLOP_W1 = 45.9  # per W1 pair (xlmr_model.flops_per_pair)
-ceil = {"bf16": ceiling(("bf16", "bf16f32")), "int8": ceiling(("u8s8", "s8s8"))}
+ceil_modes = {"bf16": ("bf16", "bf16f32"), "int8": ("u8s8", "s8s8")}
 ceil_name = {"bf16": "bf16", "int8": "int8"}
-if not ceil["bf16"] and ceiling(("f32",)):
+if not ceiling(ceil_modes["bf16"]) and ceiling(("f32",)):
     # a CPU without bf16 products (AVX2 only): oneDNN runs no bf16 GEMM, and bf16 data can be multiplied no
     # faster than the fp32 FMA rate, so that is the ceiling bf16 is measured against
-    ceil["bf16"], ceil_name["bf16"] = ceiling(("f32",)), "f32 (no bf16 GEMM on this CPU)"
+    ceil_modes["bf16"], ceil_name["bf16"] = ("f32",), "f32 (no bf16 GEMM on this CPU)"
+ceil = {prec: ceiling(modes) for prec, modes in ceil_modes.items()}
 # peer labels without their closing parenthesis: "PyTorch bf16 (batch 16, OpenBLAS Haswell)" on a CPU without AVX-512
 ratios = [("rerank int8 / ONNX Runtime int8 (>= 1.5)", "rerank int8", "ONNX Runtime int8 (batch 16", 1.5, "int8"),
           ("rerank bf16 / ONNX Runtime fp32 (>= 1.8)", "rerank bf16", "ONNX Runtime fp32 (batch 16", 1.8, "bf16"),
@@ -114,9 +115,8 @@ for text, a, b, target, prec in ratios:
 
 print("\n| efficiency and long pairs (`rerank bench`) | value |\n|---|---|")
 if len(gemm_parts) > 1:
-    modes = {"int8": ("u8s8", "s8s8"), "bf16": ("bf16", "bf16f32") if ceil_name["bf16"] == "bf16" else ("f32",)}
     for prec in ("bf16", "int8"):
-        before, after = ceiling(modes[prec], gemm_parts[0]), ceiling(modes[prec], gemm_parts[1])
+        before, after = ceiling(ceil_modes[prec], gemm_parts[0]), ceiling(ceil_modes[prec], gemm_parts[1])
         if before and after:
             print("| oneDNN's best %s GEMM median before / after the rerank part (the larger used) | %.0f / %.0f |" % (
                 ceil_name[prec], before, after))
