@@ -31,6 +31,7 @@ if ! nice make -j2 fuzz FUZZ_CC="$CC_FUZZ" >build-fuzz/build.log 2>&1; then
 fi
 # One target per core at a time (FUZZ_JOBS overrides): each still fuzzes for SECS on its own core.
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in '' | *[!0-9]* | 0) echo "fuzz-smoke: FUZZ_JOBS=$jobs is not a count of 1 or more: using 1"; jobs=1 ;; esac
 res=$(mktemp -d)
 trap 'rm -rf "$res"' EXIT
 run_target() { # target: writes "ok", "fail" or "skip" and its message lines to $res/<target>
