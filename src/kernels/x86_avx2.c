@@ -20,6 +20,12 @@ static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {
 }
 
 #include "kernels/kern_gen.h"
+#include "kernels/attn_i16.h"
+
+static void attn_avx2(const rr_kern_attn *a) {
+    if (a->q8 && a->d == 64 && !a->causal) attn_i16_d64(a);
+    else gen_attn(a);
+}
 
 const rr_kern_table rr_kern_avx2 = {
     .name = "avx2",
@@ -34,7 +40,8 @@ const rr_kern_table rr_kern_avx2 = {
     .bf16_wide = 1,
     .quant_row = gen_quant_row,
     .q8_wmax = 63,
-    .attn = gen_attn,
+    .attn = attn_avx2,
+    .attn_q8_d64 = 1,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
