@@ -139,8 +139,8 @@ size_t rr_attention_scratch_bytes(int n_threads, int n_seq, int head_dim);
  * qkv [T, 3 n_heads D] with row stride ldqkv; ctx [T, n_heads D] with row stride ldctx. Tiled with
  * an online softmax: memory does not grow with the sequence length. precision FP32 or BF16 (Q, K, V
  * and the probabilities rounded to bf16 for the two products; softmax and sums in fp32); INT8 runs
- * as BF16, except that a table with an int8 attention kernel (kern_int.h attn_q8_d64: avx512bf16,
- * head_dim 64) computes both products in int8: q K^T from int8 q and k (each query row and each key
+ * as BF16, except that a table with an int8 attention kernel (kern_int.h attn_q8_d64: avx512bf16
+ * and avx2, head_dim 64) computes both products in int8: q K^T from int8 q and k (each query row and each key
  * row of a head quantized with its own symmetric scale, max |x| / 127, round half to even; the int32
  * dot products times both scales), and P V from u8 probabilities and int8 values per key tile of
  * RR_KERN_ATTN_KT_BF16 keys: p8 = round_even(255 e^(s - tm)) against the row's maximum tm over the
