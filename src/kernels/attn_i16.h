@@ -20,7 +20,7 @@
 
 #define I16_UNROLL _Pragma("GCC unroll 8")
 
-enum { I16_D = 64, I16_QT = RR_KERN_ATTN_QT, I16_KT = RR_KERN_ATTN_KT_BF16 };
+enum { I16_D = 64, I16_QT = RR_KERN_ATTN_QT_BF16, I16_KT = RR_KERN_ATTN_KT_BF16 };
 
 static inline __attribute__((always_inline)) float i16_hmax(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -22,9 +22,25 @@ static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {
 #include "kernels/kern_gen.h"
 #include "kernels/attn_i16.h"
 
+/* Items of head_dim 64 in bf16 mode (int8 included) have up to 256 query rows (attn_qt_bf16_d64), so
+ * the int8 kernel quantizes each key tile once for 256 rows; bf16 ones run gen_attn on 128 at a time
+ * (its tiles' size), each seeing the item's keys (a window's mask is applied per row). */
 static void attn_avx2(const rr_kern_attn *a) {
-    if (a->q8 && a->d == 64 && !a->causal) attn_i16_d64(a);
-    else gen_attn(a);
+    if (a->q8 && a->d == 64 && !a->causal) {
+        attn_i16_d64(a);
+    } else if (a->nq > RR_KERN_ATTN_QT) {
+        for (int i0 = 0; i0 < a->nq; i0 += RR_KERN_ATTN_QT) {
+            rr_kern_attn b = *a;
+            b.nq = RR_MIN(RR_KERN_ATTN_QT, a->nq - i0);
+            b.q = a->q + (size_t)i0 * a->ld;
+            b.o = a->o + (size_t)i0 * a->ldo;
+            b.qoff = a->qoff + i0;
+            b.q_pos = a->q_pos + i0;
+            gen_attn(&b);
+        }
+    } else {
+        gen_attn(a);
+    }
 }
 
 const rr_kern_table rr_kern_avx2 = {
@@ -42,6 +58,7 @@ const rr_kern_table rr_kern_avx2 = {
     .q8_wmax = 63,
     .attn = attn_avx2,
     .attn_q8_d64 = 1,
+    .attn_qt_bf16_d64 = RR_KERN_ATTN_QT_BF16,
     .layernorm = gen_layernorm,
     .gelu = gen_gelu,
     .tanh_ = gen_tanh,
