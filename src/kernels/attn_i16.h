@@ -44,12 +44,12 @@ static inline __attribute__((always_inline)) __m256 i16_exp2_le0(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(-126.f));
     const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 r = _mm256_sub_ps(x, n);
-    __m256 p = _mm256_set1_ps(1.5346036525e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3400026364e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6184890717e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5503286421e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022646248e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718246e-1f));
+    __m256 p = _mm256_set1_ps(RR_EXP2_C6);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(RR_EXP2_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(RR_EXP2_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(RR_EXP2_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(RR_EXP2_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(RR_EXP2_C1));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), live);

@@ -139,6 +139,15 @@ static inline void rr_kern_attn_bias(const rr_kern_attn *a, int i, int j0, float
     }
 }
 
+/* 2^r for |r| <= 1/2 as 1 + r (C1 + r (C2 + ... + r C6)), fitted for relative error (under 1e-7 evaluated
+ * in fp32): the attention kernels' exp2 (x86_avx512bf16.c, attn_i16.h), so their p8 agree */
+#define RR_EXP2_C6 1.5346036525e-4f
+#define RR_EXP2_C5 1.3400026364e-3f
+#define RR_EXP2_C4 9.6184890717e-3f
+#define RR_EXP2_C3 5.5503286421e-2f
+#define RR_EXP2_C2 2.4022646248e-1f
+#define RR_EXP2_C1 6.9314718246e-1f
+
 /* Query and key tile sizes of the attention kernels (shared so scratch sizing is ISA-blind). */
 #define RR_KERN_ATTN_QT 128
 #define RR_KERN_ATTN_KT 64

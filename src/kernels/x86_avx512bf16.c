@@ -479,12 +479,12 @@ static inline __attribute__((always_inline)) __m512 exp2_le0(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-126.f));
     const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 r = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.5346036525e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3400026364e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6184890717e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5503286421e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022646248e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718246e-1f));
+    __m512 p = _mm512_set1_ps(RR_EXP2_C6);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(RR_EXP2_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(RR_EXP2_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(RR_EXP2_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(RR_EXP2_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(RR_EXP2_C1));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
     return _mm512_maskz_scalef_ps(live, p, n);
 }
