@@ -36,8 +36,8 @@ static inline __attribute__((always_inline)) float i16_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* 2^x for x <= 0: x = n + r with n = round(x), |r| <= 1/2, 2^r from the degree-6 polynomial of the
- * avx512bf16 kernel (relative error under 1e-7), times 2^n built in the exponent field (n >= -126, so
+/* 2^x for x <= 0: x = n + r with n = round(x), |r| <= 1/2, 2^r from the degree-6 polynomial RR_EXP2_C*
+ * (kern_int.h, shared with the avx512bf16 kernel), times 2^n built in the exponent field (n >= -126, so
  * a normal number); 0 where x < -125 (-inf included). */
 static inline __attribute__((always_inline)) __m256 i16_exp2_le0(__m256 x) {
     const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-125.f), _CMP_GE_OQ);
@@ -121,7 +121,7 @@ static inline void i16_keys8(const float *k, size_t ld, int j0, int jb, int nkt,
 /* The values of the tile (rows j0 .. j0 + nkt - 1) with one symmetric scale per dim, as the other
  * int8 tables: m_e = max |v_je| over the tile, v8 = round_even(v (127 / m_e)), step m_e / 127 in sv[e].
  * Stored as V16 [key pairs h][64 dims] dwords, dword e of pair h = (v8[2h][e], v8[2h + 1][e]), zero
- * past nkt up to np pairs. */
+ * past nkt in the last pair; np = ceil(nkt / 2). */
 static inline void i16_values(const float *v, size_t ld, int j0, int nkt, int np, uint32_t *V16, float *sv) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 am[8], inv[8];
@@ -136,13 +136,12 @@ static inline void i16_values(const float *v, size_t ld, int j0, int nkt, int np
     }
     const __m256i lo16 = _mm256_set1_epi32(0xffff);
     for (int h = 0; h < np; h++) {
-        const int j = j0 + 2 * h;
-        const float *x0 = v + (size_t)j * ld, *x1 = x0 + ld;
+        const float *x0 = v + (size_t)(j0 + 2 * h) * ld; /* 2h < nkt: np = ceil(nkt / 2) */
+        const int odd = 2 * h + 1 < nkt;
         uint32_t *o = V16 + (size_t)h * I16_D;
         I16_UNROLL for (int c = 0; c < 8; c++) {
-            __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
-            if (2 * h < nkt) a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x0 + 8 * c), inv[c]));
-            if (2 * h + 1 < nkt) b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x1 + 8 * c), inv[c]));
+            __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x0 + 8 * c), inv[c])), b = _mm256_setzero_si256();
+            if (odd) b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x0 + ld + 8 * c), inv[c]));
             _mm256_storeu_si256((__m256i *)(o + 8 * c), _mm256_or_si256(_mm256_and_si256(a, lo16), _mm256_slli_epi32(b, 16)));
         }
     }
