@@ -8,7 +8,8 @@
  * vpmaddubsw, would overflow for p8 x v8 and needs |q8| for q8 x k8). The int32 sums are exact, so
  * the scores and outputs agree with the other int8 tables' to fp32 rounding.
  *
- * Included by an ISA file compiled with AVX2 + FMA, after its own definitions; defines attn_i16_d64.
+ * Included by an ISA file compiled with AVX2 + FMA with 8-float vectors, after kern_gen.h (vabs, vhmax,
+ * vhsum); defines attn_i16_d64.
  */
 #ifndef RR_ATTN_I16_H
 #define RR_ATTN_I16_H
@@ -21,20 +22,6 @@
 #define I16_UNROLL _Pragma("GCC unroll 8")
 
 enum { I16_D = 64, I16_QT = RR_KERN_ATTN_QT_BF16, I16_KT = RR_KERN_ATTN_KT_BF16 };
-
-static inline __attribute__((always_inline)) float i16_hmax(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
-static inline __attribute__((always_inline)) float i16_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* 2^x for x <= 0: x = n + r with n = round(x), |r| <= 1/2, 2^r from the degree-6 polynomial RR_EXP2_C*
  * (kern_int.h, shared with the avx512bf16 kernel), times 2^n built in the exponent field (n >= -126, so
@@ -65,13 +52,12 @@ static inline __attribute__((always_inline)) __m256i i16_pack(__m256i a, __m256i
  * operations, so a scalar reference gets the same values); out[c] holds dims 16c .. 16c + 15, dword
  * g of the row dims 2g and 2g + 1. Returns m (0 for a zero row, whose q are 0). */
 static inline __attribute__((always_inline)) float i16_row64(const float *x, __m256i out[4]) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 v[8], am = _mm256_setzero_ps();
     I16_UNROLL for (int c = 0; c < 8; c++) {
         v[c] = _mm256_loadu_ps(x + 8 * c);
-        am = _mm256_max_ps(am, _mm256_and_ps(v[c], abs_mask));
+        am = _mm256_max_ps(am, (__m256)vabs((vf)v[c]));
     }
-    const float m = i16_hmax(am);
+    const float m = vhmax((vf)am);
     const __m256 inv = _mm256_set1_ps(m > 0.f ? 127.f / m : 0.f);
     I16_UNROLL for (int c = 0; c < 4; c++)
         out[c] = i16_pack(_mm256_cvtps_epi32(_mm256_mul_ps(v[2 * c], inv)),
@@ -123,12 +109,11 @@ static inline void i16_keys8(const float *k, size_t ld, int j0, int jb, int nkt,
  * Stored as V16 [key pairs h][64 dims] dwords, dword e of pair h = (v8[2h][e], v8[2h + 1][e]), zero
  * past nkt in the last pair; np = ceil(nkt / 2). */
 static inline void i16_values(const float *v, size_t ld, int j0, int nkt, int np, uint32_t *V16, float *sv) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 am[8], inv[8];
     I16_UNROLL for (int c = 0; c < 8; c++) am[c] = _mm256_setzero_ps();
     for (int j = 0; j < nkt; j++)
         I16_UNROLL for (int c = 0; c < 8; c++)
-            am[c] = _mm256_max_ps(am[c], _mm256_and_ps(_mm256_loadu_ps(v + (size_t)(j0 + j) * ld + 8 * c), abs_mask));
+            am[c] = _mm256_max_ps(am[c], (__m256)vabs((vf)_mm256_loadu_ps(v + (size_t)(j0 + j) * ld + 8 * c)));
     I16_UNROLL for (int c = 0; c < 8; c++) {
         const __m256 nz = _mm256_cmp_ps(am[c], _mm256_setzero_ps(), _CMP_GT_OQ);
         inv[c] = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(127.f), am[c]), nz);
@@ -271,7 +256,7 @@ static void attn_i16_d64(const rr_kern_attn *a) {
                 if (bias) rr_kern_attn_bias(&ab, i, j0, srow, nkt);
                 __m256 vm = ninf;
                 for (int c = 0; c < n16 * 2; c++) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + c * 8));
-                const float tm = i16_hmax(vm);
+                const float tm = vhmax((vf)vm);
                 corr[r] = 1.f, pf[r] = 0.f;
                 if (tm == -INFINITY) { /* every key of this tile is outside the row's window: P = 0 */
                     memset(P16 + (size_t)r * KT, 0, (size_t)n16 * 16 * sizeof(uint16_t));
@@ -293,7 +278,7 @@ static void attn_i16_d64(const rr_kern_attn *a) {
                     _mm256_storeu_si256((__m256i *)(P16 + (size_t)r * KT + c * 16),
                                         i16_pack(_mm256_cvttps_epi32(pr[0]), _mm256_cvttps_epi32(pr[1])));
                 }
-                l[i] = l[i] * corr[r] + pf[r] * i16_hsum(sum); /* the sum of the rounded p8 */
+                l[i] = l[i] * corr[r] + pf[r] * vhsum((vf)sum); /* the sum of the rounded p8 */
             }
             /* O = corr O + P V, 16 dims at a time */
             for (int dv = 0; dv < D; dv += 16) {
