@@ -173,6 +173,11 @@ struct rr_kern_table {
     /* BF16 prepared activation rows hold fp32 values rounded to bf16, not bf16 bits (tables without
      * bf16 products, whose BF16 kernel then broadcasts A as it does for FP32) */
     int bf16_wide;
+    /* bf16 weights (BF16, and FP32 with bf16 weights) multiplied by ukr[FP32] out of an fp32 copy of
+     * each panel chunk that the driver widens once per work item, in L1, for all the item's row
+     * tiles (tables without bf16 products, where widening in the kernel costs two operations per
+     * weight vector beside the FMAs) */
+    int widen_w16;
     /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
      * scale, *zp the zero point (see kernels.h) */
     float (*quant_row)(const float *x, int n, int kpad, void *y, int32_t *zp);

@@ -383,6 +383,7 @@ typedef struct {
     int pb, n_cb;   /* panels per column block, column blocks */
     int p_lo, p_hi; /* the panels computed: [p_lo, p_hi); y and res column 0 is output column p_lo nr */
     int kc;         /* K groups per chunk */
+    int widen;      /* bf16 weights widened to fp32 per chunk for ukr[FP32] (kern_int.h widen_w16) */
     atomic_int *rb_state; /* fused preparation: per row block 0 = to do, 1 = being done, 2 = done */
 } run_job;
 
@@ -424,6 +425,22 @@ static void prep_block(run_job *j, int rb, int r0, int r1) {
     }
 }
 
+/* The widened panel chunk of a work item lives on its thread's stack: L1-sized (the chunk rule of
+ * rr_linear_run_cols keeps kc * nr within it), and nothing to allocate or share. */
+#define WIDE_FLOATS 8192
+
+/* n bf16 weights (a multiple of 8) to fp32: the bits shifted into the high half of each word. */
+static void widen_bf16(const uint16_t *b, size_t n, float *out) {
+    typedef uint16_t ph8 __attribute__((vector_size(16)));
+    typedef uint32_t pu8 __attribute__((vector_size(32)));
+    for (size_t i = 0; i < n; i += 8) {
+        ph8 h;
+        memcpy(&h, b + i, sizeof h);
+        pu8 u = __builtin_convertvector(h, pu8) << 16;
+        memcpy(out + i, &u, sizeof u);
+    }
+}
+
 static void gemm_item(void *arg, int item, int tid) {
     run_job *j = arg;
     const rr_linear *l = j->l;
@@ -434,7 +451,10 @@ static void gemm_item(void *arg, int item, int tid) {
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = j->p_lo + cb * j->pb, p1 = RR_MIN(j->p_hi, p0 + j->pb);
     if (j->rb_state) prep_block(j, rb, r0, r1);
-    void (*ukr)(const rr_kern_tile *) = l->w16 ? k->ukr_f32_w16 : k->ukr[l->prec];
+    void (*ukr)(const rr_kern_tile *) = j->widen ? k->ukr[RR_PRECISION_FP32]
+                                        : l->w16   ? k->ukr_f32_w16
+                                                   : k->ukr[l->prec];
+    _Alignas(64) float wide[WIDE_FLOATS];
     rr_kern_tile t;
     memset(&t, 0, sizeof t);
     t.ldc = (size_t)j->ldy;
@@ -453,6 +473,10 @@ static void gemm_item(void *arg, int item, int tid) {
             t.first = g0 == 0;
             t.last = g0 + t.kp == l->kp;
             t.b = panel + (size_t)g0 * nr * kg * es;
+            if (j->widen) { /* once here, then read from L1 by every row tile below */
+                widen_bf16(t.b, (size_t)t.kp * nr, wide);
+                t.b = wide;
+            }
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
                 t.b_scale = l->wscale + ((size_t)p * l->n_sg + (size_t)g0 * kg / l->group) * nr;
             for (int r = r0; r < r1; r += mr) {
@@ -512,18 +536,21 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
      * Row blocks: the A block (mb rows of one chunk) about 96 KiB (BF16: 192 KiB), in L2: INT8 128
      * rows at K = 768, 32 at 3072 (BF16 128 and 64); 48 or 192 KiB measured no different for INT8. */
     const int mr = l->lay.mr;
-    const int wide = l->prec != RR_PRECISION_FP32;
-    size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * elem_size(l->prec);
+    /* Widened bf16 weights are chunked as fp32 ones: the fp32 copy is what stays in L1. */
+    j.widen = l->k->widen_w16 && (l->w16 || l->prec == RR_PRECISION_BF16);
+    const int wide = l->prec != RR_PRECISION_FP32 && !j.widen;
+    size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * (j.widen ? 4 : elem_size(l->prec));
     size_t chunk_bytes = (size_t)(wide ? 160 : 32) << 10;
     int kc_max = (int)RR_MIN((size_t)l->kp, RR_MAX((size_t)8, chunk_bytes / group_bytes));
     int n_chunks = (l->kp + kc_max - 1) / kc_max;
     j.kc = (l->kp + n_chunks - 1) / n_chunks;
+    RR_ASSERT(!j.widen || (size_t)j.kc * l->lay.nr <= WIDE_FLOATS);
     if (l->prec == RR_PRECISION_INT8) { /* whole scale groups per chunk (kp is a multiple) */
         int gk = l->group / l->lay.kg;
         j.kc = (j.kc + gk - 1) / gk * gk;
     }
     size_t row_bytes = (size_t)j.kc * l->lay.kg * a_elem_size(l);
-    size_t a_block = (size_t)(l->prec == RR_PRECISION_BF16 ? 192 : 96) << 10;
+    size_t a_block = (size_t)(wide && l->prec == RR_PRECISION_BF16 ? 192 : 96) << 10;
     int mb = (int)RR_MAX((size_t)1, a_block / row_bytes);
     mb = RR_MAX(mr, RR_MIN(mb, 256) / mr * mr);
     mb = RR_MIN(mb, (m + mr - 1) / mr * mr);

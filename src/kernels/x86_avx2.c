@@ -54,6 +54,7 @@ const rr_kern_table rr_kern_avx2 = {
     .ukr_f32_w16 = gen_ukr_f32_w16,
     .to_bf16 = gen_to_bf16_f32,
     .bf16_wide = 1,
+    .widen_w16 = 1,
     .quant_row = gen_quant_row,
     .q8_wmax = 63,
     .attn = attn_avx2,
