@@ -6,7 +6,9 @@
  * and, inside a panel, its rows MR at a time, so one packed panel is reused from cache by all rows
  * of the block and the epilogue runs on a tile that is still in registers or L1. BF16/INT8 rows of
  * X are first converted or quantized into the caller's scratch: by the first item of each row block
- * when there are at least as many row blocks as threads, else by a parallel pass before.
+ * when there are at least as many row blocks as threads, else by a parallel pass before. On tables
+ * without bf16 products (widen_w16) an item widens each bf16 panel chunk to fp32 once, on its stack,
+ * and runs the fp32 kernel on the copy.
  */
 #include "kernels/kern_int.h"
 
@@ -537,7 +539,8 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
      * rows at K = 768, 32 at 3072 (BF16 128 and 64); 48 or 192 KiB measured no different for INT8. */
     const int mr = l->lay.mr;
     /* Widened bf16 weights are chunked as fp32 ones: the fp32 copy is what stays in L1. */
-    j.widen = l->k->widen_w16 && (l->w16 || l->prec == RR_PRECISION_BF16);
+    j.widen = l->k->widen_w16 && (l->w16 || (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide));
+    RR_ASSERT(!j.widen || l->lay.kg == 1); /* the copy is then an fp32 panel chunk, as ukr[FP32] reads */
     const int wide = l->prec != RR_PRECISION_FP32 && !j.widen;
     size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * (j.widen ? 4 : elem_size(l->prec));
     size_t chunk_bytes = (size_t)(wide ? 160 : 32) << 10;
