@@ -1,7 +1,8 @@
 /*
  * kern_gen.h -- kernels written once with GCC vector extensions and compiled once per x86 table:
  * each ISA file defines VW (floats per vector), the micro-kernel shape GEN_MR x GEN_NRV vectors,
- * GEN_ATT_RB (query rows per attention register block), VSET1(x) and vfma(), then includes this file; its
+ * GEN_ATT_RB (query rows per attention register block; GEN_ATT_CV, vectors per block, optional),
+ * VSET1(x) and vfma(), then includes this file; its
  * -m flags turn the same code into AVX2 or AVX-512 instructions. Everything here is static: the
  * only symbol an ISA file exports is its table.
  *
@@ -502,6 +503,11 @@ ALWAYS_INLINE void copy_row(float *dst, const float *src, int n, int npad, int b
 #define ATT_QT RR_KERN_ATTN_QT
 #define ATT_KT RR_KERN_ATTN_KT
 #define ATT_NV (ATT_KT / VW)
+/* Vectors per attention register block (keys in S, dims in P V): all of a key tile unless the ISA
+ * file asks for fewer, so that more query rows fit in its registers */
+#ifndef GEN_ATT_CV
+#define GEN_ATT_CV ATT_NV
+#endif
 
 /* O[i0 .. i0+RB) += P[i0.., 0:nkt] V[0:nkt, 0:DV*VW], DV a constant so the block stays in registers */
 ALWAYS_INLINE void attn_pv_block(float *O, int ldo_, const float *P, const float *V, int ldv, int nkt, int i0,
@@ -528,18 +534,23 @@ ALWAYS_INLINE void attn_pv_block(float *O, int ldo_, const float *P, const float
         for (int v = 0; v < DV; v++) vstore(O + (size_t)(i0 + r) * ldo_ + v * VW, acc[r][v]);
 }
 
+/* Items of up to ATT_QT query rows, or up to RR_KERN_ATTN_QT_BF16 with head_dim 64 (whose scratch
+ * is sized for the avx512bf16 kernel's larger tiles, attention.c): K and V are copied once per key
+ * tile for all the item's rows. */
 GEN_FN void gen_attn(const rr_kern_attn *a) {
     const int D = a->d, Dp = (D + 15) & ~15, bf = a->bf16;
-    float *Q = a->scratch;        /* [QT][Dp] */
-    float *Kt = Q + ATT_QT * Dp;  /* [Dp][KT] */
-    float *V = Kt + Dp * ATT_KT;  /* [KT][Dp] */
-    float *S = V + ATT_KT * Dp;   /* [QT][KT] */
-    float *O = S + ATT_QT * ATT_KT; /* [QT][Dp] */
-    float *mx = O + ATT_QT * Dp;  /* [QT] */
-    float *l = mx + ATT_QT;       /* [QT] */
     const int nq = a->nq, nqr = (nq + GEN_ATT_RB - 1) / GEN_ATT_RB * GEN_ATT_RB;
-    memset(Q, 0, sizeof(float) * ATT_QT * Dp);
-    memset(O, 0, sizeof(float) * ATT_QT * Dp);
+    const int QT = nq <= ATT_QT ? ATT_QT : (nq + 15) & ~15;
+    RR_ASSERT(nq <= ATT_QT || (D == 64 && nq <= RR_KERN_ATTN_QT_BF16));
+    float *Q = a->scratch;       /* [QT][Dp] */
+    float *Kt = Q + QT * Dp;     /* [Dp][KT] */
+    float *V = Kt + Dp * ATT_KT; /* [KT][Dp] */
+    float *S = V + ATT_KT * Dp;  /* [QT][KT] */
+    float *O = S + QT * ATT_KT;  /* [QT][Dp] */
+    float *mx = O + QT * Dp;     /* [QT] */
+    float *l = mx + QT;          /* [QT] */
+    memset(Q, 0, sizeof(float) * QT * Dp);
+    memset(O, 0, sizeof(float) * QT * Dp);
     memset(Kt, 0, sizeof(float) * Dp * ATT_KT);
     memset(V, 0, sizeof(float) * ATT_KT * Dp);
     for (int i = 0; i < nq; i++) {
@@ -553,11 +564,13 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
         for (int jj = 0; jj < nkt; jj++) {
             const float *kr = a->k + (size_t)(j0 + jj) * a->ld;
             copy_row(V + jj * Dp, a->v + (size_t)(j0 + jj) * a->ld, D, Dp, bf);
-            if (bf) {
-                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], 1);
-            } else {
-                for (int e = 0; e < D; e++) Kt[e * ATT_KT + jj] = kr[e];
+            int e = 0;
+            for (; e + VW <= D; e += VW) { /* rounded a vector at a time, then scattered */
+                float t[VW];
+                vstore(t, bf ? vround_bf16(vload(kr + e)) : vload(kr + e));
+                for (int u = 0; u < VW; u++) Kt[(e + u) * ATT_KT + jj] = t[u];
             }
+            for (; e < D; e++) Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], bf);
         }
         if (nkt < ATT_KT) { /* last tile: clear the stale keys of the previous one */
             for (int e = 0; e < D; e++)
@@ -565,29 +578,31 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
             for (int jj = nkt; jj < ATT_KT; jj++)
                 for (int e = 0; e < D; e++) V[jj * Dp + e] = 0;
         }
-        /* S = scale * Q K^T, GEN_ATT_RB query rows x KT keys per register block */
-        for (int i0 = 0; i0 < nqr; i0 += GEN_ATT_RB) {
-            vf acc[GEN_ATT_RB][ATT_NV];
+        /* S = scale * Q K^T, GEN_ATT_RB query rows x GEN_ATT_CV vectors of keys per register block */
+        for (int i0 = 0; i0 < nqr; i0 += GEN_ATT_RB)
+            for (int c0 = 0; c0 < ATT_NV; c0 += GEN_ATT_CV) {
+                vf acc[GEN_ATT_RB][GEN_ATT_CV];
 #pragma GCC unroll 8
-            for (int r = 0; r < GEN_ATT_RB; r++)
+                for (int r = 0; r < GEN_ATT_RB; r++)
 #pragma GCC unroll 8
-                for (int v = 0; v < ATT_NV; v++) acc[r][v] = (vf){0};
-            for (int e = 0; e < D; e++) {
-                vf kv[ATT_NV];
+                    for (int v = 0; v < GEN_ATT_CV; v++) acc[r][v] = (vf){0};
+                for (int e = 0; e < D; e++) {
+                    vf kv[GEN_ATT_CV];
 #pragma GCC unroll 8
-                for (int v = 0; v < ATT_NV; v++) kv[v] = vload(Kt + e * ATT_KT + v * VW);
+                    for (int v = 0; v < GEN_ATT_CV; v++) kv[v] = vload(Kt + e * ATT_KT + (c0 + v) * VW);
 #pragma GCC unroll 8
-                for (int r = 0; r < GEN_ATT_RB; r++) {
-                    vf q = vset1(Q[(i0 + r) * Dp + e]);
+                    for (int r = 0; r < GEN_ATT_RB; r++) {
+                        vf q = vset1(Q[(i0 + r) * Dp + e]);
 #pragma GCC unroll 8
-                    for (int v = 0; v < ATT_NV; v++) acc[r][v] = vfma(q, kv[v], acc[r][v]);
+                        for (int v = 0; v < GEN_ATT_CV; v++) acc[r][v] = vfma(q, kv[v], acc[r][v]);
+                    }
                 }
+#pragma GCC unroll 8
+                for (int r = 0; r < GEN_ATT_RB; r++)
+#pragma GCC unroll 8
+                    for (int v = 0; v < GEN_ATT_CV; v++)
+                        vstore(S + (i0 + r) * ATT_KT + (c0 + v) * VW, acc[r][v] * a->scale);
             }
-#pragma GCC unroll 8
-            for (int r = 0; r < GEN_ATT_RB; r++)
-#pragma GCC unroll 8
-                for (int v = 0; v < ATT_NV; v++) vstore(S + (i0 + r) * ATT_KT + v * VW, acc[r][v] * a->scale);
-        }
         /* online softmax: rescale the running sums to the new row max, P = exp(S - max) */
         for (int i = 0; i < nq; i++) {
             float *s = S + i * ATT_KT;
@@ -623,9 +638,9 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
             for (int jj = 0; jj < ATT_KT; jj++) S[i * ATT_KT + jj] = 0;
         /* O += P V */
         for (int i0 = 0; i0 < nqr; i0 += GEN_ATT_RB) {
-            if (Dp == 64) {
+            if (Dp == 64 && GEN_ATT_CV * VW >= 64) {
                 attn_pv_block(O, Dp, S, V, Dp, nkt, i0, 64 / VW);
-            } else {
+            } else { /* 16 dims per block (Dp is a multiple of 16; GEN_ATT_CV's rows x 16 fit) */
                 for (int dv = 0; dv < Dp; dv += 16)
                     attn_pv_block(O + dv, Dp, S, V + dv, Dp, nkt, i0, 16 / VW);
             }

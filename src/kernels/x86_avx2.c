@@ -1,8 +1,9 @@
 /*
  * x86_avx2.c -- the AVX2 + FMA kernel table (Haswell and later, Zen 1 and later): the generic
  * vector kernels of kern_gen.h at 8 floats per vector. Micro-kernel 6 x 16 (12 ymm accumulators of
- * the 16); bf16 weights are widened to fp32 in registers, against BF16 activations prepared as
- * fp32 values rounded to bf16 (a broadcast from memory, as FP32's); int8 multiplies uint8
+ * the 16); bf16 weights are widened to fp32 by the driver once per panel chunk (widen_w16), against
+ * BF16 activations prepared as fp32 values rounded to bf16 (a broadcast from memory, as FP32's);
+ * gen_attn's register blocks are 4 query rows x 16 keys or dims (8 accumulators); int8 multiplies uint8
  * activations by 7-bit weights four k at a time (vpmaddubsw, then vpmaddwd into int32 lanes).
  * Compiled with ISA_x86_avx2 flags; only called after dispatch.c has checked the CPU and OS.
  */
@@ -11,7 +12,8 @@
 #define VW 8
 #define GEN_MR 6
 #define GEN_NRV 2
-#define GEN_ATT_RB 1
+#define GEN_ATT_RB 4
+#define GEN_ATT_CV 2
 #define VSET1(x) _mm256_set1_ps(x)
 
 typedef float vf8_ __attribute__((vector_size(32)));
@@ -23,12 +25,13 @@ static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {
 #include "kernels/attn_i16.h"
 
 /* Items of head_dim 64 in bf16 mode (int8 included) have up to 256 query rows (attn_qt_bf16_d64), so
- * the int8 kernel quantizes each key tile once for 256 rows; bf16 ones run gen_attn on 128 at a time
- * (its tiles' size), each seeing the item's keys (a window's mask is applied per row). */
+ * the int8 kernel quantizes each key tile once for 256 rows, and gen_attn copies it once for them
+ * (its scratch holds 256 rows at head_dim 64); other items larger than gen_attn's tiles would run
+ * 128 rows at a time, each seeing the item's keys (a window's mask is applied per row). */
 static void attn_avx2(const rr_kern_attn *a) {
     if (a->q8 && a->d == 64 && !a->causal) {
         attn_i16_d64(a);
-    } else if (a->nq > RR_KERN_ATTN_QT) {
+    } else if (a->nq > RR_KERN_ATTN_QT && a->d != 64) {
         for (int i0 = 0; i0 < a->nq; i0 += RR_KERN_ATTN_QT) {
             rr_kern_attn b = *a;
             b.nq = RR_MIN(RR_KERN_ATTN_QT, a->nq - i0);
