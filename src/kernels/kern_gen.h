@@ -473,18 +473,21 @@ ALWAYS_INLINE vf vround_bf16(vf x) {
     return (vf)(u & 0xffff0000u);
 }
 
+/* vround_bf16 for any input: NaN becomes a quiet NaN, as rr_f32_to_bf16 (so a NaN whose payload is
+ * in the low 16 bits does not round to infinity). */
+ALWAYS_INLINE vf vround_bf16_nan(vf x) {
+    vu u = (vu)x;
+    vu nan = (vu)((u & 0x7fffffffu) > 0x7f800000u);
+    return (vf)((nan & ((u | 0x00400000u) & 0xffff0000u)) | (~nan & (vu)vround_bf16(x)));
+}
+
 /* One row to kpad floats rounded to bf16 (zeros past n): the BF16 activation rows of tables without
  * bf16 products (kern_int.h bf16_wide), whose BF16 kernel is the fp32-by-bf16-weights one. NaN
  * becomes a quiet NaN, as rr_f32_to_bf16. */
 GEN_FN void gen_to_bf16_f32(const float *x, int n, int kpad, void *yv) {
     float *y = yv;
     int i = 0;
-    for (; i + VW <= n; i += VW) {
-        vf v = vload(x + i);
-        vu u = (vu)v;
-        vu nan = (vu)((u & 0x7fffffffu) > 0x7f800000u);
-        vstore(y + i, (vf)((nan & ((u | 0x00400000u) & 0xffff0000u)) | (~nan & (vu)vround_bf16(v))));
-    }
+    for (; i + VW <= n; i += VW) vstore(y + i, vround_bf16_nan(vload(x + i)));
     for (; i < n; i++) y[i] = rr_bf16_to_f32(rr_f32_to_bf16(x[i]));
     for (; i < kpad; i++) y[i] = 0.f;
 }
@@ -565,9 +568,9 @@ GEN_FN void gen_attn(const rr_kern_attn *a) {
             const float *kr = a->k + (size_t)(j0 + jj) * a->ld;
             copy_row(V + jj * Dp, a->v + (size_t)(j0 + jj) * a->ld, D, Dp, bf);
             int e = 0;
-            for (; e + VW <= D; e += VW) { /* rounded a vector at a time, then scattered */
+            for (; e + VW <= D; e += VW) { /* rounded a vector at a time (as rnd_bf16), then scattered */
                 float t[VW];
-                vstore(t, bf ? vround_bf16(vload(kr + e)) : vload(kr + e));
+                vstore(t, bf ? vround_bf16_nan(vload(kr + e)) : vload(kr + e));
                 for (int u = 0; u < VW; u++) Kt[(e + u) * ATT_KT + jj] = t[u];
             }
             for (; e < D; e++) Kt[e * ATT_KT + jj] = rnd_bf16(kr[e], bf);

@@ -50,11 +50,25 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 typedef float pf4 __attribute__((vector_size(16)));
 typedef int32_t pi4 __attribute__((vector_size(16)));
 typedef uint32_t pu4 __attribute__((vector_size(16)));
-typedef uint16_t ph4 __attribute__((vector_size(8)));
 typedef int8_t pb4 __attribute__((vector_size(4)));
 
-/* Row r of the source weight as fp32 (unaligned source: memcpy). One loop per dtype: bf16 is a
- * 16-bit shift, four at a time. */
+/* The first n / 8 * 8 of n bf16 values at b (any alignment) to fp32: the bits shifted into the high
+ * half of each word, eight at a time. Returns how many it converted. */
+static size_t widen_bf16(const void *b, size_t n, float *out) {
+    typedef uint16_t ph8 __attribute__((vector_size(16)));
+    typedef uint32_t pu8 __attribute__((vector_size(32)));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        ph8 h;
+        memcpy(&h, (const uint8_t *)b + 2 * i, sizeof h);
+        pu8 u = __builtin_convertvector(h, pu8) << 16;
+        memcpy(out + i, &u, sizeof u);
+    }
+    return i;
+}
+
+/* Row r of the source weight as fp32 (unaligned source: memcpy). bf16 is a 16-bit shift
+ * (widen_bf16), f16 and the tail one value at a time. */
 static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *out) {
     const uint8_t *base = (const uint8_t *)w;
     if (dt == RR_KERN_DTYPE_F32) {
@@ -62,15 +76,7 @@ static void load_row(const void *w, rr_kern_dtype dt, int n_in, int r, float *ou
         return;
     }
     const uint8_t *src = base + (size_t)r * n_in * 2;
-    int k = 0;
-    if (dt == RR_KERN_DTYPE_BF16) {
-        for (; k + 4 <= n_in; k += 4) {
-            ph4 h;
-            memcpy(&h, src + (size_t)k * 2, 8);
-            pu4 u = __builtin_convertvector(h, pu4) << 16;
-            memcpy(out + k, &u, 16);
-        }
-    }
+    int k = dt == RR_KERN_DTYPE_BF16 ? (int)widen_bf16(src, (size_t)n_in, out) : 0;
     for (; k < n_in; k++) {
         uint16_t h;
         memcpy(&h, src + (size_t)k * 2, 2);
@@ -431,18 +437,6 @@ static void prep_block(run_job *j, int rb, int r0, int r1) {
  * rr_linear_run_cols keeps kc * nr within it), and nothing to allocate or share. */
 #define WIDE_FLOATS 8192
 
-/* n bf16 weights (a multiple of 8) to fp32: the bits shifted into the high half of each word. */
-static void widen_bf16(const uint16_t *b, size_t n, float *out) {
-    typedef uint16_t ph8 __attribute__((vector_size(16)));
-    typedef uint32_t pu8 __attribute__((vector_size(32)));
-    for (size_t i = 0; i < n; i += 8) {
-        ph8 h;
-        memcpy(&h, b + i, sizeof h);
-        pu8 u = __builtin_convertvector(h, pu8) << 16;
-        memcpy(out + i, &u, sizeof u);
-    }
-}
-
 static void gemm_item(void *arg, int item, int tid) {
     run_job *j = arg;
     const rr_linear *l = j->l;
@@ -456,7 +450,7 @@ static void gemm_item(void *arg, int item, int tid) {
     void (*ukr)(const rr_kern_tile *) = j->widen ? k->ukr[RR_PRECISION_FP32]
                                         : l->w16   ? k->ukr_f32_w16
                                                    : k->ukr[l->prec];
-    _Alignas(64) float wide[WIDE_FLOATS];
+    _Alignas(64) float w32[WIDE_FLOATS];
     rr_kern_tile t;
     memset(&t, 0, sizeof t);
     t.ldc = (size_t)j->ldy;
@@ -476,8 +470,8 @@ static void gemm_item(void *arg, int item, int tid) {
             t.last = g0 + t.kp == l->kp;
             t.b = panel + (size_t)g0 * nr * kg * es;
             if (j->widen) { /* once here, then read from L1 by every row tile below */
-                widen_bf16(t.b, (size_t)t.kp * nr, wide);
-                t.b = wide;
+                widen_bf16(t.b, (size_t)t.kp * nr, w32); /* all of it: nr is a multiple of 8 */
+                t.b = w32;
             }
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
                 t.b_scale = l->wscale + ((size_t)p * l->n_sg + (size_t)g0 * kg / l->group) * nr;
@@ -540,7 +534,8 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
     const int mr = l->lay.mr;
     /* Widened bf16 weights are chunked as fp32 ones: the fp32 copy is what stays in L1. */
     j.widen = l->k->widen_w16 && (l->w16 || (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide));
-    RR_ASSERT(!j.widen || l->lay.kg == 1); /* the copy is then an fp32 panel chunk, as ukr[FP32] reads */
+    /* the copy is then an fp32 panel chunk, as ukr[FP32] reads, and widen_bf16 converts all of it */
+    RR_ASSERT(!j.widen || (l->lay.kg == 1 && l->lay.nr % 8 == 0));
     const int wide = l->prec != RR_PRECISION_FP32 && !j.widen;
     size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * (j.widen ? 4 : elem_size(l->prec));
     size_t chunk_bytes = (size_t)(wide ? 160 : 32) << 10;
