@@ -42,6 +42,15 @@ const char *rr_test_shared_path(const char *rel);
 /* A fresh temporary directory for this test (removed by the runner at exit). */
 const char *rr_test_tmpdir(void);
 
+/* 1 in the sanitizer builds (make asan, make tsan), where code runs several times slower: a test
+ * whose cost is repetition of one path (every order times every budget, say) runs a subset there
+ * that still reaches each path once; the plain build, run first by CI, runs the whole set. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RR_TEST_SANITIZED 1
+#else
+#define RR_TEST_SANITIZED 0
+#endif
+
 #define RR_TEST(name)                                                                              \
     static void test_##name(void);                                                                 \
     static rr_test rr_test_##name = {#name, test_##name, 0};                                       \
