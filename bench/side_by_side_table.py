@@ -129,7 +129,10 @@ kt = os.path.join(out, "kernels.txt")
 if os.path.exists(kt):
     ours, dn = {}, {}
     for m in re.finditer(r"^(\S+) +int8 +(\d+) +(\d+) +(\d+) +([\d.]+)", open(kt).read(), re.M):
-        (dn if m.group(1) == "onednn" else ours)[m.group(2, 3, 4)] = float(m.group(5))
+        (dn if m.group(1) == "onednn" else ours).setdefault(m.group(2, 3, 4), []).append(float(m.group(5)))
+    # each shape's median over the rounds (side_by_side.sh runs three; one line per shape also works)
+    ours = {k: statistics.median(v) for k, v in ours.items()}
+    dn = {k: statistics.median(v) for k, v in dn.items()}
     if ours and dn:
         top = max(dn.values())
         worst = min(ours.values())
