@@ -17,7 +17,8 @@
 #   full    (default) every peer configuration of ../shared/bench/run_peers.sh, 3 repetitions (45+ min)
 #   quick   the same, one repetition each
 #   accept  only what issue 16's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
-#           rerank on W1, W2 and W3), 3 repetitions each (about 12 minutes)
+#           rerank on W1, W2 and W3), 3 repetitions each (37 minutes on a 2-core AMD
+#           EPYC Zen 3, where PyTorch bf16 gets no result and is stopped by hand after 300 s)
 # RR_SBS_PARTS=gemm,rerank,peers (default all three) runs only those parts, appending to the results of
 # the earlier parts, so a long run can be split into short ones on a shared machine; RR_SBS_PRECS="bf16 int8"
 # overrides the mode's list of rerank precisions.
