@@ -600,7 +600,7 @@ RR_TEST(tok_load_250k_unigram) {
     CHECK_EQ_INT(rr_tokenizer_vocab_size(t), 250002);
     fprintf(stderr, "  tok_load_250k_unigram: %.1f MB tokenizer.json, 250002 pieces, load %.1f ms CPU (%.1f ms wall)\n",
             (double)bytes / 1e6, best * 1e3, best_wall * 1e3);
-#if defined(__SANITIZE_ADDRESS__)
+#if RR_TEST_SANITIZED
     (void)0; /* timing is only reported under sanitizers */
 #else
     /* The target is 300 ms; the figure above is what to compare with it. A bound near the target
