@@ -176,8 +176,9 @@ struct rr_kern_table {
     /* bf16 weights (BF16, and FP32 with bf16 weights) multiplied by ukr[FP32] out of an fp32 copy of
      * each panel chunk that the driver widens once per work item, in L1, for all the item's row
      * tiles (tables without bf16 products, where widening in the kernel costs two operations per
-     * weight vector beside the FMAs) */
-    int widen_w16;
+     * weight vector beside the FMAs). NULL: not used; else it widens n bf16 values at b (n a
+     * multiple of 8, any alignment) to fp32 at out (32-byte aligned) */
+    void (*widen_w16)(const void *b, size_t n, float *out);
     /* one row to kpad uint8 (zeros past n): q = clamp(round(x / scale) + zp, 0, 255); returns the
      * scale, *zp the zero point (see kernels.h) */
     float (*quant_row)(const float *x, int n, int kpad, void *y, int32_t *zp);

@@ -470,7 +470,7 @@ static void gemm_item(void *arg, int item, int tid) {
             t.last = g0 + t.kp == l->kp;
             t.b = panel + (size_t)g0 * nr * kg * es;
             if (j->widen) { /* once here, then read from L1 by every row tile below */
-                widen_bf16(t.b, (size_t)t.kp * nr, w32); /* all of it: nr is a multiple of 8 */
+                k->widen_w16(t.b, (size_t)t.kp * nr, w32); /* all of it: nr is a multiple of 8 */
                 t.b = w32;
             }
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
@@ -533,8 +533,8 @@ void rr_linear_run_cols(const rr_linear *l, int c0, int c1, int m, const float *
      * rows at K = 768, 32 at 3072 (BF16 128 and 64); 48 or 192 KiB measured no different for INT8. */
     const int mr = l->lay.mr;
     /* Widened bf16 weights are chunked as fp32 ones: the fp32 copy is what stays in L1. */
-    j.widen = l->k->widen_w16 && (l->w16 || (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide));
-    /* the copy is then an fp32 panel chunk, as ukr[FP32] reads, and widen_bf16 converts all of it */
+    j.widen = l->k->widen_w16 != NULL && (l->w16 || (l->prec == RR_PRECISION_BF16 && l->k->bf16_wide));
+    /* the copy is then an fp32 panel chunk, as ukr[FP32] reads, and widen_w16 converts all of it */
     RR_ASSERT(!j.widen || (l->lay.kg == 1 && l->lay.nr % 8 == 0));
     const int wide = l->prec != RR_PRECISION_FP32 && !j.widen;
     size_t group_bytes = (size_t)l->lay.nr * l->lay.kg * (j.widen ? 4 : elem_size(l->prec));

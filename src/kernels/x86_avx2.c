@@ -24,6 +24,24 @@ static inline __attribute__((always_inline)) vf8_ vfma(vf8_ a, vf8_ b, vf8_ c) {
 #include "kernels/kern_gen.h"
 #include "kernels/attn_i16.h"
 
+/* n bf16 weights (n a multiple of 8) to fp32, the table's widen_w16: the first reads of a panel
+ * chunk in a work item (from L2 or memory), so one zero-extension and one shift per 8 values keeps
+ * it at the speed of those reads (a portable version through 128-bit vectors took 14% of bf16 W1). */
+static void widen_w16_avx2(const void *b, size_t n, float *out) {
+    const uint8_t *src = b;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i lo = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + 2 * i)));
+        __m256i hi = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + 2 * i + 16)));
+        _mm256_store_si256((__m256i *)(out + i), _mm256_slli_epi32(lo, 16));
+        _mm256_store_si256((__m256i *)(out + i + 8), _mm256_slli_epi32(hi, 16));
+    }
+    if (i < n) {
+        __m256i lo = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + 2 * i)));
+        _mm256_store_si256((__m256i *)(out + i), _mm256_slli_epi32(lo, 16));
+    }
+}
+
 /* Items of head_dim 64 in bf16 mode (int8 included) have up to 256 query rows (attn_qt_bf16_d64), so
  * the int8 kernel quantizes each key tile once for 256 rows, and gen_attn copies it once for them
  * (its scratch holds 256 rows at head_dim 64); other items larger than gen_attn's tiles would run
@@ -57,7 +75,7 @@ const rr_kern_table rr_kern_avx2 = {
     .ukr_f32_w16 = gen_ukr_f32_w16,
     .to_bf16 = gen_to_bf16_f32,
     .bf16_wide = 1,
-    .widen_w16 = 1,
+    .widen_w16 = widen_w16_avx2,
     .quant_row = gen_quant_row,
     .q8_wmax = 63,
     .attn = attn_avx2,
