@@ -436,6 +436,9 @@ static void prep_block(run_job *j, int rb, int r0, int r1) {
 /* The widened panel chunk of a work item lives on its thread's stack: L1-sized (the chunk rule of
  * rr_linear_run_cols keeps kc * nr within it), and nothing to allocate or share. */
 #define WIDE_FLOATS 8192
+#ifndef RR_PREFETCH_LOCALITY
+#define RR_PREFETCH_LOCALITY 2
+#endif
 
 static void gemm_item(void *arg, int item, int tid) {
     run_job *j = arg;
@@ -473,6 +476,19 @@ static void gemm_item(void *arg, int item, int tid) {
                 k->widen_w16(t.b, (size_t)t.kp * nr, w32); /* all of it: nr is a multiple of 8 */
                 t.b = w32;
             }
+            /* widened chunks: the next chunk's bf16 weights prefetched a slice per row tile, so its
+             * widening reads them from cache rather than waiting on memory */
+            const uint8_t *nx = NULL;
+            size_t nx_lines = 0, nx_step = 0;
+            if (j->widen) {
+                int gn = g0 + j->kc < l->kp ? g0 + j->kc : 0;
+                if (gn > 0 || p + 1 < p1) {
+                    nx = (gn > 0 ? panel : panel + l->panel_bytes) + (size_t)gn * nr * es;
+                    nx_lines = ((size_t)RR_MIN(j->kc, l->kp - gn) * nr * es + 63) / 64;
+                    int tiles = (r1 - r0 + mr - 1) / mr;
+                    nx_step = (nx_lines + (size_t)tiles - 1) / (size_t)tiles;
+                }
+            }
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
                 t.b_scale = l->wscale + ((size_t)p * l->n_sg + (size_t)g0 * kg / l->group) * nr;
             for (int r = r0; r < r1; r += mr) {
@@ -488,6 +504,8 @@ static void gemm_item(void *arg, int item, int tid) {
                 }
                 t.c = j->y + (size_t)r * j->ldy + (c0 - j->p_lo * nr);
                 t.res = j->res ? j->res + (size_t)r * j->ldres + (c0 - j->p_lo * nr) : NULL;
+                for (size_t q = 0; q < nx_step && nx_lines > 0; q++, nx_lines--, nx += 64)
+                    __builtin_prefetch(nx, 0, RR_PREFETCH_LOCALITY);
                 ukr(&t);
             }
         }
