@@ -1,8 +1,9 @@
 /*
  * x86_avx2.c -- the AVX2 + FMA kernel table (Haswell and later, Zen 1 and later): the generic
  * vector kernels of kern_gen.h at 8 floats per vector. Micro-kernel 6 x 16 (12 ymm accumulators of
- * the 16); bf16 weights are widened to fp32 by the driver once per panel chunk (widen_w16), against
- * BF16 activations prepared as fp32 values rounded to bf16 (a broadcast from memory, as FP32's);
+ * the 16); bf16 weights are widened to fp32 once per panel chunk (the table's widen_w16, which the
+ * driver calls), against BF16 activations prepared as fp32 values rounded to bf16 (a broadcast from
+ * memory, as FP32's);
  * gen_attn's register blocks are 4 query rows x 16 keys or dims (8 accumulators); int8 multiplies uint8
  * activations by 7-bit weights four k at a time (vpmaddubsw, then vpmaddwd into int32 lanes).
  * Compiled with ISA_x86_avx2 flags; only called after dispatch.c has checked the CPU and OS.
