@@ -606,6 +606,42 @@ RR_TEST(kern_attention_all_tables) {
     rr_pool_free(pool);
 }
 
+/* A NaN in V reaches every output of its dimension in fp32 and bf16 on every table, also a NaN whose
+ * payload is only in the low 16 bits (rounding it to bf16 as a finite value would make infinity). */
+RR_TEST(kern_attention_nan_in_v_propagates) {
+    const rr_kern_table *ts[RR_KERN_ISA_COUNT];
+    int nt = kern_test_tables(ts);
+    static const int lens[] = {70, 300};
+    static const int dims[] = {64, 40};
+    const uint32_t nan_bits = 0x7f800001u;
+    for (int ti = 0; ti < nt; ti++)
+        for (int p = RR_PRECISION_FP32; p <= RR_PRECISION_BF16; p++)
+            for (int di = 0; di < 2; di++) {
+                const int d = dims[di], n_heads = 2, H = n_heads * d, ld = 3 * H, T = lens[0] + lens[1];
+                const int cu[3] = {0, lens[0], T}, h = 1, e = 3, row = lens[0] + 5;
+                float *qkv = malloc(sizeof(float) * (size_t)T * ld), *ctx = malloc(sizeof(float) * (size_t)T * H);
+                REQUIRE(qkv && ctx);
+                for (size_t i = 0; i < (size_t)T * ld; i++) qkv[i] = srand1() * 2.5f;
+                memcpy(qkv + (size_t)row * ld + 2 * H + h * d + e, &nan_bits, 4);
+                void *scratch = rr_aligned_alloc(rr_attention_scratch_bytes(1, 2, d));
+                REQUIRE(scratch);
+                rr_attention(ts[ti], qkv, ld, cu, 2, n_heads, d, 1.f / sqrtf((float)d), ctx, H, (rr_precision)p,
+                             scratch, NULL);
+                int bad = 0;
+                for (int i = 0; i < T; i++)
+                    for (int c = 0; c < H; c++) {
+                        float got = ctx[(size_t)i * H + c];
+                        int want_nan = i >= lens[0] && c == h * d + e;
+                        if ((want_nan ? !isnan(got) : !isfinite(got)) && bad++ < 3)
+                            rr_test_fail(__FILE__, __LINE__, "%s %s d %d row %d col %d: %g", ts[ti]->name,
+                                         prec_name((rr_precision)p), d, i, c, got);
+                    }
+                CHECK(bad == 0);
+                rr_aligned_free(scratch);
+                free(qkv), free(ctx);
+            }
+}
+
 /* ------------------------------------------------------------------ element-wise */
 
 RR_TEST(kern_gelu_tanh_accuracy) {

@@ -492,12 +492,13 @@ GEN_FN void gen_to_bf16_f32(const float *x, int n, int kpad, void *yv) {
     for (; i < kpad; i++) y[i] = 0.f;
 }
 
-/* n floats (n <= 64) from src to dst, rounded to bf16 if bf; dst padded with zeros to npad. */
+/* n floats (n <= 64) from src to dst, rounded to bf16 if bf (a NaN stays a NaN, as in the scalar
+ * tail); dst padded with zeros to npad. */
 ALWAYS_INLINE void copy_row(float *dst, const float *src, int n, int npad, int bf) {
     int e = 0;
     for (; e + VW <= n; e += VW) {
         vf v = vload(src + e);
-        vstore(dst + e, bf ? vround_bf16(v) : v);
+        vstore(dst + e, bf ? vround_bf16_nan(v) : v);
     }
     for (; e < n; e++) dst[e] = rnd_bf16(src[e], bf);
     for (; e < npad; e++) dst[e] = 0;
