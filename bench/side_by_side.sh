@@ -17,8 +17,9 @@
 #   full    (default) every peer configuration of ../shared/bench/run_peers.sh, 3 repetitions (45+ min)
 #   quick   the same, one repetition each
 #   accept  only what issue 16's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
-#           rerank on W1, W2 and W3), 3 repetitions each (37 minutes on a 2-core AMD
-#           EPYC Zen 3, where PyTorch bf16 gets no result and is stopped by hand after 300 s)
+#           rerank on W1, W2 and W3), 3 repetitions each; each peer is stopped after RR_SBS_PEER_LIMIT_S
+#           seconds (default 600; 42 minutes in all on a 2-core AMD EPYC Zen 3, where PyTorch bf16 gets
+#           no result)
 # RR_SBS_PARTS=gemm,rerank,peers (default all three) runs only those parts, appending to the results of
 # the earlier parts, so a long run can be split into short ones on a shared machine; RR_SBS_PRECS="bf16 int8"
 # overrides the mode's list of rerank precisions.
@@ -131,21 +132,31 @@ if ! part peers; then
     :
 elif [ "$MODE" = accept ]; then
     # the three W1 configurations the acceptance ratios use, as run_peers.sh runs them
-    peer() { # label, command...
-        local label=$1; shift
+    # Each peer stops after RR_SBS_PEER_LIMIT_S seconds (default 600): PyTorch bf16 without bf16 products
+    # (AVX2 only) gives no result in hours. A stopped peer leaves a line with the limit in results.jsonl,
+    # which the table shows instead of a rate.
+    LIMIT=${RR_SBS_PEER_LIMIT_S:-600}
+    peer() { # label, json fields of the stopped line, command...
+        local label=$1 fields=$2 rc; shift 2
         echo "== $label: $*"
-        (cd "$WORK" && /usr/bin/time -f "$label maxrss_kb=%M wall_s=%e" -a -o "$OUT/rss.txt" "$@" \
-            >>"$OUT/results.jsonl" 2>>"$OUT/stderr.log")
+        (cd "$WORK" && timeout "$LIMIT" /usr/bin/time -f "$label maxrss_kb=%M wall_s=%e" -a -o "$OUT/rss.txt" \
+            "$@" >>"$OUT/results.jsonl" 2>>"$OUT/stderr.log")
+        rc=$?
+        if [ $rc = 124 ]; then
+            echo "$label: no result in $LIMIT s (stopped)" | tee -a "$OUT/rss.txt"
+            echo "{$fields, \"workload\": \"w1\", \"stopped_after_s\": $LIMIT}" >>"$OUT/results.jsonl"
+        fi
     }
     # run_peers.sh's OpenBLAS core (AVX-512 kernels), or Haswell's (AVX2) on a CPU without AVX-512, where
     # SkylakeX's stop with an illegal instruction
     core=SkylakeX; grep -qw avx512f /proc/cpuinfo || core=Haswell
-    OPENBLAS_CORETYPE=$core peer torch_bf16_b16 $PY "$SB/bench_torch.py" --threads 2 --precision bf16 --batch 16 \
-        --reps 3 --workloads w1
-    peer ort_fp32_b16 node "$SB/bench_ort.js" "$WORK/models/xlmr_fp32.onnx" "$WORK/models/workloads.json" --batch 16 \
-        --reps 3 --workloads w1
-    peer ort_int8_b16 node "$SB/bench_ort.js" "$WORK/models/xlmr_int8.onnx" "$WORK/models/workloads.json" --batch 16 \
-        --reps 3 --workloads w1
+    OPENBLAS_CORETYPE=$core peer torch_bf16_b16 \
+        "\"peer\": \"torch\", \"precision\": \"bf16\", \"batch\": 16, \"openblas_coretype\": \"$core\"" \
+        $PY "$SB/bench_torch.py" --threads 2 --precision bf16 --batch 16 --reps 3 --workloads w1
+    peer ort_fp32_b16 "\"peer\": \"ort\", \"precision\": \"fp32\", \"batch\": 16" \
+        node "$SB/bench_ort.js" "$WORK/models/xlmr_fp32.onnx" "$WORK/models/workloads.json" --batch 16 --reps 3 --workloads w1
+    peer ort_int8_b16 "\"peer\": \"ort\", \"precision\": \"int8\", \"batch\": 16" \
+        node "$SB/bench_ort.js" "$WORK/models/xlmr_int8.onnx" "$WORK/models/workloads.json" --batch 16 --reps 3 --workloads w1
 else
     bash "$SB/run_peers.sh" "$WORK" "$OUT" $([ "$MODE" = quick ] && echo quick)
 fi

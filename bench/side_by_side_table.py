@@ -54,12 +54,18 @@ print("|---|---|---|---|")
 
 
 def pps(r, w):
-    return r[w]["pairs_per_s"] if w in r else None
+    return r[w].get("pairs_per_s") if w in r else None
+
+
+def cell(r, w):  # a peer that side_by_side.sh stopped at its time limit has no rate
+    if w in r and "stopped_after_s" in r[w]:
+        return "no result in %d s" % r[w]["stopped_after_s"]
+    return "%.2f" % pps(r, w) if pps(r, w) else "-"
 
 
 for name in sorted(table, key=lambda n: (not n.startswith("rerank"), n)):
     r = table[name]
-    print("| %s | %s | %s | - |" % (name, *["%.2f" % pps(r, w) if pps(r, w) else "-" for w in ("w1", "w2")]))
+    print("| %s | %s | %s | - |" % (name, cell(r, "w1"), cell(r, "w2")))
 for prec in ("fp32", "bf16", "int8", "auto"):
     if prec in bench:
         b = bench[prec]
@@ -68,10 +74,10 @@ for prec in ("fp32", "bf16", "int8", "auto"):
         print("| rerank %s forward only (`rerank bench`, kernels %s) | %s | %s | %s |" % (prec, kern, *cells))
 
 
-def get(label_prefix, w):
+def get(label_prefix, w, key="pairs_per_s"):
     for name, r in table.items():
         if name.startswith(label_prefix) and w in r:
-            return r[w]["pairs_per_s"]
+            return r[w].get(key)
     return None
 
 
@@ -104,8 +110,14 @@ ratios = [("rerank int8 / ONNX Runtime int8 (>= 1.5)", "rerank int8", "ONNX Runt
           ("rerank bf16 / PyTorch bf16 (>= 1.3)", "rerank bf16", "PyTorch bf16 (batch 16", 1.3, "bf16")]
 print("\n| ratio (W1, whole process) | value |\n|---|---|")
 for text, a, b, target, prec in ratios:
-    x, y = get(a, "w1"), get(b, "w1")
+    x, y, stop = get(a, "w1"), get(b, "w1"), get(b, "w1", "stopped_after_s")
     cell = "%.2f" % (x / y) if x and y else "-"
+    if x and stop:
+        # the peer ran 3 repetitions of W1 (100 pairs) after its load and a warm-up batch: at 1 / target of
+        # rerank's rate they alone would have taken 300 target / x seconds
+        need_s = 300 * target / x
+        cell = "no result from the peer in %d s; at 1/%.1f of rerank's %.2f pairs/s its 3 repetitions would take %.0f s (%s)" % (
+            stop, target, x, need_s, "met" if need_s < stop else "not shown")
     if y and ceil[prec]:
         need = target * y * GFLOP_W1  # GFLOP/s the target asks for, before attention, LayerNorm, GELU and load
         if need > ceil[prec]:
