@@ -18,8 +18,8 @@
 #   quick   the same, one repetition each
 #   accept  only what issue 16's acceptance compares (W1: PyTorch bf16, ONNX Runtime fp32 and int8;
 #           rerank on W1, W2 and W3), 3 repetitions each; each peer is stopped after RR_SBS_PEER_LIMIT_S
-#           seconds (default 600; 42 minutes in all on a 2-core AMD EPYC Zen 3, where PyTorch bf16 gets
-#           no result)
+#           seconds (default 600). 43 minutes on a 2-core AMD EPYC Zen 3 with PyTorch bf16, which gets
+#           no result there, stopped after 300 s
 # RR_SBS_PARTS=gemm,rerank,peers (default all three) runs only those parts, appending to the results of
 # the earlier parts, so a long run can be split into short ones on a shared machine; RR_SBS_PRECS="bf16 int8"
 # overrides the mode's list of rerank precisions.
@@ -136,6 +136,7 @@ elif [ "$MODE" = accept ]; then
     # (AVX2 only) gives no result in hours. A stopped peer leaves a line with the limit in results.jsonl,
     # which the table shows instead of a rate.
     LIMIT=${RR_SBS_PEER_LIMIT_S:-600}
+    case $LIMIT in '' | *[!0-9]* | 0) echo "RR_SBS_PEER_LIMIT_S must be a whole number of seconds > 0, not '$LIMIT'" >&2; exit 2 ;; esac
     peer() { # label, json fields of the stopped line, command...
         local label=$1 fields=$2 rc; shift 2
         echo "== $label: $*"

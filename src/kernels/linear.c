@@ -447,6 +447,7 @@ static void gemm_item(void *arg, int item, int tid) {
     int r0 = rb * j->mb, r1 = RR_MIN(j->m, r0 + j->mb);
     int p0 = j->p_lo + cb * j->pb, p1 = RR_MIN(j->p_hi, p0 + j->pb);
     if (j->rb_state) prep_block(j, rb, r0, r1);
+    const int n_tiles = (r1 - r0 + mr - 1) / mr;
     void (*ukr)(const rr_kern_tile *) = j->widen ? k->ukr[RR_PRECISION_FP32]
                                         : l->w16   ? k->ukr_f32_w16
                                                    : k->ukr[l->prec];
@@ -469,21 +470,17 @@ static void gemm_item(void *arg, int item, int tid) {
             t.first = g0 == 0;
             t.last = g0 + t.kp == l->kp;
             t.b = panel + (size_t)g0 * nr * kg * es;
+            const uint8_t *nx = NULL; /* the next chunk's weights, prefetched nx_step lines per row tile */
+            size_t nx_lines = 0, nx_step = 0;
             if (j->widen) { /* once here, then read from L1 by every row tile below */
                 k->widen_w16(t.b, (size_t)t.kp * nr, w32); /* all of it: nr is a multiple of 8 */
                 t.b = w32;
-            }
-            /* widened chunks: the next chunk's bf16 weights prefetched a slice per row tile, so its
-             * widening reads them from cache rather than waiting on memory */
-            const uint8_t *nx = NULL;
-            size_t nx_lines = 0, nx_step = 0;
-            if (j->widen) {
+                /* so that the next widening reads its weights from cache rather than waiting on memory */
                 int gn = g0 + j->kc < l->kp ? g0 + j->kc : 0;
                 if (gn > 0 || p + 1 < p1) {
                     nx = (gn > 0 ? panel : panel + l->panel_bytes) + (size_t)gn * nr * es;
                     nx_lines = ((size_t)RR_MIN(j->kc, l->kp - gn) * nr * es + 63) / 64;
-                    int tiles = (r1 - r0 + mr - 1) / mr;
-                    nx_step = (nx_lines + (size_t)tiles - 1) / (size_t)tiles;
+                    nx_step = (nx_lines + (size_t)n_tiles - 1) / (size_t)n_tiles;
                 }
             }
             if (l->wscale) /* INT8: the scales of the chunk's first group (chunks are whole groups) */
